@@ -1,0 +1,265 @@
+"""Reading and writing official GLiNER checkpoint folders.
+
+A folder holds ``gliner_config.json``, ``model.safetensors`` (or ``pytorch_model.bin``)
+and, usually, the tokenizer files. The component saves itself in exactly this format,
+so a saved pipeline is self-contained and its ``gliner/model`` folder loads in the
+official library too.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Union
+
+from .settings import CheckpointError, GLiNERSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from .modeling import GLiNERSpanModel
+
+CONFIG_FILE = "gliner_config.json"
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
+SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
+
+# official state-dict prefix -> ours
+_KEY_PREFIXES = (
+    ("token_rep_layer.bert_layer.model.", "encoder."),
+    ("token_rep_layer.projection.", "projection."),
+    ("rnn.lstm.", "lstm."),
+    ("span_rep_layer.span_rep_layer.", "span_layer."),
+    ("prompt_rep_layer.", "prompt_layer."),
+)
+# tensors that some checkpoints carry or lack without consequence
+_OPTIONAL_SUFFIXES = ("position_ids",)
+_OPTIONAL_PREFIXES = ("encoder.pooler.",)
+
+
+@dataclass
+class LoadedGLiNER:
+    """Everything needed to run a checkpoint: settings, network and tokenizer."""
+
+    settings: GLiNERSettings
+    network: "GLiNERSpanModel"
+    tokenizer: "PreTrainedTokenizerBase"
+
+
+def resolve(source: Union[str, Path]) -> Path:
+    """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / CONFIG_FILE).exists():
+            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {CONFIG_FILE}.")
+        return path
+    if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+        raise CheckpointError(
+            f"GLiNER checkpoint {str(source)!r} is neither an existing folder nor a Hugging Face Hub id "
+            "('owner/name'). Pass the path of a folder holding gliner_config.json and the weights."
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            repo_id=str(source),
+            allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"],
+        )
+    except Exception as err:  # the hub raises many types: connection, auth, not found, offline
+        raise CheckpointError(
+            f"Could not download the GLiNER checkpoint {str(source)!r} from the Hugging Face Hub "
+            f"({type(err).__name__}: {err}). If this machine is offline, download the checkpoint elsewhere "
+            "(e.g. `huggingface-cli download <id> --local-dir <folder>`) and pass the local folder as "
+            "`model`, or save a pipeline with `nlp.to_disk` where the hub is reachable: saved pipelines "
+            "carry their weights and load offline."
+        ) from err
+    return resolve(folder)
+
+
+def read_settings(folder: Path) -> GLiNERSettings:
+    try:
+        cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"Cannot read {folder / CONFIG_FILE}: {err}") from err
+    return GLiNERSettings.from_official(cfg)
+
+
+def load(source: Union[str, Path]) -> LoadedGLiNER:
+    """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
+    folder = resolve(source)
+    settings = read_settings(folder)
+    state = _read_weights(folder)
+    tokenizer = _load_tokenizer(folder, settings)
+    encoder_config = _encoder_config(settings)
+    rows = _embedding_rows(state)
+    _check_vocabulary(tokenizer, settings, rows, folder)
+    encoder_config.vocab_size = rows
+    from .modeling import GLiNERSpanModel
+
+    network = GLiNERSpanModel.from_encoder_config(settings, encoder_config)
+    load_state(network, to_internal_keys(state), str(folder))
+    network.eval()
+    settings.encoder_config = encoder_config.to_dict()
+    return LoadedGLiNER(settings, network, tokenizer)
+
+
+def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
+    """Write ``loaded`` as an official checkpoint folder (loadable by ``gliner.GLiNER``)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = loaded.settings
+    settings.encoder_config = loaded.network.encoder.config.to_dict()
+    settings.class_token_index = loaded.tokenizer.convert_tokens_to_ids(settings.ent_token)
+    settings.vocab_size = len(loaded.tokenizer)
+    cfg = settings.to_official()
+    (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True, default=str), encoding="utf8")
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in loaded.network.state_dict().items()}
+    save_file(to_official_keys(state), str(folder / WEIGHTS_FILES[0]))
+    loaded.tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def to_internal_keys(state: Dict[str, Any]) -> Dict[str, Any]:
+    return {_rename(k, 0, 1): v for k, v in state.items()}
+
+
+def to_official_keys(state: Dict[str, Any]) -> Dict[str, Any]:
+    return {_rename(k, 1, 0): v for k, v in state.items()}
+
+
+def _rename(key: str, src: int, dst: int) -> str:
+    for pair in _KEY_PREFIXES:
+        if key.startswith(pair[src]):
+            return pair[dst] + key[len(pair[src]) :]
+    return key
+
+
+def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str) -> None:
+    """Load ``state`` strictly, except for tensors that are known to be optional."""
+    own = network.state_dict()
+    missing = [k for k in own if k not in state and not _optional(k)]
+    unexpected = [k for k in state if k not in own and not _optional(k)]
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {_some(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {_some(unexpected)}")
+    if wrong_shape:
+        problems.append(f"tensors of the wrong shape: {_some(wrong_shape)}")
+    if problems:
+        raise CheckpointError(
+            f"The weights in {where} do not fit the GLiNER span model described by its config ("
+            + "; ".join(problems)
+            + "). Is it another GLiNER family, or were the files mixed up?"
+        )
+    network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+def _optional(key: str) -> bool:
+    return key.endswith(_OPTIONAL_SUFFIXES) or key.startswith(_OPTIONAL_PREFIXES)
+
+
+def _some(items: list) -> str:
+    shown = ", ".join(items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
+    for name in WEIGHTS_FILES:
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            if name.endswith(".safetensors"):
+                from safetensors.torch import load_file
+
+                return load_file(str(path), device="cpu")
+            import torch
+
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt or truncated files raise format-specific errors
+            raise CheckpointError(f"Cannot read the weights file {path}: it is damaged or not a weights file ({err}).") from err
+    raise CheckpointError(f"{folder} holds no weights: expected one of {', '.join(WEIGHTS_FILES)}.")
+
+
+def _has_tokenizer_files(folder: Path) -> bool:
+    return any((folder / name).exists() for name in TOKENIZER_FILES)
+
+
+def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
+    from transformers import AutoTokenizer
+
+    source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+    except Exception as err:
+        hint = (
+            "This checkpoint ships no tokenizer files, so the tokenizer of its encoder "
+            f"{settings.model_name!r} is needed from the Hugging Face Hub"
+            if source == settings.model_name
+            else "The tokenizer files in the folder could not be read"
+        )
+        raise CheckpointError(
+            f"{hint} ({type(err).__name__}: {err}). DeBERTa-v2/v3 tokenizers need the `sentencepiece` and "
+            "`protobuf` packages. Offline, copy the tokenizer files into the checkpoint folder."
+        ) from err
+    if not tokenizer.is_fast:
+        raise CheckpointError(
+            f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
+        )
+    missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_tokens(missing, special_tokens=True)
+    return tokenizer
+
+
+def _encoder_config(settings: GLiNERSettings) -> Any:
+    from transformers import AutoConfig
+
+    if settings.encoder_config:
+        cfg = dict(settings.encoder_config)
+        model_type = cfg.pop("model_type", None)
+        if not model_type:
+            raise CheckpointError("encoder_config in gliner_config.json has no model_type.")
+        try:
+            return AutoConfig.for_model(model_type, **cfg)
+        except Exception as err:
+            raise CheckpointError(f"encoder_config describes an encoder transformers cannot build: {err}") from err
+    try:
+        return AutoConfig.from_pretrained(settings.model_name)
+    except Exception as err:
+        raise CheckpointError(
+            f"gliner_config.json has no encoder_config, so the encoder config of {settings.model_name!r} is "
+            f"needed from the Hugging Face Hub ({type(err).__name__}: {err}). Offline, add encoder_config "
+            "to gliner_config.json."
+        ) from err
+
+
+def _embedding_rows(state: Dict[str, "torch.Tensor"]) -> int:
+    keys = [k for k in state if k.endswith("embeddings.word_embeddings.weight")]
+    if len(keys) != 1:
+        raise CheckpointError("The weights hold no single word-embedding matrix (…embeddings.word_embeddings.weight).")
+    return int(state[keys[0]].shape[0])
+
+
+def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folder: Path) -> None:
+    """The tokenizer must address exactly the checkpoint's embedding rows."""
+    size = len(tokenizer)
+    ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
+    if size != rows:
+        raise CheckpointError(
+            f"The tokenizer ({size} tokens, with GLiNER's special tokens) does not match the weights in {folder} "
+            f"({rows} embedding rows). The tokenizer files belong to another model."
+        )
+    if settings.class_token_index not in (-1, ent_id):
+        raise CheckpointError(
+            f"gliner_config.json says {settings.ent_token} has id {settings.class_token_index} but the tokenizer "
+            f"gives {ent_id}. The tokenizer files belong to another model."
+        )
+

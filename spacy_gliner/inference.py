@@ -1,0 +1,121 @@
+"""From words and labels to scored span candidates, across windows, label groups and batches.
+
+Knows nothing of spaCy: the component aligns the candidates with tokens, and
+``predict_entities`` offers the official library's text-in, character-offsets-out call.
+"""
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import LoadedGLiNER
+from .decoding import Candidates, greedy_decode
+from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, collate, split_words
+
+Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+
+
+class SpanFinder:
+    """Scores every span of every text against its labels and keeps those above a threshold."""
+
+    def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
+        self.loaded = loaded
+        self.builder = InputBuilder(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
+
+    def __call__(
+        self,
+        word_lists: Sequence[Sequence[str]],
+        label_lists: Sequence[Sequence[str]],
+        threshold: float,
+        batch_size: int,
+        run: Optional[Runner] = None,
+    ) -> List[Candidates]:
+        run = run or self._run
+        windows: List[Window] = []
+        for i, (words, labels) in enumerate(zip(word_lists, label_lists)):
+            windows.extend(self.builder.windows(i, words, labels))
+        windows.sort(key=lambda w: len(w.input_ids))
+        found: List[List[np.ndarray]] = [[] for _ in word_lists]
+        pad_id = self.loaded.tokenizer.pad_token_id or 0
+        device = next(self.loaded.network.parameters()).device
+        max_width = self.loaded.settings.max_width
+        for b in range(0, len(windows), batch_size):
+            batch = windows[b : b + batch_size]
+            tensors = collate(batch, pad_id, max_width, device)
+            logits = run(tensors)
+            for w, rows in zip(batch, _above_threshold(logits, tensors, batch, threshold)):
+                found[w.text].append(rows)
+        return [_merge(parts) for parts in found]
+
+    def _run(self, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
+        self.loaded.network.eval()
+        with torch.inference_mode():
+            return self.loaded.network(**tensors)
+
+
+def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:
+    """Per window: rows (start, end, label, score) in document coordinates, owned spans only."""
+    probs = torch.sigmoid(logits.float())
+    keep = (probs > threshold) & tensors["span_mask"][..., None] & tensors["label_mask"][:, None, None, :]
+    b, s, k, c = keep.nonzero(as_tuple=True)
+    scores = probs[b, s, k, c].cpu().numpy().astype(np.float64)
+    b, s, k, c = (t.cpu().numpy() for t in (b, s, k, c))
+    offset = np.array([w.start for w in batch])[b]
+    start = s + offset
+    own = (start >= np.array([w.own_start for w in batch])[b]) & (start < np.array([w.own_end for w in batch])[b])
+    label = c + np.array([w.label_offset for w in batch])[b]
+    rows = np.stack([start, start + k, label, scores], axis=1)[own]
+    return [rows[b[own] == i] for i in range(len(batch))]
+
+
+def _merge(parts: List[np.ndarray]) -> Candidates:
+    if not parts:
+        return Candidates.empty()
+    rows = np.concatenate(parts, axis=0)
+    cands = Candidates(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3])
+    return cands.canonical()
+
+
+def max_tokens(loaded: LoadedGLiNER) -> int:
+    """Sub-tokens one encoder pass may hold: the tokenizer's and the position table's limit."""
+    limits = [512]
+    model_max = getattr(loaded.tokenizer, "model_max_length", None)
+    if isinstance(model_max, int) and 0 < model_max < 100_000:
+        limits.append(model_max)
+    positions = getattr(loaded.network.encoder.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    return min(limits)
+
+
+def unique_labels(labels: Sequence[str]) -> List[str]:
+    """Labels de-duplicated in order, as the official library does."""
+    return list(dict.fromkeys(labels))
+
+
+def predict_entities(
+    loaded: LoadedGLiNER,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    batch_size: int = 8,
+    finder: Optional[SpanFinder] = None,
+) -> List[List[dict]]:
+    """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
+    finder = finder or SpanFinder(loaded)
+    labels = unique_labels(labels)
+    split = [split_words(t) for t in texts]
+    word_lists = [[w for w, _, _ in words] for words in split]
+    found = finder(word_lists, [labels] * len(texts), threshold, batch_size)
+    out = []
+    for text, words, cands in zip(texts, split, found):
+        ents = []
+        for i in greedy_decode(cands, flat=flat_ner, multi_label=multi_label):
+            start, end = words[cands.starts[i]][1], words[cands.ends[i]][2]
+            ents.append(
+                {"start": start, "end": end, "text": text[start:end], "label": labels[cands.labels[i]], "score": float(cands.scores[i])}
+            )
+        out.append(ents)
+    return out

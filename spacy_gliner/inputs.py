@@ -1,0 +1,195 @@
+"""Model inputs: words, label prompts, windows and padded batches.
+
+A text becomes GLiNER words (the official regex). Long texts are cut into overlapping
+windows of words that fit both the checkpoint's ``max_len`` (words) and the encoder's
+sub-token limit together with the label prompt; many labels are split into groups that
+run as separate passes. Each window "owns" a range of span starts, so every span is
+scored exactly once, by a window that holds it with context on both sides.
+"""
+import re
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .settings import GLiNERSettings
+
+WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
+DEFAULT_OVERLAP = 64  # words shared by neighbouring windows (at least 2 * max_width is used)
+
+
+def split_words(text: str) -> List[Tuple[str, int, int]]:
+    """GLiNER's word splitter: (word, char start, char end) for each word of ``text``."""
+    return [(m.group(), m.start(), m.end()) for m in WORD_PATTERN.finditer(text)]
+
+
+@dataclass
+class Window:
+    """One encoder pass: a word range of one text with one group of its labels."""
+
+    text: int  # index of the text in the batch being processed
+    start: int  # first word (document word index)
+    end: int  # one past the last word
+    own_start: int  # spans starting in [own_start, own_end) are taken from this window
+    own_end: int
+    label_offset: int  # index of the group's first label in the text's label list
+    n_labels: int
+    input_ids: List[int]
+    word_index: List[int]  # sub-token position of each word's first piece (0: none)
+    word_has_token: List[bool]
+    label_index: List[int]  # sub-token position of each label's marker
+
+
+class InputBuilder:
+    """Turns words and labels into windows, with the tokenizer and the checkpoint's limits."""
+
+    def __init__(self, tokenizer, settings: "GLiNERSettings", max_tokens: int, overlap: int = DEFAULT_OVERLAP):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
+        self.sep_id = tokenizer.convert_tokens_to_ids(settings.sep_token)
+        self.prefix, self.suffix = _special_affixes(tokenizer)
+        self.max_tokens = max_tokens
+        self.max_words = settings.max_len
+        self.overlap = max(overlap, 2 * settings.max_width)
+        self.max_prompt_tokens = (max_tokens - len(self.prefix) - len(self.suffix)) // 2
+        self._label_pieces: Dict[str, List[int]] = {}
+
+    def pieces(self, words: Sequence[str]) -> List[List[int]]:
+        """Sub-token ids of each word (a word may have none)."""
+        out: List[List[int]] = [[] for _ in words]
+        if not words:
+            return out
+        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False, verbose=False)
+        for piece, word in zip(enc["input_ids"], enc.word_ids()):
+            if word is not None:
+                out[word].append(piece)
+        return out
+
+    def label_groups(self, labels: Sequence[str]) -> List[Tuple[int, List[int], List[int]]]:
+        """Split labels into prompts that fit; each is (first label, prompt ids, marker positions)."""
+        missing = [label for label in labels if label not in self._label_pieces]
+        limit = self.max_prompt_tokens - 2
+        for label, ids in zip(missing, self.pieces(missing)):
+            if len(ids) > limit:
+                warnings.warn(
+                    f"The label {label[:40]!r}... has {len(ids)} sub-tokens; only the first {limit} fit in the "
+                    "prompt and are used.",
+                    stacklevel=3,
+                )
+                ids = ids[:limit]
+            self._label_pieces[label] = ids
+        groups: List[Tuple[int, List[int], List[int]]] = []
+        prompt: List[int] = []
+        markers: List[int] = []
+        first = 0
+        for i, label in enumerate(labels):
+            ids = [self.ent_id] + self._label_pieces[label]
+            if markers and len(prompt) + len(ids) + 1 > self.max_prompt_tokens:
+                groups.append((first, prompt + [self.sep_id], markers))
+                prompt, markers, first = [], [], i
+            markers.append(len(self.prefix) + len(prompt) + (0 if self.settings.embed_ent_token else 1))
+            prompt += ids
+        groups.append((first, prompt + [self.sep_id], markers))
+        return groups
+
+    def windows(self, text: int, words: Sequence[str], labels: Sequence[str]) -> List[Window]:
+        """All windows for one text; no word is left out, whatever the length."""
+        if not words or not labels:
+            return []
+        pieces = self.pieces(words)
+        out: List[Window] = []
+        for first, prompt, markers in self.label_groups(labels):
+            budget = self.max_tokens - len(self.prefix) - len(self.suffix) - len(prompt)
+            ranges = plan_windows([len(p) for p in pieces], budget, self.max_words, self.overlap)
+            for start, end, own_start, own_end in ranges:
+                ids = list(self.prefix) + prompt
+                word_index, has_token = [], []
+                for p in pieces[start:end]:
+                    p = p[: max(0, budget - (len(ids) - len(self.prefix) - len(prompt)))]
+                    word_index.append(len(ids) if p else 0)
+                    has_token.append(bool(p))
+                    ids += p
+                ids += self.suffix
+                out.append(Window(text, start, end, own_start, own_end, first, len(markers), ids, word_index, has_token, markers))
+        return out
+
+
+def plan_windows(counts: Sequence[int], budget: int, max_words: int, overlap: int) -> List[Tuple[int, int, int, int]]:
+    """Word ranges (start, end, own_start, own_end) covering ``counts`` (sub-tokens per word).
+
+    Each range holds at most ``max_words`` words and ``budget`` sub-tokens (a single word
+    over the budget gets a range of its own and is cut). Neighbours overlap by up to
+    ``overlap`` words; ownership of span starts switches in the middle of the overlap.
+    """
+    n = len(counts)
+    ranges: List[Tuple[int, int]] = []
+    start = 0
+    while True:
+        end, used = start, 0
+        while end < n and end - start < max_words and (end == start or used + counts[end] <= budget):
+            used += counts[end]
+            end += 1
+        ranges.append((start, end))
+        if end >= n:
+            break
+        shared = min(overlap, (end - start) // 2)
+        start = max(end - shared, start + 1)
+    out = []
+    for i, (start, end) in enumerate(ranges):
+        own_start = 0 if i == 0 else (start + ranges[i - 1][1]) // 2
+        own_end = n if i == len(ranges) - 1 else (ranges[i + 1][0] + end) // 2
+        out.append((start, end, own_start, own_end))
+    return out
+
+
+def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device") -> Dict[str, "torch.Tensor"]:
+    """Pad a batch of windows into the tensors ``GLiNERSpanModel.forward`` takes."""
+    import torch
+
+    n_tokens = max(len(w.input_ids) for w in windows)
+    n_words = max(w.end - w.start for w in windows)
+    n_labels = max(w.n_labels for w in windows)
+    batch = len(windows)
+    input_ids = torch.full((batch, n_tokens), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((batch, n_tokens), dtype=torch.long)
+    word_index = torch.zeros((batch, n_words), dtype=torch.long)
+    word_has_token = torch.zeros((batch, n_words), dtype=torch.bool)
+    label_index = torch.zeros((batch, n_labels), dtype=torch.long)
+    label_mask = torch.zeros((batch, n_labels), dtype=torch.bool)
+    word_lengths = torch.zeros((batch,), dtype=torch.long)
+    for i, w in enumerate(windows):
+        input_ids[i, : len(w.input_ids)] = torch.tensor(w.input_ids)
+        attention_mask[i, : len(w.input_ids)] = 1
+        word_index[i, : len(w.word_index)] = torch.tensor(w.word_index)
+        word_has_token[i, : len(w.word_has_token)] = torch.tensor(w.word_has_token)
+        label_index[i, : w.n_labels] = torch.tensor(w.label_index)
+        label_mask[i, : w.n_labels] = True
+        word_lengths[i] = w.end - w.start
+    starts = torch.arange(n_words)[None, :, None]
+    widths = torch.arange(max_width)[None, None, :]
+    span_mask = starts + widths < word_lengths[:, None, None]
+    tensors = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "word_index": word_index,
+        "word_has_token": word_has_token,
+        "label_index": label_index,
+        "label_mask": label_mask,
+        "span_mask": span_mask,
+    }
+    out = {k: v.to(device) for k, v in tensors.items()}
+    out["word_lengths"] = word_lengths  # stays on the CPU: the LSTM packing reads it there
+    return out
+
+
+def _special_affixes(tokenizer) -> Tuple[List[int], List[int]]:
+    """The special ids the tokenizer puts before and after a sequence ([CLS] ... [SEP])."""
+    plain = tokenizer(["a"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    full = tokenizer(["a"], is_split_into_words=True)["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return full[:i], full[i + len(plain) :]
+    raise ValueError("Cannot locate the special tokens this tokenizer adds around a sequence.")
