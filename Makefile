@@ -1,0 +1,31 @@
+# Two commands for a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODEL ?= urchade/gliner_small-v2.1
+TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University of Paris.
+LABELS ?= person,organization,award,date
+
+.PHONY: setup demo test test-fast
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel; anything else would pull CUDA packages
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Zero-shot NER on example text. Offline, pass a local checkpoint folder:
+#   make demo MODEL=../shared/data/models/ref_minilm
+demo: $(VENV)/.installed
+	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" --show
+
+# The whole suite, slow checks included (what CI runs).
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# Everything but the slow checks.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
