@@ -112,14 +112,19 @@ class ConversionSummary:
 def _tokens_to_doc(
     vocab: Vocab,
     words: Sequence[str],
-    spaces: Sequence[bool],
+    spaces: Optional[Sequence[bool]],
     spans: Iterable[TokenSpan],
     negatives: Iterable[str],
     summary: ConversionSummary,
     nested: bool,
     spans_key: str,
 ) -> Doc:
-    """Build one Doc with its gold spans and negatives, and count what went in."""
+    """Build one Doc with its gold spans and negatives, and count what went in.
+
+    ``spaces=None`` means the source words are joined by single spaces.
+    """
+    if spaces is None:
+        spaces = [True] * (len(words) - 1) + [False] if words else []
     doc = Doc(vocab, words=list(words), spaces=list(spaces))
     unique: Dict[TokenSpan, None] = {}
     for span in spans:
@@ -363,10 +368,7 @@ def _gliner_doc(
         spans.append((inside[0], inside[-1] + 1, label))
     negatives = record.get("ner_negatives", record.get("negatives")) or []
     negatives = [_norm_type(t, lowercase_types) for t in negatives]
-    spaces = [True] * len(words)
-    if spaces:
-        spaces[-1] = False
-    return _tokens_to_doc(vocab, words, spaces, spans, negatives, summary, nested, spans_key)
+    return _tokens_to_doc(vocab, words, None, spans, negatives, summary, nested, spans_key)
 
 
 def read_gliner_json(
@@ -508,10 +510,7 @@ def _benchmark_doc(
         else:
             summary.placed += 1
             spans.append((span[0], span[1], _norm_type(ent["type"], lowercase_types)))
-    spaces = [True] * len(words)
-    if spaces:
-        spaces[-1] = False
-    return _tokens_to_doc(vocab, [w for w, _, _ in words], spaces, spans, [], summary, nested, spans_key)
+    return _tokens_to_doc(vocab, [w for w, _, _ in words], None, spans, [], summary, nested, spans_key)
 
 
 def read_benchmark(
@@ -683,8 +682,7 @@ def read_bio(
             spans = _bio_spans(tags, summary, f"{Path(path).name}:{first_line}")
             summary.mentions += len(spans)
             summary.placed += len(spans)
-            spaces = [True] * (len(words) - 1) + [False]
-            yield _tokens_to_doc(vocab, words, spaces, spans, [], summary, nested, spans_key)
+            yield _tokens_to_doc(vocab, words, None, spans, [], summary, nested, spans_key)
         words.clear()
         tags.clear()
 
