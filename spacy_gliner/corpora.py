@@ -25,6 +25,8 @@ from spacy.vocab import Vocab
 from srsly.msgpack import Packer
 from tqdm import tqdm
 
+from .inputs import split_words  # the one GLiNER word splitter, so spans agree with the model
+
 NEGATIVES_KEY = "gliner_negatives"
 SPANS_KEY = "sc"
 MAX_EXAMPLES = 5
@@ -33,15 +35,9 @@ PathLike = Union[str, Path]
 # (start token, end token exclusive, label)
 TokenSpan = Tuple[int, int, str]
 
-_WORD_RE = re.compile(r"\w+(?:[-_]\w+)*|\S")
 _QUESTION_RE = re.compile(r"^What describes (.*) in the text\?$", re.DOTALL)
 _TEXT_PREFIX = "Text: "
 _BIO_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
-
-
-def split_words(text: str) -> List[Tuple[str, int, int]]:
-    """Split text into (word, start_char, end_char) the way GLiNER does, so that spans agree."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
 
 
 @dataclass
