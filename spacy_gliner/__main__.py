@@ -1,0 +1,11 @@
+"""``python -m spacy_gliner`` and the ``spacy-gliner`` command."""
+from .cli import app
+
+
+def main() -> None:
+    """Run the command line."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

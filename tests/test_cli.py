@@ -1,0 +1,459 @@
+"""The command line, driven as a user drives it, on real text and the real reference checkpoint.
+
+Each command loads its model as a run from the shell would; only the reading of the
+weights from disk is shared across the module (``checkpoint.load`` is memoised), so the
+tests stay fast without bypassing any of the command's code.
+"""
+import html as html_lib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+from spacy_gliner import checkpoint
+from spacy_gliner.cli import app, label_color
+
+DATA = Path("/work/shared/data")
+MODEL = str(DATA / "models" / "ref_minilm")
+LABELS = "person,organization,location"
+THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5
+PYTHON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def weights_read_once():
+    cache: Dict[str, Any] = {}
+    original = checkpoint.load
+
+    def load(source):
+        key = str(Path(source).resolve())
+        if key not in cache:
+            cache[key] = original(source)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkpoint, "load", load)
+        yield
+
+
+@pytest.fixture(scope="module")
+def conll() -> List[str]:
+    """CoNLL-2003 test sentences with at least two entities and some length."""
+    items = json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))
+    return [x["sentence"] for x in items if len(x["entities"]) >= 2 and len(x["sentence"].split()) >= 12]
+
+
+@pytest.fixture(scope="module")
+def saved_pipeline(tmp_path_factory, weights_read_once) -> Path:
+    """A saved spaCy pipeline whose gliner component maps label texts to spaCy labels."""
+    nlp = spacy.blank("en")
+    config = {"model": MODEL, "labels": {"person": "PER", "organization": "ORG", "location": "LOC"}, "threshold": 0.3}
+    nlp.add_pipe("gliner", config=config)
+    path = tmp_path_factory.mktemp("pipeline") / "nlp"
+    nlp.to_disk(path)
+    return path
+
+
+def invoke(*args: str, input: Any = None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def said(result) -> str:
+    """The messages on stderr as one line of plain text (wasabi wraps and colours them)."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split())
+
+
+def records(stdout: str) -> List[Dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def check_entities(record: Dict[str, Any], text: str, labels: set, threshold: float) -> None:
+    for ent in record["entities"]:
+        assert text[ent["start"] : ent["end"]] == ent["text"]
+        assert ent["label"] in labels
+        assert threshold <= ent["score"] <= 1.0  # scores are rounded to 4 places
+
+
+# -- help and entry points ------------------------------------------------------------------
+def test_every_command_and_option_is_explained():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    assert set(group.commands) == {"predict", "render", "redact", "export", "info"}
+    for name, command in group.commands.items():
+        assert command.help, name
+        for param in command.params:
+            assert getattr(param, "help", None), f"{name} {param.name} has no help"
+
+
+def test_module_help_in_a_real_process():
+    result = subprocess.run([sys.executable, "-m", "spacy_gliner", "--help"], capture_output=True, text=True, env=PYTHON_ENV)
+    assert result.returncode == 0, result.stderr
+    for command in ("predict", "render", "redact", "export", "info"):
+        assert command in result.stdout
+
+
+@pytest.mark.slow
+def test_console_script_predicts(tmp_path, conll):
+    script = Path(sys.executable).parent / "spacy-gliner"
+    text = conll[0]
+    out = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [str(script), "predict", text, "--labels", LABELS, "--model", MODEL, "--threshold", THRESHOLD, "--output", str(out)],
+        capture_output=True,
+        text=True,
+        env=PYTHON_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # the records went to --output, messages to stderr
+    assert "1 docs" in said(result)
+    (record,) = records(out.read_text(encoding="utf8"))
+    assert record["text"] == text and record["entities"]
+    check_entities(record, text, set(LABELS.split(",")), 0.3)
+
+
+# -- predict ----------------------------------------------------------------------------------
+def test_predict_text_writes_jsonl_to_stdout(conll):
+    text = "\n".join(conll[1:4])  # longer than any file name may be
+    assert len(text) > 255
+    result = invoke("predict", text, "--labels", LABELS, "--model", MODEL, "-t", THRESHOLD)
+    assert result.exit_code == 0, result.output
+    (record,) = records(result.stdout)  # stdout holds JSONL only; the summary is on stderr
+    assert record["text"] == text
+    assert record["entities"], "the reference model finds entities in this sentence at 0.3"
+    check_entities(record, text, set(LABELS.split(",")), 0.3)
+    assert "1 docs" in said(result) and "docs/s" in said(result)
+
+
+def test_predict_jsonl_bad_lines_fail_or_are_skipped_and_counted(tmp_path, conll):
+    lines = [json.dumps({"id": i, "text": s, "source": "conll"}) for i, s in enumerate(conll[:4])]
+    lines.insert(2, '{"id": 99, "text": "unterminated')  # line 3
+    lines.insert(4, json.dumps({"id": 98, "body": conll[5]}))  # line 5: no "text"
+    lines.insert(5, "")  # blank lines are not records
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+    failed = invoke("predict", path, "--labels", LABELS, "--model", MODEL, "-t", THRESHOLD)
+    assert failed.exit_code == 1
+    assert "line 3" in said(failed) and "not valid JSON" in said(failed) and "--on-error skip" in said(failed)
+
+    skipped = invoke("predict", path, "--labels", LABELS, "--model", MODEL, "-t", THRESHOLD, "--on-error", "skip")
+    assert skipped.exit_code == 0, skipped.output
+    out = records(skipped.stdout)
+    assert [r["id"] for r in out] == [0, 1, 2, 3]  # in order, extra keys kept
+    assert all(r["source"] == "conll" and r["text"] == conll[r["id"]] for r in out)
+    assert "line 3" in said(skipped) and "line 5" in said(skipped) and "'text'" in said(skipped)
+    assert "2 JSONL line(s) skipped" in said(skipped)
+
+
+def test_predict_custom_text_key(tmp_path, conll):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"body": conll[2], "n": 1}) + "\n", encoding="utf8")
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "--text-key", "body")
+    assert result.exit_code == 0, result.output
+    (record,) = records(result.stdout)
+    assert record["body"] == conll[2] and record["n"] == 1
+    check_entities(record, conll[2], set(LABELS.split(",")), 0.3)
+
+
+def test_predict_folder_to_docbin_matches_jsonl(tmp_path, conll):
+    folder = tmp_path / "texts"
+    (folder / "sub").mkdir(parents=True)
+    texts = {"a.txt": conll[3], "sub/b.txt": conll[4] + "\n", "c.txt": conll[6]}
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf8")
+    (folder / "notes.md").write_text("not a .txt file", encoding="utf8")
+
+    as_jsonl = invoke("predict", folder, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD)
+    assert as_jsonl.exit_code == 0, as_jsonl.output
+    out = records(as_jsonl.stdout)
+    assert [r["file"] for r in out] == ["a.txt", "c.txt", "sub/b.txt"]
+    assert [r["text"] for r in out] == [texts[r["file"]] for r in out]
+
+    path = tmp_path / "out" / "docs.spacy"
+    as_docbin = invoke("predict", folder, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "-o", path)
+    assert as_docbin.exit_code == 0, as_docbin.output
+    docs = list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+    assert [d.user_data["meta"]["file"] for d in docs] == [r["file"] for r in out]
+    for doc, record in zip(docs, out):
+        expected = [(e["start"], e["end"], e["label"]) for e in record["entities"]]
+        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == expected
+        assert list(doc.spans["sc"].attrs["scores"].round(4)) == pytest.approx([e["score"] for e in record["entities"]], abs=1e-4)
+
+
+def test_predict_nested_keeps_overlaps_flat_does_not(tmp_path, conll):
+    text = conll[0]
+    found = {}
+    for mode in ("--nested", "--flat"):
+        result = invoke("predict", text, "-l", LABELS, "-m", MODEL, "-t", "0.1", mode)
+        assert result.exit_code == 0, result.output
+        found[mode] = [(e["start"], e["end"]) for e in records(result.stdout)[0]["entities"]]
+
+    def overlapping(spans):
+        return [(a, b) for a in spans for b in spans if a < b and a[0] < b[1] and b[0] < a[1]]
+
+    assert overlapping(found["--nested"]), "at 0.1 the reference model nests spans in this sentence"
+    assert not overlapping(found["--flat"])
+
+
+def test_predict_show_prints_colours_and_a_table(conll):
+    text = conll[1]
+    result = invoke("predict", text, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "--show")
+    assert result.exit_code == 0, result.output
+    assert not result.stdout.lstrip().startswith("{")  # a display, not JSONL
+    assert "\x1b[" in result.stdout  # ANSI colours
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    assert "text" in plain and "label" in plain and "score" in plain
+    shown = json.loads(invoke("predict", text, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD).stdout)["entities"]
+    for ent in shown:
+        assert f"{ent['text']} {ent['label']}" in plain  # highlighted inline, label after the entity
+
+
+def test_predict_with_saved_pipeline_uses_its_labels_and_threshold(saved_pipeline, conll):
+    result = invoke("predict", conll[1], "--model", saved_pipeline)
+    assert result.exit_code == 0, result.output
+    (record,) = records(result.stdout)
+    assert record["entities"]
+    check_entities(record, conll[1], {"PER", "ORG", "LOC"}, 0.3)
+
+
+def test_labels_from_files(tmp_path, conll):
+    txt = tmp_path / "labels.txt"
+    txt.write_text("person\n\norganization\nlocation\n", encoding="utf8")
+    mapping = tmp_path / "labels.json"
+    mapping.write_text(json.dumps({"person": "PERSON", "organization": "ORG", "location": "GPE"}), encoding="utf8")
+    plain = invoke("predict", conll[1], "-l", txt, "-m", MODEL, "-t", THRESHOLD)
+    mapped = invoke("predict", conll[1], "-l", mapping, "-m", MODEL, "-t", THRESHOLD)
+    assert plain.exit_code == mapped.exit_code == 0, plain.output + mapped.output
+    names = {"person": "PERSON", "organization": "ORG", "location": "GPE"}
+    expected = [(e["start"], e["end"], names[e["label"]]) for e in records(plain.stdout)[0]["entities"]]
+    assert expected
+    assert [(e["start"], e["end"], e["label"]) for e in records(mapped.stdout)[0]["entities"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "missing/file.txt", "-l", LABELS], "File or folder not found: missing/file.txt"),
+        (["predict", "Some text.", "-l", ","], "--labels is empty"),
+        (["predict", "Some text."], "No labels to look for"),
+        (["predict", "Some text.", "-l", "labels.txt"], "Labels file not found"),
+        (["predict", "Some text.", "-l", LABELS, "-t", "1.5"], "strictly between 0 and 1"),
+        (["predict", "Some text.", "-l", LABELS, "-o", "out.csv"], "write .jsonl"),
+        (["render", "Some text.", "-l", LABELS, "--color", "person=notacolour"], "is not a colour"),
+        (["render", "Some text.", "-l", LABELS, "--color", "red"], "is not LABEL=COLOUR"),
+        (["redact", "missing.md", "-l", "person"], "File or folder not found: missing.md"),
+    ],
+)
+def test_bad_input_fails_with_a_message(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if "-m" not in args:
+        args = args + ["-m", MODEL]
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert message in said(result)
+
+
+def test_unknown_model_folder(tmp_path):
+    empty = tmp_path / "model"
+    empty.mkdir()
+    result = invoke("predict", "Some text.", "-l", LABELS, "-m", empty)
+    assert result.exit_code == 1
+    assert "neither a GLiNER checkpoint" in said(result) and "config.cfg" in said(result)
+    missing = invoke("predict", "Some text.", "-l", LABELS, "-m", tmp_path / "nowhere")
+    assert missing.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(missing)
+
+
+def test_text_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Müller visited Zürich.".encode("latin1"))
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL)
+    assert result.exit_code == 1 and "not UTF-8" in said(result) and "iconv" in said(result)
+
+
+# -- render -----------------------------------------------------------------------------------
+def test_render_page_with_stable_colours_and_overrides(tmp_path, conll):
+    text = conll[1]
+    page = tmp_path / "page.html"
+    result = invoke("render", text, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "--color", "person=red", "-o", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf8")
+    assert html.lstrip().lower().startswith("<!doctype html>") and "</html>" in html
+    ents = records(invoke("predict", text, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD).stdout)[0]["entities"]
+    labels = {e["label"] for e in ents}
+    assert len(labels) >= 2
+    marks = re.findall(r'<mark class="entity" style="background: ([^;]+);[^>]*>\s*(.*?)\s*<span', html, flags=re.S)
+    assert [html_lib.unescape(m[1]) for m in marks] == [e["text"] for e in ents]
+    for (background, _), ent in zip(marks, ents):
+        assert background == ("red" if ent["label"] == "person" else label_color(ent["label"]))
+
+    # the default colours do not depend on Python's hash seed or on label order
+    code = "from spacy_gliner.cli import label_color; print(label_color('organization'), label_color('location'))"
+    env = {**PYTHON_ENV, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert other.stdout.split() == [label_color("organization"), label_color("location")]
+    assert len({label_color(x) for x in ("person", "organization", "location")}) == 3
+
+
+def test_render_nested_uses_span_style(conll):
+    result = invoke("render", conll[0], "-l", LABELS, "-m", MODEL, "-t", "0.1", "--nested")
+    assert result.exit_code == 0, result.output
+    html = result.stdout
+    assert "<mark" not in html  # not the entity style
+    nested = records(invoke("predict", conll[0], "-l", LABELS, "-m", MODEL, "-t", "0.1", "--nested").stdout)[0]["entities"]
+    starts = re.findall(r"background: (#[0-9a-f]{6}); z-index: 10;[^>]*>\s*(.*?)\s*</span>", html, flags=re.S)
+    assert sorted(starts) == sorted((label_color(e["label"]), e["label"]) for e in nested)  # one label tag per span
+
+
+# -- redact -----------------------------------------------------------------------------------
+def make_paper() -> bytes:
+    """A small paper in Markdown with CRLF line ends, from CrossNER science sentences about people."""
+    items = json.loads((DATA / "benchmarks" / "CrossNER_science" / "test.json").read_text(encoding="utf8"))
+    about_people = [x for x in items if any(e["type"] in ("scientist", "person") for e in x["entities"])]
+    names = list(dict.fromkeys(e["name"] for x in about_people for e in x["entities"] if e["type"] == "scientist" and " " in e["name"]))
+    body = [x["sentence"] for x in about_people[:14]]
+    lines = [
+        "# Notes on the history of chemistry and physics",
+        "",
+        f"**{names[0]}**<sup>1</sup>, **{names[1]}**<sup>2</sup> and **{names[2]}**<sup>1</sup>",
+        "",
+        f"<sup>1</sup> {names[3]} Laboratory, University of Cambridge; <sup>2</sup> Institut Pasteur, Paris",
+        "",
+        "## Introduction",
+        "",
+        *[line for sentence in body for line in (sentence, "")],
+        "| Dataset | Sentences | Labels |",
+        "|---|---:|---:|",
+        "| CrossNER_science | 543 | 17 |",
+        "",
+        "## References",
+        "",
+        f"1. {names[4]} and {names[5]}. On the constitution of atoms. *Philosophical Magazine*, 1913.",
+        f"2. {names[6]}. The theory of the electron. *Nature*, 1921.",
+        f"3. {names[7]}, {names[8]} and {names[9]}. Radioactive substances. 1903.",
+        "",
+    ]
+    return "\r\n".join(lines).encode("utf8")
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("paper") / "paper.md"
+    path.write_bytes(make_paper())
+    return path
+
+
+@pytest.fixture(scope="module")
+def paper_people(paper, weights_read_once) -> List[Dict[str, Any]]:
+    result = invoke("predict", paper, "-l", "person", "-m", MODEL, "-t", THRESHOLD)
+    assert result.exit_code == 0, result.output
+    (record,) = records(result.stdout)
+    assert record["text"] == paper.read_bytes().decode("utf8")  # \r\n kept in the offsets' text
+    return record["entities"]
+
+
+def replaced(text: str, entities: List[Dict[str, Any]], placeholder) -> str:
+    for ent in sorted(entities, key=lambda e: -e["start"]):
+        text = text[: ent["start"]] + placeholder(ent) + text[ent["end"] :]
+    return text
+
+
+def test_redact_paper_keeps_every_other_byte(paper, paper_people, tmp_path):
+    text = paper.read_bytes().decode("utf8")
+    assert len(text.split()) > 384, "long enough for several windows"
+    assert len(paper_people) >= 5
+    assert max(e["start"] for e in paper_people) > text.index("## References"), "names in the reference list are found"
+
+    out, preview = tmp_path / "redacted.md", tmp_path / "check.html"
+    result = invoke("redact", paper, "-l", "person", "-m", MODEL, "-t", THRESHOLD, "-o", out, "--preview", preview)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    redacted = out.read_bytes()
+    assert redacted == replaced(text, paper_people, lambda e: "[redacted]").encode("utf8")
+    assert redacted.count(b"\r\n") == paper.read_bytes().count(b"\r\n") and b"\n" not in redacted.replace(b"\r\n", b"")
+    for line in ("| Dataset | Sentences | Labels |", "|---|---:|---:|", "## References", "<sup>2</sup> Institut Pasteur"):
+        assert line.encode() in redacted
+    assert f"Replaced {len(paper_people)} spans (person: {len(paper_people)})" in said(result)
+
+    html = preview.read_text(encoding="utf8")
+    marked = re.findall(r'<mark class="entity" style="background: #ff7a7a;[^>]*>\s*(.*?)\s*<span', html, flags=re.S)
+    assert [html_lib.unescape(m) for m in marked] == [e["text"] for e in paper_people]
+
+
+def test_redact_from_stdin_with_label_placeholders(paper, paper_people):
+    data = paper.read_bytes()
+    result = runner.invoke(app, ["redact", "-", "-l", "person", "-m", MODEL, "-t", THRESHOLD, "-p", "label"], input=data)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == replaced(data.decode("utf8"), paper_people, lambda e: "[PERSON]").encode("utf8")
+
+
+def test_redact_custom_placeholder_and_nothing_found(tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_bytes(b"no names here\r\n\r\njust lines\r\n")
+    result = invoke("redact", path, "-l", "person", "-m", MODEL, "-p", "XXX")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == path.read_bytes()
+    assert "output is the input unchanged" in said(result)
+
+
+# -- export and info -----------------------------------------------------------------------
+def test_export_writes_a_checkpoint_that_predicts_the_same(saved_pipeline, tmp_path, conll):
+    out = tmp_path / "exported"
+    result = invoke("export", saved_pipeline, out)
+    assert result.exit_code == 0, result.output
+    assert (out / "gliner_config.json").is_file() and (out / "model.safetensors").is_file()
+    from_pipeline = records(invoke("predict", conll[1], "-m", saved_pipeline).stdout)[0]["entities"]
+    from_checkpoint = records(invoke("predict", conll[1], "-m", out, "-l", LABELS, "-t", THRESHOLD).stdout)[0]["entities"]
+    names = {"person": "PER", "organization": "ORG", "location": "LOC"}
+    assert [(e["start"], e["end"], names[e["label"]], e["score"]) for e in from_checkpoint] == [
+        (e["start"], e["end"], e["label"], e["score"]) for e in from_pipeline
+    ]
+
+    again = invoke("export", saved_pipeline, out)
+    assert again.exit_code == 1 and "--force" in said(again)
+    assert invoke("export", saved_pipeline, out, "--force").exit_code == 0
+    wrong = invoke("export", saved_pipeline, tmp_path / "x", "--component", "ner")
+    assert wrong.exit_code == 1 and "'ner'" in said(wrong)
+    not_a_pipeline = invoke("export", out, tmp_path / "y")
+    assert not_a_pipeline.exit_code == 1 and "not a saved spaCy pipeline" in said(not_a_pipeline)
+
+
+def test_info_checkpoint_and_pipeline(saved_pipeline):
+    settings = json.loads((Path(MODEL) / "gliner_config.json").read_text(encoding="utf8"))
+    result = invoke("info", MODEL)
+    assert result.exit_code == 0, result.output
+    rows = dict(re.split(r"\s{3,}", line.strip(), maxsplit=1) for line in result.stdout.splitlines() if re.search(r"\S\s{3,}\S", line))
+    assert rows["span_mode"] == settings["span_mode"]
+    assert rows["hidden_size"] == str(settings["hidden_size"])
+    assert rows["max_width"] == str(settings["max_width"]) and rows["max_len"] == str(settings["max_len"])
+    assert rows["encoder"].startswith(settings["model_name"])
+    assert rows["device"] == "cpu"
+    assert rows["spacy"] == spacy.__version__
+    assert rows["labels"].startswith("none")
+    pipeline = invoke("info", saved_pipeline)
+    assert pipeline.exit_code == 0, pipeline.output
+    assert "person, organization, location" in pipeline.stdout
+
+
+def test_records_are_written_as_they_stream(tmp_path, conll):
+    """Records are written one by one: a bad line after good ones leaves the good ones on disk."""
+    path = tmp_path / "big.jsonl"
+    good = [json.dumps({"id": i, "text": conll[i % 8]}) for i in range(40)]
+    path.write_text("\n".join(good + ["not json"]) + "\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "-b", "4", "-o", out)
+    assert result.exit_code == 1 and "line 41" in said(result)
+    written = srsly.read_jsonl(out)
+    ids = [r["id"] for r in written]
+    assert 0 < len(ids) < 40 and ids == list(range(len(ids)))  # the batches done before the bad line
