@@ -136,12 +136,15 @@ def _rename(key: str, src: int, dst: int) -> str:
 
 
 def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str) -> None:
-    """Load ``state`` strictly, except for tensors that are known to be optional."""
+    """Load ``state`` strictly, except for tensors that are known to be optional.
+
+    Problems name the tensors as the official weights file does, so users can find them.
+    """
     own = network.state_dict()
-    missing = [k for k in own if k not in state and not _optional(k)]
-    unexpected = [k for k in state if k not in own and not _optional(k)]
+    missing = [_rename(k, 1, 0) for k in own if k not in state and not _optional(k)]
+    unexpected = [_rename(k, 1, 0) for k in state if k not in own and not _optional(k)]
     wrong_shape = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        f"{_rename(k, 1, 0)}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]

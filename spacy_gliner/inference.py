@@ -55,7 +55,8 @@ class SpanFinder:
 
 def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:
     """Per window: rows (start, end, label, score) in document coordinates, owned spans only."""
-    probs = torch.sigmoid(logits.float())
+    # half precision is scored in float32; a float64 network keeps float64 scores
+    probs = torch.sigmoid(logits.to(torch.promote_types(logits.dtype, torch.float32)))
     keep = (probs > threshold) & tensors["span_mask"][..., None] & tensors["label_mask"][:, None, None, :]
     b, s, k, c = keep.nonzero(as_tuple=True)
     scores = probs[b, s, k, c].cpu().numpy().astype(np.float64)

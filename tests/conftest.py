@@ -1,0 +1,194 @@
+"""Shared fixtures: the real benchmark data, the reference checkpoint, tiny official checkpoints, no network.
+
+Checkpoints are expensive to build and to load, so they live for the whole session and
+are read-only: a test that changes a network (dtype, device) loads its own copy.
+"""
+import json
+import os
+import socket
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Tuple
+
+import pytest
+import torch
+
+# One torch thread: the test models are small, and on a busy machine OpenMP threads that
+# wait for each other make them 10-50 times slower. Subprocesses inherit the setting.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+torch.set_num_threads(THREADS)
+
+try:
+    from official_checkpoints import write_official_checkpoint
+except ImportError:  # tests/ collected as a package
+    from tests.official_checkpoints import write_official_checkpoint
+
+DATA = Path("/work/shared/data")
+REF_MINILM = DATA / "models" / "ref_minilm"
+BENCHMARKS = DATA / "benchmarks"
+
+SCORE_TOL = 1e-4  # largest score difference allowed against the official library
+
+# The sentences of the parity checks: real benchmark text with each dataset's own labels.
+PARITY_SETS = (("conll2003", 40), ("CrossNER_AI", 30), ("mit-movie", 30))
+
+# Tiny random checkpoints written by the official library: both span modes, both
+# encoder families, and a GLiNER hidden size that differs from the encoder width.
+TINY_CHECKPOINTS: Dict[str, Dict[str, Any]] = {
+    "markerV0-bert": {"span_mode": "markerV0", "encoder": "bert"},
+    "marker-bert-h48": {"span_mode": "marker", "encoder": "bert", "hidden_size": 48},
+    "markerV0-deberta-h64": {"span_mode": "markerV0", "encoder": "deberta", "hidden_size": 64},
+}
+
+
+def benchmark(name: str, n: int) -> Tuple[List[str], List[str]]:
+    """The first ``n`` test sentences of a benchmark and its full label list."""
+    folder = BENCHMARKS / name
+    items = json.loads((folder / "test.json").read_text(encoding="utf8"))[:n]
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf8"))
+    return [item["sentence"] for item in items], labels
+
+
+@pytest.fixture(scope="session")
+def parity_sets() -> List[Tuple[str, List[str], List[str]]]:
+    """(dataset, sentences, labels) for each dataset of the parity checks."""
+    return [(name, *benchmark(name, n)) for name, n in PARITY_SETS]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Folder of a tiny official checkpoint by name (see ``TINY_CHECKPOINTS``), written once."""
+    written: Dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in written:
+            written[name] = write_official_checkpoint(tmp_path_factory.mktemp(name) / "model", **TINY_CHECKPOINTS[name])
+        return written[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tiny_checkpoint: Callable[[str], Path]) -> Callable[[str], Path]:
+    """Folder of ``"ref_minilm"`` or of a tiny checkpoint, by name."""
+    return lambda name: REF_MINILM if name == "ref_minilm" else tiny_checkpoint(name)
+
+
+@pytest.fixture(scope="session")
+def loaded(checkpoint_path: Callable[[str], Path]) -> Callable[[str], Any]:
+    """``checkpoint.load`` of a named checkpoint, once per session (do not modify the result)."""
+    from spacy_gliner import checkpoint
+
+    cache: Dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in cache:
+            cache[name] = checkpoint.load(checkpoint_path(name))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def official(checkpoint_path: Callable[[str], Path]) -> Callable[[str], Any]:
+    """The official library's ``GLiNER`` for a named checkpoint, once per session (do not modify)."""
+    cache: Dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in cache:
+            cache[name] = load_official(checkpoint_path(name))
+        return cache[name]
+
+    return get
+
+
+def load_official(path: Path) -> Any:
+    """A fresh official ``GLiNER`` model from a local folder, in eval mode."""
+    from gliner import GLiNER
+
+    model = GLiNER.from_pretrained(str(path), local_files_only=True)
+    model.eval()
+    return model
+
+
+class NetworkUsed(OSError):
+    """Raised by the test doubles of everything that could reach the network."""
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: offline environment, socket connections refused, hub downloads raising."""
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise NetworkUsed("network access attempted in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+
+
+# -- comparing predictions with the official library's ---------------------------------
+Key = Tuple[int, int, str]
+
+
+@dataclass
+class Comparison:
+    """How one prediction run compares with the official one."""
+
+    texts: int = 0
+    entities: int = 0  # official entities compared
+    max_diff: float = 0.0  # largest score difference over the entities both found
+    near_ties: List[str] = field(default_factory=list)  # texts whose entities differ by float near-ties
+    reordered: List[str] = field(default_factory=list)  # same entities; level scores listed in another order
+    errors: List[str] = field(default_factory=list)  # anything else: a real mismatch
+
+    def check(self, max_near_tie_share: float = 0.05) -> None:
+        assert not self.errors, "\n".join(self.errors[:5])
+        assert self.max_diff <= SCORE_TOL, f"scores differ by up to {self.max_diff:.2e}"
+        assert len(self.near_ties) <= max_near_tie_share * self.texts, self.near_ties
+
+
+def compare(official: List[List[dict]], ours: List[List[dict]], threshold: float, comparison: Comparison) -> Comparison:
+    """Add one batch of texts to ``comparison``: entities as dicts with start, end, label, score."""
+    for theirs, mine in zip(official, ours):
+        i = comparison.texts
+        comparison.texts += 1
+        comparison.entities += len(theirs)
+        a = {(e["start"], e["end"], e["label"]): e["score"] for e in theirs}
+        b = {(e["start"], e["end"], e["label"]): e["score"] for e in mine}
+        for key in a.keys() & b.keys():
+            comparison.max_diff = max(comparison.max_diff, abs(a[key] - b[key]))
+        if a.keys() == b.keys():
+            order_a = [(e["start"], e["end"], e["label"]) for e in theirs]
+            order_b = [(e["start"], e["end"], e["label"]) for e in mine]
+            if order_a != order_b:  # entities with one start come in acceptance order: by score
+                swapped = _swapped(order_a, order_b)
+                where = f"text {i}: same entities in another order: {swapped}"
+                level = all(abs(a[x] - a[y]) < SCORE_TOL for x, y in swapped)
+                (comparison.reordered if level else comparison.errors).append(where)
+            continue
+        unexplained = [k for k in a.keys() - b.keys() if not _near_tie(k, a[k], b, threshold)]
+        unexplained += [k for k in b.keys() - a.keys() if not _near_tie(k, b[k], a, threshold)]
+        where = f"text {i}: only official {sorted(a.keys() - b.keys())}, only ours {sorted(b.keys() - a.keys())}"
+        (comparison.errors if unexplained else comparison.near_ties).append(where)
+    return comparison
+
+
+def _swapped(order_a: List[Key], order_b: List[Key]) -> List[Tuple[Key, Key]]:
+    """Pairs that come in one order in ``order_a`` and in the other in ``order_b``."""
+    rank = {key: i for i, key in enumerate(order_b)}
+    return [(x, y) for i, x in enumerate(order_a) for y in order_a[i + 1 :] if rank[y] < rank[x]]
+
+
+def _near_tie(key: Key, score: float, other: Dict[Key, float], threshold: float) -> bool:
+    """Whether float noise alone can decide ``key``: a score at the threshold, or level with a rival."""
+    if score - threshold < SCORE_TOL:
+        return True
+    start, end, _ = key
+    return any(s < end and start < e and abs(score - other[(s, e, l)]) < SCORE_TOL for s, e, l in other)
