@@ -10,6 +10,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Tuple
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,8 @@ try:
     from official_checkpoints import write_official_checkpoint
 except ImportError:  # tests/ collected as a package
     from tests.official_checkpoints import write_official_checkpoint
+
+from spacy_gliner.inputs import split_words
 
 DATA = Path("/work/shared/data")
 REF_MINILM = DATA / "models" / "ref_minilm"
@@ -192,3 +195,24 @@ def _near_tie(key: Key, score: float, other: Dict[Key, float], threshold: float)
         return True
     start, end, _ = key
     return any(s < end and start < e and abs(score - other[(s, e, l)]) < SCORE_TOL for s, e, l in other)
+
+
+def aligned(doc: Any) -> bool:
+    """Whether no token holds characters of two GLiNER words, so word spans map 1:1 onto token spans."""
+    owner = np.full(len(doc.text), -1)
+    for i, (_, start, end) in enumerate(split_words(doc.text)):
+        owner[start:end] = i
+    for token in doc:
+        words = set(owner[token.idx : token.idx + len(token)]) - {-1}
+        if len(words) > 1:
+            return False
+    return True
+
+
+def token_entities(doc: Any, entities: List[dict]) -> List[dict]:
+    """Official entities (character offsets) widened to whole tokens of ``doc``."""
+    out = []
+    for e in entities:
+        span = doc.char_span(e["start"], e["end"], alignment_mode="expand")
+        out.append({"start": span.start_char, "end": span.end_char, "label": e["label"], "score": e["score"]})
+    return out

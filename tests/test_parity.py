@@ -13,15 +13,13 @@ runs then show that, without that noise, the decisions are identical everywhere.
 """
 from typing import Any, Callable, Dict, List, Tuple
 
-import numpy as np
 import pytest
 import spacy
 
 from spacy_gliner import checkpoint
 from spacy_gliner.inference import SpanFinder, predict_entities
-from spacy_gliner.inputs import split_words
 
-from conftest import Comparison, compare, load_official
+from conftest import Comparison, aligned, compare, load_official, token_entities
 
 MODES = {  # name: (flat_ner, multi_label)
     "flat": (True, False),
@@ -135,26 +133,6 @@ def nlp_for(checkpoint_path) -> Callable[[str, str], spacy.Language]:
     return get
 
 
-def aligned(doc: spacy.tokens.Doc) -> bool:
-    """Whether no token holds characters of two GLiNER words, so word spans map 1:1 onto token spans."""
-    owner = np.full(len(doc.text), -1)
-    for i, (_, start, end) in enumerate(split_words(doc.text)):
-        owner[start:end] = i
-    for token in doc:
-        words = set(owner[token.idx : token.idx + len(token)]) - {-1}
-        if len(words) > 1:
-            return False
-    return True
-
-
-def _as_token_entities(doc, entities: List[dict]) -> List[dict]:
-    out = []
-    for e in entities:
-        span = doc.char_span(e["start"], e["end"], alignment_mode="expand")
-        out.append({"start": span.start_char, "end": span.end_char, "label": e["label"], "score": e["score"]})
-    return out
-
-
 def _spans(doc, spans, scores) -> List[dict]:
     return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(spans, scores)]
 
@@ -173,7 +151,7 @@ def test_component_matches_official(name, threshold, mode, official, nlp_for, pa
             if not aligned(doc):  # e.g. "U.S." is one token but four GLiNER words: test_alignment covers these
                 skipped += 1
                 continue
-            expected = _as_token_entities(doc, entities)
+            expected = token_entities(doc, entities)
             group = doc.spans["sc"]
             compare([expected], [_spans(doc, group, group.attrs["scores"])], threshold, spans_cmp)
             if flat:
