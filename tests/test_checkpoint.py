@@ -126,7 +126,11 @@ def test_reference_checkpoint_loads_with_its_settings(loaded):
     assert ref.network.encoder.config.model_type == "bert"
     assert len(ref.tokenizer) == 30525 == ref.network.encoder.get_input_embeddings().weight.shape[0]
     assert ref.tokenizer.convert_tokens_to_ids("<<ENT>>") == 30523
-    assert not ref.network.training
+
+
+def test_loaded_network_is_in_eval_mode(tiny):
+    """Dropout is off for inference (the session's shared networks may have been run by thinc since)."""
+    assert not checkpoint.load(tiny).network.training
 
 
 def test_deberta_checkpoint_loads_a_deberta_v2_encoder(loaded, checkpoint_path):
