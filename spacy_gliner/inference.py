@@ -32,8 +32,9 @@ class SpanFinder:
     ) -> List[Candidates]:
         run = run or self._run
         windows: List[Window] = []
+        pieces = self.builder.pieces(word_lists)
         for i, (words, labels) in enumerate(zip(word_lists, label_lists)):
-            windows.extend(self.builder.windows(i, words, labels))
+            windows.extend(self.builder.windows(i, words, labels, pieces[i]))
         windows.sort(key=lambda w: len(w.input_ids))
         found: List[List[np.ndarray]] = [[] for _ in word_lists]
         pad_id = self.loaded.tokenizer.pad_token_id or 0
@@ -41,16 +42,17 @@ class SpanFinder:
         max_width = self.loaded.settings.max_width
         for b in range(0, len(windows), batch_size):
             batch = windows[b : b + batch_size]
-            tensors = collate(batch, pad_id, max_width, device)
-            logits = run(tensors)
-            for w, rows in zip(batch, _above_threshold(logits, tensors, batch, threshold)):
+            with torch.inference_mode():  # no autograd bookkeeping at all, unlike no_grad
+                tensors = collate(batch, pad_id, max_width, device)
+                logits = run(tensors)
+                rows_per_window = _above_threshold(logits, tensors, batch, threshold)
+            for w, rows in zip(batch, rows_per_window):
                 found[w.text].append(rows)
         return [_merge(parts) for parts in found]
 
     def _run(self, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
         self.loaded.network.eval()
-        with torch.inference_mode():
-            return self.loaded.network(**tensors)
+        return self.loaded.network(**tensors)
 
 
 def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:

@@ -6,10 +6,11 @@ sub-token limit together with the label prompt; many labels are split into group
 run as separate passes. Each window "owns" a range of span starts, so every span is
 scored exactly once, by a window that holds it with context on both sides.
 """
+import bisect
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 DEFAULT_OVERLAP = 64  # words shared by neighbouring windows (at least 2 * max_width is used)
+SENTENCE_END = frozenset({".", "!", "?", "…", "。", "！", "？"})
 
 
 def split_words(text: str) -> List[Tuple[str, int, int]]:
@@ -57,22 +59,25 @@ class InputBuilder:
         self.max_prompt_tokens = (max_tokens - len(self.prefix) - len(self.suffix)) // 2
         self._label_pieces: Dict[str, List[int]] = {}
 
-    def pieces(self, words: Sequence[str]) -> List[List[int]]:
-        """Sub-token ids of each word (a word may have none)."""
-        out: List[List[int]] = [[] for _ in words]
-        if not words:
+    def pieces(self, word_lists: Sequence[Sequence[str]]) -> List[List[List[int]]]:
+        """Sub-token ids of each word of each list (a word may have none), in one tokenizer call."""
+        out: List[List[List[int]]] = [[[] for _ in words] for words in word_lists]
+        todo = [i for i, words in enumerate(word_lists) if words]
+        if not todo:
             return out
-        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False, verbose=False)
-        for piece, word in zip(enc["input_ids"], enc.word_ids()):
-            if word is not None:
-                out[word].append(piece)
+        enc = self.tokenizer([list(word_lists[i]) for i in todo], is_split_into_words=True, add_special_tokens=False, verbose=False)
+        for row, i in enumerate(todo):
+            words = out[i]
+            for piece, word in zip(enc["input_ids"][row], enc.word_ids(row)):
+                if word is not None:
+                    words[word].append(piece)
         return out
 
     def label_groups(self, labels: Sequence[str]) -> List[Tuple[int, List[int], List[int]]]:
         """Split labels into prompts that fit; each is (first label, prompt ids, marker positions)."""
         missing = [label for label in labels if label not in self._label_pieces]
         limit = self.max_prompt_tokens - 2
-        for label, ids in zip(missing, self.pieces(missing)):
+        for label, ids in zip(missing, self.pieces([missing])[0]):
             if len(ids) > limit:
                 warnings.warn(
                     f"The label {label[:40]!r}... has {len(ids)} sub-tokens; only the first {limit} fit in the "
@@ -95,15 +100,22 @@ class InputBuilder:
         groups.append((first, prompt + [self.sep_id], markers))
         return groups
 
-    def windows(self, text: int, words: Sequence[str], labels: Sequence[str]) -> List[Window]:
-        """All windows for one text; no word is left out, whatever the length."""
+    def windows(
+        self, text: int, words: Sequence[str], labels: Sequence[str], pieces: Optional[List[List[int]]] = None
+    ) -> List[Window]:
+        """All windows for one text; no word is left out, whatever the length.
+
+        ``pieces``: the words' sub-tokens if already known (``pieces`` for many texts at once).
+        """
         if not words or not labels:
             return []
-        pieces = self.pieces(words)
+        pieces = self.pieces([words])[0] if pieces is None else pieces
+        counts = [len(p) for p in pieces]
+        breaks = sentence_starts(words)
         out: List[Window] = []
         for first, prompt, markers in self.label_groups(labels):
             budget = self.max_tokens - len(self.prefix) - len(self.suffix) - len(prompt)
-            ranges = plan_windows([len(p) for p in pieces], budget, self.max_words, self.overlap)
+            ranges = plan_windows(counts, budget, self.max_words, self.overlap, self.settings.max_width, breaks)
             for start, end, own_start, own_end in ranges:
                 ids = list(self.prefix) + prompt
                 word_index, has_token = [], []
@@ -117,14 +129,34 @@ class InputBuilder:
         return out
 
 
-def plan_windows(counts: Sequence[int], budget: int, max_words: int, overlap: int) -> List[Tuple[int, int, int, int]]:
+def sentence_starts(words: Sequence[str]) -> List[int]:
+    """Indices of words that follow sentence-final punctuation: where windows prefer to cut.
+
+    Taken from the words themselves, so windows (and results) are the same whether or
+    not a pipeline has a parser or sentencizer. A false break ("U.S. officials") only
+    moves a preferred cut point.
+    """
+    return [i + 1 for i, word in enumerate(words[:-1]) if word in SENTENCE_END]
+
+
+def plan_windows(
+    counts: Sequence[int], budget: int, max_words: int, overlap: int, min_margin: int = 0, breaks: Sequence[int] = ()
+) -> List[Tuple[int, int, int, int]]:
     """Word ranges (start, end, own_start, own_end) covering ``counts`` (sub-tokens per word).
 
     Each range holds at most ``max_words`` words and ``budget`` sub-tokens (a single word
-    over the budget gets a range of its own and is cut). Neighbours overlap by up to
-    ``overlap`` words; ownership of span starts switches in the middle of the overlap.
+    over the budget gets a range of its own and is cut). Neighbours share up to
+    ``overlap`` words (at most half a window). Spans starting in [own_start, own_end) are
+    scored by that window: the owned ranges partition the text, and ownership switches
+    inside the overlap, at least ``min_margin`` words from either edge where the overlap
+    allows, so a span of up to ``min_margin + 1`` words that one window cuts is scored
+    whole by the other. Windows prefer to end, start and switch ownership at ``breaks``
+    (sentence starts), so that each sentence is scored whole inside one window.
     """
     n = len(counts)
+    if n == 0:
+        return []
+    cuts = sorted({b for b in breaks if 0 < b < n})
     ranges: List[Tuple[int, int]] = []
     start = 0
     while True:
@@ -132,17 +164,30 @@ def plan_windows(counts: Sequence[int], budget: int, max_words: int, overlap: in
         while end < n and end - start < max_words and (end == start or used + counts[end] <= budget):
             used += counts[end]
             end += 1
+        if end < n:  # end at a sentence start if that keeps three quarters of the window
+            end = _nearest(cuts, start + (3 * (end - start) + 3) // 4, end, end) or end
         ranges.append((start, end))
         if end >= n:
             break
         shared = min(overlap, (end - start) // 2)
-        start = max(end - shared, start + 1)
+        # start at a sentence start if that keeps at least half the overlap
+        start = max(_nearest(cuts, end - shared, end - (shared + 1) // 2, end - shared) or end - shared, start + 1)
     out = []
+    switches = [0]
+    for (_, end), (start, _) in zip(ranges, ranges[1:]):
+        middle = (start + end) // 2
+        margin = min(min_margin, (end - start) // 2)
+        switches.append(_nearest(cuts, start + margin, end - margin, middle) or middle)
+    switches.append(n)
     for i, (start, end) in enumerate(ranges):
-        own_start = 0 if i == 0 else (start + ranges[i - 1][1]) // 2
-        own_end = n if i == len(ranges) - 1 else (ranges[i + 1][0] + end) // 2
-        out.append((start, end, own_start, own_end))
+        out.append((start, end, switches[i], switches[i + 1]))
     return out
+
+
+def _nearest(sorted_values: Sequence[int], low: int, high: int, target: int) -> Optional[int]:
+    """The value in [low, high] closest to ``target`` (the lower one on a tie), or None."""
+    i, j = bisect.bisect_left(sorted_values, low), bisect.bisect_right(sorted_values, high)
+    return min(sorted_values[i:j], key=lambda v: (abs(v - target), v), default=None)
 
 
 def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device") -> Dict[str, "torch.Tensor"]:

@@ -7,11 +7,11 @@ per-word start part plus a per-word end part, and the last span layer followed b
 dot product with a label vector folds into one product with ``W2^T q``. Per span and
 label that is ~4H multiply-adds instead of ~12H^2, with identical results.
 """
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .settings import GLiNERSettings
 
@@ -30,24 +30,35 @@ class SpanMarkerV0(nn.Module):
         self.project_end = _mlp(hidden, 4 * hidden, hidden, dropout)
         self.out_project = _mlp(2 * hidden, 4 * hidden, hidden, dropout)
 
-    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int) -> torch.Tensor:
-        """words [B, L, H], labels [B, C, H] -> logits [B, L, K, C]."""
+    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """words [B, L, H], labels [B, C, H] (valid [B, L]: real words) -> logits [B, L, K, C]."""
         hidden = words.shape[-1]
         first, last = self.out_project[0], self.out_project[3]
-        start = torch.relu(self.project_start(words))
-        end = torch.relu(self.project_end(words))
-        a = nn.functional.linear(start, first.weight[:, :hidden], first.bias)  # [B, L, 4H]
-        b = nn.functional.linear(end, first.weight[:, hidden:])  # [B, L, 4H]
-        u = labels @ last.weight  # [B, C, 4H]: W2^T q
+
+        def start_end(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+            a = nn.functional.linear(torch.relu(self.project_start(x)), first.weight[:, :hidden], first.bias)
+            b = nn.functional.linear(torch.relu(self.project_end(x)), first.weight[:, hidden:])
+            return a, b
+
+        a, b = _per_word(start_end, words, valid)  # [B, L, 4H] each
+        u = (labels @ last.weight).transpose(1, 2)  # [B, 4H, C]: W2^T q
         bias = labels @ last.bias  # [B, C]
-        n_words = words.shape[1]
-        b = nn.functional.pad(b, (0, 0, 0, max_width - 1))
+        n_batch, n_words = words.shape[:2]
         dropout = self.out_project[2]
-        out = []
-        for k in range(max_width):
-            h = dropout(torch.relu(a + b[:, k : k + n_words]))
-            out.append(torch.bmm(h, u.transpose(1, 2)))
-        return torch.stack(out, dim=2) + bias[:, None, None, :]
+        # Spans running past the padded length are masked anyway: they are not computed.
+        out = u.new_zeros((max_width, n_batch, n_words, labels.shape[1]))
+        # Without autograd, one buffer serves every width: a fresh multi-megabyte
+        # tensor per width costs more in page faults than the maths.
+        buffer = None if torch.is_grad_enabled() else torch.empty(a.numel(), dtype=a.dtype, device=a.device)
+        for k in range(min(max_width, n_words)):
+            rows = n_words - k  # starts whose span of width k ends inside the padded length
+            s, e = a[:, :rows], b[:, k:]
+            if buffer is None:
+                h = torch.relu(s + e)
+            else:
+                h = torch.add(s, e, out=buffer[: s.numel()].view(s.shape)).relu_()
+            out[k, :, :rows] = torch.bmm(dropout(h), u)
+        return out.permute(1, 2, 0, 3) + bias[:, None, None, :]
 
 
 class SpanMarker(nn.Module):
@@ -59,11 +70,14 @@ class SpanMarker(nn.Module):
         self.project_end = _mlp(hidden, 2 * hidden, hidden, dropout)
         self.out_project = nn.Linear(2 * hidden, hidden)
 
-    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int) -> torch.Tensor:
+    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         hidden = words.shape[-1]
         w = self.out_project.weight  # [H, 2H]
-        start = torch.relu(self.project_start(words)) @ w[:, :hidden].T  # [B, L, H]
-        end = torch.relu(self.project_end(words)) @ w[:, hidden:].T
+
+        def start_end(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+            return torch.relu(self.project_start(x)) @ w[:, :hidden].T, torch.relu(self.project_end(x)) @ w[:, hidden:].T
+
+        start, end = _per_word(start_end, words, valid)  # [B, L, H] each
         s = torch.bmm(start, labels.transpose(1, 2))  # [B, L, C]
         e = torch.bmm(end, labels.transpose(1, 2))
         bias = labels @ self.out_project.bias  # [B, C]
@@ -119,13 +133,33 @@ class GLiNERSpanModel(nn.Module):
         if self.lstm is not None:
             words = self._run_lstm(words, word_lengths)
         labels = self.prompt_layer(_gather(h, label_index))
-        return self.span_layer(words, labels, self.settings.max_width)
+        valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
+        return self.span_layer(words, labels, self.settings.max_width, valid)
 
     def _run_lstm(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(words, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=words.shape[1])
-        return out
+        """The bidirectional LSTM over each window's words only (as with packed sequences).
+
+        Each direction runs on a padded batch, which CPU backends process much faster
+        than packed sequences: forwards, padding comes after the words and cannot affect
+        them; backwards, each sequence is reversed within its own length first.
+        """
+        lstm = self.lstm
+        n_words = words.shape[1]
+        positions = torch.arange(n_words, device=words.device)
+        lengths = lengths.to(words.device).clamp(min=1)[:, None]
+        reverse = (lengths - 1 - positions).clamp(min=0)[..., None]  # [B, L, 1]: t -> len - 1 - t
+        valid = (positions < lengths)[..., None].to(words.dtype)
+        x = words
+        for layer in range(lstm.num_layers):
+            outputs = []
+            for suffix in ("", "_reverse"):
+                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                inp = x if not suffix else torch.gather(x, 1, reverse.expand(-1, -1, x.shape[2]))
+                zeros = x.new_zeros((1, x.shape[0], lstm.hidden_size))
+                out = torch.lstm(inp, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)[0]
+                outputs.append(out if not suffix else torch.gather(out, 1, reverse.expand(-1, -1, out.shape[2])))
+            x = torch.cat(outputs, dim=-1) * valid
+        return x
 
     def parameter_groups(self) -> Dict[str, list]:
         """Encoder parameters vs the new GLiNER layers (they train with different learning rates)."""
@@ -133,6 +167,19 @@ class GLiNERSpanModel(nn.Module):
         for name, param in self.named_parameters():
             groups["encoder" if name.startswith("encoder.") else "head"].append(param)
         return groups
+
+
+def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+    """``fn`` over the real words only, rows of padding left at zero: windows sorted by
+    sub-tokens still pad a batch's words by 10-30%, and these layers cost ~4H^2 per word."""
+    if valid is None or bool(valid.all()):
+        return fn(words)
+    outputs = []
+    for rows in fn(words[valid]):
+        out = rows.new_zeros(words.shape[:2] + rows.shape[1:])
+        out[valid] = rows
+        outputs.append(out)
+    return tuple(outputs)
 
 
 def _gather(h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

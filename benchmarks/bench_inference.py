@@ -1,0 +1,279 @@
+"""Inference speed on CPU: spacy-gliner vs the official ``gliner`` library vs ``gliner-spacy``.
+
+Same checkpoint (ref_minilm), same texts, same threshold, one run each. Every system and
+batch size runs in its own subprocess, so that its peak RSS is its own; model loading
+and a short warm-up are not timed. Texts:
+
+* sentences: the first ``--per-dataset`` test sentences of each benchmark dataset in
+  /work/shared/data/benchmarks, each dataset with its own label list;
+* long documents: ``--long-docs`` documents of ``--long-words`` words, built from
+  consecutive CoNLL-2003 test sentences after the first ``--per-dataset`` (CoNLL labels).
+  The official library silently truncates at 384 words, so it gets each long document
+  cut into pieces of at most 384 words (no overlap: less work than spacy-gliner's
+  overlapping windows); gliner-spacy cuts documents into 250-character chunks itself.
+
+Systems: spacy-gliner ``nlp.pipe`` (spacy.blank("en") + "gliner", ``batch_size`` = windows
+per forward pass); official ``GLiNER.inference(texts, labels, batch_size=...)``;
+gliner-spacy ``nlp.pipe`` (factory "gliner_spacy", one text chunk per forward pass, so
+it has no batch size). The best batch size of each system counts. The check: on the
+sentences, spacy-gliner's ``doc.ents`` must equal the official entities expanded to
+spaCy token boundaries (``alignment_mode="expand"``, as the component maps words to
+tokens). spacy-gliner's time is split with forward hooks on the same batches: encoder
+forward, the rest of the network (LSTM, span and prompt layers), and everything else
+(tokenization, windows, collation, thresholding, decoding, alignment, spaCy).
+
+    python benchmarks/bench_inference.py --threads 2 --per-dataset 100 --long-docs 2 --long-words 5000
+"""
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+DATA = Path(os.environ.get("SPACY_GLINER_DATA", "/work/shared/data"))
+REF = DATA / "models" / "ref_minilm"
+OFFICIAL_MAX_WORDS = 384
+Task = Tuple[str, List[str], List[str]]  # (set name, texts, labels)
+
+
+def load_tasks(per_dataset: int, long_docs: int, long_words: int) -> Dict[str, List[Task]]:
+    """The benchmark texts: {"sentences": [...], "long": [...]}, one task per label list."""
+    from spacy_gliner.inputs import split_words
+
+    sentences = []
+    for folder in sorted((DATA / "benchmarks").iterdir()):
+        data = json.loads((folder / "test.json").read_text(encoding="utf8"))
+        labels = json.loads((folder / "labels.json").read_text(encoding="utf8"))
+        sentences.append((folder.name, [d["sentence"] for d in data[:per_dataset]], labels))
+    conll = DATA / "benchmarks" / "conll2003"
+    pool = [d["sentence"] for d in json.loads((conll / "test.json").read_text(encoding="utf8"))[per_dataset:]]
+    docs, current, n_words = [], [], 0
+    for sentence in pool:
+        if len(docs) == long_docs:
+            break
+        current.append(sentence)
+        n_words += len(split_words(sentence))
+        if n_words >= long_words:
+            docs.append(" ".join(current))
+            current, n_words = [], 0
+    labels = json.loads((conll / "labels.json").read_text(encoding="utf8"))
+    return {"sentences": sentences, "long": [("long-documents", docs, labels)] if docs else []}
+
+
+def count_words(tasks: List[Task]) -> int:
+    from spacy_gliner.inputs import split_words
+
+    return sum(len(split_words(t)) for _, texts, _ in tasks for t in texts)
+
+
+# -- workers: one system, one batch size, one process ---------------------------------
+def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    import spacy
+    import torch
+
+    import spacy_gliner.component  # noqa: F401  (registers the factory)
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(REF), "labels": tasks[0][2], "threshold": threshold, "batch_size": batch_size})
+    list(nlp.pipe(["Warm-up: Marie Curie worked in Paris."]))
+    network = nlp.get_pipe("gliner").finder().loaded.network
+    clock = {"network": 0.0, "encoder": 0.0}
+
+    def timer(module: torch.nn.Module, key: str) -> None:
+        def pre(*_: Any, **__: Any) -> None:
+            clock[key + "_t0"] = time.perf_counter()
+
+        def post(*_: Any, **__: Any) -> None:
+            clock[key] += time.perf_counter() - clock[key + "_t0"]
+
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+
+    timer(network, "network")
+    timer(network.encoder, "encoder")
+    entities, seconds = [], 0.0
+    for _, texts, labels in tasks:
+        start = time.perf_counter()
+        docs = list(nlp.pipe(texts, component_cfg={"gliner": {"labels": labels}}))
+        seconds += time.perf_counter() - start
+        entities.append([[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs])
+    start = time.perf_counter()
+    for _, texts, _ in tasks:
+        for text in texts:
+            nlp.make_doc(text)
+    tokenizer = time.perf_counter() - start
+    split = {"encoder": clock["encoder"], "network_rest": clock["network"] - clock["encoder"], "tokenizer": tokenizer}
+    return {"seconds": seconds, "entities": entities, "split": split}
+
+
+def run_official(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    from gliner import GLiNER
+
+    from spacy_gliner.inputs import split_words
+
+    model = GLiNER.from_pretrained(str(REF), local_files_only=True)
+    model.inference(["Warm-up: Marie Curie worked in Paris."], ["person"], threshold=threshold)
+    entities, seconds = [], 0.0
+    for name, texts, labels in tasks:
+        pieces = texts if name != "long-documents" else [p for t in texts for p in _official_pieces(t, split_words)]
+        start = time.perf_counter()
+        found = model.inference(pieces, labels, threshold=threshold, batch_size=batch_size)
+        seconds += time.perf_counter() - start
+        entities.append([[(e["start"], e["end"], e["label"]) for e in ents] for ents in found])
+    return {"seconds": seconds, "entities": entities}
+
+
+def _official_pieces(text: str, split_words: Any) -> List[str]:
+    """A long text cut into pieces of at most 384 words (the official library truncates)."""
+    words = split_words(text)
+    return [text[words[i][1] : words[min(i + OFFICIAL_MAX_WORDS, len(words)) - 1][2]] for i in range(0, len(words), OFFICIAL_MAX_WORDS)]
+
+
+def run_gliner_spacy(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    import spacy
+    import gliner_spacy.pipeline  # noqa: F401  (registers the factory)
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = _gliner_spacy_folder(Path(folder))
+        entities, seconds = [], 0.0
+        for _, texts, labels in tasks:
+            nlp = spacy.blank("en")  # gliner-spacy takes labels only from its config
+            nlp.add_pipe("gliner_spacy", config={"gliner_model": str(model), "labels": labels, "threshold": threshold})
+            list(nlp.pipe(["Warm-up: Marie Curie worked in Paris."]))
+            start = time.perf_counter()
+            docs = list(nlp.pipe(texts))
+            seconds += time.perf_counter() - start
+            entities.append([[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs])
+            del nlp, docs
+            gc.collect()  # one model in memory at a time
+    return {"seconds": seconds, "entities": entities}
+
+
+def _gliner_spacy_folder(folder: Path) -> Path:
+    """ref_minilm with ``model_name`` pointing at itself: gliner-spacy loads the tokenizer
+    from ``model_name`` (a hub id, unreachable offline) instead of the checkpoint folder."""
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        os.symlink(REF / name, folder / name)
+    config = json.loads((REF / "gliner_config.json").read_text(encoding="utf8"))
+    config["model_name"] = str(folder)
+    (folder / "gliner_config.json").write_text(json.dumps(config), encoding="utf8")
+    return folder
+
+
+WORKERS = {"spacy-gliner": run_spacy_gliner, "official": run_official, "gliner-spacy": run_gliner_spacy}
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tasks = load_tasks(args.per_dataset, args.long_docs, args.long_words)[args.set]
+    result = WORKERS[args.worker](tasks, args.threshold, args.batch_size)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["threads"] = torch.get_num_threads()
+    Path(args.out).write_text(json.dumps(result), encoding="utf8")
+
+
+# -- the driver ---------------------------------------------------------------------
+def spawn(system: str, text_set: str, batch_size: int, args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
+    out = folder / f"{system}-{text_set}-{batch_size}.json"
+    command = [sys.executable, __file__, "--worker", system, "--set", text_set, "--batch-size", str(batch_size), "--out", str(out)]
+    for flag in ("threads", "per_dataset", "long_docs", "long_words", "threshold"):
+        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
+    result = json.loads(out.read_text(encoding="utf8"))
+    print(f"  {system:13s} {text_set:9s} batch {batch_size:2d}: {result['seconds']:8.1f} s, peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)
+    return result
+
+
+def same_entities(ours: List[List[list]], official: List[List[list]], tasks: List[Task]) -> Tuple[int, int]:
+    """Texts whose spacy-gliner entities equal the official ones expanded to token boundaries."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    same = total = 0
+    for (_, texts, _), ours_task, official_task in zip(tasks, ours, official):
+        for text, a, b in zip(texts, ours_task, official_task):
+            doc = nlp.make_doc(text)
+            spans = [doc.char_span(s, e, label=label, alignment_mode="expand") for s, e, label in b]
+            expected = sorted((s.start_char, s.end_char, s.label_) for s in spans)
+            same += sorted(map(tuple, a)) == expected
+            total += 1
+    return same, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-dataset", type=int, default=100, help="first N test sentences of each dataset")
+    parser.add_argument("--long-docs", type=int, default=2)
+    parser.add_argument("--long-words", type=int, default=5000)
+    parser.add_argument("--threshold", type=float, default=0.3)
+    parser.add_argument("--batch-sizes", default="8,16,32")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in every system (0: torch's default)")
+    parser.add_argument("--systems", default="spacy-gliner,official,gliner-spacy")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--set", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    tasks = load_tasks(args.per_dataset, args.long_docs, args.long_words)
+    words = {name: count_words(t) for name, t in tasks.items()}
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    systems = args.systems.split(",")
+    print(f"texts: {sum(len(t[1]) for t in tasks['sentences'])} sentences ({words['sentences']} words), "
+          f"{sum(len(t[1]) for t in tasks['long'])} long documents ({words['long']} words); threshold {args.threshold}")
+    results: Dict[str, Dict[str, Dict[int, Dict[str, Any]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for system in systems:
+            for text_set in ("sentences", "long"):
+                if not tasks[text_set]:
+                    continue
+                for batch_size in sizes if system != "gliner-spacy" else sizes[:1]:
+                    results.setdefault(system, {}).setdefault(text_set, {})[batch_size] = spawn(system, text_set, batch_size, args, Path(tmp))
+
+    print(f"\n| system | texts | best batch size | words/s | x official | x gliner-spacy | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
+    best: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for system, sets in results.items():
+        for text_set, runs in sets.items():
+            size = min(runs, key=lambda b: runs[b]["seconds"])
+            best[system, text_set] = dict(runs[size], batch_size=size, words_per_s=words[text_set] / runs[size]["seconds"])
+    for (system, text_set), r in best.items():
+        ratios = []
+        for other in ("official", "gliner-spacy"):
+            ref = best.get((other, text_set))
+            ratios.append(f"{r['words_per_s'] / ref['words_per_s']:.2f}" if ref else "-")
+        size = r["batch_size"] if system != "gliner-spacy" else "-"
+        print(f"| {system} | {text_set} | {size} | {r['words_per_s']:.0f} | {ratios[0]} | {ratios[1]} | {r['peak_rss_mb']:.0f} |")
+
+    ours = best.get(("spacy-gliner", "sentences"))
+    if ours:
+        split, total = ours["split"], ours["seconds"]
+        rest = total - split["encoder"] - split["network_rest"]
+        print(f"\nspacy-gliner, sentences, batch {ours['batch_size']}: total {total:.1f} s; encoder forward {split['encoder']:.1f} s; "
+              f"rest of the network (LSTM, span and prompt layers) {split['network_rest']:.1f} s; everything else {rest:.1f} s "
+              f"(of which spaCy's tokenizer {split['tokenizer']:.1f} s)")
+        print(f"head + decoding + spaCy overhead = {(total - split['encoder']) / split['encoder']:.0%} of the encoder time")
+    official = best.get(("official", "sentences"))
+    if ours and official:
+        same, n = same_entities(ours["entities"], official["entities"], tasks["sentences"])
+        print(f"entities identical to the official library's (expanded to tokens): {same}/{n} sentences")
+    print(f"threads: {next(iter(best.values()))['threads']}; load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
