@@ -24,7 +24,11 @@ def build_gliner_model(source: str = DEFAULT_SOURCE, mixed_precision: bool = Fal
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
     mixed_precision: run the network under autocast (CUDA only).
+    A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
+    from . import checkpoint
+
+    checkpoint.check_local(source)
     return Model(
         "gliner",
         _forward,

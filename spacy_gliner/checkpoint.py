@@ -83,6 +83,28 @@ def read_settings(folder: Path) -> GLiNERSettings:
     return GLiNERSettings.from_official(cfg)
 
 
+def check_local(source: Union[str, Path]) -> None:
+    """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
+
+    Reads the config (model family, options) and the safetensors header (a truncated or
+    foreign file fails here); loads no weights. Hub ids and paths that do not exist here are
+    left to ``load``: a saved pipeline brings its own weights.
+    """
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return
+    read_settings(resolve(folder))
+    path = _weights_file(folder)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy"):
+                pass
+        except Exception as err:  # safetensors raises its own error type for every defect
+            raise _damaged(path, err) from err
+
+
 def load(source: Union[str, Path]) -> LoadedGLiNER:
     """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
     folder = resolve(source)
@@ -173,22 +195,29 @@ def _some(items: list) -> str:
     return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
 
-def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
+def _weights_file(folder: Path) -> Path:
     for name in WEIGHTS_FILES:
-        path = folder / name
-        if not path.exists():
-            continue
-        try:
-            if name.endswith(".safetensors"):
-                from safetensors.torch import load_file
-
-                return load_file(str(path), device="cpu")
-            import torch
-
-            return torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupt or truncated files raise format-specific errors
-            raise CheckpointError(f"Cannot read the weights file {path}: it is damaged or not a weights file ({err}).") from err
+        if (folder / name).exists():
+            return folder / name
     raise CheckpointError(f"{folder} holds no weights: expected one of {', '.join(WEIGHTS_FILES)}.")
+
+
+def _damaged(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(f"Cannot read the weights file {path}: it is damaged or not a weights file ({err}).")
+
+
+def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
+    path = _weights_file(folder)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        import torch
+
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt or truncated files raise format-specific errors
+        raise _damaged(path, err) from err
 
 
 def _has_tokenizer_files(folder: Path) -> bool:

@@ -87,6 +87,8 @@ def check_labels(labels: Any) -> Dict[str, str]:
                 raise TypeError(f"Every label must be a string; got {value!r} ({type(value).__name__}).")
             if not value.strip():
                 raise ValueError("Labels must not be empty or whitespace only.")
+            if any("\ud800" <= c <= "\udfff" for c in value):
+                raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
         out.setdefault(prompt, label)  # duplicates keep their first mapping, in order
     return out
 

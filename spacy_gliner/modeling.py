@@ -185,3 +185,16 @@ def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: tor
 def _gather(h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """h [B, T, D], index [B, N] -> [B, N, D]."""
     return torch.gather(h, 1, index.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
+
+
+def _one_thread_after_fork() -> None:
+    """In a forked child (``nlp.pipe(n_process=...)`` on Linux) torch runs on one thread.
+
+    The parent's OpenMP thread pool does not survive ``fork``: libgomp hangs at the
+    child's first parallel operation. One thread per process is what multi-process runs
+    want anyway (torch's DataLoader workers do the same).
+    """
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_thread_after_fork)

@@ -1,0 +1,129 @@
+"""Property tests: whatever the text and labels, the ``gliner`` component answers with valid spans.
+
+A tiny random checkpoint written by the official library (conftest's ``tiny_checkpoint``)
+keeps each example fast; its scores are spread over (0, 1), so decoding has real work to do.
+Properties, over random text (Unicode of every category, whitespace runs, control
+characters) and random label sets:
+
+* no exception;
+* every span lies inside the document and on token boundaries, and neither starts nor
+  ends with a whitespace token;
+* flat output: ``doc.ents`` equals the span group, which has no overlapping spans;
+* nested output: spans may nest but never cross;
+* every score is in (threshold, 1];
+* a batch of documents that each carry their own labels (different counts: padded
+  label slots in the same forward pass) gives what each document gives alone.
+"""
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import pytest
+import spacy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from spacy_gliner.component import DOC_LABELS_KEY
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+WORDS = ["Barack", "Obama", "visited", "Microsoft", "in", "Seattle", "New York", "U.S.-based", "Dr.", "e-mail", "2023", "Zürich", "東京", "שלום"]
+LABEL_POOL = ["person", "organization", "location", "date", "city", "Person", "thing of interest", "company name"]
+SEPARATORS = [" ", "  ", "\n", "\r\n", "\t", "", ", ", ". ", "\x00", "\u200b", "\u00a0"]
+
+# Any Unicode text except lone surrogates (tested on their own in test_reliability).
+odd_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+wordy_text = st.lists(
+    st.tuples(st.sampled_from(WORDS) | odd_text.filter(bool), st.sampled_from(SEPARATORS)), max_size=30
+).map(lambda parts: "".join(w + s for w, s in parts))
+texts = wordy_text | odd_text
+labels = st.lists(st.sampled_from(LABEL_POOL) | st.text(min_size=1, max_size=12).filter(str.strip), min_size=1, max_size=6)
+thresholds = st.floats(0.05, 0.95)
+
+
+def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool, allowed: Optional[Sequence[str]] = None) -> None:
+    """The invariants that every annotated doc satisfies."""
+    group = doc.spans[spans_key]
+    scores = np.asarray(group.attrs["scores"], dtype=np.float64)
+    assert len(scores) == len(group)
+    assert np.all(scores > threshold) and np.all(scores <= 1.0)
+    for span in group:
+        assert 0 <= span.start < span.end <= len(doc)
+        assert span.start_char == doc[span.start].idx and span.end_char == doc[span.end - 1].idx + len(doc[span.end - 1])
+        assert not doc[span.start].is_space and not doc[span.end - 1].is_space
+        assert span.text.strip()
+        if allowed is not None:
+            assert span.label_ in allowed
+    bounds = [(s.start, s.end) for s in group]
+    for i, (s1, e1) in enumerate(bounds):
+        for s2, e2 in bounds[i + 1 :]:
+            overlap = s1 < e2 and s2 < e1
+            if not nested:
+                assert not overlap, f"overlapping flat spans {(s1, e1)} and {(s2, e2)}"
+            else:
+                assert not overlap or (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2), f"crossing spans {(s1, e1)}, {(s2, e2)}"
+    if not nested:
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(s.start, s.end, s.label_) for s in group]
+
+
+def spans_of(doc: Doc, key: str = "sc") -> List[tuple]:
+    return [(s.start, s.end, s.label_) for s in doc.spans[key]]
+
+
+def _pipeline(checkpoint: Path, **config) -> Language:
+    nlp = spacy.blank("xx")  # the multi-language tokenizer: any script
+    nlp.add_pipe("gliner", config={"model": str(checkpoint), "labels": ["person"], **config})
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def flat_nlp(tiny_checkpoint) -> Language:
+    return _pipeline(tiny_checkpoint("markerV0-bert"))
+
+
+@pytest.fixture(scope="module")
+def nested_nlp(tiny_checkpoint) -> Language:
+    return _pipeline(tiny_checkpoint("markerV0-bert"), nested=True)
+
+
+@SETTINGS
+@given(text=texts, labels=labels, threshold=thresholds)
+def test_flat_output_is_valid(flat_nlp, text, labels, threshold):
+    doc = flat_nlp.get_pipe("gliner")(flat_nlp.make_doc(text), labels=labels, threshold=threshold)
+    assert_valid_output(doc, "sc", threshold, nested=False, allowed=labels)
+
+
+@SETTINGS
+@given(text=texts, labels=labels, threshold=thresholds)
+def test_nested_output_is_valid(nested_nlp, text, labels, threshold):
+    doc = nested_nlp.get_pipe("gliner")(nested_nlp.make_doc(text), labels=labels, threshold=threshold)
+    assert_valid_output(doc, "sc", threshold, nested=True, allowed=labels)
+    assert not doc.ents
+
+
+@SETTINGS
+@given(words=st.lists(st.sampled_from(WORDS) | st.text(min_size=1, max_size=4), max_size=15), data=st.data())
+def test_docs_from_words_with_any_spaces(flat_nlp, words, data):
+    words = [w for w in words if w]  # spaCy refuses empty words (whitespace words are fine)
+    spaces = data.draw(st.lists(st.booleans(), min_size=len(words), max_size=len(words)))
+    doc = flat_nlp(Doc(flat_nlp.vocab, words=words, spaces=spaces))
+    assert_valid_output(doc, "sc", 0.5, nested=False, allowed=["person"])
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(st.tuples(wordy_text, labels), min_size=2, max_size=5), batch_size=st.integers(1, 6))
+def test_per_doc_labels_in_one_batch_equal_single_docs(flat_nlp, items, batch_size):
+    """Padded label slots are masked: a doc's entities do not depend on its batch mates' labels."""
+    component = flat_nlp.get_pipe("gliner")
+
+    def make(text: str, doc_labels: List[str]) -> Doc:
+        doc = flat_nlp.make_doc(text)
+        doc.user_data[DOC_LABELS_KEY] = doc_labels
+        return doc
+
+    alone = [component(make(text, doc_labels)) for text, doc_labels in items]
+    together = list(component.pipe((make(text, doc_labels) for text, doc_labels in items), batch_size=batch_size))
+    for a, b in zip(alone, together):
+        assert spans_of(a) == spans_of(b)
+        np.testing.assert_allclose(a.spans["sc"].attrs["scores"], b.spans["sc"].attrs["scores"], atol=1e-4)
