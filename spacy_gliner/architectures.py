@@ -2,12 +2,19 @@
 
 The torch network is created lazily: building a pipeline from its config (as
 ``spacy.load`` does) must not download anything, since ``from_disk`` will supply the
-weights. A component that runs before any weights were loaded loads ``source``.
+weights. A component that runs before any weights were loaded calls the model's
+``load`` attr: an official checkpoint (``GLiNERModel.v1``) or a new model around a
+pretrained encoder (``GLiNEREncoderModel.v1``). This happens at ``initialize``.
 """
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from contextlib import nullcontext
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Optional, Tuple, Union
 
 from spacy.util import registry
 from thinc.api import Model
+
+from . import checkpoint
+from .settings import SPAN_MODES, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -15,33 +22,74 @@ if TYPE_CHECKING:  # pragma: no cover
     from .checkpoint import LoadedGLiNER
 
 DEFAULT_SOURCE = "urchade/gliner_small-v2.1"
+DEFAULT_ENCODER_LR_SCALE = 0.2  # paper: encoder 1e-5, new layers 5e-5
 Inputs = Dict[str, "torch.Tensor"]
+MixedPrecision = Union[bool, str]
+MIXED_PRECISION = (False, True, "fp16", "bf16")
 
 
 @registry.architectures("spacy_gliner.GLiNERModel.v1")
-def build_gliner_model(source: str = DEFAULT_SOURCE, mixed_precision: bool = False) -> Model:
-    """GLiNER span model: padded window batches in, span logits [B, L, K, C] out.
+def build_gliner_model(
+    source: str = DEFAULT_SOURCE, mixed_precision: MixedPrecision = False, encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE
+) -> Model:
+    """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
-    mixed_precision: run the network under autocast (CUDA only).
+    mixed_precision: false, or "bf16" / "fp16" (true) autocast on CUDA.
+    encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
-    from . import checkpoint
-
     checkpoint.check_local(source)
-    return Model(
-        "gliner",
-        _forward,
-        attrs={"source": source, "mixed_precision": mixed_precision, "loaded": None},
+    return _lazy_model(partial(checkpoint.load, source), mixed_precision, encoder_lr_scale, source=source)
+
+
+@registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")
+def build_gliner_encoder_model(
+    encoder: str,
+    hidden_size: int = 512,
+    max_width: int = 12,
+    max_len: int = 384,
+    dropout: float = 0.4,
+    span_mode: str = "markerV0",
+    num_rnn_layers: int = 1,
+    mixed_precision: MixedPrecision = False,
+    encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE,
+) -> Model:
+    """A new GLiNER span model to train: a pretrained encoder and random GLiNER layers.
+
+    encoder: a Hugging Face model id or a local folder (loaded at ``initialize``; a saved
+    pipeline carries its weights). The other settings are those of ``gliner_config.json``.
+    """
+    if span_mode not in SPAN_MODES:
+        raise ValueError(f"span_mode must be one of {SPAN_MODES}, got {span_mode!r}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    settings = GLiNERSettings(
+        model_name=encoder,
+        hidden_size=hidden_size,
+        max_width=max_width,
+        max_len=max_len,
+        dropout=dropout,
+        span_mode=span_mode,
+        num_rnn_layers=num_rnn_layers,
     )
+    settings.validate()
+    return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)
+
+
+def _lazy_model(load: Callable[[], "LoadedGLiNER"], mixed_precision: MixedPrecision, encoder_lr_scale: float, **attrs: Any) -> Model:
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be false, true, 'fp16' or 'bf16', got {mixed_precision!r}.")
+    if isinstance(encoder_lr_scale, bool) or not isinstance(encoder_lr_scale, (int, float)) or encoder_lr_scale < 0:
+        raise ValueError(f"encoder_lr_scale must be a number >= 0, got {encoder_lr_scale!r}.")
+    attrs.update(load=load, mixed_precision=mixed_precision, encoder_lr_scale=float(encoder_lr_scale), loaded=None)
+    return Model("gliner", _forward, attrs=attrs)
 
 
 def get_loaded(model: Model) -> "LoadedGLiNER":
-    """The network, tokenizer and settings, loading ``source`` on first use."""
+    """The network, tokenizer and settings, loading them on first use."""
     if model.attrs["loaded"] is None:
-        from . import checkpoint
-
-        set_loaded(model, checkpoint.load(model.attrs["source"]))
+        set_loaded(model, model.attrs["load"]())
     return model.attrs["loaded"]
 
 
@@ -51,13 +99,24 @@ def is_loaded(model: Model) -> bool:
 
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     """Install a network in the model, on the device that thinc's current ops use."""
-    from thinc.api import PyTorchShim
+    from .training import GLiNERShim
 
-    shim = PyTorchShim(loaded.network, mixed_precision=model.attrs["mixed_precision"])
+    shim = GLiNERShim(
+        loaded.network, mixed_precision=model.attrs["mixed_precision"], encoder_lr_scale=model.attrs["encoder_lr_scale"]
+    )
     loaded.network = shim._model  # the shim moved it to the current device
     model.shims.clear()
     model.shims.append(shim)
     model.attrs["loaded"] = loaded
+
+
+def _autocast(model: Model) -> ContextManager:
+    """bf16 autocast around the shim: thinc's own autocast then runs in bf16 instead of fp16."""
+    if model.attrs["mixed_precision"] != "bf16":
+        return nullcontext()
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tensor", Callable]:
@@ -65,9 +124,10 @@ def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tenso
 
     get_loaded(model)
     shim = model.shims[0]
-    if not is_train:
-        return shim.predict(ArgsKwargs(args=(), kwargs=inputs)), _no_backprop
-    logits, torch_backprop = shim(ArgsKwargs(args=(), kwargs=inputs), is_train)
+    with _autocast(model):
+        if not is_train:
+            return shim.predict(ArgsKwargs(args=(), kwargs=inputs)), _no_backprop
+        logits, torch_backprop = shim(ArgsKwargs(args=(), kwargs=inputs), is_train)
 
     def backprop(d_logits: "torch.Tensor") -> Any:
         torch_backprop(ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (d_logits,)}))

@@ -6,7 +6,7 @@ so a saved pipeline is self-contained and its ``gliner/model`` folder loads in t
 official library too.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Union
 
@@ -14,6 +14,7 @@ from .settings import CheckpointError, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+    from spacy.language import Language
     from transformers import PreTrainedTokenizerBase
 
     from .modeling import GLiNERSpanModel
@@ -122,6 +123,56 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     network.eval()
     settings.encoder_config = encoder_config.to_dict()
     return LoadedGLiNER(settings, network, tokenizer)
+
+
+def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedGLiNER:
+    """A new GLiNER model: a pretrained encoder (folder or hub id) and randomly initialised GLiNER layers.
+
+    The tokenizer gets GLiNER's special tokens and the embedding matrix grows to match;
+    ``settings.model_name`` records the encoder.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    source = str(Path(encoder).expanduser()) if Path(encoder).expanduser().is_dir() else str(encoder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        model = AutoModel.from_pretrained(source)
+    except Exception as err:  # hub errors, missing files, unknown architectures
+        raise CheckpointError(
+            f"Cannot load the encoder {source!r} ({type(err).__name__}: {err}). Pass a Hugging Face model id "
+            "(downloaded when the pipeline is initialized) or a local folder holding the encoder's config, "
+            "weights and tokenizer."
+        ) from err
+    if not tokenizer.is_fast:
+        raise CheckpointError(f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one.")
+    _add_special_tokens(tokenizer, settings)
+    model.resize_token_embeddings(len(tokenizer))
+    from .modeling import GLiNERSpanModel
+
+    settings = replace(settings, model_name=str(encoder), encoder_config=model.config.to_dict())
+    network = GLiNERSpanModel(settings, model)
+    network.eval()
+    return LoadedGLiNER(settings, network, tokenizer)
+
+
+def export(nlp_or_path: Union["Language", str, Path], component_name: str, out_dir: Union[str, Path]) -> Path:
+    """Write a pipeline's GLiNER component as an official checkpoint folder.
+
+    ``gliner.GLiNER.from_pretrained(out_dir)`` loads it and predicts as the component
+    does; ``nlp_or_path`` is a loaded pipeline or the folder of a saved one.
+    """
+    import spacy
+
+    nlp = spacy.load(nlp_or_path) if isinstance(nlp_or_path, (str, Path)) else nlp_or_path
+    if component_name not in nlp.component_names:
+        raise ValueError(f"The pipeline has no component {component_name!r}; it has {nlp.component_names}.")
+    from .architectures import get_loaded
+    from .component import GLiNERComponent
+
+    component = nlp.get_pipe(component_name)
+    if not isinstance(component, GLiNERComponent):
+        raise ValueError(f"The component {component_name!r} is a {type(component).__name__}, not a gliner component.")
+    return save(get_loaded(component.model), out_dir)
 
 
 def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
@@ -245,10 +296,15 @@ def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokeni
         raise CheckpointError(
             f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
         )
+    _add_special_tokens(tokenizer, settings)
+    return tokenizer
+
+
+def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
+    """Add [FLERT], the entity and the separator token where missing, in the official order."""
     missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
-    return tokenizer
 
 
 def _encoder_config(settings: GLiNERSettings) -> Any:

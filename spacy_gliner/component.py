@@ -4,7 +4,7 @@ Import-light on purpose: spaCy imports factory modules for every ``Language``, s
 and transformers are imported only when the component first needs them.
 """
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -12,12 +12,13 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example
+from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from .architectures import DEFAULT_SOURCE, build_gliner_model, get_loaded, is_loaded, set_loaded
+from .training import GoldStats, TrainingSettings, loss_and_gradient, make_batch
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 Labels = Union[Sequence[str], Dict[str, str]]
@@ -32,6 +33,7 @@ DEFAULT_CONFIG = {
     "batch_size": 8,
     "overwrite_ents": False,
     "window_overlap": 64,
+    "training": {"@misc": "spacy_gliner.TrainingSettings.v1"},
 }
 
 
@@ -53,6 +55,7 @@ def make_gliner(
     batch_size: int,
     overwrite_ents: bool,
     window_overlap: int,
+    training: TrainingSettings,
 ) -> "GLiNERComponent":
     """Create a ``gliner`` component. ``model`` may be a checkpoint id/folder or a thinc Model."""
     if isinstance(model, (str, Path)):
@@ -69,6 +72,7 @@ def make_gliner(
         batch_size=batch_size,
         overwrite_ents=overwrite_ents,
         window_overlap=window_overlap,
+        training=training,
     )
 
 
@@ -131,6 +135,7 @@ class GLiNERComponent(TrainablePipe):
         batch_size: int = 8,
         overwrite_ents: bool = False,
         window_overlap: int = 64,
+        training: Optional[TrainingSettings] = None,
     ) -> None:
         self.vocab = vocab
         self.model = model
@@ -145,6 +150,8 @@ class GLiNERComponent(TrainablePipe):
         self.batch_size = check_positive("batch_size", batch_size)
         self.overwrite_ents = bool(overwrite_ents)
         self.window_overlap = check_positive("window_overlap", window_overlap)
+        self.training = training or TrainingSettings()
+        self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
         self._finder = None
 
@@ -256,6 +263,52 @@ class GLiNERComponent(TrainablePipe):
             taken[span.start : span.end] = True
         kept = list(first) + [s for s in second if not taken[s.start : s.end].any()]
         return sorted(kept, key=lambda s: s.start)
+
+    # -- training -------------------------------------------------------------
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Callable] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One training step on a batch (see ``spacy_gliner.training``).
+
+        ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
+        """
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "GLiNERComponent.update")
+        loaded = get_loaded(self.model)
+        names = self.label_map or self.cfg["trained_labels"]
+        batch = make_batch(
+            examples,
+            self.finder().builder,
+            self.training,
+            nested=self.nested,
+            spans_key=self.spans_key,
+            prompts={label: prompt for prompt, label in reversed(list(names.items()))},
+            stats=self.gold_stats,
+            pad_id=loaded.tokenizer.pad_token_id or 0,
+            device=next(loaded.network.parameters()).device,
+        )
+        if batch is None:
+            return losses
+        logits, backprop = self.model.begin_update(batch.inputs)
+        loss, d_logits = self.get_loss(examples, (batch, logits))
+        backprop(d_logits)
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
+        """Loss and d_logits; ``scores`` is (TrainingBatch, logits): the batch holds the targets
+        built from ``examples`` with the type lists the model was prompted with."""
+        batch, logits = scores
+        return loss_and_gradient(logits, batch, self.training)
 
     # -- scoring --------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:

