@@ -158,6 +158,7 @@ def plan_windows(
         return []
     cuts = sorted({b for b in breaks if 0 < b < n})
     ranges: List[Tuple[int, int]] = []
+    switches = [0]
     start = 0
     while True:
         end, used = start, 0
@@ -165,23 +166,24 @@ def plan_windows(
             used += counts[end]
             end += 1
         if end < n:  # end at a sentence start if that keeps three quarters of the window
-            end = _nearest(cuts, start + (3 * (end - start) + 3) // 4, end, end) or end
+            low = max(start + (3 * (end - start) + 3) // 4, ranges[-1][1] + 1 if ranges else 0)
+            end = _nearest(cuts, low, end, end) or end
         ranges.append((start, end))
         if end >= n:
             break
         shared = min(overlap, (end - start) // 2)
-        # start at a sentence start if that keeps at least half the overlap
-        start = max(_nearest(cuts, end - shared, end - (shared + 1) // 2, end - shared) or end - shared, start + 1)
-    out = []
-    switches = [0]
-    for (_, end), (start, _) in zip(ranges, ranges[1:]):
-        middle = (start + end) // 2
-        margin = min(min_margin, (end - start) // 2)
-        switches.append(_nearest(cuts, start + margin, end - margin, middle) or middle)
+        low, margin = end - shared, min(min_margin, shared // 2)
+        switch = _nearest(cuts, low + margin, end - margin, (low + end) // 2) or (low + end) // 2
+        # the next window starts at a sentence start if one leaves margin words before the switch
+        nxt = max(_nearest(cuts, low, switch - margin, low) or low, start + 1)
+        used = sum(counts[nxt:end])
+        while nxt < end and (end + 1 - nxt > max_words or used + counts[end] > budget):
+            used -= counts[nxt]  # the next window must reach past this one
+            nxt += 1
+        switches.append(max(switch, nxt, switches[-1] + 1))
+        start = nxt
     switches.append(n)
-    for i, (start, end) in enumerate(ranges):
-        out.append((start, end, switches[i], switches[i + 1]))
-    return out
+    return [(start, end, switches[i], switches[i + 1]) for i, (start, end) in enumerate(ranges)]
 
 
 def _nearest(sorted_values: Sequence[int], low: int, high: int, target: int) -> Optional[int]:
