@@ -190,6 +190,7 @@ CSS_COLOR_NAMES = frozenset(
     thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen""".split()
 )
 PREVIEW_COLOR = "#ff7a7a"
+_LINE = re.compile(r"[^\r\n]+")  # a run of text between line breaks
 
 
 def label_color(label: str) -> str:
@@ -275,11 +276,16 @@ def render_html(doc: Doc, pipeline: Pipeline, overrides: Dict[str, str]) -> str:
 
 
 def redact_text(text: str, ranges: List[Tuple[int, int, str]], placeholder: str) -> str:
-    """``text`` with each range replaced; ``placeholder`` "label" writes the label as [LABEL]."""
+    """``text`` with each range replaced; ``placeholder`` "label" writes the label as [LABEL].
+
+    A range across lines is replaced line by line: its line breaks stay, so lists,
+    tables and paragraphs keep their shape.
+    """
     pieces, pos = [], 0
     for start, end, label in ranges:
+        fill = f"[{label.upper().replace(' ', '_')}]" if placeholder == "label" else placeholder
         pieces.append(text[pos:start])
-        pieces.append(f"[{label.upper().replace(' ', '_')}]" if placeholder == "label" else placeholder)
+        pieces.append(_LINE.sub(lambda _: fill, text[start:end]))
         pos = end
     pieces.append(text[pos:])
     return "".join(pieces)
@@ -471,7 +477,8 @@ def redact_cli(
 ) -> None:
     """Replace entities in a document by a placeholder, keeping every other byte as it is.
 
-    Line breaks (\\r\\n too), Markdown, HTML and tables around the entities stay exact.
+    Line breaks (\\r\\n too), Markdown, HTML and tables around the entities stay exact;
+    an entity across lines is replaced line by line, its line breaks kept.
     Documents of any length are read whole.
     """
     text = _read_one(source)
