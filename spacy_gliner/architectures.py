@@ -52,13 +52,16 @@ def build_gliner_encoder_model(
     dropout: float = 0.4,
     span_mode: str = "markerV0",
     num_rnn_layers: int = 1,
+    embed_ent_token: bool = True,
     mixed_precision: MixedPrecision = False,
     encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE,
 ) -> Model:
     """A new GLiNER span model to train: a pretrained encoder and random GLiNER layers.
 
     encoder: a Hugging Face model id or a local folder (loaded at ``initialize``; a saved
-    pipeline carries its weights). The other settings are those of ``gliner_config.json``.
+    pipeline carries its weights). The other settings are those of ``gliner_config.json``;
+    ``embed_ent_token=False`` reads each type at its first sub-token instead of at its
+    ``<<ENT>>`` marker.
     """
     if span_mode not in SPAN_MODES:
         raise ValueError(f"span_mode must be one of {SPAN_MODES}, got {span_mode!r}.")
@@ -72,6 +75,7 @@ def build_gliner_encoder_model(
         dropout=dropout,
         span_mode=span_mode,
         num_rnn_layers=num_rnn_layers,
+        embed_ent_token=embed_ent_token,
     )
     settings.validate()
     return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)

@@ -397,6 +397,15 @@ def test_a_new_model_from_an_encoder_round_trips_as_an_official_checkpoint(tiny:
     assert json.loads((saved / "gliner_config.json").read_text())["model_name"] == tiny.settings.model_name
 
 
+def test_types_can_be_read_at_their_first_sub_token(tiny_encoder: Path) -> None:
+    model = build_gliner_encoder_model(encoder=str(tiny_encoder), hidden_size=32, embed_ent_token=False)
+    loaded = get_loaded(model)
+    assert loaded.settings.embed_ent_token is False
+    window = InputBuilder(loaded.tokenizer, loaded.settings, 512).windows(0, ["Alice", "sings"], ["person", "city"])[0]
+    ent_id = loaded.tokenizer.convert_tokens_to_ids("<<ENT>>")
+    assert [window.input_ids[i - 1] for i in window.label_index] == [ent_id, ent_id]
+
+
 def test_the_encoder_is_loaded_at_initialize_only(tiny_encoder: Path) -> None:
     model = build_gliner_encoder_model(encoder=str(tiny_encoder / "missing"), hidden_size=32)
     assert model.attrs["loaded"] is None  # building a pipeline reads nothing
@@ -494,6 +503,27 @@ def assert_same_entities(a: List[List[tuple]], b: List[List[tuple]], tol: float)
             assert abs(x[3] - y[3]) <= tol
 
 
+def assert_official_agrees(nlp: spacy.Language, export: Path, texts: Sequence[str], labels: List[str], thresholds: Sequence[float]) -> None:
+    """The official library on the exported folder finds the component's entities, scores within 1e-4."""
+    from gliner import GLiNER
+
+    official = GLiNER.from_pretrained(str(export), local_files_only=True)
+    official.eval()
+    gliner = nlp.get_pipe("gliner")
+    for threshold in thresholds:
+        ours = []
+        for text in texts:
+            doc = gliner(nlp.make_doc(text), labels=labels, threshold=threshold)
+            group = doc.spans["sc"]
+            ours.append([(s.start_char, s.end_char, s.label_, float(x)) for s, x in zip(group, group.attrs["scores"])])
+        theirs = [
+            [(e["start"], e["end"], e["label"], float(e["score"])) for e in official.predict_entities(t, labels, threshold=threshold)]
+            for t in texts
+        ]
+        assert any(theirs)
+        assert_same_entities(ours, theirs, tol=1e-4)
+
+
 @pytest.mark.slow
 def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Path, tmp_path: Path) -> None:
     nlp = spacy.blank("en")
@@ -506,6 +536,7 @@ def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Pa
         "components.gliner.model.max_width": 4,
         "components.gliner.model.dropout": 0.0,
         "components.gliner.model.encoder_lr_scale": 1.0,
+        "components.gliner.model.embed_ent_token": False,
         "training.max_steps": 80,
         "training.eval_frequency": 10,
         "training.optimizer.learn_rate.initial_rate": 2e-3,
@@ -518,7 +549,8 @@ def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Pa
     texts = [t for t, _ in people] + ["Frank met Alice in Rome ."]
     assert_same_entities(reload_offline(model, texts), predictions(trained, texts), tol=1e-6)
     meta = json.loads((model / "gliner" / "model" / "gliner_config.json").read_text())
-    assert meta["model_name"] == str(tiny_encoder) and meta["hidden_size"] == 32
+    assert meta["model_name"] == str(tiny_encoder) and meta["hidden_size"] == 32 and meta["embed_ent_token"] is False
+    assert_official_agrees(trained, spacy_gliner.export(trained, "gliner", tmp_path / "export"), texts, ["person"], (0.5, 0.05))
 
 
 @pytest.mark.slow
@@ -584,28 +616,12 @@ def test_finetuning_an_official_checkpoint_overfits_and_reloads_offline(finetune
 
 @pytest.mark.slow
 def test_export_loads_in_the_official_library_and_reimports_unchanged(finetuned: Tuple[Path, List[Doc]], tmp_path: Path) -> None:
-    from gliner import GLiNER
-
     model, docs = finetuned
     trained = spacy.load(model)
     out = spacy_gliner.export(model, "gliner", tmp_path / "export")
-    official = GLiNER.from_pretrained(str(out), local_files_only=True)
-    official.eval()
     labels = ["person", "city", "company"]
     texts = [d.text for d in docs] + ["Frank met Alice in Rome .", "Google and Amazon hired Bob in Paris ."]
-    gliner = trained.get_pipe("gliner")
-    for threshold in (0.5, 0.2):
-        ours = []
-        for text in texts:
-            doc = gliner(trained.make_doc(text), labels=labels, threshold=threshold)
-            group = doc.spans["sc"]
-            ours.append([(s.start_char, s.end_char, s.label_, float(x)) for s, x in zip(group, group.attrs["scores"])])
-        theirs = [
-            [(e["start"], e["end"], e["label"], float(e["score"])) for e in official.predict_entities(t, labels, threshold=threshold)]
-            for t in texts
-        ]
-        assert any(theirs)
-        assert_same_entities(ours, theirs, tol=1e-4)
+    assert_official_agrees(trained, out, texts, labels, (0.5, 0.2))
     # re-importing the export gives back the same network
     again = checkpoint.load(out)
     network = get_loaded(trained.get_pipe("gliner").model).network

@@ -198,3 +198,15 @@ def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
         spans = split_words(text)
         decoded = [(spans[cands.starts[k]][1], spans[cands.ends[k]][2], labels[cands.labels[k]]) for k in greedy_decode(cands)]
         assert decoded == [(e["start"], e["end"], e["label"]) for e in found]
+
+
+def test_a_huge_word_is_cut_to_fit_the_encoder(finder):
+    builder = finder.builder
+    huge = "-".join(["abc"] * 400)  # one GLiNER word, ~800 sub-tokens
+    words = ["Paris", "is", huge, "in", "France", "."] * 3
+    assert len(builder.pieces([[huge]])[0][0]) > builder.max_tokens
+    windows = builder.windows(0, words, ["location", "person"])
+    assert max(len(w.input_ids) for w in windows) <= builder.max_tokens
+    assert all(any(w.start <= i < w.end and w.word_has_token[i - w.start] for w in windows) for i in range(len(words)))
+    lone = [w for w in windows if w.end - w.start == 1]
+    assert [words[w.start] for w in lone] == [huge] * 3
