@@ -35,6 +35,27 @@ PathLike = Union[str, Path]
 # (start token, end token exclusive, label)
 TokenSpan = Tuple[int, int, str]
 
+
+@dataclass(frozen=True)
+class GoldFormat:
+    """How gold annotation is written to docs, one value shared by every reader and converter.
+
+    ``lowercase_types`` folds type names (sources disagree on case); ``nested`` also writes
+    ``doc.spans[spans_key]`` when no gold spans overlap, since nested training reads them there.
+    """
+
+    lowercase_types: bool = False
+    nested: bool = False
+    spans_key: str = SPANS_KEY
+
+    def type_name(self, label: Any) -> str:
+        """A source's type name as written to docs: stripped, lower-cased if asked for."""
+        label = str(label).strip()
+        return label.lower() if self.lowercase_types else label
+
+
+DEFAULT_GOLD = GoldFormat()
+
 _QUESTION_RE = re.compile(r"^What describes (.*) in the text\?$", re.DOTALL)
 _TEXT_PREFIX = "Text: "
 _BIO_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
@@ -111,9 +132,8 @@ def _tokens_to_doc(
     spaces: Optional[Sequence[bool]],
     spans: Iterable[TokenSpan],
     negatives: Iterable[str],
+    gold: GoldFormat,
     summary: ConversionSummary,
-    nested: bool,
-    spans_key: str,
 ) -> Doc:
     """Build one Doc with its gold spans and negatives, and count what went in.
 
@@ -137,8 +157,8 @@ def _tokens_to_doc(
         summary.overlap_docs += 1
     else:
         doc.ents = span_objs
-    if overlapping or nested:
-        doc.spans[spans_key] = span_objs
+    if overlapping or gold.nested:
+        doc.spans[gold.spans_key] = span_objs
     positives = {label for _, _, label in ordered}
     kept = [t for t in dict.fromkeys(negatives) if t and t not in positives]
     if kept:
@@ -151,13 +171,16 @@ def _tokens_to_doc(
     return doc
 
 
-def _norm_type(label: Any, lowercase: bool) -> str:
-    label = str(label).strip()
-    return label.lower() if lowercase else label
-
-
-def _progress(items: Sequence[Any], progress: bool, desc: str) -> Iterable[Any]:
+def _progress(items: Iterable[Any], progress: bool, desc: str) -> Iterable[Any]:
     return tqdm(items, desc=desc, disable=not progress, leave=False)
+
+
+def _json_docs(
+    path: PathLike, progress: bool, desc: str, build: Callable[[int, Dict[str, Any]], Doc]
+) -> Iterator[Doc]:
+    """The one loop of the JSON readers: ``build(index, record)`` for each record, in order."""
+    for i, record in enumerate(_progress(srsly.read_json(path), progress, desc)):
+        yield build(i, record)
 
 
 def _write_docbin(docs: Iterable[Doc], out_path: PathLike) -> int:
@@ -183,6 +206,16 @@ def _write_docbin(docs: Iterable[Doc], out_path: PathLike) -> int:
     return len(db)
 
 
+def _convert_file(
+    read: Callable[..., Iterator[Doc]], path: PathLike, out_path: PathLike, **options: Any
+) -> ConversionSummary:
+    """Convert one source file with the reader ``read`` to one DocBin, whose stem names the split."""
+    summary = ConversionSummary()
+    docs = read(path, Vocab(), summary=summary, **options)
+    summary.splits[Path(out_path).stem] = _write_docbin(docs, out_path)
+    return summary
+
+
 # ---------------------------------------------------------------------------------------
 # Pile-NER conversation format
 # ---------------------------------------------------------------------------------------
@@ -202,7 +235,7 @@ def _find_all(haystack: Sequence[str], needle: Sequence[str]) -> List[int]:
 
 
 def _parse_pilener_record(
-    record: Dict[str, Any], lowercase_types: bool, summary: ConversionSummary
+    record: Dict[str, Any], gold: GoldFormat, summary: ConversionSummary
 ) -> Tuple[str, List[Tuple[str, List[str]]], List[str]]:
     """Return (passage, [(type, mentions)], negative types) from one conversation."""
     turns = record.get("conversations") or []
@@ -227,7 +260,7 @@ def _parse_pilener_record(
             summary.malformed += 1
             summary.note(f"{rid}: unreadable turn pair {question[:60]!r} / {str(answer)[:60]!r}")
             continue
-        label = _norm_type(match.group(1), lowercase_types)
+        label = gold.type_name(match.group(1))
         if mentions:
             positives.append((label, [str(m) for m in mentions]))
         else:
@@ -238,15 +271,8 @@ def _parse_pilener_record(
     return text, positives, negatives
 
 
-def _pilener_doc(
-    record: Dict[str, Any],
-    vocab: Vocab,
-    lowercase_types: bool,
-    summary: ConversionSummary,
-    nested: bool,
-    spans_key: str,
-) -> Doc:
-    text, positives, negatives = _parse_pilener_record(record, lowercase_types, summary)
+def _pilener_doc(record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary: ConversionSummary) -> Doc:
+    text, positives, negatives = _parse_pilener_record(record, gold, summary)
     words = split_words(text)
     tokens = [w for w, _, _ in words]
     lowered = [w.lower() for w in tokens]
@@ -267,15 +293,13 @@ def _pilener_doc(
             else:
                 summary.unplaced += 1
                 summary.note(f"{record.get('id', '?')}: {label}: {mention!r} not in passage")
-    return _tokens_to_doc(vocab, tokens, spaces, spans, negatives, summary, nested, spans_key)
+    return _tokens_to_doc(vocab, tokens, spaces, spans, negatives, gold, summary)
 
 
 def read_pilener(
     path: PathLike,
     vocab: Vocab,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     summary: Optional[ConversionSummary] = None,
     progress: bool = False,
 ) -> Iterator[Doc]:
@@ -286,8 +310,9 @@ def read_pilener(
     own preprocessing does. A type answered with ``[]`` becomes a negative.
     """
     summary = summary if summary is not None else ConversionSummary()
-    for record in _progress(srsly.read_json(path), progress, "Pile-NER"):
-        yield _pilener_doc(record, vocab, lowercase_types, summary, nested, spans_key)
+    yield from _json_docs(
+        path, progress, "Pile-NER", lambda _, record: _pilener_doc(record, vocab, gold, summary)
+    )
 
 
 def convert_pilener(
@@ -295,9 +320,7 @@ def convert_pilener(
     out_dir: PathLike,
     dev_fraction: float = 0.1,
     seed: int = 0,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     progress: bool = True,
 ) -> ConversionSummary:
     """Convert Pile-NER conversations to ``out_dir/train.spacy`` and ``out_dir/dev.spacy``.
@@ -307,16 +330,12 @@ def convert_pilener(
     """
     if not 0.0 <= dev_fraction <= 1.0:
         raise ValueError(f"dev_fraction must be within [0, 1], not {dev_fraction}")
-    records = srsly.read_json(path)
-    dev_ids = set(pilener_dev_indices(len(records), dev_fraction, seed))
     summary = ConversionSummary()
-    vocab = Vocab()
-    parts: Dict[str, List[Doc]] = {"train": [], "dev": []}
-    for i, record in enumerate(_progress(records, progress, "Pile-NER")):
-        doc = _pilener_doc(record, vocab, lowercase_types, summary, nested, spans_key)
-        parts["dev" if i in dev_ids else "train"].append(doc)
-    for name, docs in parts.items():
-        summary.splits[name] = _write_docbin(docs, Path(out_dir) / f"{name}.spacy")
+    docs = list(read_pilener(path, Vocab(), gold, summary, progress))  # one doc per record
+    dev_ids = set(pilener_dev_indices(len(docs), dev_fraction, seed))
+    for name, in_dev in (("train", False), ("dev", True)):
+        part = [doc for i, doc in enumerate(docs) if (i in dev_ids) == in_dev]
+        summary.splits[name] = _write_docbin(part, Path(out_dir) / f"{name}.spacy")
     return summary
 
 
@@ -333,13 +352,7 @@ def pilener_dev_indices(n_records: int, dev_fraction: float, seed: int) -> List[
 
 
 def _gliner_doc(
-    record: Dict[str, Any],
-    vocab: Vocab,
-    lowercase_types: bool,
-    summary: ConversionSummary,
-    nested: bool,
-    spans_key: str,
-    index: int,
+    record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary: ConversionSummary, index: int
 ) -> Doc:
     raw = [str(t) for t in record.get("tokenized_text", [])]
     # spaCy rejects empty words: drop them and map old token indices onto the kept ones.
@@ -352,7 +365,7 @@ def _gliner_doc(
     for item in record.get("ner", []):
         summary.mentions += 1
         try:
-            start, end, label = int(item[0]), int(item[1]), _norm_type(item[2], lowercase_types)
+            start, end, label = int(item[0]), int(item[1]), gold.type_name(item[2])
         except (TypeError, ValueError, IndexError):
             start, end, label = -1, -2, ""
         inside = [new_index[i] for i in range(max(start, 0), end + 1) if i in new_index]
@@ -363,16 +376,14 @@ def _gliner_doc(
         summary.placed += 1
         spans.append((inside[0], inside[-1] + 1, label))
     negatives = record.get("ner_negatives", record.get("negatives")) or []
-    negatives = [_norm_type(t, lowercase_types) for t in negatives]
-    return _tokens_to_doc(vocab, words, None, spans, negatives, summary, nested, spans_key)
+    negatives = [gold.type_name(t) for t in negatives]
+    return _tokens_to_doc(vocab, words, None, spans, negatives, gold, summary)
 
 
 def read_gliner_json(
     path: PathLike,
     vocab: Vocab,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     summary: Optional[ConversionSummary] = None,
     progress: bool = False,
 ) -> Iterator[Doc]:
@@ -381,23 +392,16 @@ def read_gliner_json(
     Optional per-example ``ner_negatives`` (or ``negatives``) become the doc's negatives.
     """
     summary = summary if summary is not None else ConversionSummary()
-    for i, record in enumerate(_progress(srsly.read_json(path), progress, "GLiNER JSON")):
-        yield _gliner_doc(record, vocab, lowercase_types, summary, nested, spans_key, i)
+    yield from _json_docs(
+        path, progress, "GLiNER JSON", lambda i, record: _gliner_doc(record, vocab, gold, summary, i)
+    )
 
 
 def convert_gliner_json(
-    path: PathLike,
-    out_path: PathLike,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
-    progress: bool = True,
+    path: PathLike, out_path: PathLike, gold: GoldFormat = DEFAULT_GOLD, progress: bool = True
 ) -> ConversionSummary:
     """Convert a GLiNER training JSON file to one DocBin."""
-    summary = ConversionSummary()
-    docs = read_gliner_json(path, Vocab(), lowercase_types, nested, spans_key, summary, progress)
-    summary.splits[Path(out_path).stem] = _write_docbin(docs, out_path)
-    return summary
+    return _convert_file(read_gliner_json, path, out_path, gold=gold, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------
@@ -486,10 +490,8 @@ def _benchmark_doc(
     record: Dict[str, Any],
     vocab: Vocab,
     relocate: bool,
-    lowercase_types: bool,
+    gold: GoldFormat,
     summary: ConversionSummary,
-    nested: bool,
-    spans_key: str,
     where: str,
 ) -> Doc:
     sentence = record["sentence"]
@@ -505,17 +507,15 @@ def _benchmark_doc(
             summary.unplaced += 1
         else:
             summary.placed += 1
-            spans.append((span[0], span[1], _norm_type(ent["type"], lowercase_types)))
-    return _tokens_to_doc(vocab, [w for w, _, _ in words], None, spans, [], summary, nested, spans_key)
+            spans.append((span[0], span[1], gold.type_name(ent["type"])))
+    return _tokens_to_doc(vocab, [w for w, _, _ in words], None, spans, [], gold, summary)
 
 
 def read_benchmark(
     path: PathLike,
     vocab: Vocab,
     relocate: bool = True,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     summary: Optional[ConversionSummary] = None,
     progress: bool = False,
 ) -> Iterator[Doc]:
@@ -526,11 +526,10 @@ def read_benchmark(
     """
     summary = summary if summary is not None else ConversionSummary()
     path = Path(path)
-    records = srsly.read_json(path)
-    for i, record in enumerate(_progress(records, progress, path.parent.name + "/" + path.stem)):
-        yield _benchmark_doc(
-            record, vocab, relocate, lowercase_types, summary, nested, spans_key, f"{path.name}[{i}]"
-        )
+    yield from _json_docs(
+        path, progress, path.parent.name + "/" + path.stem,
+        lambda i, record: _benchmark_doc(record, vocab, relocate, gold, summary, f"{path.name}[{i}]"),
+    )
 
 
 BENCHMARK_SPLITS = ("train", "dev", "test")
@@ -540,9 +539,7 @@ def convert_benchmark(
     dataset_dir: PathLike,
     out_dir: PathLike,
     relocate: bool = True,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     progress: bool = True,
 ) -> ConversionSummary:
     """Convert one dataset folder: each of train/dev/test.json to ``<split>.spacy``.
@@ -553,22 +550,19 @@ def convert_benchmark(
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     summary = ConversionSummary()
-    vocab = Vocab()
     for split in BENCHMARK_SPLITS:
         src = dataset_dir / f"{split}.json"
-        if not src.exists():
-            continue
-        part = ConversionSummary()
-        docs = read_benchmark(src, vocab, relocate, lowercase_types, nested, spans_key, part, progress)
-        part.splits[split] = _write_docbin(docs, out_dir / f"{split}.spacy")
-        summary.merge(part)
+        if src.exists():
+            out_path = out_dir / f"{split}.spacy"
+            part = _convert_file(read_benchmark, src, out_path, relocate=relocate, gold=gold, progress=progress)
+            summary.merge(part)
     if not summary.splits:
         raise FileNotFoundError(f"No train/dev/test.json in {dataset_dir}")
     labels_path = dataset_dir / "labels.json"
     if labels_path.exists():
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(labels_path, out_dir / "labels.json")
-        labels = {_norm_type(t, lowercase_types) for t in srsly.read_json(labels_path)}
+        labels = {gold.type_name(t) for t in srsly.read_json(labels_path)}
         summary.extra["labels"] = len(labels)
         outside = sorted(summary._type_set - labels)
         if outside:
@@ -580,9 +574,7 @@ def convert_benchmarks(
     root: PathLike,
     out_dir: PathLike,
     relocate: bool = True,
-    lowercase_types: bool = False,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     progress: bool = True,
 ) -> Dict[str, ConversionSummary]:
     """Convert every dataset folder under ``root`` to ``out_dir/<dataset>/<split>.spacy``."""
@@ -593,9 +585,7 @@ def convert_benchmarks(
     if not folders:
         raise FileNotFoundError(f"No benchmark dataset folders under {root}")
     return {
-        folder.name: convert_benchmark(
-            folder, Path(out_dir) / folder.name, relocate, lowercase_types, nested, spans_key, progress
-        )
+        folder.name: convert_benchmark(folder, Path(out_dir) / folder.name, relocate, gold, progress)
         for folder in folders
     }
 
@@ -659,14 +649,14 @@ def _bio_spans(tags: Sequence[str], summary: ConversionSummary, where: str) -> L
 def read_bio(
     path: PathLike,
     vocab: Vocab,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
+    gold: GoldFormat = DEFAULT_GOLD,
     summary: Optional[ConversionSummary] = None,
     progress: bool = False,
 ) -> Iterator[Doc]:
     """Stream one Doc per passage from a BIO/CoNLL file (blank line between passages).
 
-    ``-DOCSTART-`` lines are skipped and also end a passage.
+    ``-DOCSTART-`` lines are skipped and also end a passage. Tag types are type names
+    like any source's, so ``gold.lowercase_types`` applies to them too.
     """
     summary = summary if summary is not None else ConversionSummary()
     words: List[str] = []
@@ -675,15 +665,16 @@ def read_bio(
 
     def flush() -> Iterator[Doc]:
         if words:
-            spans = _bio_spans(tags, summary, f"{Path(path).name}:{first_line}")
+            where = f"{Path(path).name}:{first_line}"
+            spans = [(s, e, gold.type_name(label)) for s, e, label in _bio_spans(tags, summary, where)]
             summary.mentions += len(spans)
             summary.placed += len(spans)
-            yield _tokens_to_doc(vocab, words, None, spans, [], summary, nested, spans_key)
+            yield _tokens_to_doc(vocab, words, None, spans, [], gold, summary)
         words.clear()
         tags.clear()
 
     with open(path, encoding="utf-8") as fileh:
-        for lineno, line in enumerate(tqdm(fileh, desc="BIO", disable=not progress, leave=False), 1):
+        for lineno, line in enumerate(_progress(fileh, progress, "BIO"), 1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.split()[0] == "-DOCSTART-":
                 yield from flush()
@@ -697,17 +688,10 @@ def read_bio(
 
 
 def convert_bio(
-    path: PathLike,
-    out_path: PathLike,
-    nested: bool = False,
-    spans_key: str = SPANS_KEY,
-    progress: bool = True,
+    path: PathLike, out_path: PathLike, gold: GoldFormat = DEFAULT_GOLD, progress: bool = True
 ) -> ConversionSummary:
     """Convert a BIO/CoNLL file to one DocBin."""
-    summary = ConversionSummary()
-    docs = read_bio(path, Vocab(), nested, spans_key, summary, progress)
-    summary.splits[Path(out_path).stem] = _write_docbin(docs, out_path)
-    return summary
+    return _convert_file(read_bio, path, out_path, gold=gold, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from spacy_gliner.corpora import (
     NEGATIVES_KEY,
     ConversionSummary,
+    GoldFormat,
     convert_benchmarks,
     convert_bio,
     convert_gliner_json,
@@ -240,7 +241,7 @@ def test_pilener_edge_cases(tmp_path, nlp):
     assert summary.examples and "Ritz" in summary.examples[0]
     # lower-cased types: duplicates merge, and the positive type leaves the negatives
     summary = ConversionSummary()
-    (doc,) = read_pilener(path, nlp.vocab, lowercase_types=True, summary=summary)
+    (doc,) = read_pilener(path, nlp.vocab, GoldFormat(lowercase_types=True), summary=summary)
     assert {e.label_ for e in doc.ents} == {"facility"}
     assert doc.user_data[NEGATIVES_KEY] == ["person"]
     # case-insensitive fallback only when there is no exact match
@@ -301,7 +302,7 @@ def test_gliner_json_negatives_and_bad_spans(tmp_path, nlp):
     path = tmp_path / "g.json"
     path.write_text(json.dumps(records))
     summary = ConversionSummary()
-    docs = list(read_gliner_json(path, nlp.vocab, summary=summary, nested=True, spans_key="gold"))
+    docs = list(read_gliner_json(path, nlp.vocab, GoldFormat(nested=True, spans_key="gold"), summary=summary))
     assert docs[0].user_data[NEGATIVES_KEY] == ["city", "date"]
     assert docs[1].user_data[NEGATIVES_KEY] == ["person"]
     assert [(e.text, e.label_) for e in docs[0].ents] == [("Ann", "person"), ("Bob", "person")]

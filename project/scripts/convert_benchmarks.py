@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_gliner.corpora import convert_benchmarks
+from spacy_gliner.corpora import GoldFormat, convert_benchmarks
 
 app = typer.Typer(add_completion=False)
 
@@ -20,7 +20,7 @@ def main(
     nested: bool = typer.Option(False, help="Always write doc.spans as well as doc.ents"),
     spans_key: str = typer.Option("sc", help="doc.spans key for overlapping gold spans"),
 ) -> None:
-    summaries = convert_benchmarks(root, out_dir, relocate, lowercase_types, nested, spans_key)
+    summaries = convert_benchmarks(root, out_dir, relocate, GoldFormat(lowercase_types, nested, spans_key))
     msg.good(f"Converted {len(summaries)} datasets to {out_dir}")
     rows = [(name, *(getattr(s, c) for c in COLUMNS)) for name, s in summaries.items()]
     msg.table(rows, header=("dataset", *COLUMNS))

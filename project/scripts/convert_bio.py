@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_gliner.corpora import convert_bio
+from spacy_gliner.corpora import GoldFormat, convert_bio
 
 app = typer.Typer(add_completion=False)
 
@@ -16,7 +16,7 @@ def main(
     nested: bool = typer.Option(False, help="Always write doc.spans as well as doc.ents"),
     spans_key: str = typer.Option("sc", help="doc.spans key for overlapping gold spans"),
 ) -> None:
-    summary = convert_bio(path, out_path, nested, spans_key)
+    summary = convert_bio(path, out_path, GoldFormat(nested=nested, spans_key=spans_key))
     msg.good(f"Wrote {summary.docs} docs to {out_path}")
     msg.table(summary.rows(), header=("", "count"))
 

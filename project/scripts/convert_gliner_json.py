@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_gliner.corpora import convert_gliner_json
+from spacy_gliner.corpora import GoldFormat, convert_gliner_json
 
 app = typer.Typer(add_completion=False)
 
@@ -17,7 +17,7 @@ def main(
     nested: bool = typer.Option(False, help="Always write doc.spans as well as doc.ents"),
     spans_key: str = typer.Option("sc", help="doc.spans key for overlapping gold spans"),
 ) -> None:
-    summary = convert_gliner_json(path, out_path, lowercase_types, nested, spans_key)
+    summary = convert_gliner_json(path, out_path, GoldFormat(lowercase_types, nested, spans_key))
     msg.good(f"Wrote {summary.docs} docs to {out_path}")
     msg.table(summary.rows(), header=("", "count"))
 

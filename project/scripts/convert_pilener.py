@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_gliner.corpora import convert_pilener
+from spacy_gliner.corpora import GoldFormat, convert_pilener
 
 app = typer.Typer(add_completion=False)
 
@@ -19,7 +19,7 @@ def main(
     nested: bool = typer.Option(False, help="Always write doc.spans as well as doc.ents"),
     spans_key: str = typer.Option("sc", help="doc.spans key for overlapping gold spans"),
 ) -> None:
-    summary = convert_pilener(path, out_dir, dev_fraction, seed, lowercase_types, nested, spans_key)
+    summary = convert_pilener(path, out_dir, dev_fraction, seed, GoldFormat(lowercase_types, nested, spans_key))
     msg.good(f"Wrote {summary.docs} docs to {out_dir}")
     msg.table(summary.rows(), header=("", "count"))
 
