@@ -35,7 +35,9 @@ def build_gliner_model(
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
-    mixed_precision: false, or "bf16" / "fp16" (true) autocast on CUDA.
+    mixed_precision: false (float32, exact parity), "bf16" (bfloat16 autocast on the network's
+    device: CUDA, or a CPU with AMX/AVX-512 bf16, where the encoder runs ~3x faster and scores
+    move by ~1e-2), or "fp16" / true (float16 autocast with gradient scaling, CUDA only).
     encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
@@ -115,12 +117,13 @@ def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
 
 
 def _autocast(model: Model) -> ContextManager:
-    """bf16 autocast around the shim: thinc's own autocast then runs in bf16 instead of fp16."""
+    """bf16 autocast on the network's device (thinc's shim only knows CUDA autocast)."""
     if model.attrs["mixed_precision"] != "bf16":
         return nullcontext()
     import torch
 
-    return torch.autocast("cuda", dtype=torch.bfloat16)
+    device = next(model.attrs["loaded"].network.parameters()).device
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tensor", Callable]:

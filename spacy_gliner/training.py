@@ -275,14 +275,13 @@ def loss_and_gradient(logits: "torch.Tensor", batch: TrainingBatch, settings: Tr
 class GLiNERShim(PyTorchShim):
     """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate.
 
-    ``mixed_precision``: "fp16" (autocast with gradient scaling, thinc's ``True``) or
-    "bf16" (the caller enters a bf16 autocast, whose dtype thinc's autocast inherits; no
-    scaling needed).
+    ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
+    "bf16" is left to the caller's autocast on the network's device (no scaling needed).
     """
 
     def __init__(self, network: "torch.nn.Module", *, mixed_precision: object = False, encoder_lr_scale: float = 1.0) -> None:
         fp16 = mixed_precision in (True, "fp16")
-        super().__init__(network, mixed_precision=bool(mixed_precision), grad_scaler=PyTorchGradScaler(enabled=fp16))
+        super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
         self.encoder_lr_scale = encoder_lr_scale
         self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
 
