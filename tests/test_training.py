@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -31,6 +31,7 @@ from spacy_gliner.settings import GLiNERSettings
 from spacy_gliner.training import (
     GLiNERShim,
     GoldStats,
+    TrainingBatch,
     TrainingSettings,
     make_batch,
     place_spans,
@@ -112,6 +113,16 @@ def make_doc(nlp: spacy.Language, text: str, spans: Sequence[Tuple[int, int, str
 
 def examples(nlp: spacy.Language, corpus=CORPUS, nested: bool = False) -> List[Example]:
     return [Example(nlp.make_doc(t), make_doc(nlp, t, spans, nested)) for t, spans in corpus]
+
+
+def flat_batch(
+    egs: Sequence[Example], builder: InputBuilder, settings: Optional[TrainingSettings] = None, prompts: Optional[Dict[str, str]] = None
+) -> Optional[TrainingBatch]:
+    """``make_batch`` for flat gold in ``doc.ents`` on the CPU, as the component builds it."""
+    return make_batch(
+        egs, builder, settings or TrainingSettings(), nested=False, spans_key="sc", prompts=prompts or {},
+        stats=GoldStats(), pad_id=0, device=torch.device("cpu"),
+    )  # fmt: skip
 
 
 def write_docbin(path: Path, docs: Sequence[Doc]) -> Path:
@@ -254,17 +265,7 @@ def test_a_long_doc_trains_on_its_windows_each_span_once(tiny: checkpoint.Loaded
     text = " ".join(f"{name} saw the river and walked home ." for name in names)
     doc = nlp.make_doc(text)
     doc.ents = [Span(doc, 8 * i, 8 * i + 1, label="person") for i in range(len(names))]
-    batch = make_batch(
-        [Example(nlp.make_doc(text), doc)],
-        builder,
-        TrainingSettings(),
-        nested=False,
-        spans_key="sc",
-        prompts={},
-        stats=GoldStats(),
-        pad_id=0,
-        device=torch.device("cpu"),
-    )
+    batch = flat_batch([Example(nlp.make_doc(text), doc)], builder)
     assert batch is not None and batch.types == [["person"]]
     assert len(batch.windows) >= 6  # 64 words, at most 12 a window
     assert bool((batch.targets.bool() <= batch.mask).all())  # positives are never masked
@@ -283,17 +284,7 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkp
     path = write_docbin(tmp_path / "train.spacy", docs)
     reloaded = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     assert list(reloaded[0].user_data[NEGATIVES_KEY]) == ["vehicle", "person"]  # msgpack gives a tuple
-    batch = make_batch(
-        [Example(nlp.make_doc(d.text), d) for d in reloaded],
-        InputBuilder(tiny.tokenizer, tiny.settings, 512),
-        TrainingSettings(),
-        nested=False,
-        spans_key="sc",
-        prompts={},
-        stats=GoldStats(),
-        pad_id=0,
-        device=torch.device("cpu"),
-    )
+    batch = flat_batch([Example(nlp.make_doc(d.text), d) for d in reloaded], InputBuilder(tiny.tokenizer, tiny.settings, 512))
     assert sorted(batch.types[0]) == ["person", "vehicle"]
     assert batch.types[1] == ["person"]  # explicit negatives belong to their own example
 
@@ -311,17 +302,7 @@ def test_gold_labels_are_prompted_through_the_component_labels(tiny_encoder: Pat
     nlp.initialize(lambda: [eg])
     losses = gliner.update([eg])
     assert losses["gliner"] > 0
-    batch = make_batch(
-        [eg],
-        gliner.finder().builder,
-        gliner.training,
-        nested=False,
-        spans_key="sc",
-        prompts={"PER": "person", "LOC": "city"},
-        stats=GoldStats(),
-        pad_id=0,
-        device=torch.device("cpu"),
-    )
+    batch = flat_batch([eg], gliner.finder().builder, gliner.training, prompts={"PER": "person", "LOC": "city"})
     assert sorted(batch.types[0]) == ["city", "person"]
 
 
