@@ -32,15 +32,8 @@ class SpanMarkerV0(nn.Module):
 
     def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         """words [B, L, H], labels [B, C, H] (valid [B, L]: real words) -> logits [B, L, K, C]."""
-        hidden = words.shape[-1]
-        first, last = self.out_project[0], self.out_project[3]
-
-        def start_end(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-            a = nn.functional.linear(torch.relu(self.project_start(x)), first.weight[:, :hidden], first.bias)
-            b = nn.functional.linear(torch.relu(self.project_end(x)), first.weight[:, hidden:])
-            return a, b
-
-        a, b = _per_word(start_end, words, valid)  # [B, L, 4H] each
+        a, b = self.word_parts(words, valid)  # [B, L, 4H] each
+        last = self.out_project[3]
         u = (labels @ last.weight).transpose(1, 2)  # [B, 4H, C]: W2^T q
         bias = labels @ last.bias  # [B, C]
         n_batch, n_words = words.shape[:2]
@@ -59,6 +52,18 @@ class SpanMarkerV0(nn.Module):
                 h = torch.add(s, e, out=buffer[: s.numel()].view(s.shape)).relu_()
             out[k, :, :rows] = torch.bmm(dropout(h), u)
         return out.permute(1, 2, 0, 3) + bias[:, None, None, :]
+
+    def word_parts(self, words: torch.Tensor, valid: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per word, the first output layer's start half (with its bias) and end half."""
+        hidden = words.shape[-1]
+        first = self.out_project[0]
+
+        def start_end(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+            a = nn.functional.linear(torch.relu(self.project_start(x)), first.weight[:, :hidden], first.bias)
+            b = nn.functional.linear(torch.relu(self.project_end(x)), first.weight[:, hidden:])
+            return a, b
+
+        return _per_word(start_end, words, valid)
 
 
 class SpanMarker(nn.Module):
