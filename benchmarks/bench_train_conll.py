@@ -43,6 +43,10 @@ def main() -> None:
     parser.add_argument("--eval-frequency", type=int, default=250)
     parser.add_argument("--dev-limit", type=int, default=300, help="dev sentences scored at each evaluation (0: all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--context", type=int, default=1,
+        help="sentences per Doc: N > 1 reads N consecutive sentences as one text (document context) in every split",
+    )
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--tune-thresholds", default="", help="e.g. 0.3,0.4,0.5: pick the best on the full dev split")
     parser.add_argument("--skip-training", action="store_true", help="score the model already in --out")
@@ -59,6 +63,8 @@ def main() -> None:
     if not (corpus / "test.spacy").exists():
         summary = convert_benchmark(DATA, corpus, progress=False)
         print("converted:", json.dumps(summary.to_dict()["splits"]), "unplaced:", summary.unplaced, flush=True)
+    if args.context > 1:
+        corpus = grouped_corpus(corpus, args.context)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     train_cmd = [
         sys.executable, "-m", "spacy", "train", str(CONFIG),
@@ -101,6 +107,7 @@ def main() -> None:
         "encoder_lr_scale": args.encoder_lr_scale,
         "embed_ent_token": args.embed_ent_token,
         "threads": args.threads,
+        "context": args.context,
         "train_wall_s": round(train_s, 1),
         "test_eval_wall_s": round(eval_s, 1),
         "test_ents_p": scores["ents_p"],
@@ -117,6 +124,26 @@ def main() -> None:
         report["tuned"] = tune_threshold(args.out / "training" / "model-best", corpus, thresholds, args.threads)
     report_path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+
+
+def grouped_corpus(corpus: Path, n: int) -> Path:
+    """Every split with n consecutive sentences per Doc, gold entities unchanged.
+
+    The benchmark files keep CoNLL's sentence order but not its document boundaries, so
+    a group may straddle two articles.
+    """
+    import spacy
+    from spacy.tokens import Doc, DocBin
+
+    out = corpus.parent / f"corpus_context{n}"
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = spacy.blank("en").vocab
+    for split in ("train", "dev", "test"):
+        docs = list(DocBin().from_disk(corpus / f"{split}.spacy").get_docs(vocab))
+        groups = [Doc.from_docs(docs[i : i + n]) for i in range(0, len(docs), n)]
+        assert sum(len(g.ents) for g in groups) == sum(len(d.ents) for d in docs)
+        DocBin(docs=groups, store_user_data=True).to_disk(out / f"{split}.spacy")
+    return out
 
 
 def tune_threshold(model: Path, corpus: Path, thresholds: List[float], threads: int) -> Dict[str, Any]:

@@ -126,6 +126,9 @@ def main() -> None:
     encoder = parts["encoder"]
     print(f"{len(batches)} batches, {tokens} sub-tokens (padded), {real_words} words ({padded_words} padded), threads {args.threads}")
     print(f"end to end (nlp.pipe): {total:.2f} s, of which the network {clock['network']:.2f} s; parts below: each alone, best of {args.repeats}\n")
+    square = torch.randn(2048, 2048)
+    peak = 2048**3 / 1e9 / best(lambda: square @ square)
+    print(f"reference: one 2048 x 2048 float32 matmul runs at {peak:.0f} G multiply-adds/s on {args.threads} thread(s)\n")
     print("| part | seconds | % of encoder | G multiply-adds | G multiply-adds/s |")
     print("|---|---|---|---|---|")
     for name, seconds in parts.items():
