@@ -83,9 +83,9 @@ def main() -> None:
         "--corpora.dev.limit", str(args.dev_limit),
         "--gpu-id", str(args.gpu_id),
     ]  # fmt: skip
-    print("$", " ".join(train_cmd), flush=True)
     start = time.perf_counter()
     if not args.skip_training:
+        print("$", " ".join(train_cmd), flush=True)
         subprocess.run(train_cmd, check=True, env=env)
     train_s = time.perf_counter() - start
 
@@ -155,14 +155,14 @@ def tune_threshold(model: Path, corpus: Path, thresholds: List[float], threads: 
     torch.set_num_threads(threads)
     nlp = spacy.load(model)
 
-    def evaluate(split: str, threshold: float) -> Dict[str, Any]:
-        examples = list(Corpus(str(corpus / f"{split}.spacy"))(nlp))
+    def evaluate(examples: List[Any], threshold: float) -> Dict[str, Any]:
         return nlp.evaluate(examples, component_cfg={"gliner": {"threshold": threshold}})
 
-    dev_f = {t: evaluate("dev", t)["ents_f"] for t in thresholds}
+    dev = list(Corpus(str(corpus / "dev.spacy"))(nlp))
+    dev_f = {t: evaluate(dev, t)["ents_f"] for t in thresholds}
     print("dev F1 by threshold:", json.dumps(dev_f), flush=True)
     best = max(dev_f, key=lambda t: dev_f[t])
-    test = evaluate("test", best)
+    test = evaluate(list(Corpus(str(corpus / "test.spacy"))(nlp)), best)
     return {
         "dev_f_by_threshold": dev_f,
         "threshold": best,

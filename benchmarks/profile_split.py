@@ -39,7 +39,6 @@ def main() -> None:
     import torch
 
     import spacy_gliner.component  # noqa: F401  (registers the factory)
-    from spacy_gliner import modeling
 
     torch.set_num_threads(args.threads)
     tasks = load_tasks(args.per_dataset, 0, 0)["sentences"]
@@ -55,36 +54,42 @@ def main() -> None:
 
     run_all()  # warm-up
     network = nlp.get_pipe("gliner").finder().loaded.network
-    batches: List[Dict[str, Any]] = []
+    # The inputs of each stage, as the network's own forward pass builds them.
+    seen: Dict[str, List[Any]] = {"batch": [], "lstm": [], "prompt": [], "span": []}
     clock = {"network": 0.0, "encoder": 0.0}
 
     def timed(module: torch.nn.Module, key: str) -> list:
-        def before(_: Any, __: Any, kwargs: Dict[str, Any]) -> None:
-            if module is network:
-                batches.append(kwargs)
+        def before(*_: Any) -> None:
             clock[key + " start"] = time.perf_counter()
 
         def after(*_: Any) -> None:
             clock[key] += time.perf_counter() - clock[key + " start"]
 
-        return [module.register_forward_pre_hook(before, with_kwargs=True), module.register_forward_hook(after)]
+        return [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
 
-    hooks = timed(network, "network") + timed(network.encoder, "encoder")
+    def keep(key: str) -> Callable[..., None]:
+        return lambda _, args_, kwargs: seen[key].append((args_, kwargs))
+
+    run_lstm = network._run_lstm
+    network._run_lstm = lambda *a: seen["lstm"].append(a) or run_lstm(*a)
+    hooks = timed(network, "network") + timed(network.encoder, "encoder") + [
+        network.register_forward_pre_hook(keep("batch"), with_kwargs=True),
+        network.prompt_layer.register_forward_pre_hook(keep("prompt"), with_kwargs=True),
+        network.span_layer.register_forward_pre_hook(keep("span"), with_kwargs=True),
+    ]
     total = run_all()
     for hook in hooks:
         hook.remove()
+    del network._run_lstm
     network.eval()
+    batches = [kwargs for _, kwargs in seen["batch"]]
+    words = [w for w, _ in seen["lstm"]]
+    labels = [args_[1] for args_, _ in seen["span"]]
 
     settings = network.settings
     hidden, width = settings.hidden_size, settings.max_width
     span = network.span_layer
     cfg = network.encoder.config
-    with torch.inference_mode():
-        hs = [network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state for b in batches]
-        words = [modeling._gather(h, b["word_index"]) * b["word_has_token"].unsqueeze(-1).to(h.dtype) for h, b in zip(hs, batches)]
-        lstm_out = [network._run_lstm(w, b["word_lengths"]) for w, b in zip(words, batches)]
-        labels = [network.prompt_layer(modeling._gather(h, b["label_index"])) for h, b in zip(hs, batches)]
-        valid = [torch.arange(w.shape[1]) < b["word_lengths"][:, None] for w, b in zip(words, batches)]
 
     def best(fn: Callable[[], Any]) -> float:
         times = []
@@ -97,10 +102,10 @@ def main() -> None:
 
     parts = {
         "encoder": best(lambda: [network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]) for b in batches]),
-        "BiLSTM": best(lambda: [network._run_lstm(w, b["word_lengths"]) for w, b in zip(words, batches)]),
-        "prompt layer": best(lambda: [network.prompt_layer(modeling._gather(h, b["label_index"])) for h, b in zip(hs, batches)]),
-        "span layer, per-word MLPs": best(lambda: [span.word_parts(x, v) for x, v in zip(lstm_out, valid)]),
-        "span layer, whole": best(lambda: [span(x, q, width, v) for x, q, v in zip(lstm_out, labels, valid)]),
+        "BiLSTM": best(lambda: [network._run_lstm(*a) for a in seen["lstm"]]),
+        "prompt layer": best(lambda: [network.prompt_layer(*a) for a, _ in seen["prompt"]]),
+        "span layer, per-word MLPs": best(lambda: [span.word_parts(a[0], a[3]) for a, _ in seen["span"]]),
+        "span layer, whole": best(lambda: [span(*a) for a, _ in seen["span"]]),
     }
     parts["span layer, per-span loop"] = parts.pop("span layer, whole") - parts["span layer, per-word MLPs"]
 
