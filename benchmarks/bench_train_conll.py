@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--learn-rate", type=float, default=3e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale")
     parser.add_argument("--encoder-lr-scale", type=float, default=1 / 6)
     parser.add_argument("--hidden-size", type=int, default=384)
+    parser.add_argument("--use-averages", action="store_true", help="evaluate and save the optimizer's parameter averages")
     parser.add_argument(
         "--embed-ent-token", choices=["true", "false"], default="false",
         help="false: read each type at its first sub-token instead of its <<ENT>> marker (docs/benchmarks.md)",
@@ -79,6 +80,7 @@ def main() -> None:
         "--training.eval_frequency", str(args.eval_frequency),
         "--training.batcher.size", str(args.batch_size),
         "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate),
+        "--training.optimizer.use_averages", str(args.use_averages).lower(),
         "--training.optimizer.learn_rate.warmup_steps", str(args.max_steps // 10),
         "--corpora.dev.limit", str(args.dev_limit),
         "--gpu-id", str(args.gpu_id),
@@ -105,6 +107,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "learn_rate": args.learn_rate,
         "encoder_lr_scale": args.encoder_lr_scale,
+        "use_averages": args.use_averages,
         "embed_ent_token": args.embed_ent_token,
         "threads": args.threads,
         "context": args.context,

@@ -27,11 +27,12 @@ for the encoder, i.e. ``encoder_lr_scale = 0.2``) under whatever schedule the co
 
 Torch is imported inside functions: ``component`` imports this module for its settings.
 """
+import contextlib
 import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -273,7 +274,8 @@ def loss_and_gradient(logits: "torch.Tensor", batch: TrainingBatch, settings: Tr
 
 
 class GLiNERShim(PyTorchShim):
-    """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate.
+    """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate,
+    and with the optimizer's parameter averages (``use_averages = true``) really used.
 
     ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
     "bf16" is left to the caller's autocast on the network's device (no scaling needed).
@@ -295,6 +297,27 @@ class GLiNERShim(PyTorchShim):
                 param.data = xp2torch(data, requires_grad=True, device=param.device)
             param.grad.zero_()
         self._grad_scaler.update()
+
+    @contextlib.contextmanager
+    def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
+        """Run with the averaged weights that spaCy evaluates and saves (``nlp.use_params``).
+
+        The optimizer keeps averages under ``(shim id, parameter name)``, the keys
+        ``finish_update`` passes it; thinc's PyTorchShim looks for other keys, so it
+        silently evaluated and saved the raw weights.
+        """
+        swapped = {}
+        for name, param in self._model.named_parameters():
+            average = params.get((self.id, name))
+            if average is not None:
+                swapped[name] = param.data
+                param.data = xp2torch(average, device=param.device).to(param.dtype)
+        try:
+            yield
+        finally:
+            for name, param in self._model.named_parameters():
+                if name in swapped:
+                    param.data = swapped[name]
 
 
 @registry.schedules("spacy_gliner.warmup_cosine.v1")

@@ -340,6 +340,32 @@ def test_the_encoder_learns_at_its_scaled_rate(tiny: checkpoint.LoadedGLiNER) ->
         assert torch.all(p.grad == 0)
 
 
+def test_parameter_averages_are_what_spacy_evaluates_and_saves(tiny: checkpoint.LoadedGLiNER) -> None:
+    """``use_averages = true``: inside ``use_params(optimizer.averages)`` the network holds the averages."""
+    from copy import deepcopy
+
+    from thinc.api import Adam, Model
+
+    network = deepcopy(tiny.network)
+    shim = GLiNERShim(network)
+    optimizer = Adam(0.01, use_averages=True)
+    torch.manual_seed(0)
+    for _ in range(3):
+        for p in network.parameters():
+            p.grad = torch.randn_like(p)
+        shim.finish_update(optimizer)
+    raw = {n: p.detach().clone() for n, p in network.named_parameters()}
+    assert {key for key in optimizer.averages} == {(shim.id, n) for n in raw}
+    model = Model("holder", lambda model, X, is_train: (X, lambda dY: dY), shims=[shim])
+    with model.use_params(optimizer.averages):
+        for name, p in network.named_parameters():
+            assert torch.equal(p.detach(), torch.from_numpy(np.asarray(optimizer.averages[(shim.id, name)])))
+        assert any(not torch.equal(p.detach(), raw[n]) for n, p in network.named_parameters())
+    for name, p in network.named_parameters():
+        assert torch.equal(p.detach(), raw[name]), name
+        assert p.requires_grad
+
+
 def test_warmup_cosine_schedule() -> None:
     rates = warmup_cosine(initial_rate=1.0, warmup_steps=4, total_steps=12, final_rate=0.1)
     values = [next(rates) for _ in range(14)]
