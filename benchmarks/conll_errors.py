@@ -28,6 +28,7 @@ def main() -> None:
 
     import spacy
     import torch
+    from spacy.scorer import PRFScore
     from spacy.tokens import DocBin
 
     torch.set_num_threads(args.threads)
@@ -37,16 +38,16 @@ def main() -> None:
     kinds: Counter = Counter()
     confusions: Counter = Counter()
     examples: Dict[str, List[str]] = {}
-    by_case = {"all caps": [0, 0, 0], "other": [0, 0, 0]}  # true positives, predicted, gold
+    by_case = {"all caps": PRFScore(), "other": PRFScore()}
     for gold_doc, doc in zip(gold_docs, predicted):
         gold: Spans = {(e.start_char, e.end_char): e.label_ for e in gold_doc.ents}
         pred: Spans = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
         text = gold_doc.text
         case = "all caps" if text.upper() == text and any(c.isalpha() for c in text) else "other"
-        counts = by_case[case]
-        counts[0] += sum(1 for span, label in pred.items() if gold.get(span) == label)
-        counts[1] += len(pred)
-        counts[2] += len(gold)
+        correct = sum(1 for span, label in pred.items() if gold.get(span) == label)
+        by_case[case].tp += correct
+        by_case[case].fp += len(pred) - correct
+        by_case[case].fn += len(gold) - correct
         for span, label in gold.items():
             if pred.get(span) == label:
                 continue
@@ -67,7 +68,9 @@ def main() -> None:
     report = {
         "errors": dict(kinds),
         "confusions (gold -> predicted)": {f"{g} -> {p}": n for (g, p), n in confusions.most_common(12)},
-        "by case": {case: _prf(*counts) for case, counts in by_case.items()},
+        "by case": {
+            case: {"gold": s.tp + s.fn, **{k: round(v, 4) for k, v in s.to_dict().items()}} for case, s in by_case.items()
+        },
         "examples": {kind: notes[: args.examples] for kind, notes in examples.items()},
     }
     print(json.dumps(report, indent=2))
@@ -75,11 +78,6 @@ def main() -> None:
 
 def _overlap(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
-
-
-def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
-    p, r = tp / max(n_pred, 1), tp / max(n_gold, 1)
-    return {"gold": n_gold, "p": round(p, 4), "r": round(r, 4), "f": round(2 * p * r / max(p + r, 1e-12), 4)}
 
 
 if __name__ == "__main__":

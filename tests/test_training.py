@@ -355,7 +355,7 @@ def test_parameter_averages_are_what_spacy_evaluates_and_saves(tiny: checkpoint.
             p.grad = torch.randn_like(p)
         shim.finish_update(optimizer)
     raw = {n: p.detach().clone() for n, p in network.named_parameters()}
-    assert {key for key in optimizer.averages} == {(shim.id, n) for n in raw}
+    assert set(optimizer.averages) == {(shim.id, n) for n in raw}
     model = Model("holder", lambda model, X, is_train: (X, lambda dY: dY), shims=[shim])
     with model.use_params(optimizer.averages):
         for name, p in network.named_parameters():
