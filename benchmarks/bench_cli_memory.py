@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path("/work/shared/data")
+from _paths import DATA  # noqa: E402
 
 
 def write_corpus(path: Path, lines: int) -> None:

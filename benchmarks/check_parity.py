@@ -9,11 +9,9 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(os.environ.get("SPACY_GLINER_DATA", "/work/shared/data"))
-REF = DATA / "models" / "ref_minilm"
+from _paths import DATA, REF  # noqa: E402
 
 
 def main() -> int:
@@ -25,8 +23,8 @@ def main() -> int:
 
     from gliner import GLiNER
 
-    from spacy_gliner import checkpoint
-    from spacy_gliner.inference import predict_entities
+    from spacy_gliner.model import checkpoint
+    from spacy_gliner.model.search import predict_entities
 
     folder = DATA / "benchmarks" / args.dataset
     texts = [d["sentence"] for d in json.loads((folder / "test.json").read_text())[: args.n]]

@@ -53,7 +53,7 @@ def main() -> None:
         return time.perf_counter() - start
 
     run_all()  # warm-up
-    network = nlp.get_pipe("gliner").finder().loaded.network
+    network = nlp.get_pipe("gliner").search().loaded.network
     # The inputs of each stage, as the network's own forward pass builds them.
     seen: Dict[str, List[Any]] = {"batch": [], "lstm": [], "prompt": [], "span": []}
     clock = {"network": 0.0, "encoder": 0.0}

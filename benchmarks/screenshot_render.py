@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import List
 
-DATA = Path("/work/shared/data")
+from _paths import DATA  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 

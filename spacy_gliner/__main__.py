@@ -1,5 +1,5 @@
 """``python -m spacy_gliner`` and the ``spacy-gliner`` command."""
-from .cli import app
+from .cli.app import app
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from typing import List
 import numpy as np
 from spacy.tokens import Doc
 
-from .decoding import Candidates
-from .inputs import split_words
+from .model.decoding import Candidates
+from .model.inputs import split_words
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Registered thinc architectures: the GLiNER network behind thinc's ``PyTorchShim``.
+"""The thinc glue, in one home: registered architectures, and the shim that holds the torch
+network for thinc (device, mixed precision, the encoder's learning rate, parameter averages).
 
 The torch network is created lazily: building a pipeline from its config (as
 ``spacy.load`` does) must not download anything, since ``from_disk`` will supply the
@@ -6,20 +7,20 @@ weights. A component that runs before any weights were loaded calls the model's
 ``load`` attr: an official checkpoint (``GLiNERModel.v1``) or a new model around a
 pretrained encoder (``GLiNEREncoderModel.v1``). This happens at ``initialize``.
 """
-from contextlib import nullcontext
+import contextlib
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple, Union
 
 from spacy.util import registry
-from thinc.api import Model
+from thinc.api import Model, Optimizer, PyTorchGradScaler, PyTorchShim
+from thinc.util import torch2xp, xp2torch
 
-from . import checkpoint
-from .settings import SPAN_MODES, GLiNERSettings
+from .model.settings import SPAN_MODES, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from .checkpoint import LoadedGLiNER
+    from .model.checkpoint import LoadedGLiNER
 
 DEFAULT_SOURCE = "urchade/gliner_small-v2.1"
 DEFAULT_ENCODER_LR_SCALE = 0.2  # paper: encoder 1e-5, new layers 5e-5
@@ -41,6 +42,8 @@ def build_gliner_model(
     encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
+    from .model import checkpoint
+
     checkpoint.check_local(source)
     return _lazy_model(partial(checkpoint.load, source), mixed_precision, encoder_lr_scale, source=source)
 
@@ -80,6 +83,8 @@ def build_gliner_encoder_model(
         embed_ent_token=embed_ent_token,
     )
     settings.validate()
+    from .model import checkpoint
+
     return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)
 
 
@@ -105,8 +110,6 @@ def is_loaded(model: Model) -> bool:
 
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     """Install a network in the model, on the device that thinc's current ops use."""
-    from .training import GLiNERShim
-
     shim = GLiNERShim(
         loaded.network, mixed_precision=model.attrs["mixed_precision"], encoder_lr_scale=model.attrs["encoder_lr_scale"]
     )
@@ -119,11 +122,10 @@ def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
 def _autocast(model: Model) -> ContextManager:
     """bf16 autocast on the network's device (thinc's shim only knows CUDA autocast)."""
     if model.attrs["mixed_precision"] != "bf16":
-        return nullcontext()
+        return contextlib.nullcontext()
     import torch
 
-    device = next(model.attrs["loaded"].network.parameters()).device
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(model.attrs["loaded"].device.type, dtype=torch.bfloat16)
 
 
 def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tensor", Callable]:
@@ -145,3 +147,50 @@ def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tenso
 
 def _no_backprop(d_logits: Any) -> Optional[Any]:
     raise ValueError("backprop called on a prediction made with is_train=False")
+
+
+class GLiNERShim(PyTorchShim):
+    """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate,
+    and with the optimizer's parameter averages (``use_averages = true``) really used.
+
+    ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
+    "bf16" is left to the caller's autocast on the network's device (no scaling needed).
+    """
+
+    def __init__(self, network: "torch.nn.Module", *, mixed_precision: object = False, encoder_lr_scale: float = 1.0) -> None:
+        fp16 = mixed_precision in (True, "fp16")
+        super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
+        self.encoder_lr_scale = encoder_lr_scale
+        self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not self._grad_scaler.found_inf:  # skip the step when fp16 gradients overflowed
+                scale = self.encoder_lr_scale if id(param) in self._encoder_params else 1.0
+                data, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=scale)
+                param.data = xp2torch(data, requires_grad=True, device=param.device)
+            param.grad.zero_()
+        self._grad_scaler.update()
+
+    @contextlib.contextmanager
+    def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
+        """Run with the averaged weights that spaCy evaluates and saves (``nlp.use_params``).
+
+        The optimizer keeps averages under ``(shim id, parameter name)``, the keys
+        ``finish_update`` passes it; thinc's PyTorchShim looks for other keys, so it
+        silently evaluated and saved the raw weights.
+        """
+        swapped = {}
+        for name, param in self._model.named_parameters():
+            average = params.get((self.id, name))
+            if average is not None:
+                swapped[name] = param.data
+                param.data = xp2torch(average, device=param.device).to(param.dtype)
+        try:
+            yield
+        finally:
+            for name, param in self._model.named_parameters():
+                if name in swapped:
+                    param.data = swapped[name]

@@ -1,10 +1,14 @@
 """The ``gliner`` pipeline component: zero-shot (and trainable) entity recognition.
 
-Import-light on purpose: spaCy imports factory modules for every ``Language``, so torch
-and transformers are imported only when the component first needs them.
+Import-light on purpose: spaCy imports factory modules for every ``Language``, so the
+GLiNER core (torch networks, transformers) is imported only when the component first
+needs it. Methods follow a batch's life: labels, prediction, annotation, training,
+scoring, initialization and serialization.
 """
+import inspect
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -13,87 +17,40 @@ from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
-from spacy.util import minibatch
+from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from .architectures import DEFAULT_SOURCE, build_gliner_model, get_loaded, is_loaded, set_loaded
-from .training import GoldStats, TrainingSettings, loss_and_gradient, make_batch
+from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model.decoding import Candidates
+    from .model.search import SpanSearch
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 Labels = Union[Sequence[str], Dict[str, str]]
-
-DEFAULT_CONFIG = {
-    "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": DEFAULT_SOURCE, "mixed_precision": False},
-    "labels": [],
-    "threshold": 0.5,
-    "nested": False,
-    "multi_label": False,
-    "spans_key": "sc",
-    "batch_size": 8,
-    "overwrite_ents": False,
-    "window_overlap": 64,
-    "training": {"@misc": "spacy_gliner.TrainingSettings.v1"},
-}
+LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
 
 
-@Language.factory(
-    "gliner",
-    assigns=["doc.ents", "doc.spans"],
-    default_config=DEFAULT_CONFIG,
-    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
-)
-def make_gliner(
-    nlp: Language,
-    name: str,
-    model: Union[str, Model],
-    labels: Labels,
-    threshold: float,
-    nested: bool,
-    multi_label: bool,
-    spans_key: str,
-    batch_size: int,
-    overwrite_ents: bool,
-    window_overlap: int,
-    training: TrainingSettings,
-) -> "GLiNERComponent":
-    """Create a ``gliner`` component. ``model`` may be a checkpoint id/folder or a thinc Model."""
-    if isinstance(model, (str, Path)):
-        model = build_gliner_model(source=str(model))
-    return GLiNERComponent(
-        nlp.vocab,
-        model,
-        name,
-        labels=labels,
-        threshold=threshold,
-        nested=nested,
-        multi_label=multi_label,
-        spans_key=spans_key,
-        batch_size=batch_size,
-        overwrite_ents=overwrite_ents,
-        window_overlap=window_overlap,
-        training=training,
-    )
-
-
-def check_labels(labels: Any) -> Dict[str, str]:
-    """Labels as {prompt: spaCy label}; a list maps every prompt to itself."""
+def check_labels(labels: Any) -> LabelMap:
+    """Labels as {label text: spaCy label}; a list maps every label to itself."""
     if isinstance(labels, str) or not isinstance(labels, (list, tuple, dict)):
         raise TypeError(
             f"labels must be a list of label texts or a dict from label text to spaCy label, not {type(labels).__name__}: "
             'e.g. ["person", "organization"] or {"person": "PERSON"}.'
         )
     pairs = labels.items() if isinstance(labels, dict) else ((label, label) for label in labels)
-    out: Dict[str, str] = {}
-    for prompt, label in pairs:
-        for value in (prompt, label):
+    out: LabelMap = {}
+    for text, label in pairs:
+        for value in (text, label):
             if not isinstance(value, str):
                 raise TypeError(f"Every label must be a string; got {value!r} ({type(value).__name__}).")
             if not value.strip():
                 raise ValueError("Labels must not be empty or whitespace only.")
             if any("\ud800" <= c <= "\udfff" for c in value):
                 raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
-        out.setdefault(prompt, label)  # duplicates keep their first mapping, in order
+        out.setdefault(text, label)  # duplicates keep their first mapping, in order
     return out
 
 
@@ -109,17 +66,138 @@ def check_positive(name: str, value: Any) -> int:
     return value
 
 
-class DocPrediction:
-    """Candidates of one doc in token units, with the prompts they refer to."""
+@dataclass(frozen=True)
+class GLiNERConfig:
+    """The component's settings, written once: each field is a key of its config block, with
+    the config's default, and is checked here (a bad value fails when the pipe is built).
 
-    def __init__(self, candidates: Any, prompts: List[str], names: List[str]) -> None:
+    labels: the label texts to look for (a list), or a dict from label text to the spaCy
+        label written on the spans; may be empty when labels come per call, per doc or
+        from training data.
+    threshold: keep spans scoring above this probability.
+    nested: entities may contain each other (``doc.spans`` only) instead of flat ``doc.ents``.
+    multi_label: one span may carry several labels.
+    spans_key: the ``doc.spans`` key of the predicted spans and their scores.
+    batch_size: windows per forward pass.
+    overwrite_ents: on a clash with an existing entity, the new one wins.
+    window_overlap: words shared by neighbouring windows of a long text.
+    """
+
+    labels: Labels = field(default_factory=list)
+    threshold: float = 0.5
+    nested: bool = False
+    multi_label: bool = False
+    spans_key: str = "sc"
+    batch_size: int = 8
+    overwrite_ents: bool = False
+    window_overlap: int = 64
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spans_key, str) or not self.spans_key:
+            raise ValueError(f"spans_key must be a non-empty string, got {self.spans_key!r}.")
+        checked = {
+            "labels": check_labels(self.labels),
+            "threshold": check_threshold(self.threshold),
+            "nested": bool(self.nested),
+            "multi_label": bool(self.multi_label),
+            "batch_size": check_positive("batch_size", self.batch_size),
+            "overwrite_ents": bool(self.overwrite_ents),
+            "window_overlap": check_positive("window_overlap", self.window_overlap),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+def _default(f: Any) -> Any:
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+DEFAULT_CONFIG = {
+    "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": DEFAULT_SOURCE, "mixed_precision": False},
+    **{f.name: _default(f) for f in fields(GLiNERConfig)},
+    "training": {"@misc": "spacy_gliner.TrainingSettings.v1"},
+    "scorer": {"@scorers": "spacy_gliner.gliner_scorer.v1"},
+}
+
+
+def make_gliner(
+    nlp: Language, name: str, model: Union[str, Model], training: TrainingSettings, scorer: Optional[Callable], **settings: Any
+) -> "GLiNERComponent":
+    """Create a ``gliner`` component. ``model`` may be a checkpoint id/folder or a thinc Model;
+    ``settings`` are the fields of :class:`GLiNERConfig`."""
+    if isinstance(model, (str, Path)):
+        model = build_gliner_model(source=str(model))
+    return GLiNERComponent(nlp.vocab, model, name, training=training, scorer=scorer, **settings)
+
+
+# spaCy validates a factory's config against its signature: the settings' parameters
+# are taken from GLiNERConfig, so that each setting is written in one place.
+make_gliner.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for p in inspect.signature(make_gliner).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type) for f in fields(GLiNERConfig)],
+    return_annotation="GLiNERComponent",
+)
+Language.factory(
+    "gliner",
+    assigns=["doc.ents", "doc.spans"],
+    default_config=DEFAULT_CONFIG,
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)(make_gliner)
+
+
+def score_gliner(examples: Iterable[Example], *, nested: bool = False, spans_key: str = "sc", **kwargs: Any) -> Dict[str, Any]:
+    """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested)."""
+    if not nested:
+        return get_ner_prf(examples, **kwargs)
+    return Scorer.score_spans(
+        examples,
+        f"spans_{spans_key}",
+        getter=lambda doc, attr: doc.spans.get(spans_key, []),
+        has_annotation=lambda doc: spans_key in doc.spans,
+        allow_overlap=True,
+        labeled=True,
+    )
+
+
+@registry.scorers("spacy_gliner.gliner_scorer.v1")
+def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
+    """The ``gliner`` component's scorer: entity scores, or span scores in nested mode."""
+    return score_gliner
+
+
+class DocPrediction:
+    """Candidates of one doc in token units, with the labels they refer to."""
+
+    def __init__(self, candidates: "Candidates", label_map: LabelMap) -> None:
         self.candidates = candidates
-        self.prompts = prompts  # what the model was asked for
-        self.names = names  # the spaCy label written for each prompt
+        self.labels = list(label_map)  # what the model was asked for
+        self.span_labels = list(label_map.values())  # the spaCy label written for each
+
+
+class _Setting:
+    """A component attribute that reads and replaces one field of its ``GLiNERConfig``
+    (so a new value is checked, and the span search is rebuilt when it depends on it)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, component: Any, owner: Optional[type] = None) -> Any:
+        return self if component is None else getattr(component.settings, self.name)
+
+    def __set__(self, component: Any, value: Any) -> None:
+        component.settings = replace(component.settings, **{self.name: value})
 
 
 class GLiNERComponent(TrainablePipe):
     """Finds entities of any type named in plain language, with a GLiNER model."""
+
+    threshold = _Setting()
+    nested = _Setting()
+    multi_label = _Setting()
+    spans_key = _Setting()
+    batch_size = _Setting()
+    overwrite_ents = _Setting()
+    window_overlap = _Setting()
 
     def __init__(
         self,
@@ -127,39 +205,41 @@ class GLiNERComponent(TrainablePipe):
         model: Model,
         name: str = "gliner",
         *,
-        labels: Labels = (),
-        threshold: float = 0.5,
-        nested: bool = False,
-        multi_label: bool = False,
-        spans_key: str = "sc",
-        batch_size: int = 8,
-        overwrite_ents: bool = False,
-        window_overlap: int = 64,
         training: Optional[TrainingSettings] = None,
+        scorer: Optional[Callable] = score_gliner,
+        **settings: Any,
     ) -> None:
+        """vocab: the pipeline's vocabulary. model: a thinc Model of ``spacy_gliner.GLiNERModel.v1``
+        or ``GLiNEREncoderModel.v1``. name: the component's name in the pipeline.
+        training: how ``update`` samples labels and computes the loss. scorer: what ``score``
+        calls (``score_gliner`` by default). settings: the fields of :class:`GLiNERConfig`.
+        """
         self.vocab = vocab
         self.model = model
         self.name = name
-        self.label_map = check_labels(labels)
-        self.threshold = check_threshold(threshold)
-        self.nested = bool(nested)
-        self.multi_label = bool(multi_label)
-        if not isinstance(spans_key, str) or not spans_key:
-            raise ValueError(f"spans_key must be a non-empty string, got {spans_key!r}.")
-        self.spans_key = spans_key
-        self.batch_size = check_positive("batch_size", batch_size)
-        self.overwrite_ents = bool(overwrite_ents)
-        self.window_overlap = check_positive("window_overlap", window_overlap)
+        self.settings = GLiNERConfig(**settings)
         self.training = training or TrainingSettings()
+        self.scorer = scorer
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
-        self._finder = None
+        self._search: Optional["SpanSearch"] = None
 
     # -- labels ---------------------------------------------------------------
     @property
+    def label_map(self) -> LabelMap:
+        """The configured labels, {label text: spaCy label}."""
+        return self.settings.labels
+
+    @property
+    def default_labels(self) -> LabelMap:
+        """What is looked for when a call or doc names no labels: the configured labels, else
+        those collected from training data."""
+        return self.settings.labels or self.cfg["trained_labels"]
+
+    @property
     def labels(self) -> tuple:
-        """The label prompts used when no per-call labels are given."""
-        return tuple(self.label_map or self.cfg["trained_labels"])
+        """The label texts used when no per-call labels are given."""
+        return tuple(self.default_labels)
 
     def add_label(self, label: str) -> int:
         if label in self.cfg["trained_labels"]:
@@ -167,8 +247,8 @@ class GLiNERComponent(TrainablePipe):
         self.cfg["trained_labels"].update(check_labels([label]))
         return 1
 
-    def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[Dict[str, str]]:
-        default = check_labels(labels) if labels is not None else (self.label_map or dict(self.cfg["trained_labels"]))
+    def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
+        default = check_labels(labels) if labels is not None else self.default_labels
         maps = []
         for doc in docs:
             own = doc.user_data.get(DOC_LABELS_KEY)
@@ -184,7 +264,7 @@ class GLiNERComponent(TrainablePipe):
 
     # -- prediction -----------------------------------------------------------
     def __call__(self, doc: Doc, *, labels: Optional[Labels] = None, threshold: Optional[float] = None) -> Doc:
-        self._annotate([doc], labels, threshold)
+        self._set_annotations([doc], self._predict([doc], labels, threshold))
         return doc
 
     def pipe(
@@ -197,47 +277,43 @@ class GLiNERComponent(TrainablePipe):
     ) -> Iterator[Doc]:
         """Docs are encoded together: windows of many docs share each forward pass."""
         for docs in minibatch(stream, size=batch_size):
-            self._annotate(docs, labels, threshold)
+            self._set_annotations(docs, self._predict(docs, labels, threshold))
             yield from docs
-
-    def _annotate(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[float]) -> None:
-        preds = self._predict(docs, labels, threshold)
-        self._set_annotations(docs, preds, threshold)
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
         return self._predict(list(docs), None, None)
 
     def set_annotations(self, docs: Iterable[Doc], preds: List[DocPrediction]) -> None:
-        self._set_annotations(list(docs), preds, None)
+        self._set_annotations(list(docs), preds)
 
     def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[float]) -> List[DocPrediction]:
-        maps = self._label_maps(docs, labels)
-        threshold = self.threshold if threshold is None else check_threshold(threshold)
+        """Candidates above the threshold (the configured one, or this call's), in token units."""
         from .alignment import doc_words
 
+        maps = self._label_maps(docs, labels)
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         aligned = [doc_words(doc) for doc in docs]
-        prompts = [list(m) for m in maps]
-        finder = self.finder()
-        found = finder([a.words for a in aligned], prompts, threshold, self.batch_size, run=self.model.predict)
-        return [DocPrediction(a.to_tokens(c), p, list(m.values())) for a, c, p, m in zip(aligned, found, prompts, maps)]
+        found = self.search()([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict)
+        return [DocPrediction(a.to_tokens(c), m) for a, c, m in zip(aligned, found, maps)]
 
-    def finder(self):
-        """The span finder for the loaded checkpoint (loads it on first use)."""
+    def search(self) -> "SpanSearch":
+        """The span search for the loaded checkpoint and the current window overlap (loads the
+        checkpoint on first use)."""
+        from .model.search import SpanSearch
+
         loaded = get_loaded(self.model)
-        if self._finder is None or self._finder.loaded is not loaded:
-            from .inference import SpanFinder
+        search = self._search
+        if search is None or search.loaded is not loaded or search.overlap != self.window_overlap:
+            search = self._search = SpanSearch(loaded, self.window_overlap)
+        return search
 
-            self._finder = SpanFinder(loaded, self.window_overlap)
-        return self._finder
+    def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
+        from .model.decoding import greedy_decode
 
-    def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction], threshold: Optional[float]) -> None:
-        from .decoding import greedy_decode
-
-        threshold = self.threshold if threshold is None else threshold
         for doc, pred in zip(docs, preds):
-            cands = pred.candidates.select(pred.candidates.scores > threshold)
+            cands = pred.candidates
             keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
-            spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.names[cands.labels[i]]) for i in keep]
+            spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
             scores = cands.scores[keep].astype("float32")
             doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": scores})
             if not self.nested:
@@ -281,18 +357,15 @@ class GLiNERComponent(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "GLiNERComponent.update")
-        loaded = get_loaded(self.model)
-        names = self.label_map or self.cfg["trained_labels"]
         batch = make_batch(
             examples,
-            self.finder().builder,
+            self.search().builder,
             self.training,
             nested=self.nested,
             spans_key=self.spans_key,
-            prompts={label: prompt for prompt, label in reversed(list(names.items()))},
+            label_texts={label: text for text, label in reversed(list(self.default_labels.items()))},
             stats=self.gold_stats,
-            pad_id=loaded.tokenizer.pad_token_id or 0,
-            device=next(loaded.network.parameters()).device,
+            device=get_loaded(self.model).device,
         )
         if batch is None:
             return losses
@@ -306,25 +379,16 @@ class GLiNERComponent(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
         """Loss and d_logits; ``scores`` is (TrainingBatch, logits): the batch holds the targets
-        built from ``examples`` with the type lists the model was prompted with."""
+        built from ``examples`` with the label lists the model was prompted with."""
         batch, logits = scores
         return loss_and_gradient(logits, batch, self.training)
 
     # -- scoring --------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested)."""
-        examples = list(examples)
-        if not self.nested:
-            return get_ner_prf(examples)
-        key = self.spans_key
-        return Scorer.score_spans(
-            examples,
-            f"spans_{key}",
-            getter=lambda doc, attr: doc.spans.get(key, []),
-            has_annotation=lambda doc: key in doc.spans,
-            allow_overlap=True,
-            labeled=True,
-        )
+        """The configured scorer, told whether the component is nested and its spans key."""
+        if self.scorer is None:
+            return {}
+        return self.scorer(list(examples), nested=self.nested, spans_key=self.spans_key, **kwargs)
 
     # -- initialization and serialization -------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None, labels: Optional[Labels] = None) -> None:
@@ -334,26 +398,28 @@ class GLiNERComponent(TrainablePipe):
             self.cfg["trained_labels"] = check_labels(labels)
             return
         for example in get_examples():
-            ref = example.reference
-            spans = list(ref.spans.get(self.spans_key, [])) if self.nested else list(ref.ents)
-            for span in spans:
+            for span in gold_spans(example.reference, self.nested, self.spans_key):
                 self.add_label(span.label_)
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        from . import checkpoint
+        """``cfg`` (JSON) and ``model`` (an official checkpoint folder); names in ``exclude`` are left out."""
+        from .model import checkpoint
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        checkpoint.save(get_loaded(self.model), path / "model")
+        if "cfg" not in exclude:
+            srsly.write_json(path / "cfg", self.cfg)
+        if "model" not in exclude:
+            checkpoint.save(get_loaded(self.model), path / "model")
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
-        from . import checkpoint
+        from .model import checkpoint
 
         path = Path(path)
-        if (path / "cfg").exists():
+        if "cfg" not in exclude and (path / "cfg").exists():
             self.cfg.update(srsly.read_json(path / "cfg"))
-        set_loaded(self.model, checkpoint.load(path / "model"))
+        if "model" not in exclude:
+            set_loaded(self.model, checkpoint.load(path / "model"))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:

@@ -27,25 +27,22 @@ for the encoder, i.e. ``encoder_lr_scale = 0.2``) under whatever schedule the co
 
 Torch is imported inside functions: ``component`` imports this module for its settings.
 """
-import contextlib
 import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
-from thinc.api import Optimizer, PyTorchGradScaler, PyTorchShim
-from thinc.util import torch2xp, xp2torch
 
-from .corpora import NEGATIVES_KEY
-from .inputs import InputBuilder, Window, collate, split_words
+from .model.inputs import InputBuilder, Window, split_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+NEGATIVES_KEY = "gliner_negatives"  # doc.user_data key: labels known to be absent from the doc
 LOSS_REDUCTIONS = ("sum", "mean")
 # (first word, last word inclusive, label)
 WordSpan = Tuple[int, int, str]
@@ -138,10 +135,10 @@ def place_spans(
     return out
 
 
-def sample_types(
+def sample_labels(
     positives: Sequence[Sequence[str]], negatives: Sequence[Sequence[str]], max_types: int, rng: Optional[random.Random] = None
 ) -> List[List[str]]:
-    """Each example's type list: positives, explicit negatives, negatives from the batch.
+    """Each example's label list: positives, explicit negatives, negatives from the batch.
 
     Positives are kept first, then explicit negatives, then types that other examples of
     the batch hold; the list is cut at ``max_types`` and shuffled.
@@ -169,7 +166,7 @@ class TrainingBatch:
     inputs: Dict[str, "torch.Tensor"]
     targets: "torch.Tensor"  # [B, L, K, C] 0/1
     mask: "torch.Tensor"  # [B, L, K, C] bool: valid, owned (span, type) pairs
-    types: List[List[str]]  # each example's type list
+    labels: List[List[str]]  # each example's label list (what the model was prompted with)
     windows: List[Window]  # row b of the tensors is windows[b]
 
 
@@ -180,42 +177,41 @@ def make_batch(
     *,
     nested: bool,
     spans_key: str,
-    prompts: Dict[str, str],
+    label_texts: Dict[str, str],
     stats: GoldStats,
-    pad_id: int,
     device: "torch.device",
     rng: Optional[random.Random] = None,
 ) -> Optional[TrainingBatch]:
     """Type lists, windows, padded inputs and targets; None when nothing can be trained.
 
-    ``prompts`` maps a spaCy label to the text the model is prompted with (the inverse
-    of the component's ``labels``); other labels are prompted as they are.
+    ``label_texts`` maps a spaCy label to the label text the model reads (the inverse of
+    the component's ``labels``); other labels are read as they are.
     """
     max_width = builder.settings.max_width
     words, placed, positives, negatives = [], [], [], []
     for eg in examples:
         ref = eg.reference
         split = split_words(ref.text)
-        spans = [(s.start_char, s.end_char, prompts.get(s.label_, s.label_)) for s in gold_spans(ref, nested, spans_key)]
+        spans = [(s.start_char, s.end_char, label_texts.get(s.label_, s.label_)) for s in gold_spans(ref, nested, spans_key)]
         words.append(split)
         placed.append(place_spans(ref, split, spans, max_width, stats))
         positives.append([label for _, _, label in spans])
         negatives.append(list(ref.user_data.get(NEGATIVES_KEY, [])))
-    types = sample_types(positives, negatives, settings.max_types, rng)
+    labels = sample_labels(positives, negatives, settings.max_types, rng)
     windows: List[Window] = []
-    for i, (split, labels) in enumerate(zip(words, types)):
-        windows.extend(builder.windows(i, [w for w, _, _ in split], labels))
+    for i, (split, text_labels) in enumerate(zip(words, labels)):
+        windows.extend(builder.windows(i, [w for w, _, _ in split], text_labels))
     if not windows:
         return None
     windows.sort(key=lambda w: len(w.input_ids))
-    inputs = collate(windows, pad_id, max_width, device)
-    targets, owned = _targets(windows, placed, types, inputs["span_mask"].shape, max_width)
+    inputs = builder.collate(windows, device)
+    targets, owned = _targets(windows, placed, labels, inputs["span_mask"].shape, max_width)
     mask = inputs["span_mask"][..., None] & inputs["label_mask"][:, None, None, :] & owned.to(device)[:, :, None, None]
-    return TrainingBatch(inputs, targets.to(device), mask, types, windows)
+    return TrainingBatch(inputs, targets.to(device), mask, labels, windows)
 
 
 def _targets(
-    windows: Sequence[Window], placed: Sequence[List[WordSpan]], types: Sequence[List[str]], shape: tuple, max_width: int
+    windows: Sequence[Window], placed: Sequence[List[WordSpan]], labels: Sequence[List[str]], shape: tuple, max_width: int
 ) -> Tuple["torch.Tensor", "torch.Tensor"]:
     """0/1 targets [B, L, K, C] and the owned-start mask [B, L] of each window."""
     import torch
@@ -227,7 +223,7 @@ def _targets(
     for b, w in enumerate(windows):
         lo, hi = max(w.own_start, w.start) - w.start, min(w.own_end, w.end) - w.start
         owned[b, lo:hi] = True
-        index = {t: i for i, t in enumerate(types[w.text])}
+        index = {t: i for i, t in enumerate(labels[w.text])}
         for first, last, label in placed[w.text]:
             slot = index.get(label, -1) - w.label_offset
             if w.own_start <= first < w.own_end and w.start <= first and last < w.end and 0 <= slot < w.n_labels:
@@ -271,53 +267,6 @@ def loss_and_gradient(logits: "torch.Tensor", batch: TrainingBatch, settings: Tr
         loss = span_loss(x, batch.targets, batch.mask, settings)
         loss.backward()
     return float(loss.item()), x.grad
-
-
-class GLiNERShim(PyTorchShim):
-    """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate,
-    and with the optimizer's parameter averages (``use_averages = true``) really used.
-
-    ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
-    "bf16" is left to the caller's autocast on the network's device (no scaling needed).
-    """
-
-    def __init__(self, network: "torch.nn.Module", *, mixed_precision: object = False, encoder_lr_scale: float = 1.0) -> None:
-        fp16 = mixed_precision in (True, "fp16")
-        super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
-        self.encoder_lr_scale = encoder_lr_scale
-        self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
-
-    def finish_update(self, optimizer: Optimizer) -> None:
-        for name, param in self._model.named_parameters():
-            if param.grad is None:
-                continue
-            if not self._grad_scaler.found_inf:  # skip the step when fp16 gradients overflowed
-                scale = self.encoder_lr_scale if id(param) in self._encoder_params else 1.0
-                data, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=scale)
-                param.data = xp2torch(data, requires_grad=True, device=param.device)
-            param.grad.zero_()
-        self._grad_scaler.update()
-
-    @contextlib.contextmanager
-    def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
-        """Run with the averaged weights that spaCy evaluates and saves (``nlp.use_params``).
-
-        The optimizer keeps averages under ``(shim id, parameter name)``, the keys
-        ``finish_update`` passes it; thinc's PyTorchShim looks for other keys, so it
-        silently evaluated and saved the raw weights.
-        """
-        swapped = {}
-        for name, param in self._model.named_parameters():
-            average = params.get((self.id, name))
-            if average is not None:
-                swapped[name] = param.data
-                param.data = xp2torch(average, device=param.device).to(param.dtype)
-        try:
-            yield
-        finally:
-            for name, param in self._model.named_parameters():
-                if name in swapped:
-                    param.data = swapped[name]
 
 
 @registry.schedules("spacy_gliner.warmup_cosine.v1")

@@ -8,11 +8,12 @@ import os
 import socket
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
 import torch
+from spacy.tokens import Doc
 
 # One torch thread: the test models are small, and on a busy machine OpenMP threads that
 # wait for each other make them 10-50 times slower. Subprocesses inherit the setting.
@@ -24,9 +25,11 @@ try:
 except ImportError:  # tests/ collected as a package
     from tests.official_checkpoints import write_official_checkpoint
 
-from spacy_gliner.inputs import split_words
+from spacy_gliner.model.inputs import split_words
 
-DATA = Path("/work/shared/data")
+# The shared data beside the project root (``../shared/data``), or where SPACY_GLINER_DATA points.
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SPACY_GLINER_DATA", ROOT.parent / "shared" / "data"))
 REF_MINILM = DATA / "models" / "ref_minilm"
 BENCHMARKS = DATA / "benchmarks"
 
@@ -80,7 +83,7 @@ def checkpoint_path(tiny_checkpoint: Callable[[str], Path]) -> Callable[[str], P
 @pytest.fixture(scope="session")
 def loaded(checkpoint_path: Callable[[str], Path]) -> Callable[[str], Any]:
     """``checkpoint.load`` of a named checkpoint, once per session (do not modify the result)."""
-    from spacy_gliner import checkpoint
+    from spacy_gliner.model import checkpoint
 
     cache: Dict[str, Any] = {}
 
@@ -216,3 +219,33 @@ def token_entities(doc: Any, entities: List[dict]) -> List[dict]:
         span = doc.char_span(e["start"], e["end"], alignment_mode="expand")
         out.append({"start": span.start_char, "end": span.end_char, "label": e["label"], "score": e["score"]})
     return out
+
+
+# -- invariants of annotated docs (property and reliability tests) --------------------
+def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool, allowed: Optional[Sequence[str]] = None) -> None:
+    """The invariants that every annotated doc satisfies."""
+    group = doc.spans[spans_key]
+    scores = np.asarray(group.attrs["scores"], dtype=np.float64)
+    assert len(scores) == len(group)
+    assert np.all(scores > threshold) and np.all(scores <= 1.0)
+    for span in group:
+        assert 0 <= span.start < span.end <= len(doc)
+        assert span.start_char == doc[span.start].idx and span.end_char == doc[span.end - 1].idx + len(doc[span.end - 1])
+        assert not doc[span.start].is_space and not doc[span.end - 1].is_space
+        assert span.text.strip()
+        if allowed is not None:
+            assert span.label_ in allowed
+    bounds = [(s.start, s.end) for s in group]
+    for i, (s1, e1) in enumerate(bounds):
+        for s2, e2 in bounds[i + 1 :]:
+            overlap = s1 < e2 and s2 < e1
+            if not nested:
+                assert not overlap, f"overlapping flat spans {(s1, e1)} and {(s2, e2)}"
+            else:
+                assert not overlap or (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2), f"crossing spans {(s1, e1)}, {(s2, e2)}"
+    if not nested:
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(s.start, s.end, s.label_) for s in group]
+
+
+def spans_of(doc: Doc, key: str = "sc") -> List[tuple]:
+    return [(s.start, s.end, s.label_) for s in doc.spans[key]]

@@ -17,7 +17,7 @@ local_files_only=True)`` with ``HF_HUB_OFFLINE=1``.
 How it works:
 
 * The tokenizer is the BERT WordPiece tokenizer shipped with the reference
-  MiniLM checkpoint (``/work/shared/data/models/ref_minilm``).  It already
+  MiniLM checkpoint (``../shared/data/models/ref_minilm``).  It already
   contains GLiNER's special tokens ``[FLERT]`` (30522), ``<<ENT>>`` (30523)
   and ``<<SEP>>`` (30524), so ``len(tokenizer) == 30525``.  The same
   tokenizer is used for both encoder kinds.
@@ -56,7 +56,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REF_TOKENIZER_DIR = Path("/work/shared/data/models/ref_minilm")
 
 #: Width of the tiny encoders (their ``hidden_size``).
 ENCODER_WIDTH = 32
@@ -107,14 +106,14 @@ ENCODERS = ("bert", "deberta")
 def _load_tokenizer():
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(
-        str(REF_TOKENIZER_DIR), local_files_only=True
-    )
+    from conftest import REF_MINILM  # the one rule for finding the shared data
+
+    tokenizer = AutoTokenizer.from_pretrained(str(REF_MINILM), local_files_only=True)
     for token in ("[FLERT]", "<<ENT>>", "<<SEP>>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if token_id is None or token_id == tokenizer.unk_token_id:
             raise RuntimeError(
-                f"reference tokenizer at {REF_TOKENIZER_DIR} lacks {token!r}"
+                f"reference tokenizer at {REF_MINILM} lacks {token!r}"
             )
     return tokenizer
 

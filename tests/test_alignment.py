@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from spacy_gliner.alignment import doc_words
 from spacy_gliner.architectures import set_loaded
-from spacy_gliner.checkpoint import LoadedGLiNER
-from spacy_gliner.decoding import Candidates
-from spacy_gliner.inputs import split_words
+from spacy_gliner.model.checkpoint import LoadedGLiNER
+from spacy_gliner.model.decoding import Candidates
+from spacy_gliner.model.inputs import split_words
 
 # Pieces where the two tokenizations disagree, and plain words between them.
 PIECES = [

@@ -4,7 +4,10 @@ Hub access is always a test double: ``snapshot_download`` returns a local copy o
 Each refusal must be a ``CheckpointError`` whose message names what is wrong.
 """
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -12,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from spacy_gliner import checkpoint
-from spacy_gliner.inference import predict_entities
-from spacy_gliner.settings import CheckpointError
+from spacy_gliner.model import checkpoint
+from spacy_gliner.model.search import predict_entities
+from spacy_gliner.model.settings import CheckpointError
 
 from conftest import REF_MINILM, SCORE_TOL, Comparison, benchmark, compare, load_official
 
@@ -105,8 +108,18 @@ def test_resolve_hub_failure_says_how_to_pass_a_local_folder(monkeypatch):
         checkpoint.resolve("urchade/gliner_small-v2.1")
     message = str(err.value)
     assert "urchade/gliner_small-v2.1" in message and "couldn't connect" in message
-    assert "pass the local folder as `model`" in message
+    # today's download command, and each way to pass the folder instead of the id
+    assert "`hf download urchade/gliner_small-v2.1 --local-dir <folder>`" in message and "huggingface-cli" not in message
+    assert 'config={"model": "<folder>"}' in message and "--model <folder>" in message and "make demo MODEL=<folder>" in message
     assert isinstance(err.value, ValueError) and isinstance(err.value.__cause__, OSError)
+
+
+def test_the_download_command_named_in_errors_is_installed():
+    """``hf download`` is the command that ships with the installed huggingface_hub."""
+    hf = shutil.which("hf", path=str(Path(sys.executable).parent))
+    assert hf is not None
+    result = subprocess.run([hf, "download", "--help"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0 and "--local-dir" in result.stdout
 
 
 def test_hub_snapshot_without_config_is_refused(tmp_path, monkeypatch):

@@ -19,10 +19,11 @@ import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_gliner import checkpoint
-from spacy_gliner.cli import app, label_color, redact_text
+from spacy_gliner.model import checkpoint
+from spacy_gliner.cli.app import app
+from spacy_gliner.render import label_color, redact_text
 
-DATA = Path("/work/shared/data")
+from conftest import DATA  # noqa: E402
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
 THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5
@@ -299,7 +300,7 @@ def test_render_page_with_stable_colours_and_overrides(tmp_path, conll):
         assert background == ("red" if ent["label"] == "person" else label_color(ent["label"]))
 
     # the default colours do not depend on Python's hash seed or on label order
-    code = "from spacy_gliner.cli import label_color; print(label_color('organization'), label_color('location'))"
+    code = "from spacy_gliner.render import label_color; print(label_color('organization'), label_color('location'))"
     env = {**PYTHON_ENV, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert other.stdout.split() == [label_color("organization"), label_color("location")]

@@ -19,7 +19,7 @@ from spacy import displacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_gliner import checkpoint
+from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import get_loaded, is_loaded, set_loaded
 from spacy_gliner.component import DOC_LABELS_KEY, GLiNERComponent
 
@@ -127,7 +127,7 @@ def test_no_labels_says_where_to_give_them(loaded):
 
 
 def test_import_stays_light():
-    code = "import sys, spacy_gliner.component; print(json.dumps(sorted(m for m in ('transformers', 'spacy_gliner.modeling', 'spacy_gliner.inference') if m in sys.modules)))"
+    code = "import sys, spacy_gliner.component; print(json.dumps(sorted(m for m in ('transformers', 'spacy_gliner.model.network', 'spacy_gliner.model.search') if m in sys.modules)))"
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
@@ -433,3 +433,93 @@ def test_existing_entities_survive_as_documented(trained, loaded, overwrite):
         winners, others = (o, t) if overwrite else (t, o)
         assert ents(doc) == sorted(winners + [e for e in others if not _overlaps(e, winners)])
         assert spans(doc, "sc") == o  # the span group always holds gliner's own entities
+
+
+# -- one home for each setting (issue: the house) ------------------------------------------------
+def test_each_setting_is_written_once():
+    """The config block, the factory's signature and the component's attributes all come
+    from GLiNERConfig."""
+    import inspect
+    from dataclasses import fields
+
+    from spacy_gliner.component import DEFAULT_CONFIG, GLiNERConfig, make_gliner
+
+    settings = [f.name for f in fields(GLiNERConfig)]
+    factory = list(inspect.signature(make_gliner).parameters)
+    assert factory == ["nlp", "name", "model", "training", "scorer", *settings]
+    assert set(DEFAULT_CONFIG) == {"model", "training", "scorer", *settings}
+    assert GLiNERConfig(**{k: DEFAULT_CONFIG[k] for k in settings}) == GLiNERConfig()
+
+
+def test_a_setting_changed_on_the_component_is_checked(nlp):
+    pipe = nlp.get_pipe("gliner")
+    with pytest.raises(ValueError, match="threshold must be a number strictly between 0 and 1"):
+        pipe.threshold = 1.5
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        pipe.batch_size = 0
+    assert (pipe.threshold, pipe.batch_size) == (0.3, 8)
+
+
+def test_changing_the_window_overlap_after_a_call_takes_effect(loaded):
+    nlp = spacy.blank("en")
+    pipe = add_gliner(nlp, loaded)
+    nlp(TEXTS[0])
+    first = pipe.search()
+    assert first.builder.overlap == 64
+    pipe.window_overlap = 100
+    assert pipe.search() is not first and pipe.search().builder.overlap == 100
+    assert pipe.search() is pipe.search()  # cached while nothing it depends on changes
+
+
+def test_saving_leaves_the_live_settings_alone(loaded, tmp_path):
+    from dataclasses import asdict
+
+    nlp = spacy.blank("en")
+    pipe = add_gliner(nlp, loaded)
+    settings = get_loaded(pipe.model).settings
+    before = asdict(settings)
+    written = asdict(checkpoint.read_settings(checkpoint.save(get_loaded(pipe.model), tmp_path / "model")))
+    assert asdict(settings) == before
+    assert written["class_token_index"] != -1 and written["vocab_size"] > 0  # the copy was filled in
+
+
+def test_to_disk_and_from_disk_honour_exclude(loaded, tmp_path):
+    nlp = spacy.blank("en")
+    pipe = add_gliner(nlp, loaded)
+    pipe.add_label("award")
+    pipe.to_disk(tmp_path / "no_model", exclude=["model"])
+    assert [p.name for p in (tmp_path / "no_model").iterdir()] == ["cfg"]
+    pipe.to_disk(tmp_path / "no_cfg", exclude=["cfg"])
+    assert [p.name for p in (tmp_path / "no_cfg").iterdir()] == ["model"]
+    other = add_gliner(spacy.blank("en"), loaded)
+    other.from_disk(tmp_path / "no_model", exclude=["model"])  # no model folder: nothing read
+    assert other.cfg["trained_labels"] == {"award": "award"} and get_loaded(other.model) is loaded("ref_minilm")
+    fresh = add_gliner(spacy.blank("en"), loaded)
+    fresh.from_bytes(pipe.to_bytes(exclude=["model"]), exclude=["model"])
+    assert fresh.cfg["trained_labels"] == {"award": "award"}
+
+
+def test_the_scorer_comes_from_the_config(loaded, docs):
+    from spacy.training import Example
+
+    from spacy_gliner.component import score_gliner
+
+    nlp = spacy.blank("en")
+    pipe = add_gliner(nlp, loaded)
+    assert nlp.config["components"]["gliner"]["scorer"] == {"@scorers": "spacy_gliner.gliner_scorer.v1"}
+    assert pipe.scorer is score_gliner
+    calls = []
+
+    @spacy.registry.scorers("test.counting_scorer.v1")
+    def make_counting_scorer():
+        def counting(examples, **kwargs):
+            calls.append(kwargs)
+            return {"counted": len(list(examples))}
+
+        return counting
+
+    custom = spacy.blank("en")
+    custom_pipe = add_gliner(custom, loaded, scorer={"@scorers": "test.counting_scorer.v1"})
+    examples = [Example(custom.make_doc(d.text), d) for d in docs[:3]]
+    assert custom_pipe.score(examples) == {"counted": 3}
+    assert calls == [{"nested": False, "spans_key": "sc"}]

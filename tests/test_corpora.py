@@ -18,7 +18,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import registry
 from typer.testing import CliRunner
 
-from spacy_gliner.corpora import (
+from spacy_gliner.data.corpora import (
     NEGATIVES_KEY,
     ConversionSummary,
     GoldFormat,
@@ -83,7 +83,7 @@ def test_corpora_does_not_need_torch_or_transformers():
     # thinc imports torch when it is installed, so block both: corpora must still import.
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-        "import spacy_gliner.corpora as c; print(c.NEGATIVES_KEY)"
+        "import spacy_gliner.data.corpora as c; print(c.NEGATIVES_KEY)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
@@ -187,7 +187,7 @@ def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, nlp):
     assert dev_a == [all_texts[i] for i in pilener_dev_indices(300, 0.1, 0)]
     s_none = convert_pilener(src, tmp_path / "d", dev_fraction=0.0, progress=False)
     assert s_none.splits == {"train": 300, "dev": 0}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"dev_fraction must be within \[0, 1\], not 1.5"):
         convert_pilener(src, tmp_path / "e", dev_fraction=1.5)
 
 
@@ -515,7 +515,7 @@ def test_registered_reader(nlp):
     for eg, rec in zip(examples, records):
         assert [t.text for t in eg.predicted] == rec["tokenized_text"] and not eg.predicted.ents
         assert gold_spans(eg.reference) == {(s, e + 1, t) for s, e, t in rec["ner"]}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"format must be one of \['benchmark', 'bio', 'gliner', 'pilener'\], not 'csv'"):
         make(path=PILENER / "sample_gliner_format.json", format="csv")
 
 

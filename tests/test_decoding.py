@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_gliner.decoding import Candidates, greedy_decode
+from spacy_gliner.model.decoding import Candidates, greedy_decode
 
 Row = Tuple[int, int, int, float]  # start, end (inclusive), label, score
 
 
 def candidates(rows: Sequence[Row]) -> Candidates:
-    """Candidates in canonical order, as SpanFinder hands them over."""
+    """Candidates in canonical order, as SpanSearch hands them over."""
     if not rows:
         return Candidates.empty()
     s, e, l, x = zip(*rows)

@@ -1,4 +1,4 @@
-"""The zero-shot protocol of ``spacy_gliner.evaluation`` against the official library's.
+"""The zero-shot protocol of ``spacy_gliner.data.evaluation`` against the official library's.
 
 The gold reader and the scorer are compared with the official ``gliner.evaluation`` code
 on the real benchmark files; whole evaluations are compared with the official
@@ -12,17 +12,16 @@ from typing import Any, Callable, List
 import numpy as np
 import pytest
 
-from spacy_gliner.evaluation import (
+from spacy_gliner.data.evaluation import (
     PAPER_F1,
     ZERO_SHOT,
     Benchmark,
     evaluate_benchmark,
     evaluate_zero_shot,
-    load_finder,
+    load_search,
     markdown_table,
     micro_prf,
     plot_f1,
-    read_benchmark,
     results_from_json,
     results_to_json,
 )
@@ -47,7 +46,7 @@ def official_gold(folder: Path) -> set:
 def test_gold_and_words_are_the_official_readers(name: str) -> None:
     from gliner.evaluation.evaluate_ner import process
 
-    bench = read_benchmark(BENCHMARKS / name)
+    bench = Benchmark.from_folder(BENCHMARKS / name)
     records = json.loads((BENCHMARKS / name / "test.json").read_text(encoding="utf8"))
     assert bench.gold == official_gold(BENCHMARKS / name)
     assert bench.words == [process(r)["tokenized_text"] for r in records]
@@ -56,7 +55,7 @@ def test_gold_and_words_are_the_official_readers(name: str) -> None:
 
 def test_unaligned_gold_counts_against_recall() -> None:
     # mit-movie has mentions whose character range is not on word boundaries.
-    bench = read_benchmark(BENCHMARKS / "mit-movie")
+    bench = Benchmark.from_folder(BENCHMARKS / "mit-movie")
     unaligned = {m for m in bench.gold if m[1] is None or m[2] is None}
     assert unaligned
     aligned = bench.gold - unaligned
@@ -68,7 +67,7 @@ def test_unaligned_gold_counts_against_recall() -> None:
 def test_micro_prf_is_the_official_scorer() -> None:
     from gliner.evaluation.evaluator import BaseNEREvaluator
 
-    bench = read_benchmark(BENCHMARKS / "CrossNER_AI")
+    bench = Benchmark.from_folder(BENCHMARKS / "CrossNER_AI")
     rng = random.Random(0)
     gold = sorted(m for m in bench.gold if m[1] is not None and m[2] is not None)
     kept = [m for m in gold if rng.random() < 0.6]
@@ -107,7 +106,7 @@ def test_same_f1_as_official_evaluate_on_real_weights(
 ) -> None:
     # ref_minilm is weak: below 0.5 it finds some gold, so precision and recall are both tested.
     folder = BENCHMARKS / dataset
-    ours = evaluate_benchmark(load_finder(checkpoint_path("ref_minilm")), read_benchmark(folder), threshold, limit=limit)
+    ours = evaluate_benchmark(load_search(checkpoint_path("ref_minilm")), Benchmark.from_folder(folder), threshold, limit=limit)
     assert ours.sentences == limit and ours.tp > 0 and ours.predicted > ours.tp
     assert ours.f1 == pytest.approx(official_evaluate_f1(official("ref_minilm"), folder, threshold, limit), abs=1e-9)
 
@@ -118,7 +117,7 @@ def test_same_f1_as_official_evaluate_on_tiny_checkpoints(
     name: str, threshold: float, checkpoint_path: Callable[[str], Path], official: Callable[[str], Any]
 ) -> None:
     folder = BENCHMARKS / "CrossNER_AI"
-    ours = evaluate_benchmark(load_finder(checkpoint_path(name)), read_benchmark(folder), threshold, limit=40)
+    ours = evaluate_benchmark(load_search(checkpoint_path(name)), Benchmark.from_folder(folder), threshold, limit=40)
     assert ours.predicted > 0 and ours.sentences == 40
     assert ours.f1 == pytest.approx(official_evaluate_f1(official(name), folder, threshold, 40), abs=1e-9)
 
@@ -151,7 +150,7 @@ def test_missing_dataset_is_an_error(tmp_path: Path) -> None:
 
 
 def fake_results(f1s: List[float]) -> dict:
-    from spacy_gliner.evaluation import Scores
+    from spacy_gliner.data.evaluation import Scores
 
     return {name: Scores(f1, f1, f1, 1, 1, 1, 1, 1) for name, f1 in zip(ZERO_SHOT, f1s)}
 
@@ -169,7 +168,7 @@ def test_table_has_the_paper_rows_and_ours() -> None:
 
 
 def test_table_of_other_datasets_has_no_paper_rows() -> None:
-    from spacy_gliner.evaluation import Scores
+    from spacy_gliner.data.evaluation import Scores
 
     table = markdown_table({"conll2003": Scores(0.5, 0.5, 0.5, 1, 2, 2, 2, 4)}, "mine")
     assert "paper" not in table and "| mine | 50.0 | 50.0 |" in table

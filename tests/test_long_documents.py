@@ -25,8 +25,8 @@ from typing import Dict, List, Set, Tuple
 import pytest
 import spacy
 
-from spacy_gliner.inference import SpanFinder, predict_entities
-from spacy_gliner.inputs import sentence_starts, split_words
+from spacy_gliner.model.search import SpanSearch, predict_entities
+from spacy_gliner.model.inputs import sentence_starts, split_words
 
 from conftest import BENCHMARKS, REF_MINILM
 
@@ -63,11 +63,11 @@ def keys(entities: List[dict], offset: int = 0) -> Set[Entity]:
 def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[str, int]:
     text, sentence_spans = conll_document(n_words)
     model = loaded("ref_minilm")
-    finder = SpanFinder(model)
+    finder = SpanSearch(model)
     words = split_words(text)
     windows = finder.builder.windows(0, [w for w, _, _ in words], labels)
     assert len(windows) > 1 and max(len(w.input_ids) for w in windows) <= finder.builder.max_tokens
-    found = keys(predict_entities(model, [text], labels, threshold=THRESHOLD, batch_size=8, finder=finder)[0])
+    found = keys(predict_entities(model, [text], labels, threshold=THRESHOLD, batch_size=8, search=finder)[0])
 
     starts = set(sentence_starts([w for w, _, _ in words])) | {0}
     max_width = model.settings.max_width
@@ -117,7 +117,7 @@ def test_component_annotates_a_long_doc_to_its_end(labels):
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": labels, "threshold": THRESHOLD, "batch_size": 4})
     doc = nlp(text)
-    loaded = nlp.get_pipe("gliner").finder().loaded
+    loaded = nlp.get_pipe("gliner").search().loaded
     expected = []
     for e in predict_entities(loaded, [text], labels, threshold=THRESHOLD)[0]:
         span = doc.char_span(e["start"], e["end"], label=e["label"], alignment_mode="expand")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import pytest
 from safetensors import safe_open
@@ -22,7 +21,9 @@ except ImportError:  # tests/ collected as a package
 
 from gliner import GLiNER
 
-CROSSNER_AI = Path("/work/shared/data/benchmarks/CrossNER_AI")
+from conftest import BENCHMARKS  # noqa: E402
+
+CROSSNER_AI = BENCHMARKS / "CrossNER_AI"
 
 VARIANTS = [
     ("markerV0", "bert", None),

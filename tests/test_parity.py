@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 import spacy
 
-from spacy_gliner import checkpoint
-from spacy_gliner.inference import SpanFinder, predict_entities
+from spacy_gliner.model import checkpoint
+from spacy_gliner.model.search import SpanSearch, predict_entities
 
 from conftest import Comparison, aligned, compare, load_official, token_entities
 
@@ -68,9 +68,9 @@ def official_predictions(official: Callable[[str], Any], parity_sets: list, name
 
 
 @pytest.fixture(scope="module")
-def finders(loaded) -> Callable[[str], SpanFinder]:
-    cache: Dict[str, SpanFinder] = {}
-    return lambda name: cache.setdefault(name, SpanFinder(loaded(name)))
+def finders(loaded) -> Callable[[str], SpanSearch]:
+    cache: Dict[str, SpanSearch] = {}
+    return lambda name: cache.setdefault(name, SpanSearch(loaded(name)))
 
 
 @pytest.mark.parametrize(("name", "threshold", "mode"), _cases())
@@ -78,7 +78,7 @@ def test_predict_entities_match_official(name, threshold, mode, official, loaded
     flat, multi = MODES[mode]
     comparison = Comparison()
     for texts, labels, theirs in official_predictions(official, parity_sets, name, threshold, mode):
-        ours = predict_entities(loaded(name), texts, labels, threshold, flat_ner=flat, multi_label=multi, finder=finders(name))
+        ours = predict_entities(loaded(name), texts, labels, threshold, flat_ner=flat, multi_label=multi, search=finders(name))
         compare(theirs, ours, threshold, comparison)
     print(f"{name} {threshold} {mode}: {comparison.entities} entities, max score diff {comparison.max_diff:.1e}, near-ties {comparison.near_ties}, reordered {len(comparison.reordered)}")
     assert comparison.texts == 100
@@ -101,14 +101,14 @@ def test_float64_decisions_identical(name, checkpoint_path, parity_sets):
     _float64(theirs_model.model)
     mine = checkpoint.load(checkpoint_path(name))
     _float64(mine.network)
-    finder = SpanFinder(mine)
+    finder = SpanSearch(mine)
     total = 0
     for threshold in THRESHOLDS[name]:
         for mode, (flat, multi) in MODES.items():
             comparison = Comparison()
             for _, texts, labels in parity_sets:
                 theirs = theirs_model.inference(texts, labels, threshold=threshold, flat_ner=flat, multi_label=multi)
-                ours = predict_entities(mine, texts, labels, threshold, flat_ner=flat, multi_label=multi, finder=finder)
+                ours = predict_entities(mine, texts, labels, threshold, flat_ner=flat, multi_label=multi, search=finder)
                 compare(theirs, ours, threshold, comparison)
             assert comparison.near_ties == comparison.reordered == comparison.errors == [], (threshold, mode, comparison)
             assert comparison.max_diff < 1e-9, (threshold, mode, comparison.max_diff)

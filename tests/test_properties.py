@@ -15,7 +15,7 @@ characters) and random label sets:
   label slots in the same forward pass) gives what each document gives alone.
 """
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from conftest import assert_valid_output, spans_of
 from spacy_gliner.component import DOC_LABELS_KEY
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,35 +41,6 @@ wordy_text = st.lists(
 texts = wordy_text | odd_text
 labels = st.lists(st.sampled_from(LABEL_POOL) | st.text(min_size=1, max_size=12).filter(str.strip), min_size=1, max_size=6)
 thresholds = st.floats(0.05, 0.95)
-
-
-def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool, allowed: Optional[Sequence[str]] = None) -> None:
-    """The invariants that every annotated doc satisfies."""
-    group = doc.spans[spans_key]
-    scores = np.asarray(group.attrs["scores"], dtype=np.float64)
-    assert len(scores) == len(group)
-    assert np.all(scores > threshold) and np.all(scores <= 1.0)
-    for span in group:
-        assert 0 <= span.start < span.end <= len(doc)
-        assert span.start_char == doc[span.start].idx and span.end_char == doc[span.end - 1].idx + len(doc[span.end - 1])
-        assert not doc[span.start].is_space and not doc[span.end - 1].is_space
-        assert span.text.strip()
-        if allowed is not None:
-            assert span.label_ in allowed
-    bounds = [(s.start, s.end) for s in group]
-    for i, (s1, e1) in enumerate(bounds):
-        for s2, e2 in bounds[i + 1 :]:
-            overlap = s1 < e2 and s2 < e1
-            if not nested:
-                assert not overlap, f"overlapping flat spans {(s1, e1)} and {(s2, e2)}"
-            else:
-                assert not overlap or (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2), f"crossing spans {(s1, e1)}, {(s2, e2)}"
-    if not nested:
-        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(s.start, s.end, s.label_) for s in group]
-
-
-def spans_of(doc: Doc, key: str = "sc") -> List[tuple]:
-    return [(s.start, s.end, s.label_) for s in doc.spans[key]]
 
 
 def _pipeline(checkpoint: Path, **config) -> Language:

@@ -20,16 +20,12 @@ from confection import ConfigValidationError
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-try:
-    from test_properties import assert_valid_output, spans_of
-except ImportError:  # tests/ collected as a package
-    from tests.test_properties import assert_valid_output, spans_of
-
 from spacy_gliner.component import DOC_LABELS_KEY
-from spacy_gliner.settings import CheckpointError
+from spacy_gliner.model.settings import CheckpointError
 
-REF = Path("/work/shared/data/models/ref_minilm")
-PILENER_TYPES = Path("/work/shared/data/pilener/types.txt")
+from conftest import DATA, REF_MINILM as REF, assert_valid_output, spans_of  # noqa: E402
+
+PILENER_TYPES = DATA / "pilener" / "types.txt"
 LABELS = ["person", "organization", "location"]
 THRESHOLD = 0.3
 SENTENCE = "Barack Obama visited Microsoft in Seattle."
@@ -232,10 +228,16 @@ def test_bad_labels_at_call_time(nlp, where, labels, error, message):
 
 
 @pytest.mark.parametrize(
-    ("labels", "message"), [([1], "labels"), ({"person": 1}, "labels"), ("person", "must be a list"), (["ok", ""], "empty")]
+    ("labels", "message"),
+    [
+        ([1], r"gliner -> labels.*1 is not <class 'str'>"),
+        ({"person": 1}, r"gliner -> labels.*\{'person': 1\} is not"),
+        ("person", "labels must be a list of label texts or a dict from label text to spaCy label, not str"),
+        (["ok", ""], "Labels must not be empty or whitespace only"),
+    ],
 )
 def test_bad_labels_at_add_pipe(labels, message):
-    with pytest.raises((ConfigValidationError, TypeError, ValueError), match=message):
+    with pytest.raises((ConfigValidationError, TypeError, ValueError), match=f"(?s){message}"):
         spacy.blank("en").add_pipe("gliner", config={"model": str(REF), "labels": labels})
 
 
@@ -254,7 +256,7 @@ def test_500_labels_every_label_group_is_asked(nlp):
         return {(int(s), int(e), doc_labels[int(c)]): float(p) for s, e, c, p in zip(cands.starts, cands.ends, cands.labels, cands.scores)}
 
     full = candidates(labels)
-    groups = component.finder().builder.label_groups(labels)
+    groups = component.search().builder.label_groups(labels)
     assert len(groups) > 1
     merged: Dict[tuple, float] = {}
     for first, _, markers in groups:
@@ -496,7 +498,10 @@ def test_n_process_2_with_spawn(tiny_nlp, monkeypatch):
     """Where processes are spawned (macOS, Windows, Python 3.14's forkserver), the pipes are pickled."""
     monkeypatch.setattr("spacy.language.mp", multiprocessing.get_context("spawn"))
     texts = [SENTENCE, "Angela Merkel met Apple in Berlin."] * 2
-    for a, b in zip(tiny_nlp.pipe(texts), tiny_nlp.pipe(texts, n_process=2, batch_size=1)):
+    single, spawned = list(tiny_nlp.pipe(texts)), list(tiny_nlp.pipe(texts, n_process=2, batch_size=1))
+    assert len(spawned) == len(texts) and [d.text for d in spawned] == texts
+    assert any(d.ents for d in single)  # there is something to compare
+    for a, b in zip(single, spawned):
         assert_same_output(a, b)
 
 

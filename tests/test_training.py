@@ -23,24 +23,23 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 import spacy_gliner
-from spacy_gliner import checkpoint
-from spacy_gliner.architectures import build_gliner_encoder_model, build_gliner_model, get_loaded, set_loaded
-from spacy_gliner.corpora import NEGATIVES_KEY
-from spacy_gliner.inputs import InputBuilder, split_words
-from spacy_gliner.settings import GLiNERSettings
+from spacy_gliner.model import checkpoint
+from spacy_gliner.architectures import GLiNERShim, build_gliner_encoder_model, build_gliner_model, get_loaded, set_loaded
+from spacy_gliner.training import NEGATIVES_KEY
+from spacy_gliner.model.inputs import InputBuilder, split_words
+from spacy_gliner.model.settings import GLiNERSettings
 from spacy_gliner.training import (
-    GLiNERShim,
     GoldStats,
     TrainingBatch,
     TrainingSettings,
     make_batch,
     place_spans,
-    sample_types,
+    sample_labels,
     span_loss,
     warmup_cosine,
 )
 
-REF_MINILM = Path("/work/shared/data/models/ref_minilm")
+from conftest import REF_MINILM  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
@@ -116,12 +115,12 @@ def examples(nlp: spacy.Language, corpus=CORPUS, nested: bool = False) -> List[E
 
 
 def flat_batch(
-    egs: Sequence[Example], builder: InputBuilder, settings: Optional[TrainingSettings] = None, prompts: Optional[Dict[str, str]] = None
+    egs: Sequence[Example], builder: InputBuilder, settings: Optional[TrainingSettings] = None, label_texts: Optional[Dict[str, str]] = None
 ) -> Optional[TrainingBatch]:
     """``make_batch`` for flat gold in ``doc.ents`` on the CPU, as the component builds it."""
     return make_batch(
-        egs, builder, settings or TrainingSettings(), nested=False, spans_key="sc", prompts=prompts or {},
-        stats=GoldStats(), pad_id=0, device=torch.device("cpu"),
+        egs, builder, settings or TrainingSettings(), nested=False, spans_key="sc", label_texts=label_texts or {},
+        stats=GoldStats(), device=torch.device("cpu"),
     )  # fmt: skip
 
 
@@ -189,11 +188,17 @@ def test_mean_reduction_divides_by_the_valid_pairs() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields",
-    [{"max_types": 0}, {"focal_alpha": 1.0}, {"focal_gamma": -1.0}, {"label_smoothing": 1.0}, {"loss_reduction": "max"}],
+    "fields,message",
+    [
+        ({"max_types": 0}, "max_types must be a positive integer, got 0"),
+        ({"focal_alpha": 1.0}, r"focal_alpha must be below 1 \(a negative value turns it off\), got 1.0"),
+        ({"focal_gamma": -1.0}, "focal_gamma must be >= 0, got -1.0"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1.0"),
+        ({"loss_reduction": "max"}, r"loss_reduction must be one of \('sum', 'mean'\), got 'max'"),
+    ],
 )
-def test_training_settings_reject_bad_values(fields: Dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_training_settings_reject_bad_values(fields: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         TrainingSettings(**fields)
 
 
@@ -213,7 +218,7 @@ def test_sampled_type_lists(positives: List[List[str]], negatives: List[List[str
     import random
 
     negatives = negatives[: len(positives)]
-    lists = sample_types(positives, negatives, max_types, random.Random(seed))
+    lists = sample_labels(positives, negatives, max_types, random.Random(seed))
     batch_types = {t for p in positives for t in p}
     for pos, neg, types in zip(positives, negatives, lists):
         pos, neg = set(pos), set(neg) - set(pos)
@@ -230,7 +235,7 @@ def test_type_lists_are_shuffled() -> None:
     import random
 
     rng = random.Random(0)
-    orders = {tuple(sample_types([["a", "b", "c", "d"]], [[]], 25, rng)[0]) for _ in range(40)}
+    orders = {tuple(sample_labels([["a", "b", "c", "d"]], [[]], 25, rng)[0]) for _ in range(40)}
     assert len(orders) > 5
 
 
@@ -266,7 +271,7 @@ def test_a_long_doc_trains_on_its_windows_each_span_once(tiny: checkpoint.Loaded
     doc = nlp.make_doc(text)
     doc.ents = [Span(doc, 8 * i, 8 * i + 1, label="person") for i in range(len(names))]
     batch = flat_batch([Example(nlp.make_doc(text), doc)], builder)
-    assert batch is not None and batch.types == [["person"]]
+    assert batch is not None and batch.labels == [["person"]]
     assert len(batch.windows) >= 6  # 64 words, at most 12 a window
     assert bool((batch.targets.bool() <= batch.mask).all())  # positives are never masked
     words = [w for w, _, _ in split_words(text)]
@@ -285,8 +290,8 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkp
     reloaded = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     assert list(reloaded[0].user_data[NEGATIVES_KEY]) == ["vehicle", "person"]  # msgpack gives a tuple
     batch = flat_batch([Example(nlp.make_doc(d.text), d) for d in reloaded], InputBuilder(tiny.tokenizer, tiny.settings, 512))
-    assert sorted(batch.types[0]) == ["person", "vehicle"]
-    assert batch.types[1] == ["person"]  # explicit negatives belong to their own example
+    assert sorted(batch.labels[0]) == ["person", "vehicle"]
+    assert batch.labels[1] == ["person"]  # explicit negatives belong to their own example
 
 
 def test_gold_labels_are_prompted_through_the_component_labels(tiny_encoder: Path) -> None:
@@ -302,8 +307,8 @@ def test_gold_labels_are_prompted_through_the_component_labels(tiny_encoder: Pat
     nlp.initialize(lambda: [eg])
     losses = gliner.update([eg])
     assert losses["gliner"] > 0
-    batch = flat_batch([eg], gliner.finder().builder, gliner.training, prompts={"PER": "person", "LOC": "city"})
-    assert sorted(batch.types[0]) == ["city", "person"]
+    batch = flat_batch([eg], gliner.search().builder, gliner.training, label_texts={"PER": "person", "LOC": "city"})
+    assert sorted(batch.labels[0]) == ["city", "person"]
 
 
 def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
@@ -376,17 +381,17 @@ def test_warmup_cosine_schedule() -> None:
 
 
 @pytest.mark.parametrize(
-    "build,kwargs",
+    "build,kwargs,message",
     [
-        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}),
-        (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}),
-        (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}),
-        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}),
-        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}),
+        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, "mixed_precision must be false, true, 'fp16' or 'bf16', got 'fp32'"),
+        (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}, "encoder_lr_scale must be a number >= 0, got -0.1"),
+        (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}, "span_mode must be one of"),
+        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size must be a positive even number, got 33"),
+        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
     ],
 )
-def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         build(**kwargs)
 
 
@@ -434,7 +439,7 @@ def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny: checkpoint.Lo
     """On the CPU, bf16 autocasts the encoder's matmuls; predictions stay close to float32 and train."""
     from copy import deepcopy
 
-    from spacy_gliner.inputs import collate
+    from spacy_gliner.model.inputs import collate
 
     inputs = collate(InputBuilder(tiny.tokenizer, tiny.settings, 512).windows(0, ["Alice", "sings", "in", "Rome"], ["person", "city"]), 0, 4, torch.device("cpu"))
     results = {}

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_gliner.decoding import Candidates, greedy_decode
-from spacy_gliner.inference import SpanFinder, predict_entities
-from spacy_gliner.inputs import plan_windows, sentence_starts, split_words
+from spacy_gliner.model.decoding import Candidates, greedy_decode
+from spacy_gliner.model.search import SpanSearch, predict_entities
+from spacy_gliner.model.inputs import plan_windows, sentence_starts, split_words
 
 from conftest import DATA, benchmark
 
@@ -121,7 +121,7 @@ def test_sentence_starts_come_from_the_words_alone():
 # -- with the real tokenizer and network -----------------------------------------------
 @pytest.fixture(scope="module")
 def finder(loaded):
-    return SpanFinder(loaded("ref_minilm"))
+    return SpanSearch(loaded("ref_minilm"))
 
 
 def many_labels(n: int) -> List[str]:
@@ -164,7 +164,7 @@ def test_labels_that_fit_run_in_one_pass(finder):
 def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
     """With a small prompt limit, labels run in groups: the candidates are exactly those of
     one single pass per group, and one decoding over all of them gives the entities."""
-    finder = SpanFinder(loaded("ref_minilm"))
+    finder = SpanSearch(loaded("ref_minilm"))
     finder.builder.max_prompt_tokens = 8  # about two labels per prompt
     texts, labels = benchmark("CrossNER_politics", 6)
     groups = finder.builder.label_groups(labels)
@@ -173,7 +173,7 @@ def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
     threshold = 0.3
     together = finder(words, [labels] * len(texts), threshold, batch_size=8)
 
-    single = SpanFinder(loaded("ref_minilm"))  # default limit: each group is a single pass
+    single = SpanSearch(loaded("ref_minilm"))  # default limit: each group is a single pass
     separate = []
     for i, text in enumerate(texts):
         expected = []
@@ -190,7 +190,7 @@ def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
 
     # one decoding over the candidates of all groups: a span of one group can block a span
     # of another, as when all labels share one pass
-    ents = predict_entities(finder.loaded, texts, labels, threshold=threshold, finder=finder)
+    ents = predict_entities(finder.loaded, texts, labels, threshold=threshold, search=finder)
     assert len({e["label"] for found in ents for e in found}) > 1
     for text, expected, found in zip(texts, separate, ents):
         rows = np.array(expected, dtype=np.float64).reshape(-1, 4)

@@ -4,7 +4,7 @@ A saved spaCy pipeline is first exported to an official checkpoint folder
 (``spacy_gliner.export``). ``gliner.GLiNER.from_pretrained(folder).evaluate`` then scores
 each dataset as the official ``gliner.evaluation`` does (its own reader ``process``, the
 lower-cased label list, batch 12, flat decoding), at each threshold. Its F1 must equal
-ours (``spacy_gliner.evaluation``) on the same sentences.
+ours (``spacy_gliner.data.evaluation``) on the same sentences.
 """
 import json
 import os
@@ -17,7 +17,7 @@ import typer
 from wasabi import msg
 
 from spacy_gliner import export
-from spacy_gliner.evaluation import NESTED_MARKERS, ZERO_SHOT, evaluate_zero_shot, find_datasets
+from spacy_gliner.data.evaluation import NESTED_MARKERS, ZERO_SHOT, evaluate_zero_shot, find_datasets
 
 if TYPE_CHECKING:
     from gliner import GLiNER

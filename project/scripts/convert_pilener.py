@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_gliner.corpora import GoldFormat, convert_pilener
+from spacy_gliner.data.corpora import GoldFormat, convert_pilener
 
 app = typer.Typer(add_completion=False)
 

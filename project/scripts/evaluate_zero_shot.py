@@ -1,5 +1,5 @@
 """The paper's zero-shot protocol on each benchmark: JSON scores, a Markdown table beside
-the paper's GLiNER-S/M/L rows, and a bar chart (see ``spacy_gliner.evaluation``)."""
+the paper's GLiNER-S/M/L rows, and a bar chart (see ``spacy_gliner.data.evaluation``)."""
 import json
 import os
 import time
@@ -10,7 +10,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from spacy_gliner.evaluation import ZERO_SHOT, evaluate_zero_shot, markdown_table, plot_f1, results_to_json
+from spacy_gliner.data.evaluation import ZERO_SHOT, evaluate_zero_shot, markdown_table, plot_f1, results_to_json
 
 app = typer.Typer(add_completion=False)
 

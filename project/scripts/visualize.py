@@ -2,21 +2,20 @@
 
 Each line of the samples file is ``{"text": ..., "labels": [...]}``; a nested component's
 spans are drawn in displaCy's span style. Colours come from
-``spacy_gliner.cli.label_color`` (a hash of the label name), so they are the same on every
+``spacy_gliner.render.label_color`` (a hash of the label name), so they are the same on every
 run and match ``spacy-gliner render``.
 """
 import json
-import warnings
 from pathlib import Path
 from typing import Optional
 
 import spacy
 import srsly
 import typer
-from spacy import displacy
 from wasabi import msg
 
-from spacy_gliner.cli import label_color, load_pipeline
+from spacy_gliner.loading import load_gliner_pipeline
+from spacy_gliner.render import displacy_page, label_color
 
 app = typer.Typer(add_completion=False)
 
@@ -31,21 +30,18 @@ def main(
 ) -> None:
     if gpu_id >= 0:
         spacy.prefer_gpu(gpu_id)
-    pipeline = load_pipeline(str(model), [], threshold, need_labels=False)
-    docs = []
-    for sample in srsly.read_jsonl(samples):
-        pipeline.labels = list(sample["labels"])
-        docs.append(pipeline(sample["text"]))
+    nlp, name = load_gliner_pipeline(model)
+    component = nlp.get_pipe(name)
+    cfg = {} if threshold is None else {"threshold": threshold}
+    docs = [nlp(sample["text"], component_cfg={name: {**cfg, "labels": list(sample["labels"])}}) for sample in srsly.read_jsonl(samples)]
     labels = sorted({label for sample in srsly.read_jsonl(samples) for label in sample["labels"]})
     colors = {label: label_color(label) for label in labels}
-    component = pipeline.component
     style, options = ("span", {"spans_key": component.spans_key}) if component.nested else ("ent", {})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # displaCy warns about texts without entities
-        html = displacy.render(docs, style=style, page=True, options={"colors": colors, **options})
+    html = displacy_page(docs, style, colors, **options)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf8")
-    found = [[(e["text"], e["label"], e["score"]) for e in pipeline.entities(doc)] for doc in docs]
+    group = component.spans_key
+    found = [[(s.text, s.label_, round(float(p), 4)) for s, p in zip(doc.spans[group], doc.spans[group].attrs["scores"])] for doc in docs]
     msg.good(f"{sum(map(len, found))} entities in {len(docs)} texts -> {output}")
     for entities in found:
         msg.text(json.dumps(entities))

@@ -50,6 +50,7 @@ class InputBuilder:
     def __init__(self, tokenizer, settings: "GLiNERSettings", max_tokens: int, overlap: int = DEFAULT_OVERLAP):
         self.tokenizer = tokenizer
         self.settings = settings
+        self.pad_id = tokenizer.pad_token_id or 0
         self.ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
         self.sep_id = tokenizer.convert_tokens_to_ids(settings.sep_token)
         self.prefix, self.suffix = _special_affixes(tokenizer)
@@ -127,6 +128,10 @@ class InputBuilder:
                 ids += self.suffix
                 out.append(Window(text, start, end, own_start, own_end, first, len(markers), ids, word_index, has_token, markers))
         return out
+
+    def collate(self, windows: Sequence[Window], device: "torch.device") -> Dict[str, "torch.Tensor"]:
+        """Pad a batch of windows for the network, with this tokenizer's padding id."""
+        return collate(windows, self.pad_id, self.settings.max_width, device)
 
 
 def sentence_starts(words: Sequence[str]) -> List[int]:

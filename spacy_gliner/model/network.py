@@ -16,6 +16,11 @@ from torch import nn
 from .settings import GLiNERSettings
 
 
+# oneDNN runs a bfloat16 LSTM on CPUs with AVX-512 or newer; on older ones (AVX2) it fails
+# deep inside torch, so there the LSTM runs in float32 while the rest of the network autocasts.
+CPU_BF16_LSTM = torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "NO AVX", "AVX2")
+
+
 def _mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear -> ReLU -> Dropout -> Linear (index 0 and 3 hold weights, as in GLiNER)."""
     return nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(n_hidden, n_out))
@@ -148,6 +153,9 @@ class GLiNERSpanModel(nn.Module):
         than packed sequences: forwards, padding comes after the words and cannot affect
         them; backwards, each sequence is reversed within its own length first.
         """
+        if words.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not CPU_BF16_LSTM:
+            with torch.autocast("cpu", enabled=False):  # oneDNN has no bf16 LSTM for this CPU
+                return self._run_lstm(words.float(), lengths)
         lstm = self.lstm
         n_words = words.shape[1]
         positions = torch.arange(n_words, device=words.device)

@@ -25,9 +25,9 @@ from spacy.vocab import Vocab
 from srsly.msgpack import Packer
 from tqdm import tqdm
 
-from .inputs import split_words  # the one GLiNER word splitter, so spans agree with the model
+from ..model.inputs import split_words  # the one GLiNER word splitter, so spans agree with the model
+from ..training import NEGATIVES_KEY
 
-NEGATIVES_KEY = "gliner_negatives"
 SPANS_KEY = "sc"
 MAX_EXAMPLES = 5
 
@@ -176,11 +176,17 @@ def _progress(items: Iterable[Any], progress: bool, desc: str) -> Iterable[Any]:
 
 
 def _json_docs(
-    path: PathLike, progress: bool, desc: str, build: Callable[[int, Dict[str, Any]], Doc]
+    path: PathLike,
+    progress: bool,
+    desc: str,
+    summary: Optional[ConversionSummary],
+    build: Callable[[int, Dict[str, Any], ConversionSummary], Doc],
 ) -> Iterator[Doc]:
-    """The one loop of the JSON readers: ``build(index, record)`` for each record, in order."""
+    """The one loop of the JSON readers: ``build(index, record, summary)`` for each record, in
+    order, counting into ``summary`` (a new one if None)."""
+    summary = summary if summary is not None else ConversionSummary()
     for i, record in enumerate(_progress(srsly.read_json(path), progress, desc)):
-        yield build(i, record)
+        yield build(i, record, summary)
 
 
 def _write_docbin(docs: Iterable[Doc], out_path: PathLike) -> int:
@@ -296,23 +302,14 @@ def _pilener_doc(record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary
     return _tokens_to_doc(vocab, tokens, spaces, spans, negatives, gold, summary)
 
 
-def read_pilener(
-    path: PathLike,
-    vocab: Vocab,
-    gold: GoldFormat = DEFAULT_GOLD,
-    summary: Optional[ConversionSummary] = None,
-    progress: bool = False,
-) -> Iterator[Doc]:
+def read_pilener(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
     """Stream Docs from a Pile-NER-type ``train.json`` (conversation format).
 
     Mentions are strings, not offsets, so every occurrence of a mention's words in the
     passage is marked (exact match first, case-insensitive if there is none), as GLiNER's
     own preprocessing does. A type answered with ``[]`` becomes a negative.
     """
-    summary = summary if summary is not None else ConversionSummary()
-    yield from _json_docs(
-        path, progress, "Pile-NER", lambda _, record: _pilener_doc(record, vocab, gold, summary)
-    )
+    return _json_docs(path, progress, "Pile-NER", summary, lambda _, record, counts: _pilener_doc(record, vocab, gold, counts))
 
 
 def convert_pilener(
@@ -380,21 +377,12 @@ def _gliner_doc(
     return _tokens_to_doc(vocab, words, None, spans, negatives, gold, summary)
 
 
-def read_gliner_json(
-    path: PathLike,
-    vocab: Vocab,
-    gold: GoldFormat = DEFAULT_GOLD,
-    summary: Optional[ConversionSummary] = None,
-    progress: bool = False,
-) -> Iterator[Doc]:
+def read_gliner_json(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
     """Stream Docs from GLiNER's training JSON (``tokenized_text`` + inclusive ``ner`` spans).
 
     Optional per-example ``ner_negatives`` (or ``negatives``) become the doc's negatives.
     """
-    summary = summary if summary is not None else ConversionSummary()
-    yield from _json_docs(
-        path, progress, "GLiNER JSON", lambda i, record: _gliner_doc(record, vocab, gold, summary, i)
-    )
+    return _json_docs(path, progress, "GLiNER JSON", summary, lambda i, record, counts: _gliner_doc(record, vocab, gold, counts, i))
 
 
 def convert_gliner_json(
@@ -524,11 +512,10 @@ def read_benchmark(
     Words are the sentence split on spaces, so they are the benchmark's own words and
     scores stay comparable. ``relocate=False`` keeps every aligned ``pos`` as given.
     """
-    summary = summary if summary is not None else ConversionSummary()
     path = Path(path)
-    yield from _json_docs(
-        path, progress, path.parent.name + "/" + path.stem,
-        lambda i, record: _benchmark_doc(record, vocab, relocate, gold, summary, f"{path.name}[{i}]"),
+    return _json_docs(
+        path, progress, path.parent.name + "/" + path.stem, summary,
+        lambda i, record, counts: _benchmark_doc(record, vocab, relocate, gold, counts, f"{path.name}[{i}]"),
     )
 
 
@@ -570,13 +557,7 @@ def convert_benchmark(
     return summary
 
 
-def convert_benchmarks(
-    root: PathLike,
-    out_dir: PathLike,
-    relocate: bool = True,
-    gold: GoldFormat = DEFAULT_GOLD,
-    progress: bool = True,
-) -> Dict[str, ConversionSummary]:
+def convert_benchmarks(root: PathLike, out_dir: PathLike, relocate: bool = True, gold: GoldFormat = DEFAULT_GOLD, progress: bool = True) -> Dict[str, ConversionSummary]:
     """Convert every dataset folder under ``root`` to ``out_dir/<dataset>/<split>.spacy``."""
     root = Path(root)
     folders = sorted(
@@ -646,13 +627,7 @@ def _bio_spans(tags: Sequence[str], summary: ConversionSummary, where: str) -> L
     return spans
 
 
-def read_bio(
-    path: PathLike,
-    vocab: Vocab,
-    gold: GoldFormat = DEFAULT_GOLD,
-    summary: Optional[ConversionSummary] = None,
-    progress: bool = False,
-) -> Iterator[Doc]:
+def read_bio(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
     """Stream one Doc per passage from a BIO/CoNLL file (blank line between passages).
 
     ``-DOCSTART-`` lines are skipped and also end a passage. Tag types are type names

@@ -6,12 +6,8 @@ entities from the component's span group, so all commands see the same predictio
 Data (JSONL, HTML, redacted text, tables) goes to standard output or ``--output``;
 messages and the progress bar go to standard error.
 """
-import colorsys
-import hashlib
-import re
 import sys
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
@@ -23,13 +19,13 @@ import srsly
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
-from wasabi import Printer, color, table
+from wasabi import Printer, table
 
-from . import export
-from .architectures import DEFAULT_SOURCE, get_loaded
-from .component import GLiNERComponent, Labels, check_threshold
+from ..architectures import DEFAULT_SOURCE, get_loaded
+from ..component import GLiNERComponent, Labels, check_threshold
+from ..loading import export, load_gliner_pipeline
+from ..render import PREVIEW_COLOR, displacy_page, highlight, merge_spans, parse_colors, redact_text, render_html
 from .io import InputError, LineError, count_records, iter_records, read_document, read_labels
-from .settings import CheckpointError
 
 app = typer.Typer(
     name="spacy-gliner",
@@ -139,28 +135,13 @@ def load_pipeline(
     if labels and not chosen:
         fail("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
     use_gpu(gpu_id)
-    path = Path(model).expanduser()
-    if (path / "config.cfg").is_file():
-        try:
-            nlp = spacy.load(path)
-        except Exception as err:  # spaCy raises many types for broken or foreign pipelines
-            fail(f"Cannot load the spaCy pipeline in {path} ({type(err).__name__}: {err}).")
-        names = [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == "gliner"]
-        if not names:
-            fail(f"The pipeline in {path} has no gliner component (its components: {', '.join(nlp.pipe_names) or 'none'}).")
-        name = names[0]
-    else:
-        if path.is_dir() and not (path / "gliner_config.json").is_file():
-            fail(f"{path} is neither a GLiNER checkpoint (no gliner_config.json) nor a saved spaCy pipeline (no config.cfg).")
-        nlp = spacy.blank("en")
-        name = "gliner"
-        nlp.add_pipe(name, config={"model": model})
-    pipeline = Pipeline(nlp, name, chosen, threshold)
-    component = pipeline.component
     try:
-        get_loaded(component.model)
-    except CheckpointError as err:
+        nlp, name = load_gliner_pipeline(model)
+        pipeline = Pipeline(nlp, name, chosen, threshold)
+        get_loaded(pipeline.component.model)
+    except ValueError as err:  # CheckpointError too
         fail(str(err))
+    component = pipeline.component
     if need_labels and chosen is None and not component.labels:
         fail("No labels to look for: name the entity types with --labels, e.g. --labels person,organization.")
     if nested is not None:
@@ -171,81 +152,6 @@ def load_pipeline(
     return pipeline
 
 
-# -- colours and display ----------------------------------------------------------
-_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
-CSS_COLOR_NAMES = frozenset(
-    """aliceblue antiquewhite aqua aquamarine azure beige bisque black blanchedalmond blue blueviolet brown
-    burlywood cadetblue chartreuse chocolate coral cornflowerblue cornsilk crimson cyan darkblue darkcyan
-    darkgoldenrod darkgray darkgreen darkgrey darkkhaki darkmagenta darkolivegreen darkorange darkorchid darkred
-    darksalmon darkseagreen darkslateblue darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue
-    dimgray dimgrey dodgerblue firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray
-    green greenyellow grey honeydew hotpink indianred indigo ivory khaki lavender lavenderblush lawngreen
-    lemonchiffon lightblue lightcoral lightcyan lightgoldenrodyellow lightgray lightgreen lightgrey lightpink
-    lightsalmon lightseagreen lightskyblue lightslategray lightslategrey lightsteelblue lightyellow lime limegreen
-    linen magenta maroon mediumaquamarine mediumblue mediumorchid mediumpurple mediumseagreen mediumslateblue
-    mediumspringgreen mediumturquoise mediumvioletred midnightblue mintcream mistyrose moccasin navajowhite navy
-    oldlace olive olivedrab orange orangered orchid palegoldenrod palegreen paleturquoise palevioletred papayawhip
-    peachpuff peru pink plum powderblue purple rebeccapurple red rosybrown royalblue saddlebrown salmon sandybrown
-    seagreen seashell sienna silver skyblue slateblue slategray slategrey snow springgreen steelblue tan teal
-    thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen""".split()
-)
-PREVIEW_COLOR = "#ff7a7a"
-_LINE = re.compile(r"[^\r\n]+")  # a run of text between line breaks
-
-
-def label_color(label: str) -> str:
-    """A light colour for ``label``, the same on every run: its hue comes from a hash of the name."""
-    digest = hashlib.sha1(label.upper().encode("utf8")).digest()
-    hue = int.from_bytes(digest[:2], "big") / 65536
-    red, green, blue = colorsys.hls_to_rgb(hue, 0.78, 0.8)
-    return "#{:02x}{:02x}{:02x}".format(round(red * 255), round(green * 255), round(blue * 255))
-
-
-def xterm_color(hex_color: str) -> int:
-    """The nearest of the 6x6x6 colour cube of 256-colour terminals."""
-    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
-    return 16 + 36 * round(red / 51) + 6 * round(green / 51) + round(blue / 51)
-
-
-def parse_colors(values: List[str]) -> Dict[str, str]:
-    """``--color`` values (``LABEL=COLOUR``, repeated or comma-separated) as {LABEL: colour}."""
-    colors: Dict[str, str] = {}
-    for item in (part.strip() for value in values for part in value.split(",")):
-        if not item:
-            continue
-        label, sep, value = (x.strip() for x in item.rpartition("="))
-        if not sep or not label:
-            fail(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
-        if not (_HEX.fullmatch(value) or value.lower() in CSS_COLOR_NAMES):
-            fail(f"--color {item!r}: {value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like #ff8800.")
-        colors[label.upper()] = value
-    return colors
-
-
-def merge_spans(entities: Iterable[Dict[str, Any]]) -> List[Tuple[int, int, str]]:
-    """Character ranges covered by entities, overlaps joined; each keeps the label of its first entity."""
-    merged: List[Tuple[int, int, str]] = []
-    for ent in sorted(entities, key=lambda e: (e["start"], -e["end"])):
-        if merged and ent["start"] < merged[-1][1]:
-            start, end, label = merged[-1]
-            merged[-1] = (start, max(end, ent["end"]), label)
-        else:
-            merged.append((ent["start"], ent["end"], ent["label"]))
-    return merged
-
-
-def highlight(text: str, entities: List[Dict[str, Any]]) -> str:
-    """``text`` for a terminal, each entity on its label's colour with the label after it."""
-    pieces, pos = [], 0
-    for start, end, label in merge_spans(entities):
-        code = xterm_color(label_color(label))
-        pieces.append(text[pos:start])
-        pieces.append(color(f"{text[start:end]} ", fg=16, bg=code) + color(label, fg=16, bg=code, bold=True))
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
-
-
 def show_entities(text: str, entities: List[Dict[str, Any]]) -> None:
     print(highlight(text, entities))
     if entities:
@@ -254,41 +160,6 @@ def show_entities(text: str, entities: List[Dict[str, Any]]) -> None:
     else:
         print("(no entities)")
     print()
-
-
-def _displacy(docs: Any, style: str, colors: Dict[str, str], manual: bool = False, **options: Any) -> str:
-    from spacy import displacy
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # displaCy warns about documents without entities
-        return displacy.render(docs, style=style, page=True, manual=manual, options={"colors": colors, **options})
-
-
-def render_html(doc: Doc, pipeline: Pipeline, overrides: Dict[str, str]) -> str:
-    """A self-contained HTML page of ``doc``: entity style (flat) or span style (nested)."""
-    key = pipeline.component.spans_key
-    nested = pipeline.component.nested
-    spans = doc.spans.get(key, []) if nested else doc.ents
-    colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
-    if nested:
-        return _displacy(doc, "span", colors, spans_key=key)
-    return _displacy(doc, "ent", colors)
-
-
-def redact_text(text: str, ranges: List[Tuple[int, int, str]], placeholder: str) -> str:
-    """``text`` with each range replaced; ``placeholder`` "label" writes the label as [LABEL].
-
-    A range across lines is replaced line by line: its line breaks stay, so lists,
-    tables and paragraphs keep their shape.
-    """
-    pieces, pos = [], 0
-    for start, end, label in ranges:
-        fill = f"[{label.upper().replace(' ', '_')}]" if placeholder == "label" else placeholder
-        pieces.append(text[pos:start])
-        pieces.append(_LINE.sub(lambda _: fill, text[start:end]))
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
 
 
 # -- outputs -------------------------------------------------------------------
@@ -449,11 +320,14 @@ def render_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help=GPU_HELP),
 ) -> None:
     """Show a document's entities on a self-contained HTML page (displaCy), one colour per label."""
-    overrides = parse_colors(colors)
+    try:
+        overrides = parse_colors(colors)
+    except ValueError as err:
+        fail(str(err))
     text = _read_one(source)
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     doc = pipeline(text)
-    html = render_html(doc, pipeline, overrides)
+    html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)
     _write_bytes(html.encode("utf8"), output)
     found = Counter(e["label"] for e in pipeline.entities(doc))
     note("good", f"{sum(found.values())} entities ({_counts(found)}){f' -> {output}' if output else ''}")
@@ -488,7 +362,7 @@ def redact_cli(
     if preview is not None:
         manual = {"text": text, "ents": [{"start": s, "end": e, "label": label} for s, e, label in ranges], "title": None}
         preview.parent.mkdir(parents=True, exist_ok=True)
-        preview.write_bytes(_displacy([manual], "ent", {label: PREVIEW_COLOR for _, _, label in ranges}, manual=True).encode("utf8"))
+        preview.write_bytes(displacy_page([manual], "ent", {label: PREVIEW_COLOR for _, _, label in ranges}, manual=True).encode("utf8"))
         note("info", f"Preview of the {len(ranges)} replaced spans -> {preview}")
     _write_bytes(redact_text(text, ranges, placeholder).encode("utf8"), output)
     if not ranges:

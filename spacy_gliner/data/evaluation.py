@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .inference import SpanFinder
+    from ..model.search import SpanSearch
 
 PathLike = Union[str, Path]
 # (sentence index, first word, last word inclusive, type); word indices may be None (unaligned gold)
@@ -65,6 +65,21 @@ class Benchmark:
     def flat(self) -> bool:
         return not any(marker in self.name for marker in NESTED_MARKERS)
 
+    @classmethod
+    def from_folder(cls, folder: PathLike, split: str = "test") -> "Benchmark":
+        """Read ``<folder>/<split>.json`` and ``<folder>/labels.json`` (types lower-cased)."""
+        folder = Path(folder)
+        records = json.loads((folder / f"{split}.json").read_text(encoding="utf8"))
+        labels = [str(label).lower() for label in json.loads((folder / "labels.json").read_text(encoding="utf8"))]
+        words, gold = [], set()
+        for i, record in enumerate(records):
+            sentence = record["sentence"]
+            words.append(sentence.split())
+            for ent in record["entities"]:
+                first, last = word_span(sentence, *ent["pos"])
+                gold.add((i, first, last, str(ent["type"]).lower()))
+        return cls(folder.name, words, gold, labels)
+
 
 @dataclass
 class Scores:
@@ -97,23 +112,8 @@ def word_span(sentence: str, start_char: int, end_char: int) -> Tuple[Optional[i
     return first, last
 
 
-def read_benchmark(folder: PathLike, split: str = "test") -> Benchmark:
-    """Read ``<folder>/<split>.json`` and ``<folder>/labels.json`` (types lower-cased)."""
-    folder = Path(folder)
-    records = json.loads((folder / f"{split}.json").read_text(encoding="utf8"))
-    labels = [str(label).lower() for label in json.loads((folder / "labels.json").read_text(encoding="utf8"))]
-    words, gold = [], set()
-    for i, record in enumerate(records):
-        sentence = record["sentence"]
-        words.append(sentence.split())
-        for ent in record["entities"]:
-            first, last = word_span(sentence, *ent["pos"])
-            gold.add((i, first, last, str(ent["type"]).lower()))
-    return Benchmark(folder.name, words, gold, labels)
-
-
 def predict_word_spans(
-    finder: "SpanFinder",
+    search: "SpanSearch",
     word_lists: Sequence[Sequence[str]],
     labels: Sequence[str],
     threshold: float = 0.5,
@@ -121,11 +121,11 @@ def predict_word_spans(
     batch_size: int = 12,
 ) -> Set[Mention]:
     """Decoded predictions on given words, as (sentence, first word, last word, label)."""
-    from .decoding import greedy_decode
-    from .inference import unique_labels
+    from ..model.decoding import greedy_decode
+    from ..model.search import unique_labels
 
     labels = unique_labels(labels)
-    found = finder(word_lists, [labels] * len(word_lists), threshold, batch_size)
+    found = search(word_lists, [labels] * len(word_lists), threshold, batch_size)
     out: Set[Mention] = set()
     for i, cands in enumerate(found):
         for k in greedy_decode(cands, flat=flat):
@@ -143,7 +143,7 @@ def micro_prf(gold: Set[Mention], predicted: Set[Mention]) -> Tuple[float, float
 
 
 def evaluate_benchmark(
-    finder: "SpanFinder", bench: Benchmark, threshold: float = 0.5, batch_size: int = 12, limit: int = 0
+    search: "SpanSearch", bench: Benchmark, threshold: float = 0.5, batch_size: int = 12, limit: int = 0
 ) -> Scores:
     """Score one benchmark (its first ``limit`` sentences if ``limit``)."""
     import time
@@ -151,29 +151,19 @@ def evaluate_benchmark(
     words = bench.words[:limit] if limit else bench.words
     gold = {m for m in bench.gold if m[0] < len(words)}
     started = time.perf_counter()
-    predicted = predict_word_spans(finder, words, bench.labels, threshold, bench.flat, batch_size)
+    predicted = predict_word_spans(search, words, bench.labels, threshold, bench.flat, batch_size)
     seconds = time.perf_counter() - started
     precision, recall, f1, tp = micro_prf(gold, predicted)
     return Scores(precision, recall, f1, tp, len(predicted), len(gold), len(words), len(bench.labels), seconds)
 
 
-def load_finder(model: PathLike) -> "SpanFinder":
-    """The span finder of a saved spaCy pipeline (its gliner component) or of a GLiNER
-    checkpoint (put in a blank pipeline), on the device of spaCy's current ops."""
-    import spacy
+def load_search(model: PathLike) -> "SpanSearch":
+    """The span search of a saved spaCy pipeline's gliner component, or of a GLiNER
+    checkpoint, on the device of spaCy's current ops."""
+    from ..loading import load_gliner_pipeline
 
-    from .component import GLiNERComponent
-
-    path = Path(model)
-    if (path / "config.cfg").is_file():
-        nlp = spacy.load(path)
-    else:
-        nlp = spacy.blank("en")
-        nlp.add_pipe("gliner", config={"model": str(model)})
-    components = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, GLiNERComponent)]
-    if not components:
-        raise ValueError(f"The pipeline in {path} has no gliner component.")
-    return components[0].finder()
+    nlp, name = load_gliner_pipeline(model)
+    return nlp.get_pipe(name).search()
 
 
 def find_datasets(root: PathLike, names: Iterable[str] = ZERO_SHOT) -> List[Path]:
@@ -199,10 +189,10 @@ def evaluate_zero_shot(
     from tqdm import tqdm
 
     folders = find_datasets(root, names)
-    finder = load_finder(model)
+    search = load_search(model)
     results = {}
     for folder in tqdm(folders, desc="zero-shot", disable=not progress, leave=False):
-        results[folder.name] = evaluate_benchmark(finder, read_benchmark(folder), threshold, batch_size, limit)
+        results[folder.name] = evaluate_benchmark(search, Benchmark.from_folder(folder), threshold, batch_size, limit)
     return results
 
 

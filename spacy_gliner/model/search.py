@@ -2,6 +2,7 @@
 
 Knows nothing of spaCy: the component aligns the candidates with tokens, and
 ``predict_entities`` offers the official library's text-in, character-offsets-out call.
+The threshold is applied here, once: what comes out is what decoding chooses from.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -10,40 +11,40 @@ import torch
 
 from .checkpoint import LoadedGLiNER
 from .decoding import Candidates, greedy_decode
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, collate, split_words
+from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, split_words
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
 
-class SpanFinder:
-    """Scores every span of every text against its labels and keeps those above a threshold."""
+class SpanSearch:
+    """Scores every span of every text against that text's labels and keeps those above a threshold."""
 
     def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
         self.loaded = loaded
+        self.overlap = overlap
         self.builder = InputBuilder(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
 
     def __call__(
         self,
         word_lists: Sequence[Sequence[str]],
-        label_lists: Sequence[Sequence[str]],
+        labels: Sequence[Sequence[str]],
         threshold: float,
         batch_size: int,
         run: Optional[Runner] = None,
     ) -> List[Candidates]:
+        """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``."""
         run = run or self._run
         windows: List[Window] = []
         pieces = self.builder.pieces(word_lists)
-        for i, (words, labels) in enumerate(zip(word_lists, label_lists)):
-            windows.extend(self.builder.windows(i, words, labels, pieces[i]))
+        for i, (words, text_labels) in enumerate(zip(word_lists, labels)):
+            windows.extend(self.builder.windows(i, words, text_labels, pieces[i]))
         windows.sort(key=lambda w: len(w.input_ids))
         found: List[List[np.ndarray]] = [[] for _ in word_lists]
-        pad_id = self.loaded.tokenizer.pad_token_id or 0
-        device = next(self.loaded.network.parameters()).device
-        max_width = self.loaded.settings.max_width
+        device = self.loaded.device
         for b in range(0, len(windows), batch_size):
             batch = windows[b : b + batch_size]
             with torch.inference_mode():  # no autograd bookkeeping at all, unlike no_grad
-                tensors = collate(batch, pad_id, max_width, device)
+                tensors = self.builder.collate(batch, device)
                 logits = run(tensors)
                 rows_per_window = _above_threshold(logits, tensors, batch, threshold)
             for w, rows in zip(batch, rows_per_window):
@@ -104,14 +105,14 @@ def predict_entities(
     flat_ner: bool = True,
     multi_label: bool = False,
     batch_size: int = 8,
-    finder: Optional[SpanFinder] = None,
+    search: Optional[SpanSearch] = None,
 ) -> List[List[dict]]:
     """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
-    finder = finder or SpanFinder(loaded)
+    search = search or SpanSearch(loaded)
     labels = unique_labels(labels)
     split = [split_words(t) for t in texts]
     word_lists = [[w for w, _, _ in words] for words in split]
-    found = finder(word_lists, [labels] * len(texts), threshold, batch_size)
+    found = search(word_lists, [labels] * len(texts), threshold, batch_size)
     out = []
     for text, words, cands in zip(texts, split, found):
         ents = []

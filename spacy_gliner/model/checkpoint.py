@@ -14,10 +14,9 @@ from .settings import CheckpointError, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-    from spacy.language import Language
     from transformers import PreTrainedTokenizerBase
 
-    from .modeling import GLiNERSpanModel
+    from .network import GLiNERSpanModel
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -45,6 +44,11 @@ class LoadedGLiNER:
     network: "GLiNERSpanModel"
     tokenizer: "PreTrainedTokenizerBase"
 
+    @property
+    def device(self) -> "torch.device":
+        """Where the network's weights are (thinc's shim may have moved them)."""
+        return next(self.network.parameters()).device
+
 
 def resolve(source: Union[str, Path]) -> Path:
     """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)."""
@@ -68,10 +72,11 @@ def resolve(source: Union[str, Path]) -> Path:
     except Exception as err:  # the hub raises many types: connection, auth, not found, offline
         raise CheckpointError(
             f"Could not download the GLiNER checkpoint {str(source)!r} from the Hugging Face Hub "
-            f"({type(err).__name__}: {err}). If this machine is offline, download the checkpoint elsewhere "
-            "(e.g. `huggingface-cli download <id> --local-dir <folder>`) and pass the local folder as "
-            "`model`, or save a pipeline with `nlp.to_disk` where the hub is reachable: saved pipelines "
-            "carry their weights and load offline."
+            f"({type(err).__name__}: {err}). If this machine is offline, download it where the Hub is "
+            f"reachable (`hf download {source} --local-dir <folder>`), copy the folder here and pass it instead "
+            'of the id: `nlp.add_pipe("gliner", config={"model": "<folder>"})` in Python, `--model <folder>` '
+            "on the command line, `make demo MODEL=<folder>`. Saved pipelines (`nlp.to_disk`) carry their "
+            "weights and load offline."
         ) from err
     return resolve(folder)
 
@@ -116,7 +121,7 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     rows = _embedding_rows(state)
     _check_vocabulary(tokenizer, settings, rows, folder)
     encoder_config.vocab_size = rows
-    from .modeling import GLiNERSpanModel
+    from .network import GLiNERSpanModel
 
     network = GLiNERSpanModel.from_encoder_config(settings, encoder_config)
     load_state(network, to_internal_keys(state), str(folder))
@@ -147,32 +152,12 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
         raise CheckpointError(f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one.")
     _add_special_tokens(tokenizer, settings)
     model.resize_token_embeddings(len(tokenizer))
-    from .modeling import GLiNERSpanModel
+    from .network import GLiNERSpanModel
 
     settings = replace(settings, model_name=str(encoder), encoder_config=model.config.to_dict())
     network = GLiNERSpanModel(settings, model)
     network.eval()
     return LoadedGLiNER(settings, network, tokenizer)
-
-
-def export(nlp_or_path: Union["Language", str, Path], component_name: str, out_dir: Union[str, Path]) -> Path:
-    """Write a pipeline's GLiNER component as an official checkpoint folder.
-
-    ``gliner.GLiNER.from_pretrained(out_dir)`` loads it and predicts as the component
-    does; ``nlp_or_path`` is a loaded pipeline or the folder of a saved one.
-    """
-    import spacy
-
-    nlp = spacy.load(nlp_or_path) if isinstance(nlp_or_path, (str, Path)) else nlp_or_path
-    if component_name not in nlp.component_names:
-        raise ValueError(f"The pipeline has no component {component_name!r}; it has {nlp.component_names}.")
-    from .architectures import get_loaded
-    from .component import GLiNERComponent
-
-    component = nlp.get_pipe(component_name)
-    if not isinstance(component, GLiNERComponent):
-        raise ValueError(f"The component {component_name!r} is a {type(component).__name__}, not a gliner component.")
-    return save(get_loaded(component.model), out_dir)
 
 
 def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
@@ -181,10 +166,13 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = loaded.settings
-    settings.encoder_config = loaded.network.encoder.config.to_dict()
-    settings.class_token_index = loaded.tokenizer.convert_tokens_to_ids(settings.ent_token)
-    settings.vocab_size = len(loaded.tokenizer)
+    tokenizer = loaded.tokenizer
+    settings = replace(  # a copy: the live network and input builder share loaded.settings
+        loaded.settings,
+        encoder_config=loaded.network.encoder.config.to_dict(),
+        class_token_index=tokenizer.convert_tokens_to_ids(loaded.settings.ent_token),
+        vocab_size=len(tokenizer),
+    )
     cfg = settings.to_official()
     (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True, default=str), encoding="utf8")
     state = {k: v.detach().cpu().contiguous().clone() for k, v in loaded.network.state_dict().items()}

@@ -1,0 +1,1 @@
+"""The ``spacy-gliner`` command line: commands in ``app``, reading inputs in ``io``."""

@@ -1,0 +1,120 @@
+"""Showing entities: stable label colours, terminal highlighting, displaCy pages, redacted text.
+
+A library module (no command-line code): ``spacy-gliner render``/``redact`` and the
+project's ``visualize`` script draw with the same colours.
+"""
+import colorsys
+import hashlib
+import re
+import warnings
+from typing import Any, Dict, Iterable, List, Tuple
+
+from spacy.tokens import Doc
+from wasabi import color
+
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+CSS_COLOR_NAMES = frozenset(
+    """aliceblue antiquewhite aqua aquamarine azure beige bisque black blanchedalmond blue blueviolet brown
+    burlywood cadetblue chartreuse chocolate coral cornflowerblue cornsilk crimson cyan darkblue darkcyan
+    darkgoldenrod darkgray darkgreen darkgrey darkkhaki darkmagenta darkolivegreen darkorange darkorchid darkred
+    darksalmon darkseagreen darkslateblue darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue
+    dimgray dimgrey dodgerblue firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray
+    green greenyellow grey honeydew hotpink indianred indigo ivory khaki lavender lavenderblush lawngreen
+    lemonchiffon lightblue lightcoral lightcyan lightgoldenrodyellow lightgray lightgreen lightgrey lightpink
+    lightsalmon lightseagreen lightskyblue lightslategray lightslategrey lightsteelblue lightyellow lime limegreen
+    linen magenta maroon mediumaquamarine mediumblue mediumorchid mediumpurple mediumseagreen mediumslateblue
+    mediumspringgreen mediumturquoise mediumvioletred midnightblue mintcream mistyrose moccasin navajowhite navy
+    oldlace olive olivedrab orange orangered orchid palegoldenrod palegreen paleturquoise palevioletred papayawhip
+    peachpuff peru pink plum powderblue purple rebeccapurple red rosybrown royalblue saddlebrown salmon sandybrown
+    seagreen seashell sienna silver skyblue slateblue slategray slategrey snow springgreen steelblue tan teal
+    thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen""".split()
+)
+PREVIEW_COLOR = "#ff7a7a"
+_LINE = re.compile(r"[^\r\n]+")  # a run of text between line breaks
+
+
+def label_color(label: str) -> str:
+    """A light colour for ``label``, the same on every run: its hue comes from a hash of the name."""
+    digest = hashlib.sha1(label.upper().encode("utf8")).digest()
+    hue = int.from_bytes(digest[:2], "big") / 65536
+    red, green, blue = colorsys.hls_to_rgb(hue, 0.78, 0.8)
+    return "#{:02x}{:02x}{:02x}".format(round(red * 255), round(green * 255), round(blue * 255))
+
+
+def xterm_color(hex_color: str) -> int:
+    """The nearest of the 6x6x6 colour cube of 256-colour terminals."""
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return 16 + 36 * round(red / 51) + 6 * round(green / 51) + round(blue / 51)
+
+
+def parse_colors(values: List[str]) -> Dict[str, str]:
+    """``--color`` values (``LABEL=COLOUR``, repeated or comma-separated) as {LABEL: colour}."""
+    colors: Dict[str, str] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        if not item:
+            continue
+        label, sep, value = (x.strip() for x in item.rpartition("="))
+        if not sep or not label:
+            raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
+        if not (_HEX.fullmatch(value) or value.lower() in CSS_COLOR_NAMES):
+            raise ValueError(f"--color {item!r}: {value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like #ff8800.")
+        colors[label.upper()] = value
+    return colors
+
+
+def merge_spans(entities: Iterable[Dict[str, Any]]) -> List[Tuple[int, int, str]]:
+    """Character ranges covered by entities, overlaps joined; each keeps the label of its first entity."""
+    merged: List[Tuple[int, int, str]] = []
+    for ent in sorted(entities, key=lambda e: (e["start"], -e["end"])):
+        if merged and ent["start"] < merged[-1][1]:
+            start, end, label = merged[-1]
+            merged[-1] = (start, max(end, ent["end"]), label)
+        else:
+            merged.append((ent["start"], ent["end"], ent["label"]))
+    return merged
+
+
+def highlight(text: str, entities: List[Dict[str, Any]]) -> str:
+    """``text`` for a terminal, each entity on its label's colour with the label after it."""
+    pieces, pos = [], 0
+    for start, end, label in merge_spans(entities):
+        code = xterm_color(label_color(label))
+        pieces.append(text[pos:start])
+        pieces.append(color(f"{text[start:end]} ", fg=16, bg=code) + color(label, fg=16, bg=code, bold=True))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def displacy_page(docs: Any, style: str, colors: Dict[str, str], manual: bool = False, **options: Any) -> str:
+    from spacy import displacy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # displaCy warns about documents without entities
+        return displacy.render(docs, style=style, page=True, manual=manual, options={"colors": colors, **options})
+
+
+def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:
+    """A self-contained HTML page of ``doc``: entity style (flat: ``doc.ents``) or span style
+    (nested: ``doc.spans[key]``); ``overrides`` maps upper-cased labels to colours."""
+    spans = doc.spans.get(key, []) if nested else doc.ents
+    colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
+    if nested:
+        return displacy_page(doc, "span", colors, spans_key=key)
+    return displacy_page(doc, "ent", colors)
+
+
+def redact_text(text: str, ranges: List[Tuple[int, int, str]], placeholder: str) -> str:
+    """``text`` with each range replaced; ``placeholder`` "label" writes the label as [LABEL].
+
+    A range across lines is replaced line by line: its line breaks stay, so lists,
+    tables and paragraphs keep their shape.
+    """
+    pieces, pos = [], 0
+    for start, end, label in ranges:
+        fill = f"[{label.upper().replace(' ', '_')}]" if placeholder == "label" else placeholder
+        pieces.append(text[pos:start])
+        pieces.append(_LINE.sub(lambda _: fill, text[start:end]))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
