@@ -163,6 +163,22 @@ class GLiNERShim(PyTorchShim):
         self.encoder_lr_scale = encoder_lr_scale
         self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
 
+    def predict(self, inputs: Any) -> Any:
+        """The network's output without gradients, in eval mode, never switching back.
+
+        thinc's PyTorchShim.predict calls ``eval()`` before and ``train()`` after each call:
+        on a pipeline shared by threads, one thread's ``train()`` turned dropout on in the
+        middle of another's forward pass. Here inference only ever moves the network to eval
+        mode (training's ``begin_update`` moves it to train mode), so concurrent calls give
+        the scores of sequential ones.
+        """
+        import torch
+
+        if self._model.training:
+            self._model.eval()
+        with torch.no_grad(), torch.autocast(device_type="cuda", enabled=self._mixed_precision):
+            return self._model(*inputs.args, **inputs.kwargs)
+
     def finish_update(self, optimizer: Optimizer) -> None:
         for name, param in self._model.named_parameters():
             if param.grad is None:
