@@ -216,6 +216,13 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str) ->
         problems.append(f"unexpected tensors: {_some(unexpected)}")
     if wrong_shape:
         problems.append(f"tensors of the wrong shape: {_some(wrong_shape)}")
+    if not problems:
+        non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
+        if non_finite:
+            raise CheckpointError(
+                f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
+                "nothing. The file is damaged, or training diverged; use another checkpoint."
+            )
     if problems:
         raise CheckpointError(
             f"The weights in {where} do not fit the GLiNER span model described by its config ("
