@@ -6,7 +6,11 @@ needs it. Methods follow a batch's life: labels, prediction, annotation, trainin
 scoring, initialization and serialization.
 """
 import inspect
+import numbers
+import operator
+import unicodedata
 from dataclasses import MISSING, dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -29,6 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.search import SpanSearch
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
+OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
+# Unicode categories that show nothing on their own: controls, format characters (zero-width
+# space, BOM, soft hyphen), surrogates, separators, and combining marks without a base.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 Labels = Union[Sequence[str], Dict[str, str]]
 LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
 
@@ -50,20 +58,51 @@ def check_labels(labels: Any) -> LabelMap:
                 raise ValueError("Labels must not be empty or whitespace only.")
             if any("\ud800" <= c <= "\udfff" for c in value):
                 raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
+            if all(unicodedata.category(c) in _INVISIBLE for c in value):
+                raise ValueError(
+                    f"The label {value!r} has no visible character (only {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): "
+                    "every entity would get an invisible label. Remove it, or check how the labels were read."
+                )
         out.setdefault(text, label)  # duplicates keep their first mapping, in order
     return out
 
 
+def _is_number(value: Any) -> bool:
+    """Any real number (int, float, numpy scalars, Fraction, Decimal), but not a boolean."""
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+    try:
+        number = float(threshold) if _is_number(threshold) else None
+    except (ValueError, OverflowError):  # Decimal("sNaN")
+        number = None
+    if number is None or not 0.0 < number < 1.0:
         raise ValueError(f"threshold must be a number strictly between 0 and 1 (a probability), got {threshold!r}.")
-    return float(threshold)
+    return number
 
 
 def check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """A positive integer, of any integer type (numpy too), or a number with an integer value."""
+    number: Optional[int] = None
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            number = operator.index(value)
+        except TypeError:
+            try:
+                number = int(value) if _is_number(value) and value == int(value) else None
+            except (ValueError, OverflowError):  # NaN, infinity
+                number = None
+    if number is None or number < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
+    return number
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """True or false (numpy booleans too); a string such as "no" is not silently true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be true or false, got {value!r} ({type(value).__name__}).")
+    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -98,10 +137,10 @@ class GLiNERConfig:
         checked = {
             "labels": check_labels(self.labels),
             "threshold": check_threshold(self.threshold),
-            "nested": bool(self.nested),
-            "multi_label": bool(self.multi_label),
+            "nested": check_flag("nested", self.nested),
+            "multi_label": check_flag("multi_label", self.multi_label),
             "batch_size": check_positive("batch_size", self.batch_size),
-            "overwrite_ents": bool(self.overwrite_ents),
+            "overwrite_ents": check_flag("overwrite_ents", self.overwrite_ents),
             "window_overlap": check_positive("window_overlap", self.window_overlap),
         }
         for name, value in checked.items():
@@ -165,6 +204,20 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
     return score_gliner
 
 
+def _one_per_span_label(keep: np.ndarray, cands: "Candidates", span_labels: List[str]) -> np.ndarray:
+    """``keep`` with one span per (start, end, spaCy label), the best-scoring: two prompts
+    mapped to one spaCy label (with ``multi_label``) would otherwise write a span twice."""
+    if len(set(span_labels)) == len(span_labels):
+        return keep
+    best: Dict[tuple, int] = {}
+    for i in keep.tolist():
+        key = (int(cands.starts[i]), int(cands.ends[i]), span_labels[cands.labels[i]])
+        if key not in best or cands.scores[i] > cands.scores[best[key]]:
+            best[key] = i
+    chosen = set(best.values())
+    return np.asarray([i for i in keep.tolist() if i in chosen], dtype=np.int64)
+
+
 class DocPrediction:
     """Candidates of one doc in token units, with the labels they refer to."""
 
@@ -223,6 +276,7 @@ class GLiNERComponent(TrainablePipe):
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
         self._search: Optional["SpanSearch"] = None
+        self._readable: Tuple[Any, set] = (None, set())  # (input builder, labels with sub-tokens in its tokenizer)
 
     # -- labels ---------------------------------------------------------------
     @property
@@ -292,9 +346,28 @@ class GLiNERComponent(TrainablePipe):
 
         maps = self._label_maps(docs, labels)
         threshold = self.threshold if threshold is None else check_threshold(threshold)
+        self._check_readable(maps)
         aligned = [doc_words(doc) for doc in docs]
         found = self.search()([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict)
         return [DocPrediction(a.to_tokens(c), m) for a, c, m in zip(aligned, found, maps)]
+
+    def _check_readable(self, maps: List[LabelMap]) -> None:
+        """Every label must leave at least one sub-token in the model's tokenizer: a label the
+        tokenizer drops whole (e.g. "\ufffd" for BERT) would be an empty prompt."""
+        builder = self.search().builder
+        if self._readable[0] is not builder:
+            self._readable = (builder, set())
+        readable = self._readable[1]
+        new = [label for label in dict.fromkeys(label for m in maps for label in m) if label not in readable]
+        if not new:
+            return
+        for label, ids in zip(new, builder.pieces([new])[0]):
+            if not ids:
+                raise ValueError(
+                    f"The label {label!r} has no sub-token in this model's tokenizer (it drops every character of it), "
+                    "so the model cannot read it. Use a label with letters or digits."
+                )
+        readable.update(new)
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
@@ -310,14 +383,53 @@ class GLiNERComponent(TrainablePipe):
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
         from .model.decoding import greedy_decode
 
+        self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
             cands = pred.candidates
             keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
+            keep = _one_per_span_label(keep, cands, pred.span_labels)
             spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
             scores = cands.scores[keep].astype("float32")
-            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": scores})
+            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": scores, OWNER_ATTR: self.name})
             if not self.nested:
-                doc.ents = self._merge_ents(doc, spans, scores)
+                self._write_ents(doc, self._merge_ents(doc, spans, scores))
+
+    def _check_span_groups(self, docs: List[Doc]) -> None:
+        """A span group this component did not write is never replaced (nothing is lost):
+        another component's (spancat also uses "sc"), or the user's own."""
+        for doc in docs:
+            group = doc.spans[self.spans_key] if self.spans_key in doc.spans else None
+            if group is not None and len(group) and group.attrs.get(OWNER_ATTR) != self.name:
+                raise ValueError(
+                    f"doc.spans[{self.spans_key!r}] already holds {len(group)} spans that the {self.name!r} component "
+                    "did not write (another component's, e.g. spancat's, or your own); they are not replaced. "
+                    f"Give this component its own spans_key (config \"spans_key\"), or remove the group first "
+                    f"(del doc.spans[{self.spans_key!r}])."
+                )
+
+    @staticmethod
+    def _write_ents(doc: Doc, ents: List[Span]) -> None:
+        """Set ``ents``; tokens outside them keep their annotation (missing stays missing),
+        except those of an existing entity that lost a clash, which become "O"."""
+        covered = np.zeros(len(doc), dtype=bool)
+        for span in ents:
+            covered[span.start : span.end] = True
+        kept = {(e.start, e.end, e.label) for e in ents}
+        outside = []
+        for old in doc.ents:
+            if (old.start, old.end, old.label) in kept:
+                continue
+            i = old.start
+            while i < old.end:
+                if covered[i]:
+                    i += 1
+                    continue
+                j = i
+                while j < old.end and not covered[j]:
+                    j += 1
+                outside.append(Span(doc, i, j))
+                i = j
+        doc.set_ents(ents, outside=outside, default="unmodified")
 
     def _merge_ents(self, doc: Doc, spans: List[Span], scores: np.ndarray) -> List[Span]:
         """New entities and the doc's existing ones, by the ``overwrite_ents`` policy.
@@ -402,41 +514,70 @@ class GLiNERComponent(TrainablePipe):
                 self.add_label(span.label_)
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """``cfg`` (JSON) and ``model`` (an official checkpoint folder); names in ``exclude`` are left out."""
+        """``cfg`` (JSON: trained labels and the component's settings) and ``model`` (an official
+        checkpoint folder); names in ``exclude`` are left out."""
         from .model import checkpoint
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if "cfg" not in exclude:
-            srsly.write_json(path / "cfg", self.cfg)
+            settings = {f.name: getattr(self.settings, f.name) for f in fields(GLiNERConfig)}
+            srsly.write_json(path / "cfg", {**self.cfg, "settings": settings})
         if "model" not in exclude:
             checkpoint.save(get_loaded(self.model), path / "model")
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
+        """Restore the trained labels, the settings (labels, threshold, ...) and the weights
+        the component had when saved. Everything is read and checked first, then swapped in:
+        a failure leaves the component as it was. A ``cfg`` of older versions holds only
+        ``trained_labels``; the settings are then those of the config."""
         from .model import checkpoint
 
         path = Path(path)
+        cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
-        if "model" not in exclude:
-            set_loaded(self.model, checkpoint.load(path / "model"))
+            cfg, settings = self._read_cfg(srsly.read_json(path / "cfg"))
+        loaded = checkpoint.load(path / "model") if "model" not in exclude else None
+        if cfg is not None:
+            self.cfg.update(cfg)
+        if settings is not None:
+            self.settings = settings
+        if loaded is not None:
+            set_loaded(self.model, loaded)
         return self
+
+    def _read_cfg(self, data: Any) -> Tuple[Dict[str, Any], Optional[GLiNERConfig]]:
+        """The checked contents of a saved ``cfg``: (cfg, settings or None)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"The saved cfg of the {self.name!r} component is not a JSON object; it was not written by to_disk.")
+        cfg = dict(data)
+        stored = cfg.pop("settings", None)
+        cfg["trained_labels"] = check_labels(cfg.get("trained_labels", {}))
+        if stored is None:
+            return cfg, None
+        if not isinstance(stored, dict):
+            raise ValueError(f"The saved settings of the {self.name!r} component are not a JSON object.")
+        known = {f.name for f in fields(GLiNERConfig)}
+        return cfg, replace(self.settings, **{k: v for k, v in stored.items() if k in known})
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
             self.to_disk(tmp, exclude=exclude)
-            files = {str(p.relative_to(tmp)): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
+            files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
         return srsly.msgpack_dumps(files)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
+        """What ``to_bytes`` wrote: the bytes are untrusted, so only the file names it writes
+        (``cfg`` and ``model/<file>``) are accepted, and nothing is written outside a
+        temporary folder."""
         import tempfile
 
-        files = srsly.msgpack_loads(bytes_data)
+        files = _component_files(bytes_data)
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in files.items():
-                target = Path(tmp) / name
+                target = Path(tmp, *name.split("/"))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
             self.from_disk(tmp, exclude=exclude)
@@ -445,3 +586,26 @@ class GLiNERComponent(TrainablePipe):
     @property
     def is_loaded(self) -> bool:
         return is_loaded(self.model)
+
+
+def _component_files(bytes_data: Any) -> Dict[str, bytes]:
+    """{relative file name: content} of ``to_bytes`` data, refusing anything it never writes."""
+    problem = "they are not a msgpack map of file names to bytes"
+    try:
+        files = srsly.msgpack_loads(bytes_data) if isinstance(bytes_data, (bytes, bytearray, memoryview)) else None
+    except Exception as err:  # msgpack raises several error types for damaged data
+        files, problem = None, f"msgpack cannot read them: {err}"
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+        raise ValueError(
+            f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
+            "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
+        )
+    for name in files:
+        parts = name.split("/")
+        plain = all(part not in ("", ".", "..") and "\\" not in part and "\x00" not in part for part in parts)
+        if not plain or not (parts == ["cfg"] or (len(parts) == 2 and parts[0] == "model")):
+            raise ValueError(
+                f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg' and "
+                "'model/<file>' are accepted; these bytes were not written by to_bytes, or were altered."
+            )
+    return files
