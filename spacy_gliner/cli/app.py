@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
 
 import spacy
-import srsly
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -25,7 +24,20 @@ from ..architectures import DEFAULT_SOURCE, get_loaded
 from ..component import GLiNERComponent, Labels, check_threshold
 from ..loading import export, load_gliner_pipeline
 from ..render import PREVIEW_COLOR, displacy_page, highlight, merge_spans, parse_colors, redact_text, render_html
-from .io import InputError, LineError, count_records, iter_records, read_document, read_labels
+from .io import (
+    AtomicOutput,
+    InputError,
+    RecordError,
+    check_outputs,
+    count_records,
+    dumps,
+    iter_records,
+    read_document,
+    read_labels,
+    same_file,
+    strip_bom,
+    write_file,
+)
 
 app = typer.Typer(
     name="spacy-gliner",
@@ -164,21 +176,33 @@ def show_entities(text: str, entities: List[Dict[str, Any]]) -> None:
 
 # -- outputs -------------------------------------------------------------------
 class JsonlWriter:
-    """One JSON record a line, written as documents come (to a file or standard output)."""
+    """One JSON record a line, written as documents come: to standard output, or to a
+    temporary file that becomes ``path`` only when the run succeeds."""
 
     def __init__(self, path: Optional[Path]) -> None:
-        self.file = path.open("w", encoding="utf8") if path else sys.stdout
+        self.out = AtomicOutput(path) if path else None
 
     def add(self, doc: Doc, record: Dict[str, Any]) -> None:
-        self.file.write(srsly.json_dumps(record) + "\n")
+        line = dumps(record) + "\n"
+        if self.out is None:
+            sys.stdout.write(line)
+        else:
+            self.out.file.write(line.encode("utf8", "surrogatepass"))
 
     def close(self) -> None:
-        if self.file is not sys.stdout:
-            self.file.close()
+        if self.out is not None:
+            self.out.commit()
+
+    def discard(self, written: int) -> str:
+        """After a failure: what was written, and what became of it."""
+        if self.out is None:
+            return f"{written} records were written to standard output before the stop."
+        return f"{written} records were written before the stop; {self.out.discard()}."
 
 
 class DocBinWriter:
-    """Annotated docs in a DocBin (.spacy); a record's other keys go to ``doc.user_data["meta"]``."""
+    """Annotated docs in a DocBin (.spacy), written at the end; a record's other keys go to
+    ``doc.user_data["meta"]``."""
 
     def __init__(self, path: Path, text_key: str) -> None:
         self.path = path
@@ -190,7 +214,10 @@ class DocBinWriter:
         self.docbin.add(doc)
 
     def close(self) -> None:
-        self.docbin.to_disk(self.path)
+        write_file(self.path, self.docbin.to_bytes())
+
+    def discard(self, written: int) -> str:
+        return f"{written} records were annotated before the stop; no partial file was kept ({self.path} {'is unchanged' if self.path.exists() else 'was not written'})."
 
 
 class OnError(str, Enum):
@@ -204,7 +231,6 @@ def _writer(output: Optional[Path], text_key: str, show: bool) -> Optional[Any]:
     suffix = output.suffix.lower()
     if suffix not in (".jsonl", ".spacy"):
         fail(f"--output {output}: write .jsonl (one record a line) or .spacy (a DocBin), not {suffix or 'a file without suffix'}.")
-    output.parent.mkdir(parents=True, exist_ok=True)
     return JsonlWriter(output) if suffix == ".jsonl" else DocBinWriter(output, text_key)
 
 
@@ -213,8 +239,14 @@ def _write_bytes(data: bytes, output: Optional[Path]) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data)
+        write_file(output, data)
+
+
+def _check_outputs(source: str, *outputs: Optional[Path]) -> None:
+    try:
+        check_outputs(outputs, source)
+    except InputError as err:
+        fail(str(err))
 
 
 def _read_one(source: str) -> str:
@@ -260,6 +292,7 @@ def predict_cli(
     """
     from tqdm import tqdm
 
+    _check_outputs(source, output)
     pipeline = load_pipeline(model, labels, threshold, nested, batch_size, gpu_id)
     writer = _writer(output, text_key, show)
     skipped = 0
@@ -267,7 +300,7 @@ def predict_cli(
     def items() -> Iterator[Tuple[str, Dict[str, Any]]]:
         nonlocal skipped
         for item in iter_records(source, text_key, on_error.value):
-            if isinstance(item, LineError):
+            if isinstance(item, RecordError):
                 skipped += 1
                 tqdm.write(_printer.warn(f"Skipped {item}"), file=sys.stderr)  # clear of the progress bar
                 continue
@@ -288,18 +321,25 @@ def predict_cli(
                 n_docs += 1
                 n_ents += len(ents)
                 bar.update(1)
-    except LineError as err:
-        fail(f"{err}. Fix the line, or pass --on-error skip to skip such lines.")
-    except InputError as err:
-        fail(str(err))
-    finally:
-        if writer is not None:
-            writer.close()
+    except BaseException as err:  # Ctrl-C too: say what was written, keep no partial file
+        stop = writer.discard(n_docs) if writer is not None else ""
+        if isinstance(err, KeyboardInterrupt):
+            note("fail", f"Interrupted. {stop}")
+            raise typer.Exit(130) from None
+        if isinstance(err, RecordError):
+            fail(f"{err}. Fix it, or pass --on-error skip to skip such records. {stop}")
+        if isinstance(err, InputError):
+            fail(f"{err} {stop}")
+        if stop:
+            note("fail", stop)
+        raise
+    if writer is not None:
+        writer.close()
     seconds = time.perf_counter() - started
     where = f" -> {output}" if output else ""
     note("good", f"{n_docs} docs, {n_ents} entities in {seconds:.1f}s ({n_docs / max(seconds, 1e-9):.1f} docs/s){where}")
     if skipped:
-        note("warn", f"{skipped} JSONL line(s) skipped: they could not be read (listed above).")
+        note("warn", f"{skipped} record(s) skipped: they could not be read (listed above).")
 
 
 @app.command("render")
@@ -324,7 +364,8 @@ def render_cli(
         overrides = parse_colors(colors)
     except ValueError as err:
         fail(str(err))
-    text = _read_one(source)
+    _check_outputs(source, output)
+    text = strip_bom(_read_one(source))[1]
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     doc = pipeline(text)
     html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)
@@ -355,16 +396,16 @@ def redact_cli(
     an entity across lines is replaced line by line, its line breaks kept.
     Documents of any length are read whole.
     """
-    text = _read_one(source)
+    _check_outputs(source, output, preview)
+    bom, text = strip_bom(_read_one(source))  # the BOM is written back, not redacted with a first word
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     entities = pipeline.entities(pipeline(text))
     ranges = merge_spans(entities)
     if preview is not None:
         manual = {"text": text, "ents": [{"start": s, "end": e, "label": label} for s, e, label in ranges], "title": None}
-        preview.parent.mkdir(parents=True, exist_ok=True)
-        preview.write_bytes(displacy_page([manual], "ent", {label: PREVIEW_COLOR for _, _, label in ranges}, manual=True).encode("utf8"))
+        write_file(preview, displacy_page([manual], "ent", {label: PREVIEW_COLOR for _, _, label in ranges}, manual=True).encode("utf8"))
         note("info", f"Preview of the {len(ranges)} replaced spans -> {preview}")
-    _write_bytes(redact_text(text, ranges, placeholder).encode("utf8"), output)
+    _write_bytes((bom + redact_text(text, ranges, placeholder)).encode("utf8"), output)
     if not ranges:
         note("warn", "No entities found: the output is the input unchanged. Check --labels, or lower --threshold.")
     else:
@@ -385,6 +426,8 @@ def export_cli(
     """
     if not (pipeline_dir / "config.cfg").is_file():
         fail(f"{pipeline_dir} is not a saved spaCy pipeline (no config.cfg). Pass the folder written by nlp.to_disk or spacy train.")
+    if same_file(output_dir, pipeline_dir):
+        fail(f"{output_dir} is the pipeline folder itself. Choose a new folder for the checkpoint.")
     if output_dir.exists() and any(output_dir.iterdir()) and not force:
         fail(f"{output_dir} is not empty. Choose a new folder, or pass --force to write into it.")
     pipeline = load_pipeline(str(pipeline_dir), [], need_labels=False)

@@ -2,12 +2,19 @@
 
 Texts are decoded from bytes with no newline translation, so character offsets refer
 to the file exactly as it is (``\\r\\n`` included) and a document can be written back
-byte for byte. JSONL is read one line at a time: memory does not grow with the file.
+byte for byte. A UTF-8 byte order mark (BOM) at the start of a file is not text: it is
+removed, and a document's offsets count from after it. JSONL is read one line at a time:
+memory does not grow with the file, and each record's other keys are written back exactly
+as they were (see :class:`JsonRecord`). Files are written whole or not at all
+(:class:`AtomicOutput`), never over their input.
 """
+import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import srsly
 
@@ -17,17 +24,22 @@ TEXT_SUFFIX = ".txt"
 # A source with one of these endings (and no spaces) is meant as a file, not as text.
 _PATH_SUFFIXES = (".txt", ".jsonl", ".json", ".md", ".markdown", ".html", ".htm", ".xml", ".csv", ".tsv", ".tex", ".spacy")
 _LABEL_FILE_SUFFIXES = (".txt", ".json")
+BOM = "\ufeff"
 
 
 class InputError(ValueError):
     """Input that cannot be read, with what to do about it."""
 
 
-class LineError(InputError):
-    """A JSONL line that cannot be used; ``line`` is 1-based."""
+class RecordError(InputError):
+    """A record that cannot be used (a JSONL line, a file of a folder): skipped with ``--on-error skip``."""
 
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}, line {line}: {reason}")
+
+class LineError(RecordError):
+    """A JSONL line that cannot be used; ``line`` (and ``column``) are 1-based."""
+
+    def __init__(self, path: str, line: int, reason: str, column: Optional[int] = None) -> None:
+        super().__init__(f"{path}, line {line}{f', column {column}' if column else ''}: {reason}")
         self.line = line
 
 
@@ -62,7 +74,7 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
                     raise InputError(f"{path} must hold a list of label texts or an object mapping label texts to spaCy labels.")
                 labels.extend(x.strip() for x in loaded)
             else:
-                labels.extend(line.strip() for line in decode(path.read_bytes(), str(path)).splitlines())
+                labels.extend(line.strip() for line in strip_bom(decode(path.read_bytes(), str(path)))[1].splitlines())
         else:
             labels.extend(part.strip() for part in value.split(","))
     return list(dict.fromkeys(label for label in labels if label))
@@ -70,9 +82,28 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return srsly.json_loads(decode(path.read_bytes(), str(path)))
+        return loads(strip_bom(decode(path.read_bytes(), str(path)))[1])
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
     except ValueError as err:
-        raise InputError(f"{path} is not valid JSON ({err}).") from err
+        raise InputError(f"{path} is not valid JSON: {err}") from err
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (JSON has no NaN or Infinity; write null or a number).")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def loads(text: str) -> Any:
+    """Strict JSON (the standard library's: integers of any size, floats as written; no NaN)."""
+    return _DECODER.decode(text)
+
+
+def strip_bom(text: str) -> Tuple[str, str]:
+    """(the byte order mark or "", the text after it)."""
+    return (BOM, text[1:]) if text.startswith(BOM) else ("", text)
 
 
 def decode(data: bytes, where: str) -> str:
@@ -117,6 +148,32 @@ def read_document(source: str) -> str:
     return decode(path.read_bytes(), str(path))
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one existing file (through links, ``..`` or hard links too)."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Sequence[Optional[Path]], source: str) -> None:
+    """Refuse to write over the input: the file would be emptied before it is read."""
+    path = existing(source)
+    if path is None:
+        return
+    for output in outputs:
+        if output is not None and (same_file(output, path) or (path.is_dir() and _inside(output, path) and output.suffix.lower() == TEXT_SUFFIX)):
+            raise InputError(f"The output {output} is also the input ({source}): writing it would destroy the input. Write to another file.")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
 def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Record, LineError]]:
     """Documents from a text, a file, a folder of .txt files, a .jsonl file or ``-`` (stdin).
 
@@ -129,7 +186,13 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
         if not files:
             raise InputError(f"The folder {path} holds no {TEXT_SUFFIX} files.")
         for file in files:
-            text = decode(file.read_bytes(), str(file))
+            try:
+                text = strip_bom(decode(file.read_bytes(), str(file)))[1]
+            except InputError as err:
+                if on_error == "fail":
+                    raise RecordError(str(err)) from err
+                yield RecordError(str(err))
+                continue
             yield Record(text, {"file": str(file.relative_to(path)), text_key: text})
     elif path is not None and path.suffix.lower() == JSONL_SUFFIX:
         for item in iter_jsonl(path, text_key):
@@ -137,7 +200,7 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
                 raise item
             yield item
     else:
-        text = read_document(source)
+        text = strip_bom(read_document(source))[1]
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
@@ -148,20 +211,109 @@ def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
             if not raw.strip():
                 continue
             try:
-                data = srsly.json_loads(decode(raw, "the line"))
+                line = decode(raw, "the line").rstrip()
+                if number == 1:
+                    line = strip_bom(line)[1]
+                data = loads(line)
             except InputError as err:
                 yield LineError(str(path), number, str(err))
                 continue
+            except json.JSONDecodeError as err:
+                yield LineError(str(path), number, f"not valid JSON: {err.msg}", column=err.colno)
+                continue
             except ValueError as err:
-                yield LineError(str(path), number, f"not valid JSON ({err})")
+                yield LineError(str(path), number, f"not valid JSON: {err}")
                 continue
             if not isinstance(data, dict):
                 yield LineError(str(path), number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
             elif not isinstance(data.get(text_key), str):
                 found = "no" if text_key not in data else f"a non-string ({type(data[text_key]).__name__})"
                 yield LineError(str(path), number, f"{found} {text_key!r} value; each line needs a text under {text_key!r} (see --text-key)")
+            elif any("\ud800" <= c <= "\udfff" for c in data[text_key]):
+                yield LineError(str(path), number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
             else:
-                yield Record(data[text_key], data)
+                yield Record(data[text_key], JsonRecord(data, line))
+
+
+class JsonRecord(dict):
+    """A JSONL record that remembers its line: written back with every key as it was written
+    (numbers digit for digit, escapes, key order), and only ``"entities"`` new."""
+
+    def __init__(self, data: Dict[str, Any], line: str) -> None:
+        super().__init__(data)
+        self.line = line
+
+    def dumps(self) -> str:
+        entities = srsly.json_dumps(self.get("entities", []))
+        line = self.line
+        spans = [(start, end) for key, start, end in _values(line) if key == "entities"]
+        if spans:
+            for start, end in reversed(spans):
+                line = line[:start] + entities + line[end:]
+            return line
+        close = line.rindex("}")
+        body = line[:close].rstrip()
+        return body + ("" if body.endswith("{") else ", ") + '"entities": ' + entities + line[close:]
+
+
+def _values(line: str) -> Iterator[Tuple[str, int, int]]:
+    """(key, start, end) of each top-level value of a valid JSON object's text."""
+    skip = json.decoder.WHITESPACE.match
+    i = skip(line, skip(line, 0).end() + 1).end()  # past "{"
+    while line[i] != "}":
+        key, i = json.decoder.scanstring(line, i + 1)
+        i = skip(line, skip(line, i).end() + 1).end()  # past ":"
+        _, end = _DECODER.raw_decode(line, i)
+        yield key, i, end
+        i = skip(line, end).end()
+        if line[i] == ",":
+            i = skip(line, i + 1).end()
+
+
+def dumps(record: Dict[str, Any]) -> str:
+    """A record as one JSON line."""
+    return record.dumps() if isinstance(record, JsonRecord) else srsly.json_dumps(record)
+
+
+class AtomicOutput:
+    """A file written under a temporary name in its folder and renamed to ``path`` by
+    :meth:`commit`: a failure or Ctrl-C never leaves a half-written file under the final
+    name, and a file already there stays as it was until the rename."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        self.path, self.tmp = path, Path(tmp)
+        self.existed = path.exists()
+        os.chmod(tmp, path.stat().st_mode & 0o777 if self.existed else 0o666 & ~_umask())  # mkstemp's is 0600
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> str:
+        """Remove the temporary file; says what became of ``path``."""
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+        return f"no partial file was kept ({self.path} {'is unchanged' if self.existed else 'was not written'})"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole, or not at all."""
+    out = AtomicOutput(path)
+    try:
+        out.file.write(data)
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
 
 
 def count_records(source: str) -> Optional[int]:
