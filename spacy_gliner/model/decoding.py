@@ -67,19 +67,27 @@ def _flat(order, starts, ends, labels, multi_label, accepted) -> None:
 
 
 def _nested(order, starts, ends, labels, multi_label, accepted) -> None:
-    kept_s = np.zeros((0,), dtype=np.int64)
-    kept_e = np.zeros((0,), dtype=np.int64)
+    """Accepted spans may nest but never cross. A candidate (s, e) crosses an accepted (a, b)
+    when a < s <= b < e (some accepted span ending in [s, e) starts before s) or
+    s < a <= e < b (some accepted span starting in (s, e] ends after e). Two arrays answer
+    both: the smallest start of the accepted spans ending at each unit, and the largest end
+    of those starting at each unit; a check reads only the candidate's own width, so the
+    cost is linear in the number of candidates times the span width (not quadratic)."""
+    size = max(ends) + 2 if ends else 1
+    first_start = [size] * size  # per end unit: the smallest start of an accepted span ending there
+    last_end = [-1] * size  # per start unit: the largest end of an accepted span starting there
+    kept = set()
     taken = set()
     for i in order:
         s, e = starts[i], ends[i]
-        same = (kept_s == s) & (kept_e == e)
-        if same.any() and (not multi_label or (s, e, labels[i]) in taken):
+        if (s, e) in kept and (not multi_label or (s, e, labels[i]) in taken):
             continue
-        overlap = (kept_s <= e) & (s <= kept_e)
-        nested = ((kept_s <= s) & (e <= kept_e)) | ((s <= kept_s) & (kept_e <= e))
-        if (overlap & ~nested).any():
+        if s < e and (min(first_start[s:e]) < s or max(last_end[s + 1 : e + 1]) > e):
             continue
-        kept_s = np.append(kept_s, s)
-        kept_e = np.append(kept_e, e)
+        if s < first_start[e]:
+            first_start[e] = s
+        if e > last_end[s]:
+            last_end[s] = e
+        kept.add((s, e))
         taken.add((s, e, labels[i]))
         accepted.append(i)
