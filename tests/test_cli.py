@@ -155,7 +155,7 @@ def test_predict_jsonl_bad_lines_fail_or_are_skipped_and_counted(tmp_path, conll
     assert [r["id"] for r in out] == [0, 1, 2, 3]  # in order, extra keys kept
     assert all(r["source"] == "conll" and r["text"] == conll[r["id"]] for r in out)
     assert "line 3" in said(skipped) and "line 5" in said(skipped) and "'text'" in said(skipped)
-    assert "2 JSONL line(s) skipped" in said(skipped)
+    assert "2 record(s) skipped" in said(skipped)
 
 
 def test_predict_custom_text_key(tmp_path, conll):
@@ -457,13 +457,13 @@ def test_info_checkpoint_and_pipeline(saved_pipeline):
 
 
 def test_records_are_written_as_they_stream(tmp_path, conll):
-    """Records are written one by one: a bad line after good ones leaves the good ones on disk."""
+    """Records are written one by one: a bad line after good ones leaves the good ones on
+    standard output (an --output file appears only whole, see test_hardening.py)."""
     path = tmp_path / "big.jsonl"
     good = [json.dumps({"id": i, "text": conll[i % 8]}) for i in range(40)]
     path.write_text("\n".join(good + ["not json"]) + "\n", encoding="utf8")
-    out = tmp_path / "out.jsonl"
-    result = invoke("predict", path, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "-b", "4", "-o", out)
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL, "-t", THRESHOLD, "-b", "4")
     assert result.exit_code == 1 and "line 41" in said(result)
-    written = srsly.read_jsonl(out)
-    ids = [r["id"] for r in written]
+    ids = [r["id"] for r in records(result.stdout)]
     assert 0 < len(ids) < 40 and ids == list(range(len(ids)))  # the batches done before the bad line
+    assert f"{len(ids)} records were written to standard output before the stop" in said(result)
