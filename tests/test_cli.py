@@ -15,7 +15,6 @@ from typing import Any, Dict, List
 
 import pytest
 import spacy
-import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
