@@ -560,3 +560,10 @@ def test_a_non_utf8_file_in_a_folder_is_skipped_and_reported(tmp_path):
     assert "b.txt" in said(result) and "not UTF-8" in said(result) and "1 record(s) skipped" in said(result)
     result = invoke("predict", folder, "-l", "person", "-m", MODEL)
     assert result.exit_code == 1 and "b.txt" in said(result) and "--on-error skip" in said(result)
+
+
+@pytest.mark.parametrize("labels", ["person,\u200b", "person,\ufffd"])
+def test_cli_labels_the_model_cannot_read_end_with_a_message(labels):
+    result = invoke("predict", SENTENCE, "-l", labels, "-m", MODEL)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert "has no visible character" in said(result) or "no sub-token" in said(result)

@@ -39,7 +39,10 @@ wordy_text = st.lists(
     st.tuples(st.sampled_from(WORDS) | odd_text.filter(bool), st.sampled_from(SEPARATORS)), max_size=30
 ).map(lambda parts: "".join(w + s for w, s in parts))
 texts = wordy_text | odd_text
-labels = st.lists(st.sampled_from(LABEL_POOL) | st.text(min_size=1, max_size=12).filter(str.strip), min_size=1, max_size=6)
+# Labels with a letter or digit (visible, and read by every tokenizer); any text at all is
+# tested in test_any_label_is_used_or_refused.
+any_label = st.text(min_size=1, max_size=12)
+labels = st.lists(st.sampled_from(LABEL_POOL) | any_label.filter(lambda t: any(c.isalnum() for c in t)), min_size=1, max_size=6)
 thresholds = st.floats(0.05, 0.95)
 
 
@@ -64,6 +67,18 @@ def nested_nlp(tiny_checkpoint) -> Language:
 def test_flat_output_is_valid(flat_nlp, text, labels, threshold):
     doc = flat_nlp.get_pipe("gliner")(flat_nlp.make_doc(text), labels=labels, threshold=threshold)
     assert_valid_output(doc, "sc", threshold, nested=False, allowed=labels)
+
+
+@SETTINGS
+@given(label=any_label)
+def test_any_label_is_used_or_refused(flat_nlp, label):
+    """A label with no visible character, or none the tokenizer reads, is a ValueError naming it."""
+    try:
+        doc = flat_nlp.get_pipe("gliner")(flat_nlp.make_doc("Barack Obama visited Seattle."), labels=[label], threshold=0.3)
+    except ValueError as err:
+        assert repr(label) in str(err) or "empty or whitespace" in str(err)
+    else:
+        assert_valid_output(doc, "sc", 0.3, nested=False, allowed=[label])
 
 
 @SETTINGS

@@ -21,7 +21,7 @@ from spacy.tokens import Doc, DocBin
 from wasabi import Printer, table
 
 from ..architectures import DEFAULT_SOURCE, get_loaded
-from ..component import GLiNERComponent, Labels, check_threshold
+from ..component import GLiNERComponent, Labels, check_labels, check_threshold
 from ..loading import export, load_gliner_pipeline
 from ..render import PREVIEW_COLOR, displacy_page, highlight, merge_spans, parse_colors, redact_text, render_html
 from .io import (
@@ -140,6 +140,8 @@ def load_pipeline(
     """The pipeline of ``model`` with this run's settings; every problem ends the command with a message."""
     try:
         chosen = read_labels(labels) if labels else None
+        if chosen:
+            check_labels(chosen)  # an invisible label fails here, before the model loads
         if threshold is not None:
             threshold = check_threshold(threshold)
     except (InputError, ValueError) as err:
@@ -328,7 +330,7 @@ def predict_cli(
             raise typer.Exit(130) from None
         if isinstance(err, RecordError):
             fail(f"{err}. Fix it, or pass --on-error skip to skip such records. {stop}")
-        if isinstance(err, InputError):
+        if isinstance(err, ValueError):  # InputError, and labels the model cannot read
             fail(f"{err} {stop}")
         if stop:
             note("fail", stop)
