@@ -567,3 +567,12 @@ def test_cli_labels_the_model_cannot_read_end_with_a_message(labels):
     result = invoke("predict", SENTENCE, "-l", labels, "-m", MODEL)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert "has no visible character" in said(result) or "no sub-token" in said(result)
+
+
+def test_keys_a_docbin_cannot_hold_end_with_a_message(tmp_path):
+    source = _jsonl(tmp_path / "in.jsonl", [json.dumps({"text": SENTENCE, "n": 1}), '{"text": "Tim Cook", "big": 18446744073709551616}'])
+    output = tmp_path / "out.spacy"
+    result = invoke("predict", source, "-l", "person", "-m", MODEL, "-o", output)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "a DocBin cannot store" in said(result) and "no partial file was kept" in said(result)
+    assert not output.exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
 
 import spacy
+import srsly
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -212,7 +213,15 @@ class DocBinWriter:
         self.docbin = DocBin(store_user_data=True)
 
     def add(self, doc: Doc, record: Dict[str, Any]) -> None:
-        doc.user_data["meta"] = {k: v for k, v in record.items() if k not in (self.text_key, "entities")}
+        meta = {k: v for k, v in record.items() if k not in (self.text_key, "entities")}
+        try:
+            srsly.msgpack_dumps(meta)  # found now, not when the DocBin is written at the end
+        except (OverflowError, TypeError, ValueError) as err:
+            raise InputError(
+                f"The record of {doc.text[:40]!r}... has keys a DocBin cannot store ({err}; msgpack holds integers "
+                "of 64 bits). Write JSONL instead (-o out.jsonl), which keeps every key as written."
+            ) from err
+        doc.user_data["meta"] = meta
         self.docbin.add(doc)
 
     def close(self) -> None:
@@ -323,6 +332,8 @@ def predict_cli(
                 n_docs += 1
                 n_ents += len(ents)
                 bar.update(1)
+        if writer is not None:
+            writer.close()
     except BaseException as err:  # Ctrl-C too: say what was written, keep no partial file
         stop = writer.discard(n_docs) if writer is not None else ""
         if isinstance(err, KeyboardInterrupt):
@@ -335,8 +346,6 @@ def predict_cli(
         if stop:
             note("fail", stop)
         raise
-    if writer is not None:
-        writer.close()
     seconds = time.perf_counter() - started
     where = f" -> {output}" if output else ""
     note("good", f"{n_docs} docs, {n_ents} entities in {seconds:.1f}s ({n_docs / max(seconds, 1e-9):.1f} docs/s){where}")
