@@ -3,7 +3,6 @@ odd labels, numbers of every kind. Each test failed before its fix; ``docs/relia
 lists the cases with what they get.
 """
 import json
-import os
 import re
 import threading
 from decimal import Decimal
@@ -26,7 +25,7 @@ from spacy_gliner.model import checkpoint
 from spacy_gliner.model.decoding import Candidates, greedy_decode
 from spacy_gliner.model.settings import CheckpointError
 
-from conftest import DATA, REF_MINILM as REF, spans_of  # noqa: E402
+from conftest import REF_MINILM as REF, spans_of  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 SENTENCE = "Barack Obama visited Microsoft in Seattle."
@@ -166,7 +165,6 @@ def test_old_cfg_with_trained_labels_only_still_loads(tiny, tmp_path):
 def test_non_finite_weights_are_refused(tiny, tmp_path, value):
     import shutil
 
-    import torch
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "model"
