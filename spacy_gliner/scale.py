@@ -114,8 +114,7 @@ def annotate(
     once per worker. labels, threshold, nested, batch_size: as for the component (None:
     the component's). Each worker uses ``cpus_per_worker`` torch threads; with
     ``gpus_per_worker`` it runs on a GPU (``spacy.require_gpu`` inside the actor).
-    Records keep their order: call ``ray.data.DataContext.get_current()
-    .execution_options.preserve_order = True`` before running (``run`` does).
+    Records keep their input order (the dataset's ``preserve_order`` is turned on).
     """
     ray = require_ray()
     if workers < 1:
@@ -123,6 +122,7 @@ def annotate(
     settings = RunSettings(
         str(model), labels, threshold, nested, batch_size, text_key, use_gpu=gpus_per_worker > 0, threads=max(1, int(cpus_per_worker))
     )
+    dataset.context.execution_options.preserve_order = True  # copied into the mapped dataset
     return dataset.map_batches(
         Annotator,
         fn_constructor_args=(settings,),
@@ -173,10 +173,7 @@ def connect(address: Optional[str], workers: int = 1) -> None:
 
 
 def records(dataset: "ray.data.Dataset", batch_rows: int = 256) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    """(position, record) pairs in input order, streamed to the driver."""
-    import ray.data
-
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    """(position, record) pairs, in the dataset's order, streamed to the driver."""
     position = 0
     for batch in dataset.iter_batches(batch_size=batch_rows, batch_format="pyarrow"):
         for record in batch.to_pylist():

@@ -73,7 +73,9 @@ def _same(found: List[Dict[str, Any]], expected: List[Dict[str, Any]]) -> None:
         assert [(e["start"], e["end"], e["label"], e["text"]) for e in a["entities"]] == [
             (e["start"], e["end"], e["label"], e["text"]) for e in b["entities"]
         ]
-        assert [e["score"] for e in a["entities"]] == pytest.approx([e["score"] for e in b["entities"]], abs=1e-4)
+        # scores are written rounded to 4 places; batches of other sizes differ by float noise
+        # that can tip a rounding: one unit of the last place
+        assert [e["score"] for e in a["entities"]] == pytest.approx([e["score"] for e in b["entities"]], abs=1.5e-4)
 
 
 def test_ray_jsonl_equals_the_single_process_run(cluster, corpus, tmp_path):
@@ -92,6 +94,8 @@ def test_parquet_in_and_out(cluster, corpus, tmp_path):
     folder = tmp_path / "parquet_in"
     folder.mkdir()
     records = _read_jsonl(source)
+    for record in records:  # Arrow columns hold one type: no mixed lists in Parquet
+        record["nested"] = {"k": record["nested"]["k"][:1]}
     pq.write_table(pa.Table.from_pylist(records[:300]), folder / "part-0.parquet")
     pq.write_table(pa.Table.from_pylist(records[300:]), folder / "part-1.parquet")
     out = tmp_path / "out.parquet"
@@ -100,7 +104,7 @@ def test_parquet_in_and_out(cluster, corpus, tmp_path):
     found = pq.read_table(out).to_pylist()
     assert sorted(r["id"] for r in found) == sorted(r["id"] for r in expected)
     by_id = {r["id"]: r for r in found}
-    _same([by_id[r["id"]] for r in expected], expected)
+    _same([by_id[r["id"]] for r in expected], [{**r, "nested": {"k": r["nested"]["k"][:1]}} for r in expected])
 
 
 def test_bad_records_fail_or_are_skipped_by_position_and_id(cluster, corpus, tmp_path):
@@ -112,12 +116,13 @@ def test_bad_records_fail_or_are_skipped_by_position_and_id(cluster, corpus, tmp
     out = tmp_path / "out.jsonl"
     failed = _predict(str(source), "-o", str(out), "-m", model, "-l", LABELS, "--engine", "ray")
     assert failed.exit_code == 1
-    assert "record 8 (id 'doc-7'): no 'text' value" in failed.output and "--on-error skip" in failed.output
+    message = " ".join(failed.output.split())  # wasabi wraps long messages
+    assert "record 8 (id 'doc-7'): no 'text' value" in message and "--on-error skip" in message
     assert not out.exists() and not list(tmp_path.glob(".out.jsonl*"))  # no partial file left
     skipped = _predict(str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--on-error", "skip")
     assert skipped.exit_code == 0, skipped.output
-    assert "record 24 (id 'doc-23'): a non-string (int) 'text' value" in skipped.output
-    assert "2 record(s) skipped" in skipped.output
+    message = " ".join(skipped.output.split())
+    assert "record 24 (id 'doc-23'): a non-string (int) 'text' value" in message and "2 record(s) skipped" in message
     found = _read_jsonl(out)
     assert [r["id"] for r in found] == [r["id"] for i, r in enumerate(records) if i not in (7, 23)]
 
