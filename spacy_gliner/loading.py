@@ -4,14 +4,17 @@ The command line and the zero-shot evaluation take one argument for the model: a
 spaCy pipeline folder (used as it is) or a GLiNER checkpoint (a folder or Hub id, put into
 a blank English pipeline). ``export`` writes a pipeline's component as a checkpoint folder.
 """
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from .architectures import get_loaded
-from .component import GLiNERComponent
+from .component import GLiNERComponent, Labels, check_labels, check_threshold
 
 PathLike = Union[str, Path]
 
@@ -38,6 +41,71 @@ def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(model)})
     return nlp, "gliner"
+
+
+@dataclass
+class Pipeline:
+    """A pipeline with a gliner component, and the labels and threshold of one run: what
+    every command line path (one process, or Ray workers) annotates with."""
+
+    nlp: Language
+    name: str
+    labels: Optional[Labels] = None
+    threshold: Optional[float] = None
+
+    @property
+    def component(self) -> GLiNERComponent:
+        return self.nlp.get_pipe(self.name)
+
+    @property
+    def cfg(self) -> Dict[str, Dict[str, Any]]:
+        """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
+        kwargs: Dict[str, Any] = {}
+        if self.labels is not None:
+            kwargs["labels"] = self.labels
+        if self.threshold is not None:
+            kwargs["threshold"] = self.threshold
+        return {self.name: kwargs}
+
+    def __call__(self, text: str) -> Doc:
+        return self.nlp(text, component_cfg=self.cfg)
+
+    def pipe(self, items: Iterable[Tuple[str, Any]], batch_size: int) -> Iterator[Tuple[Doc, Any]]:
+        return self.nlp.pipe(items, as_tuples=True, batch_size=batch_size, component_cfg=self.cfg)
+
+    def entities(self, doc: Doc) -> List[Dict[str, Any]]:
+        """The component's entities: character offsets, text, label and score."""
+        group = doc.spans.get(self.component.spans_key, [])
+        scores = group.attrs.get("scores", []) if len(group) else []
+        return [
+            {"start": s.start_char, "end": s.end_char, "text": s.text, "label": s.label_, "score": round(float(p), 4)}
+            for s, p in zip(group, scores)
+        ]
+
+
+def open_pipeline(
+    model: PathLike,
+    labels: Optional[Labels] = None,
+    threshold: Optional[float] = None,
+    nested: Optional[bool] = None,
+    batch_size: Optional[int] = None,
+) -> Pipeline:
+    """The pipeline of ``model``, weights loaded, with this run's settings (None: the
+    component's). Raises ``ValueError`` saying what is wrong."""
+    if labels is not None:
+        check_labels(labels)
+    if threshold is not None:
+        threshold = check_threshold(threshold)
+    nlp, name = load_gliner_pipeline(model)
+    pipeline = Pipeline(nlp, name, labels, threshold)
+    component = pipeline.component
+    get_loaded(component.model)
+    if nested is not None:
+        component.nested = nested
+    if batch_size is not None:
+        component.batch_size = batch_size
+    nlp.max_length = sys.maxsize  # the component windows long documents
+    return pipeline
 
 
 def export(nlp_or_path: Union[Language, PathLike], component_name: str, out_dir: PathLike) -> Path:

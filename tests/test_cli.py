@@ -466,3 +466,14 @@ def test_records_are_written_as_they_stream(tmp_path, conll):
     ids = [r["id"] for r in records(result.stdout)]
     assert 0 < len(ids) < 40 and ids == list(range(len(ids)))  # the batches done before the bad line
     assert f"{len(ids)} records were written to standard output before the stop" in said(result)
+
+
+def test_engine_ray_without_ray_says_what_to_install(monkeypatch, tmp_path):
+    """Ray is an optional extra: without it, --engine ray names the pip install to run."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Ada Lovelace lived in London."}\n', encoding="utf8")
+    result = CliRunner().invoke(app, ["predict", str(source), "-o", str(tmp_path / "out.jsonl"), "-m", MODEL, "-l", "person", "--engine", "ray"])
+    assert result.exit_code == 1
+    assert 'pip install "spacy-gliner[ray]"' in result.output
+    assert not (tmp_path / "out.jsonl").exists()

@@ -20,7 +20,7 @@ import spacy_gliner
 PACKAGE = Path(spacy_gliner.__file__).parent
 ROOT = PACKAGE.parent
 # layer of each module: 0 the torch-only GLiNER core, 1 the spaCy layer, 2 the tools around them
-TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.__main__")
+TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.__main__")
 SPACY_FREE = ("spacy", "thinc", "srsly", "typer", "wasabi")
 
 
@@ -106,7 +106,7 @@ def test_a_blank_pipeline_imports_no_heavy_module_of_ours():
         _fresh("import json, sys, spacy; spacy.blank('en'); print(json.dumps(sorted(m for m in sys.modules if m.startswith('spacy_gliner'))))")
     )
     assert "spacy_gliner.component" in loaded  # spaCy did import the factory module
-    heavy = ("spacy_gliner.data", "spacy_gliner.cli", "spacy_gliner.loading", "spacy_gliner.render")
+    heavy = ("spacy_gliner.data", "spacy_gliner.cli", "spacy_gliner.loading", "spacy_gliner.render", "spacy_gliner.scale")
     heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.search")
     assert not [m for m in loaded if m.startswith(heavy)]
 

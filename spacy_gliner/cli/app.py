@@ -9,21 +9,19 @@ messages and the progress bar go to standard error.
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 import spacy
 import srsly
 import typer
-from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import Printer, table
 
 from ..architectures import DEFAULT_SOURCE, get_loaded
-from ..component import GLiNERComponent, Labels, check_labels, check_threshold
-from ..loading import export, load_gliner_pipeline
+from ..component import check_labels, check_threshold
+from ..loading import Pipeline, export, open_pipeline
 from ..render import PREVIEW_COLOR, displacy_page, highlight, merge_spans, parse_colors, redact_text, render_html
 from .io import (
     AtomicOutput,
@@ -78,45 +76,6 @@ def fail(text: str) -> NoReturn:
 
 
 # -- pipeline -------------------------------------------------------------------
-@dataclass
-class Pipeline:
-    """A pipeline with a gliner component, and the labels and threshold of this run."""
-
-    nlp: Language
-    name: str
-    labels: Optional[Labels] = None
-    threshold: Optional[float] = None
-
-    @property
-    def component(self) -> GLiNERComponent:
-        return self.nlp.get_pipe(self.name)
-
-    @property
-    def cfg(self) -> Dict[str, Dict[str, Any]]:
-        """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
-        kwargs: Dict[str, Any] = {}
-        if self.labels is not None:
-            kwargs["labels"] = self.labels
-        if self.threshold is not None:
-            kwargs["threshold"] = self.threshold
-        return {self.name: kwargs}
-
-    def __call__(self, text: str) -> Doc:
-        return self.nlp(text, component_cfg=self.cfg)
-
-    def pipe(self, items: Iterable[Tuple[str, Any]], batch_size: int) -> Iterator[Tuple[Doc, Any]]:
-        return self.nlp.pipe(items, as_tuples=True, batch_size=batch_size, component_cfg=self.cfg)
-
-    def entities(self, doc: Doc) -> List[Dict[str, Any]]:
-        """The component's entities: character offsets, text, label and score."""
-        group = doc.spans.get(self.component.spans_key, [])
-        scores = group.attrs.get("scores", []) if len(group) else []
-        return [
-            {"start": s.start_char, "end": s.end_char, "text": s.text, "label": s.label_, "score": round(float(p), 4)}
-            for s, p in zip(group, scores)
-        ]
-
-
 def use_gpu(gpu_id: int) -> None:
     if gpu_id < 0:
         return
@@ -151,19 +110,11 @@ def load_pipeline(
         fail("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
     use_gpu(gpu_id)
     try:
-        nlp, name = load_gliner_pipeline(model)
-        pipeline = Pipeline(nlp, name, chosen, threshold)
-        get_loaded(pipeline.component.model)
+        pipeline = open_pipeline(model, chosen, threshold, nested, batch_size)
     except ValueError as err:  # CheckpointError too
         fail(str(err))
-    component = pipeline.component
-    if need_labels and chosen is None and not component.labels:
+    if need_labels and chosen is None and not pipeline.component.labels:
         fail("No labels to look for: name the entity types with --labels, e.g. --labels person,organization.")
-    if nested is not None:
-        component.nested = nested
-    if batch_size is not None:
-        component.batch_size = batch_size
-    nlp.max_length = sys.maxsize  # the component windows long documents
     return pipeline
 
 
@@ -236,6 +187,26 @@ class OnError(str, Enum):
     fail = "fail"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def _predict_with_ray(source: str, output: Optional[Path], **options: Any) -> None:
+    from .distributed import run
+
+    if output is None:
+        fail("--engine ray writes a file: give --output out.jsonl or out.parquet.")
+    try:
+        counts = run(Path(source), output, **options)
+    except (ImportError, ValueError) as err:  # DistributedError, InputError, CheckpointError
+        fail(str(err))
+    rate = counts["records"] / max(counts["seconds"], 1e-9)
+    note("good", f"{counts['records']} docs, {counts['entities']} entities in {counts['seconds']:.1f}s ({rate:.1f} docs/s) -> {output}")
+    if counts["skipped"]:
+        note("warn", f"{counts['skipped']} record(s) skipped: they could not be annotated (listed above).")
+
+
 def _writer(output: Optional[Path], text_key: str, show: bool) -> Optional[Any]:
     if output is None:
         return None if show else JsonlWriter(None)
@@ -294,16 +265,32 @@ def predict_cli(
     show: bool = typer.Option(
         False, "--show", "-s", help="Print each document with its entities in colour, and a table of them (instead of JSONL on standard output)."
     ),
+    engine: Engine = typer.Option(
+        Engine.local, "--engine", "-e", help="local: this process. ray: Ray Data workers (pip install \"spacy-gliner[ray]\"), "
+        "for corpora in .jsonl or .parquet files or folders of them, written to --output (.jsonl or .parquet) in input order."
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="With --engine ray: the cluster to join (auto, or ray://HOST:PORT). Default: start a local one."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="With --engine ray: worker processes, each loading the model once and using one core."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="With --engine ray: GPUs for each worker (e.g. 1, or 0.5 to share one)."),
 ) -> None:
     """Find entities in texts, files, folders or JSONL corpora; write them as JSONL or a DocBin.
 
     Each record out is the record in (for texts and files: "text", and "file") plus
     "entities": a list of {"start", "end", "text", "label", "score"}, with character offsets.
     Records are read and written one at a time: memory stays flat on large corpora.
+    With --engine ray the same records come from Ray workers (see the README's "Corpora
+    bigger than one machine").
     """
     from tqdm import tqdm
 
     _check_outputs(source, output)
+    if engine is Engine.ray:
+        return _predict_with_ray(
+            source, output, model=model, labels=labels, threshold=threshold, nested=nested, batch_size=batch_size,
+            text_key=text_key, on_error=on_error.value, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+        )  # fmt: skip
     pipeline = load_pipeline(model, labels, threshold, nested, batch_size, gpu_id)
     writer = _writer(output, text_key, show)
     skipped = 0
