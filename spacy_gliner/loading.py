@@ -1,8 +1,9 @@
 """Pipelines from what a user names as "the model", and back to an official checkpoint.
 
 The command line and the zero-shot evaluation take one argument for the model: a saved
-spaCy pipeline folder (used as it is) or a GLiNER checkpoint (a folder or Hub id, put into
-a blank English pipeline). ``export`` writes a pipeline's component as a checkpoint folder.
+spaCy pipeline folder (used as it is, with its own tokenizer) or a GLiNER checkpoint (a
+folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's words,
+so that its ``doc.ents`` carry the official library's character offsets). ``export`` writes a pipeline's component as a checkpoint folder.
 """
 from pathlib import Path
 from typing import Tuple, Union
@@ -14,6 +15,8 @@ from .architectures import get_loaded
 from .component import GLiNERComponent
 
 PathLike = Union[str, Path]
+# the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
+GLINER_TOKENIZER = {"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1"}}}
 
 
 def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
@@ -35,7 +38,7 @@ def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
         return nlp, names[0]
     if path.is_dir() and not (path / CONFIG_FILE).is_file():
         raise ValueError(f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg).")
-    nlp = spacy.blank("en")
+    nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens == GLiNER's words: exact offsets everywhere
     nlp.add_pipe("gliner", config={"model": str(model)})
     return nlp, "gliner"
 
