@@ -3,8 +3,6 @@
 A pipeline built on it maps every word to exactly one token, so entities need no widening.
 """
 import json
-import subprocess
-import sys
 
 import pytest
 import spacy
@@ -15,7 +13,7 @@ from spacy_gliner.loading import GLINER_TOKENIZER, load_gliner_pipeline
 from spacy_gliner.model.inputs import split_words
 from spacy_gliner.tokenizer import GLiNERTokenizer
 
-from conftest import BENCHMARKS, ROOT, aligned  # noqa: E402
+from conftest import BENCHMARKS, aligned  # noqa: E402
 
 NLP = spacy.blank("en", config=GLINER_TOKENIZER)
 DEFAULT = spacy.blank("en")
@@ -87,17 +85,6 @@ def test_saved_and_loaded_with_the_pipeline(tmp_path):
     assert [t.text for t in loaded("e.g. U.S.")] == ["e", ".", "g", ".", "U", ".", "S", "."]
     restored = spacy.blank("en", config=GLINER_TOKENIZER).from_bytes(NLP.to_bytes())
     assert isinstance(restored.tokenizer, GLiNERTokenizer)
-
-
-def test_a_fresh_process_builds_it_from_a_config():
-    code = (
-        "import sys, spacy; assert 'spacy_gliner' not in sys.modules; "
-        "nlp = spacy.blank('en', config={'nlp': {'tokenizer': {'@tokenizers': 'spacy_gliner.Tokenizer.v1'}}}); "
-        "print([t.text for t in nlp('Park.</p>')])"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT.parent))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['Park', '.', '<', '/', 'p', '>']"
 
 
 def test_bare_checkpoints_load_with_it_saved_pipelines_keep_theirs(tiny_checkpoint, tmp_path):
