@@ -7,7 +7,8 @@ characters is the input's byte. Within an entity, what is replaced is each run o
 characters between line breaks and markup (``<...>`` tags, attribute values included, and
 ``<!-- -->`` comments), whitespace at a run's edges kept: lists, tables, paragraphs and
 HTML keep their shape. An entity wholly inside a tag (an ``alt="..."`` value) is left as
-it is unless ``inside_tags`` is asked for.
+it is unless ``inside_tags`` is asked for; then quoted attribute values and comment text
+are replaced too, while the tags' own characters (names, ``=``, quotes) still stay.
 
 The mapping (:meth:`Redaction.mapping`, a JSON-able dict) says what replaced what, with
 the hashes of both documents; :func:`restore_document` puts the originals back byte for
@@ -29,6 +30,7 @@ MAPPING_VERSION = 1
 # "<" followed by a space or a digit ("a < b", "<3") is text.
 _MARKUP = re.compile(r"<!--.*?-->|<[A-Za-z/!?](?:\"[^\"]*\"|'[^']*'|[^'\"<>])*>", re.S)
 _BREAK = re.compile(r"[\r\n]+")
+_TAG_TEXT = re.compile(r"<!--(.*?)-->|\"([^\"]*)\"|'([^']*)'", re.S)  # text inside a tag: a comment's, a quoted value
 
 Entity = Mapping[str, Any]  # {"start", "end", "label", ...}: character offsets into the text
 
@@ -124,9 +126,12 @@ def redact_text(
     protected = bytearray(len(text))  # 1: a character that is never replaced
     for m in _BREAK.finditer(text):
         protected[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-    if not inside_tags:
-        for start, end in markup_spans(text):
-            protected[start:end] = b"\x01" * (end - start)
+    for start, end in markup_spans(text):
+        protected[start:end] = b"\x01" * (end - start)
+        if inside_tags:  # attribute values and comment text become replaceable; the tag itself stays
+            for m in _TAG_TEXT.finditer(text, start, end):
+                a, b = m.span(m.lastindex)
+                protected[a:b] = bytes(b - a)
     numbers: Dict[Tuple[str, str], int] = {}
     out: List[str] = []
     replacements: List[Replacement] = []
