@@ -48,7 +48,7 @@ def gold_mentions(text: str) -> List[Tuple[int, int]]:
     taken = [False] * len(text)
     found = []
     for name in names:
-        for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text):
+        for m in re.finditer(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text):
             if not any(taken[m.start() : m.end()]):
                 taken[m.start() : m.end()] = [True] * (m.end() - m.start())
                 found.append(m.span())
