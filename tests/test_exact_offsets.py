@@ -33,7 +33,8 @@ TRICKY = [
     "<a href=\"https://www.cam.ac.uk\">Cambridge</a> hosted Dr. J.R.R. Tolkien (1892–1973); cf. C.S. Lewis at Oxford.",
     "| Name | City |\r\n|---|---|\r\n| Isaac Newton | Woolsthorpe |\r\n",
 ]
-# lone combining marks: no sub-token in ref_minilm's uncased BERT vocabulary
+# lone combining marks: no sub-token in ref_minilm's uncased BERT vocabulary (nor have control
+# characters or zero-width spaces)
 NO_SUBTOKEN = "Zoë Saldaña and Beyonce\u0301 Knowles visited Mu\u0308nchen with Jose\u0301 Mourinho."
 
 
@@ -120,3 +121,8 @@ def test_words_without_sub_tokens_ours_right_official_shifted(loaded, official):
     mourinho = "Jose\u0301 Mourinho"  # with a combining accent
     assert mourinho in ours and "Zoë Saldaña" in ours
     assert ours != theirs and mourinho not in theirs  # the official offsets slide by one word per lone mark
+    text = "Meet\x07 Marie Curie and \x01 Pierre Curie in Paris."  # control characters: no sub-token either
+    doc = nlp(text)
+    assert [text[a:b] for a, b in exact_offsets(doc.spans["sc"])] == ["Marie Curie", "Pierre Curie", "Paris"]
+    theirs = [e["text"] for e in official("ref_minilm").predict_entities(text, LABELS, threshold=THRESHOLD)]
+    assert "Marie Curie" not in theirs and "\x07 Marie" in theirs
