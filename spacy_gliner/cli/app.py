@@ -273,7 +273,8 @@ def predict_cli(
     """Find entities in texts, files, folders or JSONL corpora; write them as JSONL or a DocBin.
 
     Each record out is the record in (for texts and files: "text", and "file") plus
-    "entities": a list of {"start", "end", "text", "label", "score"}, with character offsets.
+    "entities": a list of {"start", "end", "text", "label", "score"}, with GLiNER's own character
+    offsets (those of the official predict_entities, not widened to tokens).
     Records are read and written one at a time: memory stays flat on large corpora.
     """
     from tqdm import tqdm
