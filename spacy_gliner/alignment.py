@@ -5,15 +5,24 @@ so scores match the official ones. A span of words is mapped to the smallest spa
 tokens that covers its characters ("expand"): a word boundary inside a token (as in
 "U.S.-based" or a URL) widens the entity to whole tokens instead of losing it. Decoding
 then runs on token spans, so the result always fits ``doc.ents``.
+
+The characters GLiNER itself found are kept next to the widened span: each candidate
+carries its words' character start and end (``word_offsets``), and the component writes
+them to the span group's ``attrs["starts"]``/``attrs["ends"]`` (read back with
+:func:`exact_offsets`). When two word spans widen to the same token span, decoding keeps
+one of them (the best scored); its own word offsets are the ones kept. With the GLiNER
+tokenizer (``spacy_gliner.Tokenizer.v1``) tokens are words and both agree.
 """
 from dataclasses import dataclass
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
-from spacy.tokens import Doc
+from spacy.tokens import Doc, SpanGroup
 
 from .model.decoding import Candidates
 from .model.inputs import split_words
+
+STARTS, ENDS = "starts", "ends"  # span group attrs: GLiNER's character offsets of each span
 
 
 @dataclass
@@ -21,12 +30,20 @@ class AlignedWords:
     words: List[str]
     first_token: np.ndarray  # token holding each word's first character
     last_token: np.ndarray  # token holding each word's last character
+    char_starts: np.ndarray  # each word's first character
+    char_ends: np.ndarray  # one past each word's last character
 
     def to_tokens(self, cands: Candidates) -> Candidates:
         """Candidates with word indices replaced by token indices (inclusive ends)."""
         if len(cands) == 0:
             return cands
         return Candidates(self.first_token[cands.starts], self.last_token[cands.ends], cands.labels, cands.scores)
+
+    def word_offsets(self, cands: Candidates) -> Tuple[np.ndarray, np.ndarray]:
+        """Character start and end of each candidate (word units), as GLiNER found it."""
+        if len(cands) == 0:
+            return np.zeros((0,), dtype=np.int64), np.zeros((0,), dtype=np.int64)
+        return self.char_starts[cands.starts], self.char_ends[cands.ends]
 
 
 def doc_words(doc: Doc) -> AlignedWords:
@@ -36,4 +53,14 @@ def doc_words(doc: Doc) -> AlignedWords:
     ends = np.fromiter((e for _, _, e in split), dtype=np.int64, count=len(split))
     first = np.searchsorted(token_starts, starts, side="right") - 1
     last = np.searchsorted(token_starts, ends - 1, side="right") - 1
-    return AlignedWords([w for w, _, _ in split], first, last)
+    return AlignedWords([w for w, _, _ in split], first, last, starts, ends)
+
+
+def exact_offsets(group: SpanGroup) -> List[Tuple[int, int]]:
+    """GLiNER's character (start, end) of each span of a group, from its ``attrs``; spans
+    written without them (by another component, or an older version) give their token offsets."""
+    spans = list(group)
+    starts, ends = group.attrs.get(STARTS), group.attrs.get(ENDS)
+    if starts is None or ends is None or len(starts) != len(spans) or len(ends) != len(spans):
+        return [(s.start_char, s.end_char) for s in spans]
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]

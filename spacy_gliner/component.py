@@ -219,12 +219,15 @@ def _one_per_span_label(keep: np.ndarray, cands: "Candidates", span_labels: List
 
 
 class DocPrediction:
-    """Candidates of one doc in token units, with the labels they refer to."""
+    """Candidates of one doc in token units, with the labels they refer to and the character
+    offsets of the words each was found on (``char_starts``/``char_ends``, aligned with them)."""
 
-    def __init__(self, candidates: "Candidates", label_map: LabelMap) -> None:
+    def __init__(self, candidates: "Candidates", label_map: LabelMap, char_starts: Optional[np.ndarray] = None, char_ends: Optional[np.ndarray] = None) -> None:
         self.candidates = candidates
         self.labels = list(label_map)  # what the model was asked for
         self.span_labels = list(label_map.values())  # the spaCy label written for each
+        self.char_starts = char_starts
+        self.char_ends = char_ends
 
 
 class _Setting:
@@ -349,7 +352,7 @@ class GLiNERComponent(TrainablePipe):
         self._check_readable(maps)
         aligned = [doc_words(doc) for doc in docs]
         found = self.search()([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict)
-        return [DocPrediction(a.to_tokens(c), m) for a, c, m in zip(aligned, found, maps)]
+        return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
 
     def _check_readable(self, maps: List[LabelMap]) -> None:
         """Every label must leave at least one sub-token in the model's tokenizer: a label the
@@ -381,6 +384,7 @@ class GLiNERComponent(TrainablePipe):
         return search
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
+        from .alignment import ENDS, STARTS
         from .model.decoding import greedy_decode
 
         self._check_span_groups(docs)
@@ -389,8 +393,15 @@ class GLiNERComponent(TrainablePipe):
             keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
             keep = _one_per_span_label(keep, cands, pred.span_labels)
             spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
-            scores = cands.scores[keep].astype("float32")
-            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": scores, OWNER_ATTR: self.name})
+            attrs = {"scores": cands.scores[keep].astype("float32"), OWNER_ATTR: self.name}
+            if pred.char_starts is not None and pred.char_ends is not None:
+                # GLiNER's own characters of each kept span (see alignment.exact_offsets)
+                attrs[STARTS], attrs[ENDS] = pred.char_starts[keep].astype("int64"), pred.char_ends[keep].astype("int64")
+            else:  # a prediction made in token units only: the token offsets are the exact ones
+                attrs[STARTS] = np.asarray([s.start_char for s in spans], dtype="int64")
+                attrs[ENDS] = np.asarray([s.end_char for s in spans], dtype="int64")
+            scores = attrs["scores"]
+            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs=attrs)
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, spans, scores))
 

@@ -1,8 +1,9 @@
 """Pipelines from what a user names as "the model", and back to an official checkpoint.
 
 The command line and the zero-shot evaluation take one argument for the model: a saved
-spaCy pipeline folder (used as it is) or a GLiNER checkpoint (a folder or Hub id, put into
-a blank English pipeline). ``export`` writes a pipeline's component as a checkpoint folder.
+spaCy pipeline folder (used as it is, with its own tokenizer) or a GLiNER checkpoint (a
+folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's words,
+so that its ``doc.ents`` carry the official library's character offsets). ``export`` writes a pipeline's component as a checkpoint folder.
 """
 import sys
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from .architectures import get_loaded
 from .component import GLiNERComponent, Labels, check_labels, check_threshold
 
 PathLike = Union[str, Path]
+# the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
+GLINER_TOKENIZER = {"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1"}}}
 
 
 def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
@@ -38,7 +41,7 @@ def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
         return nlp, names[0]
     if path.is_dir() and not (path / CONFIG_FILE).is_file():
         raise ValueError(f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg).")
-    nlp = spacy.blank("en")
+    nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens == GLiNER's words: exact offsets everywhere
     nlp.add_pipe("gliner", config={"model": str(model)})
     return nlp, "gliner"
 
@@ -74,12 +77,18 @@ class Pipeline:
         return self.nlp.pipe(items, as_tuples=True, batch_size=batch_size, component_cfg=self.cfg)
 
     def entities(self, doc: Doc) -> List[Dict[str, Any]]:
-        """The component's entities: character offsets, text, label and score."""
-        group = doc.spans.get(self.component.spans_key, [])
-        scores = group.attrs.get("scores", []) if len(group) else []
+        """The component's entities at GLiNER's own characters (not widened to tokens): start,
+        end, text, label and score, as the official ``predict_entities`` gives them."""
+        from .alignment import exact_offsets
+
+        key = self.component.spans_key
+        if key not in doc.spans or not len(doc.spans[key]):
+            return []
+        group = doc.spans[key]
+        scores = group.attrs.get("scores", [])
         return [
-            {"start": s.start_char, "end": s.end_char, "text": s.text, "label": s.label_, "score": round(float(p), 4)}
-            for s, p in zip(group, scores)
+            {"start": a, "end": b, "text": doc.text[a:b], "label": s.label_, "score": round(float(p), 4)}
+            for s, (a, b), p in zip(group, exact_offsets(group), scores)
         ]
 
 

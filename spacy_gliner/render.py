@@ -1,7 +1,8 @@
-"""Showing entities: stable label colours, terminal highlighting, displaCy pages, redacted text.
+"""Showing entities: stable label colours, terminal highlighting, displaCy pages.
 
 A library module (no command-line code): ``spacy-gliner render``/``redact`` and the
-project's ``visualize`` script draw with the same colours.
+project's ``visualize`` script draw with the same colours. Flat entities are drawn at
+GLiNER's own characters (``alignment.exact_offsets``), not at the widened token spans.
 """
 import colorsys
 import hashlib
@@ -30,7 +31,6 @@ CSS_COLOR_NAMES = frozenset(
     thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen""".split()
 )
 PREVIEW_COLOR = "#ff7a7a"
-_LINE = re.compile(r"[^\r\n]+")  # a run of text between line breaks
 
 
 def label_color(label: str) -> str:
@@ -56,10 +56,15 @@ def parse_colors(values: List[str]) -> Dict[str, str]:
         label, sep, value = (x.strip() for x in item.rpartition("="))
         if not sep or not label:
             raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
-        if not (_HEX.fullmatch(value) or value.lower() in CSS_COLOR_NAMES):
-            raise ValueError(f"--color {item!r}: {value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like #ff8800.")
-        colors[label.upper()] = value
+        colors[label.upper()] = check_color(value, f"--color {item!r}: ")
     return colors
+
+
+def check_color(value: str, where: str = "") -> str:
+    """``value`` if it is a CSS colour name or a hex code, else a ValueError saying so."""
+    if not (_HEX.fullmatch(value.strip()) or value.strip().lower() in CSS_COLOR_NAMES):
+        raise ValueError(f"{where}{value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like #ff8800.")
+    return value.strip()
 
 
 def merge_spans(entities: Iterable[Dict[str, Any]]) -> List[Tuple[int, int, str]]:
@@ -95,26 +100,25 @@ def displacy_page(docs: Any, style: str, colors: Dict[str, str], manual: bool = 
 
 
 def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:
-    """A self-contained HTML page of ``doc``: entity style (flat: ``doc.ents``) or span style
-    (nested: ``doc.spans[key]``); ``overrides`` maps upper-cased labels to colours."""
-    spans = doc.spans.get(key, []) if nested else doc.ents
+    """A self-contained HTML page of ``doc``; ``overrides`` maps upper-cased labels to colours.
+
+    Flat: entity style, each entity marked at GLiNER's own characters (the spans of
+    ``doc.spans[key]``, which ``doc.ents`` widens to tokens). Nested: displaCy's span style,
+    which draws tokens (exact with the GLiNER tokenizer, where tokens are words).
+    """
+    from .alignment import exact_offsets
+
+    group = doc.spans[key] if key in doc.spans else None
+    spans = list(group) if group is not None else ([] if nested else list(doc.ents))
     colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
     if nested:
         return displacy_page(doc, "span", colors, spans_key=key)
-    return displacy_page(doc, "ent", colors)
+    offsets = exact_offsets(group) if group is not None else [(s.start_char, s.end_char) for s in spans]
+    ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
+    return marked_page(doc.text, merge_spans(ents), colors)
 
 
-def redact_text(text: str, ranges: List[Tuple[int, int, str]], placeholder: str) -> str:
-    """``text`` with each range replaced; ``placeholder`` "label" writes the label as [LABEL].
-
-    A range across lines is replaced line by line: its line breaks stay, so lists,
-    tables and paragraphs keep their shape.
-    """
-    pieces, pos = [], 0
-    for start, end, label in ranges:
-        fill = f"[{label.upper().replace(' ', '_')}]" if placeholder == "label" else placeholder
-        pieces.append(text[pos:start])
-        pieces.append(_LINE.sub(lambda _: fill, text[start:end]))
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
+def marked_page(text: str, ranges: Iterable[Tuple[int, int, str]], colors: Dict[str, str]) -> str:
+    """A displaCy entity page of ``text`` with the given non-overlapping character ranges marked."""
+    ents = [{"start": start, "end": end, "label": label} for start, end, label in ranges]
+    return displacy_page([{"text": text, "ents": ents, "title": None}], "ent", colors, manual=True)

@@ -15,7 +15,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_gliner.alignment import doc_words
+from spacy.tokens import DocBin
+
+from spacy_gliner.alignment import doc_words, exact_offsets
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.model.checkpoint import LoadedGLiNER
 from spacy_gliner.model.decoding import Candidates
@@ -147,6 +149,8 @@ def test_entities_inside_tokens_are_widened_not_dropped(chosen, text, fragments,
     doc = chosen(spans)(text)
     assert [e.text for e in doc.ents] == expected
     assert [e.text for e in doc.spans["sc"]] == expected
+    # next to the widened spans, the characters GLiNER found are kept exactly
+    assert [text[a:b] for a, b in exact_offsets(doc.spans["sc"])] == fragments
     # the test is about offsets that spaCy alone would drop
     if expected != fragments:
         assert any(doc.char_span(text.index(f), text.index(f) + len(f)) is None for f in fragments)
@@ -159,6 +163,41 @@ def test_words_that_meet_in_one_token_become_one_entity(chosen):
     doc = chosen([(u, u, 0, 3.0), (s, s, 1, 4.0)])(text)
     assert [(e.text, e.label_) for e in doc.ents] == [("U.S.", "place")]
     assert list(doc.spans["sc"].attrs["scores"]) == pytest.approx([torch.sigmoid(torch.tensor(4.0)).item()])
+    # the exact offsets are those of the kept candidate: "S", not "U" nor the token
+    assert exact_offsets(doc.spans["sc"]) == [(text.index("S"), text.index("S") + 1)]
+
+
+def test_exact_offsets_travel_with_the_doc(chosen):
+    """attrs "starts"/"ends" are aligned with "scores" and survive a DocBin round trip."""
+    text = "<p>Contact Alan Turing at Bletchley Park.</p>"
+    spans = [(*word_span(text, "Alan Turing"), 0, 5.0), (*word_span(text, "Bletchley Park"), 1, 4.0)]
+    doc = chosen(spans)(text)
+    assert [e.text for e in doc.ents] == ["Alan Turing", "Bletchley Park.</p"]  # spaCy's token "Park.</p"
+    group = doc.spans["sc"]
+    assert len(group.attrs["starts"]) == len(group.attrs["ends"]) == len(group.attrs["scores"]) == 2
+    assert exact_offsets(group) == [(11, 22), (26, 40)]
+    docbin = DocBin(store_user_data=True)
+    docbin.add(doc)
+    (back,) = DocBin().from_bytes(docbin.to_bytes()).get_docs(NLP.vocab)
+    assert exact_offsets(back.spans["sc"]) == [(11, 22), (26, 40)]
+    assert list(back.spans["sc"].attrs["scores"]) == pytest.approx(list(group.attrs["scores"]))
+    # spans written without them (another component) fall back to their token offsets
+    back.spans["other"] = [back[0:2]]
+    assert exact_offsets(back.spans["other"]) == [(0, len(back[0:2].text))]
+
+
+def test_multi_label_keeps_exact_offsets_per_label(loaded):
+    tiny = loaded("markerV0-bert")
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("gliner", config={"labels": ["thing", "place"], "multi_label": True})
+    text = "firms in the U.S.-based group"
+    spans = [(*word_span(text, "U.S"), 0, 5.0), (*word_span(text, "U.S"), 1, 4.0), (*word_span(text, "based"), 1, 3.0)]
+    set_loaded(pipe.model, choose_spans(tiny, spans))
+    doc = nlp(text)
+    group = doc.spans["sc"]
+    # all three widen to the token "U.S.-based": one token span, decoded with its two labels once
+    assert [(s.text, s.label_) for s in group] == [("U.S.-based", "thing"), ("U.S.-based", "place")]
+    assert [text[a:b] for a, b in exact_offsets(group)] == ["U.S", "U.S"]
 
 
 def test_nested_mode_widens_too(loaded):
@@ -173,6 +212,7 @@ def test_nested_mode_widens_too(loaded):
     assert doc.ents == ()
     # "based" lies inside the token "U.S.-based": widened, it is the same span as part of the outer one
     assert [(s.text, s.label_) for s in doc.spans["sc"]] == [("U.S.-based firm", "thing"), ("U.S.-based", "place"), ("can't", "thing")]
+    assert [text[a:b] for a, b in exact_offsets(doc.spans["sc"])] == ["U.S.-based firm", "based", "can"]
 
 
 # -- with the official library's entities on the same tricky text -------------------------

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from spacy_gliner.model import checkpoint
 from spacy_gliner.cli.app import app
-from spacy_gliner.render import label_color, redact_text
+from spacy_gliner.redact import redact_text
+from spacy_gliner.render import label_color
 
 from conftest import DATA  # noqa: E402
 MODEL = str(DATA / "models" / "ref_minilm")
@@ -90,7 +91,7 @@ def test_every_command_and_option_is_explained():
     import typer.main
 
     group = typer.main.get_command(app)
-    assert set(group.commands) == {"predict", "render", "redact", "export", "info"}
+    assert set(group.commands) == {"predict", "render", "redact", "restore", "export", "info"}
     for name, command in group.commands.items():
         assert command.help, name
         for param in command.params:
@@ -100,7 +101,7 @@ def test_every_command_and_option_is_explained():
 def test_module_help_in_a_real_process():
     result = subprocess.run([sys.executable, "-m", "spacy_gliner", "--help"], capture_output=True, text=True, env=PYTHON_ENV)
     assert result.returncode == 0, result.stderr
-    for command in ("predict", "render", "redact", "export", "info"):
+    for command in ("predict", "render", "redact", "restore", "export", "info"):
         assert command in result.stdout
 
 
@@ -316,6 +317,21 @@ def test_render_nested_uses_span_style(conll):
     assert sorted(starts) == sorted((label_color(e["label"]), e["label"]) for e in nested)  # one label tag per span
 
 
+def test_a_saved_pipeline_keeps_its_tokens_but_outputs_gliner_characters(saved_pipeline, tmp_path):
+    """spaCy's tokenizer makes "Park.</p" one token: doc.ents are widened, but predict and render
+    give and mark exactly what GLiNER found."""
+    text = "<p>Contact Alan Turing at Bletchley Park.</p>"
+    result = invoke("predict", text, "-m", saved_pipeline)
+    assert result.exit_code == 0, result.output
+    (record,) = records(result.stdout)
+    assert [(e["start"], e["end"], e["text"]) for e in record["entities"]] == [(11, 22, "Alan Turing"), (26, 40, "Bletchley Park")]
+    page = tmp_path / "page.html"
+    assert invoke("render", text, "-m", saved_pipeline, "-o", page).exit_code == 0
+    marked = re.findall(r'<mark class="entity"[^>]*>\s*(.*?)\s*<span', page.read_text(encoding="utf8"), flags=re.S)
+    assert marked == ["Alan Turing", "Bletchley Park"]
+    assert spacy.load(saved_pipeline)(text).ents[-1].text == "Bletchley Park.</p"
+
+
 # -- redact -----------------------------------------------------------------------------------
 def make_paper() -> bytes:
     """A small paper in Markdown with CRLF line ends, from CrossNER science sentences about people."""
@@ -390,14 +406,16 @@ def test_redact_paper_keeps_every_other_byte(paper, paper_people, tmp_path):
 
     html = preview.read_text(encoding="utf8")
     marked = re.findall(r'<mark class="entity" style="background: #ff7a7a;[^>]*>\s*(.*?)\s*<span', html, flags=re.S)
-    assert [html_lib.unescape(m) for m in marked] == [e["text"].replace("\r\n", "\n") for e in paper_people]  # read_text: \n
+    runs = [run.strip() for e in paper_people for run in re.split(r"[\r\n]+", e["text"]) if run.strip()]
+    assert [html_lib.unescape(m) for m in marked] == runs  # what is replaced: each entity's runs between line breaks
 
 
 def test_a_span_across_lines_is_replaced_line_by_line():
     text = "1. Smith, J.\r\n2. Jones, K. and\nLee, M.\r\n| a | b |\r\n"
     start, end = text.index("Smith"), text.index("Lee") + len("Lee")
-    assert redact_text(text, [(start, end, "person")], "label") == "1. [PERSON]\r\n[PERSON]\n[PERSON], M.\r\n| a | b |\r\n"
-    assert redact_text(text, [(0, 2, "x"), (start, start + 5, "x")], "\\1") == "\\1 \\1, J.\r\n2. Jones, K. and\nLee, M.\r\n| a | b |\r\n"
+    assert redact_text(text, [{"start": start, "end": end, "label": "person"}], "label")[0] == "1. [PERSON]\r\n[PERSON]\n[PERSON], M.\r\n| a | b |\r\n"
+    two = [{"start": 0, "end": 2, "label": "x"}, {"start": start, "end": start + 5, "label": "x"}]
+    assert redact_text(text, two, "\\1")[0] == "\\1 \\1, J.\r\n2. Jones, K. and\nLee, M.\r\n| a | b |\r\n"
 
 
 def test_redact_from_stdin_with_label_placeholders(paper, paper_people):

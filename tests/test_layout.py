@@ -114,7 +114,7 @@ def test_a_blank_pipeline_imports_no_heavy_module_of_ours():
 def _registered_names() -> Dict[str, Set[str]]:
     """Names in the source's registry decorators, by entry-point group."""
     groups = {"architectures": "spacy_architectures", "misc": "spacy_misc", "readers": "spacy_readers"}
-    groups.update(scorers="spacy_scorers", schedules="thinc_schedules")
+    groups.update(scorers="spacy_scorers", schedules="thinc_schedules", tokenizers="spacy_tokenizers")
     found: Dict[str, Set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text(encoding="utf8")
@@ -147,6 +147,7 @@ def test_every_registered_name_has_an_entry_point():
         ("readers", "spacy_gliner.Corpus.v1"),
         ("scorers", "spacy_gliner.gliner_scorer.v1"),
         ("schedules", "spacy_gliner.warmup_cosine.v1"),
+        ("tokenizers", "spacy_gliner.Tokenizer.v1"),
     ],
 )
 def test_a_fresh_process_resolves_each_registered_name(registry_name, name):

@@ -1,8 +1,9 @@
-"""The ``spacy-gliner`` command line: predict, render, redact, export and info.
+"""The ``spacy-gliner`` command line: predict, render, redact, restore, export and info.
 
 Every command loads its pipeline with :func:`load_pipeline` (a GLiNER checkpoint is put
 into a blank English pipeline; a saved spaCy pipeline is used as it is) and reads the
-entities from the component's span group, so all commands see the same predictions.
+entities from the component's span group at GLiNER's own character offsets (not widened
+to tokens), so all commands see the same predictions, characters as the official library's.
 Data (JSONL, HTML, redacted text, tables) goes to standard output or ``--output``;
 messages and the progress bar go to standard error.
 """
@@ -22,14 +23,17 @@ from wasabi import Printer, table
 from ..architectures import DEFAULT_SOURCE, get_loaded
 from ..component import check_labels, check_threshold
 from ..loading import Pipeline, export, open_pipeline
-from ..render import PREVIEW_COLOR, displacy_page, highlight, merge_spans, parse_colors, redact_text, render_html
+from ..redact import DEFAULT_PLACEHOLDER, decode_document, redact_document, restore_document
+from ..render import PREVIEW_COLOR, check_color, highlight, marked_page, parse_colors, render_html
 from .io import (
+    STDIN,
     AtomicOutput,
     InputError,
     RecordError,
     check_outputs,
     count_records,
     dumps,
+    existing,
     iter_records,
     read_document,
     read_labels,
@@ -238,6 +242,17 @@ def _read_one(source: str) -> str:
         fail(str(err))
 
 
+def _read_bytes(source: str) -> bytes:
+    """One document as bytes, as it is (redact and restore must keep every byte): ``-`` for
+    standard input, a file, or else the text itself (UTF-8)."""
+    if source == STDIN:
+        return sys.stdin.buffer.read()
+    path = existing(source)
+    if path is None or path.is_dir():
+        return _read_one(source).encode("utf8")  # the text itself, or read_document's message
+    return path.read_bytes()
+
+
 # -- commands --------------------------------------------------------------------
 @app.command("predict")
 def predict_cli(
@@ -278,7 +293,8 @@ def predict_cli(
     """Find entities in texts, files, folders or JSONL corpora; write them as JSONL or a DocBin.
 
     Each record out is the record in (for texts and files: "text", and "file") plus
-    "entities": a list of {"start", "end", "text", "label", "score"}, with character offsets.
+    "entities": a list of {"start", "end", "text", "label", "score"}, with GLiNER's own character
+    offsets (those of the official predict_entities, not widened to tokens).
     Records are read and written one at a time: memory stays flat on large corpora.
     With --engine ray the same records come from Ray workers (see the README's "Corpora
     bigger than one machine").
@@ -379,10 +395,21 @@ def redact_cli(
     model: str = typer.Option(DEFAULT_SOURCE, "--model", "-m", help=MODEL_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write the redacted document to. Default: standard output."),
     placeholder: str = typer.Option(
-        "[redacted]", "--placeholder", "-p", help="What replaces each entity: this text, or 'label' for its label in capitals ([PERSON])."
+        DEFAULT_PLACEHOLDER,
+        "--placeholder",
+        "-p",
+        help="What replaces each entity: this text; 'label' for its label in capitals ([PERSON]); or 'numbered' "
+        "([PERSON_1], [PERSON_2]...: the same name always gets the same number within the document).",
+    ),
+    mapping: Optional[Path] = typer.Option(
+        None, "--mapping", help="Also write a JSON file of what replaced what (offsets, original text, placeholder), for `spacy-gliner restore`. It holds the originals: keep it safe."
     ),
     preview: Optional[Path] = typer.Option(
-        None, "--preview", help="Also write an HTML page with the entities to be replaced marked in red, to check them."
+        None, "--preview", help="Also write an HTML page of the original document with the characters to be replaced marked, to check them."
+    ),
+    preview_color: str = typer.Option(PREVIEW_COLOR, "--preview-color", help="Colour of the marks on the preview page: a CSS colour name or hex code."),
+    inside_tags: bool = typer.Option(
+        False, "--inside-tags", help="Also replace entities inside HTML/XML tags and their attribute values (alt=\"...\"), which are left as they are by default."
     ),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help=THRESHOLD_HELP),
     nested: Optional[bool] = typer.Option(None, "--nested/--flat", help=NESTED_HELP),
@@ -390,25 +417,60 @@ def redact_cli(
 ) -> None:
     """Replace entities in a document by a placeholder, keeping every other byte as it is.
 
-    Line breaks (\\r\\n too), Markdown, HTML and tables around the entities stay exact;
-    an entity across lines is replaced line by line, its line breaks kept.
-    Documents of any length are read whole.
+    Entities are replaced at GLiNER's own characters. Line ends (\\r\\n too), a byte order
+    mark, Markdown, tables and HTML tags stay exact: an entity across lines or tags is
+    replaced run by run, its line breaks and tags kept. Documents of any length are read whole.
     """
-    _check_outputs(source, output, preview)
-    bom, text = strip_bom(_read_one(source))  # the BOM is written back, not redacted with a first word
+    _check_outputs(source, output, preview, mapping)
+    try:
+        preview_color = check_color(preview_color, "--preview-color: ")
+    except ValueError as err:
+        fail(str(err))
+    data = _read_bytes(source)
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
-    entities = pipeline.entities(pipeline(text))
-    ranges = merge_spans(entities)
+    try:
+        redaction = redact_document(data, lambda text: pipeline.entities(pipeline(text)), placeholder, inside_tags)
+    except ValueError as err:
+        fail(str(err))
+    replaced = redaction.replacements
     if preview is not None:
-        manual = {"text": text, "ents": [{"start": s, "end": e, "label": label} for s, e, label in ranges], "title": None}
-        write_file(preview, displacy_page([manual], "ent", {label: PREVIEW_COLOR for _, _, label in ranges}, manual=True).encode("utf8"))
-        note("info", f"Preview of the {len(ranges)} replaced spans -> {preview}")
-    _write_bytes((bom + redact_text(text, ranges, placeholder)).encode("utf8"), output)
-    if not ranges:
-        note("warn", "No entities found: the output is the input unchanged. Check --labels, or lower --threshold.")
+        text, _ = decode_document(redaction.original)
+        ranges = [(a, b, r.label) for r in replaced for a, b in r.pieces]
+        page = marked_page(text, ranges, {label: preview_color for _, _, label in ranges})
+        _write_bytes(page.encode("utf8"), preview)
+        note("info", f"Preview of the {len(replaced)} replaced entities -> {preview}")
+    if mapping is not None:
+        _write_bytes((srsly.json_dumps(redaction.mapping(), indent=2) + "\n").encode("utf8"), mapping)
+        note("info", f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: keep it safe)")
+    _write_bytes(redaction.data, output)
+    if redaction.inside_markup:
+        note("warn", f"{len(redaction.inside_markup)} entities inside HTML tags left as they are; pass --inside-tags to replace them too.")
+    if not replaced:
+        note("warn", "No entities replaced: the output is the input unchanged. Check --labels, or lower --threshold.")
     else:
-        found = Counter(label for _, _, label in ranges)
-        note("good", f"Replaced {len(ranges)} spans ({_counts(found)}){f' -> {output}' if output else ''}")
+        found = Counter(r.label for r in replaced)
+        note("good", f"Replaced {len(replaced)} spans ({_counts(found)}){f' -> {output}' if output else ''}")
+
+
+@app.command("restore")
+def restore_cli(
+    source: str = typer.Argument(..., help="The redacted document: a file, or - for standard input."),
+    mapping: Path = typer.Option(..., "--mapping", help="The JSON file written by `spacy-gliner redact --mapping`."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write the original document to. Default: standard output."),
+) -> None:
+    """Put the originals back into a redacted document, byte for byte, from its --mapping file."""
+    _check_outputs(source, output)
+    if output is not None and same_file(output, mapping):
+        fail(f"--output {output} is the mapping file; write the restored document to another file.")
+    if not mapping.is_file():
+        fail(f"Mapping file not found: {mapping}. Pass the file written by `spacy-gliner redact --mapping`.")
+    try:
+        entries = srsly.read_json(mapping)
+        restored = restore_document(_read_bytes(source), entries)
+    except ValueError as err:  # JSON errors too
+        fail(f"{mapping}: {err}")
+    _write_bytes(restored, output)
+    note("good", f"Restored {len(entries['replacements'])} spans{f' -> {output}' if output else ''}")
 
 
 @app.command("export")
