@@ -1,4 +1,6 @@
 # Two commands for a fresh machine:  `make demo`  and  `make test`.
+# VENV: where the virtual environment is built (.venv; `.ci/run` builds a fresh one elsewhere
+# under CI). PYTEST_ARGS: extra pytest arguments, e.g. PYTEST_ARGS="tests/test_cli.py -x".
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -24,8 +26,8 @@ demo: $(VENV)/.installed
 
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)

@@ -58,8 +58,8 @@ def main(
         return
     if not archive.is_file():
         msg.fail(
-            f"No {archive} and no datasets in {dest}: run `python -m spacy project assets` first, "
-            "or point --vars.benchmarks at a local copy",
+            f"No {archive} and no datasets in {dest}: run `python -m spacy project assets <project folder>` first "
+            "(it downloads the archive), or point --vars.benchmarks at a local copy",
             exits=1,
         )
     created = missing_parents(dest)
