@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 MODEL ?= urchade/gliner_small-v2.1
 TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University of Paris.
 LABELS ?= person,organization,award,date
+THRESHOLD ?=
 
 .PHONY: setup demo test test-fast
 
@@ -20,9 +21,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 setup: $(VENV)/.installed
 
 # Zero-shot NER on example text. Offline, pass a local checkpoint folder:
-#   make demo MODEL=../shared/data/models/ref_minilm
+#   make demo MODEL=../shared/data/models/ref_minilm THRESHOLD=0.3
 demo: $(VENV)/.installed
-	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" --show
+	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed
