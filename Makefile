@@ -21,7 +21,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 setup: $(VENV)/.installed
 
 # Zero-shot NER on example text. Offline, pass a local checkpoint folder:
-#   make demo MODEL=../shared/data/models/ref_minilm THRESHOLD=0.3
+#   make demo MODEL=../shared/data/models/ref_minilm  (THRESHOLD=0.3: a lower score threshold)
 demo: $(VENV)/.installed
 	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
