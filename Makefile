@@ -1,10 +1,13 @@
 # Two commands for a fresh machine:  `make demo`  and  `make test`.
+# VENV: where the virtual environment is built (.venv; `.ci/run` builds a fresh one elsewhere
+# under CI). PYTEST_ARGS: extra pytest arguments, e.g. PYTEST_ARGS="tests/test_cli.py -x".
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MODEL ?= urchade/gliner_small-v2.1
 TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University of Paris.
 LABELS ?= person,organization,award,date
+THRESHOLD ?=
 
 .PHONY: setup demo test test-fast
 
@@ -18,14 +21,14 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 setup: $(VENV)/.installed
 
 # Zero-shot NER on example text. Offline, pass a local checkpoint folder:
-#   make demo MODEL=../shared/data/models/ref_minilm
+#   make demo MODEL=../shared/data/models/ref_minilm  (THRESHOLD=0.3: a lower score threshold)
 demo: $(VENV)/.installed
-	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" --show
+	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)

@@ -110,6 +110,7 @@ def is_loaded(model: Model) -> bool:
 
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     """Install a network in the model, on the device that thinc's current ops use."""
+    _check_fp16_device(model.attrs["mixed_precision"])
     shim = GLiNERShim(
         loaded.network, mixed_precision=model.attrs["mixed_precision"], encoder_lr_scale=model.attrs["encoder_lr_scale"]
     )
@@ -117,6 +118,27 @@ def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     model.shims.clear()
     model.shims.append(shim)
     model.attrs["loaded"] = loaded
+
+
+def _check_fp16_device(mixed_precision: MixedPrecision) -> None:
+    """fp16 is CUDA only (thinc's autocast): refuse it on any other device, before any work.
+
+    Checked where the network gets its device (thinc's current one), not when the model is
+    built: ``spacy.require_gpu()`` may come after building, and CPU-only tools (``spacy init
+    fill-config``, ``debug config``) build GPU configs without running them.
+    """
+    if mixed_precision not in (True, "fp16"):
+        return
+    from thinc.util import get_torch_default_device
+
+    device = get_torch_default_device()
+    if device.type != "cuda":
+        raise ValueError(
+            f"mixed_precision {mixed_precision!r} (float16) runs on CUDA only, but the network would run on "
+            f"{device.type!r}. Call spacy.require_gpu() before the pipe loads its weights, or set mixed_precision "
+            "to 'bf16' (CUDA, or a CPU with AMX/AVX-512 bf16) or false (float32, exact parity). For a saved "
+            'pipeline: spacy.load(path, config={"components": {"gliner": {"model": {"mixed_precision": False}}}}).'
+        )
 
 
 def _autocast(model: Model) -> ContextManager:

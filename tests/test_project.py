@@ -212,3 +212,70 @@ def test_unpack_benchmarks_finds_the_dataset_folders(tmp_path: Path) -> None:
     assert run_script("unpack_benchmarks.py", archive, tmp_path / "benchmarks").returncode == 0
     missing = run_script("unpack_benchmarks.py", archive, tmp_path / "elsewhere")
     assert missing.returncode == 1 and "spacy project assets" in missing.stdout
+
+
+def dataset_zip(path: Path, names=("CrossNER_AI", "mit-movie")) -> Path:
+    """The benchmark archive's layout, stored (not compressed): member bytes appear as they are."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in names:
+            for split in ("test.json", "labels.json"):
+                zf.write(BENCHMARKS / name / split, f"NER_datasets/{name}/{split}")
+    return path
+
+
+def tree(root: Path) -> List[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_unpack_benchmarks_fills_an_existing_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    done = run_script("unpack_benchmarks.py", dataset_zip(tmp_path / "data.zip"), tmp_path / "benchmarks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "benchmarks").iterdir()) == ["CrossNER_AI", "mit-movie"]
+    assert tree(tmp_path) == sorted(["data.zip", "benchmarks", *(f"benchmarks/{n}{f}" for n in ("CrossNER_AI", "mit-movie") for f in ("", "/test.json", "/labels.json"))])
+
+
+def test_a_failed_unpack_leaves_no_folders(tmp_path: Path) -> None:
+    """A web page saved as the zip, a truncated zip, a corrupt member, no datasets: exit 1, nothing left."""
+    good = dataset_zip(tmp_path / "good.zip").read_bytes()
+    corrupt = bytearray(good)
+    labels = (BENCHMARKS / "mit-movie" / "labels.json").read_bytes()
+    at = good.rindex(labels[:40])  # the last member's bytes: the first dataset unpacks before the error
+    corrupt[at + 5] ^= 0x01
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("NER_datasets/README.txt", "no datasets")
+    cases = {
+        "page.zip": (b"<!DOCTYPE html><html><body>Google Drive can't scan this file</body></html>", "a web page"),
+        "cut.zip": (good[: len(good) // 2], "not a readable zip archive"),
+        "corrupt.zip": (bytes(corrupt), "Bad CRC-32"),
+        "empty.zip": (empty.read_bytes(), "holds no dataset folder"),
+    }
+    (tmp_path / "good.zip").unlink()
+    empty.unlink()
+    for name, (data, message) in cases.items():
+        work = tmp_path / name.replace(".zip", "")
+        work.mkdir()
+        (work / name).write_bytes(data)
+        done = run_script("unpack_benchmarks.py", work / name, work / "assets" / "benchmarks")
+        assert done.returncode == 1 and message in " ".join(done.stdout.split()), (name, done.stdout + done.stderr)
+        assert tree(work) == [name], name  # no assets/, no assets/benchmarks, no staging folder
+
+
+def test_a_failed_project_run_leaves_no_folders(tmp_path: Path) -> None:
+    """`spacy project run all` before `spacy project assets`: the first step fails, the project is as it was."""
+    project = project_copy(tmp_path)
+    before = tree(project)
+    done = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "unpack-benchmarks", str(project)], capture_output=True, text=True)
+    assert done.returncode == 1 and "spacy project assets" in " ".join(done.stdout.split())
+    assert tree(project) == before
+
+
+def test_project_readme_is_what_spacy_project_document_writes(tmp_path: Path) -> None:
+    """project/README.md is `python -m spacy project document project/ --output project/README.md`, verbatim."""
+    fresh = tmp_path / "README.md"
+    done = subprocess.run([sys.executable, "-m", "spacy", "project", "document", str(PROJECT), "--output", str(fresh)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (PROJECT / "README.md").read_text(encoding="utf8") == fresh.read_text(encoding="utf8"), (
+        "project/README.md is out of date: run `python -m spacy project document project/ --output project/README.md`"
+    )

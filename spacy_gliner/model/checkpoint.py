@@ -6,6 +6,7 @@ so a saved pipeline is self-contained and its ``gliner/model`` folder loads in t
 official library too.
 """
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Union
@@ -176,9 +177,27 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     cfg = settings.to_official()
     (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True, default=str), encoding="utf8")
     state = {k: v.detach().cpu().contiguous().clone() for k, v in loaded.network.state_dict().items()}
-    save_file(to_official_keys(state), str(folder / WEIGHTS_FILES[0]))
+    weights = folder / WEIGHTS_FILES[0]
+    save_file(to_official_keys(state), str(weights))
+    # safetensors writes a private temp file (0600) and renames it: give the weights the
+    # mode every other file of the folder gets from the user's umask
+    os.chmod(weights, 0o666 & ~_umask())
     loaded.tokenizer.save_pretrained(str(folder))
     return folder
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (no race with threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def to_internal_keys(state: Dict[str, Any]) -> Dict[str, Any]:
