@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.search import SpanSearch
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
+LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 Labels = Union[Sequence[str], Dict[str, str]]
 LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
 
@@ -223,6 +224,8 @@ class GLiNERComponent(TrainablePipe):
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
         self._search: Optional["SpanSearch"] = None
+        self._label_cache: Dict[str, Any] = {}  # bi-encoders: label text -> vector, for _label_cache_owner
+        self._label_cache_owner: Any = None
 
     # -- labels ---------------------------------------------------------------
     @property
@@ -293,7 +296,9 @@ class GLiNERComponent(TrainablePipe):
         maps = self._label_maps(docs, labels)
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         aligned = [doc_words(doc) for doc in docs]
-        found = self.search()([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict)
+        search = self.search()
+        embed = self.label_vectors if search.loaded.settings.bi_encoder else None
+        found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(a.to_tokens(c), m) for a, c, m in zip(aligned, found, maps)]
 
     def search(self) -> "SpanSearch":
@@ -306,6 +311,23 @@ class GLiNERComponent(TrainablePipe):
         if search is None or search.loaded is not loaded or search.overlap != self.window_overlap:
             search = self._search = SpanSearch(loaded, self.window_overlap)
         return search
+
+    def label_vectors(self, labels: Sequence[str]) -> Any:
+        """Bi-encoders: the vectors [C, H] of ``labels``. Each label is encoded once per loaded
+        model and kept, so labels given per call or per doc reuse earlier work and thousands
+        of labels cost one encoder pass over the text; a new or reloaded model starts afresh."""
+        import torch
+
+        from .architectures import encode_labels
+
+        loaded = get_loaded(self.model)
+        if self._label_cache_owner is not loaded or len(self._label_cache) > LABEL_CACHE_SIZE:
+            self._label_cache, self._label_cache_owner = {}, loaded
+        missing = [label for label in dict.fromkeys(labels) if label not in self._label_cache]
+        if missing:
+            self._label_cache.update(zip(missing, encode_labels(self.model, missing)))
+        device = loaded.device
+        return torch.stack([self._label_cache[label] for label in labels]).to(device)
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
         from .model.decoding import greedy_decode
@@ -353,6 +375,12 @@ class GLiNERComponent(TrainablePipe):
 
         ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
         """
+        settings = get_loaded(self.model).settings
+        if settings.token_level or settings.bi_encoder:
+            raise NotImplementedError(
+                f"Training a {settings.family} GLiNER model is not supported yet: spacy-gliner trains the "
+                "uni-encoder span models ('markerV0', 'marker'). This checkpoint predicts as the official library does."
+            )
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)

@@ -107,6 +107,9 @@ LABELS_ENCODER_WIDTH = 24
 #: Token-level heads: wanted mean logit of the start, end and inside scores on
 #: the probes (inside is high so that entities run over several words).
 TOKEN_LOGIT_MEANS = (0.0, 0.0, 2.5)
+#: Token-level heads: factor on the scorer's label projection, so that scores differ
+#: between labels by more than float noise (random label vectors are much alike).
+TOKEN_LABEL_GAIN = 8.0
 
 
 def _load_tokenizer():
@@ -292,6 +295,9 @@ def _spread_token_scores(model) -> dict:
     """
     import torch
 
+    with torch.no_grad():  # random label projections barely tell labels apart: widen them
+        model.model.scorer.proj_label.weight.mul_(TOKEN_LABEL_GAIN)
+        model.model.scorer.proj_label.bias.mul_(TOKEN_LABEL_GAIN)
     last = model.model.scorer.out_mlp[-1]
     hidden = []
 

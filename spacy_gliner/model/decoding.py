@@ -92,7 +92,9 @@ def token_candidates(probs: np.ndarray, threshold: float) -> Candidates:
     start score of s and the end score of e are above the threshold and every word of
     s..e has an inside score of at least the threshold; its score is the smallest of
     those. Spans are not limited to ``max_width``. Comparisons follow the official types:
-    start and end in float32, inside in float64.
+    start and end in float32, inside in float64. Candidates come in the official order,
+    (start, label, end), not the span models' canonical one: scores saturate at 1.0 and
+    tie more often here, and greedy decoding breaks ties by this order.
     """
     n_words = probs.shape[0]
     if n_words == 0 or probs.shape[1] == 0:
@@ -114,6 +116,5 @@ def token_candidates(probs: np.ndarray, threshold: float) -> Candidates:
         parts.append(np.stack([np.full(len(ends), s), ends, np.full(len(ends), c), scores.astype(np.float64)], axis=1))
     if not parts:
         return Candidates.empty()
-    rows = np.concatenate(parts)
-    cands = Candidates(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3])
-    return cands.canonical()
+    rows = np.concatenate(parts)  # already by start, label (np.nonzero's order), end
+    return Candidates(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3])
