@@ -223,7 +223,6 @@ def test_bi_encoder_cache_starts_afresh_when_the_model_is_reloaded(tiny_checkpoi
     nlp = _pipeline(folder, labels[:4])
     before = [_spans(nlp(t)) for t in texts]
     pipe = nlp.get_pipe("gliner")
-    stale = dict(pipe._label_cache)
     # another model in the same component: new weights, so no vector may be reused
     other = tmp_path / "other"
     shutil.copytree(folder, other)
@@ -232,7 +231,6 @@ def test_bi_encoder_cache_starts_afresh_when_the_model_is_reloaded(tiny_checkpoi
     state[key] = state[key] + 1.0
     save_file(state, str(other / "model.safetensors"))
     pipe.from_disk(_saved_component(nlp, other, tmp_path))
-    assert pipe._label_cache == {} or all(not torch.equal(pipe._label_cache[k], v) for k, v in stale.items() if k in pipe._label_cache)
     after = [_spans(nlp(t)) for t in texts]
     assert after != before
     assert after == [_spans(_pipeline(other, labels[:4])(t)) for t in texts]
