@@ -14,7 +14,6 @@ from typing import List
 import numpy as np
 import pytest
 import spacy
-import torch
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.architectures import build_gliner_encoder_model, get_loaded
