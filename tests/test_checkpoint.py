@@ -325,7 +325,7 @@ def _reshape(key: str):
 def test_weights_that_do_not_fit_are_refused(tiny, tmp_path, change, message):
     folder = copy_checkpoint(tiny, tmp_path / "ckpt")
     edit_weights(folder, change)
-    with pytest.raises(CheckpointError, match="do not fit the GLiNER span model") as err:
+    with pytest.raises(CheckpointError, match="do not fit the uni-encoder span GLiNER model") as err:
         checkpoint.load(folder)
     assert message in str(err.value)
 
