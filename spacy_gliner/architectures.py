@@ -9,13 +9,13 @@ pretrained encoder (``GLiNEREncoderModel.v1``). This happens at ``initialize``.
 """
 import contextlib
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from spacy.util import registry
 from thinc.api import Model, Optimizer, PyTorchGradScaler, PyTorchShim
 from thinc.util import torch2xp, xp2torch
 
-from .model.settings import SPAN_MODES, GLiNERSettings
+from .model.settings import SPAN_HEADS, TOKEN_LEVEL, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -68,8 +68,9 @@ def build_gliner_encoder_model(
     ``embed_ent_token=False`` reads each type at its first sub-token instead of at its
     ``<<ENT>>`` marker.
     """
-    if span_mode not in SPAN_MODES:
-        raise ValueError(f"span_mode must be one of {SPAN_MODES}, got {span_mode!r}.")
+    if span_mode not in SPAN_HEADS:
+        why = " (token-level models load from checkpoints but cannot be trained here yet)" if span_mode == TOKEN_LEVEL else ""
+        raise ValueError(f"span_mode must be one of {SPAN_HEADS}, got {span_mode!r}{why}.")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     settings = GLiNERSettings(
@@ -139,6 +140,15 @@ def _check_fp16_device(mixed_precision: MixedPrecision) -> None:
             "to 'bf16' (CUDA, or a CPU with AMX/AVX-512 bf16) or false (float32, exact parity). For a saved "
             'pipeline: spacy.load(path, config={"components": {"gliner": {"model": {"mixed_precision": False}}}}).'
         )
+
+
+def encode_labels(model: Model, labels: Sequence[str]) -> "torch.Tensor":
+    """A bi-encoder's label vectors [C, H], with the model's precision (autocast) setting."""
+    from .model.search import encode_labels as encode
+
+    loaded = get_loaded(model)
+    with _autocast(model):
+        return encode(loaded, labels)
 
 
 def _autocast(model: Model) -> ContextManager:

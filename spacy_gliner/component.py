@@ -37,6 +37,7 @@ OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote
 # Unicode categories that show nothing on their own: controls, format characters (zero-width
 # space, BOM, soft hyphen), surrogates, separators, and combining marks without a base.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 Labels = Union[Sequence[str], Dict[str, str]]
 LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
 
@@ -280,6 +281,8 @@ class GLiNERComponent(TrainablePipe):
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
         self._search: Optional["SpanSearch"] = None
         self._readable: Tuple[Any, set] = (None, set())  # (input builder, labels with sub-tokens in its tokenizer)
+        self._label_cache: Dict[str, Any] = {}  # bi-encoders: label text -> vector, for _label_cache_owner
+        self._label_cache_owner: Any = None
 
     # -- labels ---------------------------------------------------------------
     @property
@@ -351,7 +354,9 @@ class GLiNERComponent(TrainablePipe):
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         self._check_readable(maps)
         aligned = [doc_words(doc) for doc in docs]
-        found = self.search()([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict)
+        search = self.search()
+        embed = self.label_vectors if search.loaded.settings.bi_encoder else None
+        found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
 
     def _check_readable(self, maps: List[LabelMap]) -> None:
@@ -382,6 +387,23 @@ class GLiNERComponent(TrainablePipe):
         if search is None or search.loaded is not loaded or search.overlap != self.window_overlap:
             search = self._search = SpanSearch(loaded, self.window_overlap)
         return search
+
+    def label_vectors(self, labels: Sequence[str]) -> Any:
+        """Bi-encoders: the vectors [C, H] of ``labels``. Each label is encoded once per loaded
+        model and kept, so labels given per call or per doc reuse earlier work and thousands
+        of labels cost one encoder pass over the text; a new or reloaded model starts afresh."""
+        import torch
+
+        from .architectures import encode_labels
+
+        loaded = get_loaded(self.model)
+        if self._label_cache_owner is not loaded or len(self._label_cache) > LABEL_CACHE_SIZE:
+            self._label_cache, self._label_cache_owner = {}, loaded
+        missing = [label for label in dict.fromkeys(labels) if label not in self._label_cache]
+        if missing:
+            self._label_cache.update(zip(missing, encode_labels(self.model, missing)))
+        device = loaded.device
+        return torch.stack([self._label_cache[label] for label in labels]).to(device)
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
         from .alignment import ENDS, STARTS
@@ -476,6 +498,12 @@ class GLiNERComponent(TrainablePipe):
 
         ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
         """
+        settings = get_loaded(self.model).settings
+        if settings.token_level or settings.bi_encoder:
+            raise NotImplementedError(
+                f"Training a {settings.family} GLiNER model is not supported yet: spacy-gliner trains the "
+                "uni-encoder span models ('markerV0', 'marker'). This checkpoint predicts as the official library does."
+            )
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)

@@ -44,6 +44,12 @@ TINY_CHECKPOINTS: Dict[str, Dict[str, Any]] = {
     "markerV0-bert": {"span_mode": "markerV0", "encoder": "bert"},
     "marker-bert-h48": {"span_mode": "marker", "encoder": "bert", "hidden_size": 48},
     "markerV0-deberta-h64": {"span_mode": "markerV0", "encoder": "deberta", "hidden_size": 64},
+    # the other families (tests/test_families.py): token-level with entities longer than
+    # max_width, and bi-encoders whose labels encoder is narrower than the GLiNER hidden size
+    "token-bert-w3": {"span_mode": "token_level", "encoder": "bert", "max_width": 3},
+    "token-deberta-h48": {"span_mode": "token_level", "encoder": "deberta", "hidden_size": 48},
+    "bi-markerV0-bert-h48": {"span_mode": "markerV0", "encoder": "bert", "hidden_size": 48, "labels_encoder": True},
+    "bi-token-deberta": {"span_mode": "token_level", "encoder": "deberta", "labels_encoder": True},
 }
 
 

@@ -99,8 +99,17 @@ PROBES = (
     ),
 )
 
-SPAN_MODES = ("markerV0", "marker")
+SPAN_MODES = ("markerV0", "marker", "token_level")
 ENCODERS = ("bert", "deberta")
+#: Width of the tiny labels encoder of bi-encoder checkpoints: not the GLiNER
+#: hidden size, so the official model adds ``token_rep_layer.labels_projection``.
+LABELS_ENCODER_WIDTH = 24
+#: Token-level heads: wanted mean logit of the start, end and inside scores on
+#: the probes (inside is high so that entities run over several words).
+TOKEN_LOGIT_MEANS = (0.0, 0.0, 2.5)
+#: Token-level heads: factor on the scorer's label projection, so that scores differ
+#: between labels by more than float noise (random label vectors are much alike).
+TOKEN_LABEL_GAIN = 8.0
 
 
 def _load_tokenizer():
@@ -118,13 +127,13 @@ def _load_tokenizer():
     return tokenizer
 
 
-def _encoder_config(encoder: str, vocab_size: int):
+def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
     if encoder == "bert":
         from transformers import BertConfig
 
         return BertConfig(
             vocab_size=vocab_size,
-            hidden_size=ENCODER_WIDTH,
+            hidden_size=width,
             num_hidden_layers=ENCODER_LAYERS,
             num_attention_heads=ENCODER_HEADS,
             intermediate_size=ENCODER_INTERMEDIATE,
@@ -279,6 +288,41 @@ def _spread_scores(model, seed: int) -> dict:
     }
 
 
+def _spread_token_scores(model) -> dict:
+    """Token-level heads: re-parametrise the scorer's last Linear (3 outputs: start,
+    end, inside) so that on the probes each output has std ``LOGIT_STD`` and the mean
+    of ``TOKEN_LOGIT_MEANS``: entities of several words, and scores spread over (0, 1).
+    """
+    import torch
+
+    with torch.no_grad():  # random label projections barely tell labels apart: widen them
+        model.model.scorer.proj_label.weight.mul_(TOKEN_LABEL_GAIN)
+        model.model.scorer.proj_label.bias.mul_(TOKEN_LABEL_GAIN)
+    last = model.model.scorer.out_mlp[-1]
+    hidden = []
+
+    def hook(_module, inputs, _output):
+        hidden.append(inputs[0].detach().reshape(-1, inputs[0].shape[-1]).clone())
+
+    handle = last.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            for text, labels in PROBES:
+                model.inference([text], labels, threshold=0.5)
+    finally:
+        handle.remove()
+    x = torch.cat(hidden).double()
+    weight, bias = last.weight.detach().double(), last.bias.detach().double()
+    out = x @ weight.T + bias
+    mean, std = out.mean(0), out.std(0)
+    target = torch.tensor(TOKEN_LOGIT_MEANS, dtype=torch.float64)
+    scale = LOGIT_STD / std
+    with torch.no_grad():
+        last.weight.copy_((weight * scale[:, None]).to(last.weight.dtype))
+        last.bias.copy_(((bias - mean) * scale + target).to(last.bias.dtype))
+    return {"scale": scale.tolist()}
+
+
 def write_official_checkpoint(
     path: Path,
     *,
@@ -288,6 +332,8 @@ def write_official_checkpoint(
     max_width: int = 12,
     max_len: int = 384,
     seed: int = 0,
+    labels_encoder: bool = False,
+    extra: dict | None = None,
 ) -> Path:
     """Write a tiny random GLiNER checkpoint with the official library.
 
@@ -300,6 +346,11 @@ def write_official_checkpoint(
         max_width: maximum span width (in words).
         max_len: maximum text length (in words) stored in the config.
         seed: seed of all random initialisation; same arguments give identical files.
+        labels_encoder: a bi-encoder (official ``BiEncoderSpanModel`` or, with
+            ``span_mode="token_level"``, ``BiEncoderTokenModel``): a second tiny BERT
+            (width ``LABELS_ENCODER_WIDTH``) encodes the labels; the checkpoint keeps
+            its tokenizer in ``labels_tokenizer/`` as the official ``save_pretrained`` does.
+        extra: more ``GLiNERConfig`` fields (e.g. ``fuse_layers``).
 
     Returns:
         ``path`` (as a ``Path``).
@@ -320,6 +371,12 @@ def write_official_checkpoint(
     class_token_index = tokenizer.convert_tokens_to_ids("<<ENT>>")
 
     encoder_config = _encoder_config(encoder, vocab_size)
+    options = dict(extra or {})
+    model_kwargs = {}
+    if labels_encoder:
+        options["labels_encoder"] = "tiny-random-bert-labels"
+        options["labels_encoder_config"] = _encoder_config("bert", vocab_size, LABELS_ENCODER_WIDTH)
+        model_kwargs["labels_tokenizer"] = tokenizer
     config = GLiNERConfig(
         model_name=f"tiny-random-{encoder}",
         encoder_config=encoder_config,
@@ -329,6 +386,7 @@ def write_official_checkpoint(
         max_len=max_len,
         class_token_index=class_token_index,
         vocab_size=vocab_size,
+        **options,
     )
 
     with torch.random.fork_rng(devices=[]):
@@ -337,10 +395,13 @@ def write_official_checkpoint(
         # nn.Module: "object layout differs"), so build the concrete class.
         gliner_class = GLiNER._get_gliner_class(config)
         model = gliner_class(
-            config, tokenizer=tokenizer, backbone_from_pretrained=False
+            config, tokenizer=tokenizer, backbone_from_pretrained=False, **model_kwargs
         )
         model.eval()
-        _spread_scores(model, seed)
+        if span_mode == "token_level":
+            _spread_token_scores(model)
+        else:
+            _spread_scores(model, seed)
 
     model.save_pretrained(path, safe_serialization=True)
     return path

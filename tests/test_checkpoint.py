@@ -281,8 +281,8 @@ def test_saved_checkpoint_loads_here_and_in_the_official_library(loaded, tmp_pat
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"span_mode": "token_level"}, "token-level GLiNER model"),
-        ({"labels_encoder": "BAAI/bge-small-en-v1.5"}, "bi-encoder GLiNER model"),
+        ({"span_mode": "token_level"}, "do not fit the uni-encoder token-level GLiNER model"),
+        ({"labels_encoder": "BAAI/bge-small-en-v1.5"}, "do not fit the bi-encoder span GLiNER model"),
         ({"labels_decoder": "gpt2"}, "label-decoder GLiNER model"),
         ({"relations_layer": "biaffine"}, "relation-extraction GLiNER model"),
         ({"span_mode": "query"}, "span_mode='query'"),
@@ -325,7 +325,7 @@ def _reshape(key: str):
 def test_weights_that_do_not_fit_are_refused(tiny, tmp_path, change, message):
     folder = copy_checkpoint(tiny, tmp_path / "ckpt")
     edit_weights(folder, change)
-    with pytest.raises(CheckpointError, match="do not fit the GLiNER span model") as err:
+    with pytest.raises(CheckpointError, match="do not fit the uni-encoder span GLiNER model") as err:
         checkpoint.load(folder)
     assert message in str(err.value)
 

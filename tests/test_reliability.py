@@ -343,8 +343,8 @@ BROKEN_FOLDERS = {
     "not a weights file": (lambda d: (d / "model.safetensors").write_text("<html>404</html>" * 50), "damaged or not a weights file"),
     "no config": (lambda d: (d / "gliner_config.json").unlink(), "no gliner_config.json"),
     "config not JSON": (lambda d: (d / "gliner_config.json").write_text("{oops"), "Cannot read"),
-    "token-level family": (lambda d: _edit_config(d, span_mode="token_level"), "token-level GLiNER model"),
-    "bi-encoder family": (lambda d: _edit_config(d, labels_encoder="BAAI/bge-small-en-v1.5"), "bi-encoder GLiNER model"),
+    "config of another family": (lambda d: _edit_config(d, span_mode="token_level"), "do not fit the uni-encoder token-level"),
+    "post-fusion option": (lambda d: _edit_config(d, post_fusion_schema="l2l-l2t"), "post_fusion_schema='l2l-l2t'"),
     "relation-extraction family": (lambda d: _edit_config(d, relations_layer="biaffine"), "relation-extraction"),
 }
 

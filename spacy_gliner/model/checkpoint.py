@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 from .settings import CheckpointError, GLiNERSettings
 
@@ -23,10 +23,13 @@ CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
 SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
+LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
 
 # official state-dict prefix -> ours
 _KEY_PREFIXES = (
     ("token_rep_layer.bert_layer.model.", "encoder."),
+    ("token_rep_layer.labels_encoder.model.", "labels_encoder."),
+    ("token_rep_layer.labels_projection.", "labels_projection."),
     ("token_rep_layer.projection.", "projection."),
     ("rnn.lstm.", "lstm."),
     ("span_rep_layer.span_rep_layer.", "span_layer."),
@@ -44,6 +47,7 @@ class LoadedGLiNER:
     settings: GLiNERSettings
     network: "GLiNERSpanModel"
     tokenizer: "PreTrainedTokenizerBase"
+    labels_tokenizer: Optional["PreTrainedTokenizerBase"] = None  # bi-encoders only
 
     @property
     def device(self) -> "torch.device":
@@ -100,16 +104,38 @@ def check_local(source: Union[str, Path]) -> None:
     folder = Path(source).expanduser()
     if not folder.is_dir():
         return
-    read_settings(resolve(folder))
+    settings = read_settings(resolve(folder))
     path = _weights_file(folder)
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         try:
-            with safe_open(str(path), framework="numpy"):
-                pass
+            with safe_open(str(path), framework="numpy") as weights:
+                keys = list(weights.keys())
         except Exception as err:  # safetensors raises its own error type for every defect
             raise _damaged(path, err) from err
+        check_family(keys, settings, str(folder))
+
+
+# A tensor (official name prefix) that each part of a family has, and whether it must be there.
+_FAMILY_MARKERS = (
+    ("scorer.", lambda s: s.token_level, "the token-level scorer"),
+    ("span_rep_layer.", lambda s: not s.token_level, "the span layer"),
+    ("token_rep_layer.labels_encoder.", lambda s: s.bi_encoder, "the labels encoder"),
+)
+
+
+def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
+    """The weights' tensor names must be those of the family the config names (a cheap check
+    of the header; ``load_state`` checks every tensor)."""
+    for prefix, wanted, part in _FAMILY_MARKERS:
+        present = any(k.startswith(prefix) for k in keys)
+        if present != wanted(settings):
+            raise CheckpointError(
+                f"The weights in {where} do not fit the {settings.family} GLiNER model described by its config: "
+                f"they {'hold' if present else 'lack'} {part} ({prefix}*). Is the config of another GLiNER family, "
+                "or were the files mixed up?"
+            )
 
 
 def load(source: Union[str, Path]) -> LoadedGLiNER:
@@ -117,18 +143,26 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     folder = resolve(source)
     settings = read_settings(folder)
     state = _read_weights(folder)
+    check_family(state, settings, str(folder))
     tokenizer = _load_tokenizer(folder, settings)
     encoder_config = _encoder_config(settings)
-    rows = _embedding_rows(state)
+    rows = _embedding_rows(state, "token_rep_layer.bert_layer.")
     _check_vocabulary(tokenizer, settings, rows, folder)
     encoder_config.vocab_size = rows
+    labels_tokenizer = labels_config = None
+    if settings.bi_encoder:
+        labels_tokenizer = _load_labels_tokenizer(folder, settings)
+        labels_config = _labels_encoder_config(settings)
+        labels_config.vocab_size = _embedding_rows(state, "token_rep_layer.labels_encoder.")
     from .network import GLiNERSpanModel
 
-    network = GLiNERSpanModel.from_encoder_config(settings, encoder_config)
-    load_state(network, to_internal_keys(state), str(folder))
+    network = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+    load_state(network, to_internal_keys(state), str(folder), settings.family)
     network.eval()
     settings.encoder_config = encoder_config.to_dict()
-    return LoadedGLiNER(settings, network, tokenizer)
+    if labels_config is not None:
+        settings.labels_encoder_config = labels_config.to_dict()
+    return LoadedGLiNER(settings, network, tokenizer, labels_tokenizer)
 
 
 def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedGLiNER:
@@ -168,9 +202,11 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = loaded.tokenizer
+    labels_encoder = loaded.network.labels_encoder
     settings = replace(  # a copy: the live network and input builder share loaded.settings
         loaded.settings,
         encoder_config=loaded.network.encoder.config.to_dict(),
+        labels_encoder_config=labels_encoder.config.to_dict() if labels_encoder is not None else None,
         class_token_index=tokenizer.convert_tokens_to_ids(loaded.settings.ent_token),
         vocab_size=len(tokenizer),
     )
@@ -183,6 +219,8 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     # mode every other file of the folder gets from the user's umask
     os.chmod(weights, 0o666 & ~_umask())
     loaded.tokenizer.save_pretrained(str(folder))
+    if loaded.labels_tokenizer is not None:
+        loaded.labels_tokenizer.save_pretrained(str(folder / LABELS_TOKENIZER_DIR))
     return folder
 
 
@@ -215,7 +253,7 @@ def _rename(key: str, src: int, dst: int) -> str:
     return key
 
 
-def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str) -> None:
+def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, family: str = "span") -> None:
     """Load ``state`` strictly, except for tensors that are known to be optional.
 
     Problems name the tensors as the official weights file does, so users can find them.
@@ -244,7 +282,7 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str) ->
             )
     if problems:
         raise CheckpointError(
-            f"The weights in {where} do not fit the GLiNER span model described by its config ("
+            f"The weights in {where} do not fit the {family} GLiNER model described by its config ("
             + "; ".join(problems)
             + "). Is it another GLiNER family, or were the files mixed up?"
         )
@@ -314,8 +352,51 @@ def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokeni
     return tokenizer
 
 
+def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
+    """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder`` id."""
+    from transformers import AutoTokenizer
+
+    local = folder / LABELS_TOKENIZER_DIR
+    source = str(local) if (local / "tokenizer_config.json").is_file() else str(settings.labels_encoder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
+            f"Offline, copy the labels encoder's tokenizer files into {local}."
+        ) from err
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
+    return tokenizer
+
+
+def _labels_encoder_config(settings: GLiNERSettings) -> Any:
+    from transformers import AutoConfig
+
+    if settings.labels_encoder_config:
+        cfg = dict(settings.labels_encoder_config)
+        model_type = cfg.pop("model_type", None)
+        if not model_type:
+            raise CheckpointError("labels_encoder_config in gliner_config.json has no model_type.")
+        try:
+            return AutoConfig.for_model(model_type, **cfg)
+        except Exception as err:
+            raise CheckpointError(f"labels_encoder_config describes an encoder transformers cannot build: {err}") from err
+    try:
+        return AutoConfig.from_pretrained(str(settings.labels_encoder))
+    except Exception as err:
+        raise CheckpointError(
+            f"gliner_config.json has no labels_encoder_config, so the config of the labels encoder "
+            f"{settings.labels_encoder!r} is needed from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "Offline, add labels_encoder_config to gliner_config.json."
+        ) from err
+
+
 def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
-    """Add [FLERT], the entity and the separator token where missing, in the official order."""
+    """Add [FLERT], the entity and the separator token where missing, in the official order
+    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added)."""
+    if settings.bi_encoder:
+        return
     missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
@@ -343,10 +424,11 @@ def _encoder_config(settings: GLiNERSettings) -> Any:
         ) from err
 
 
-def _embedding_rows(state: Dict[str, "torch.Tensor"]) -> int:
-    keys = [k for k in state if k.endswith("embeddings.word_embeddings.weight")]
+def _embedding_rows(state: Dict[str, "torch.Tensor"], prefix: str) -> int:
+    """Rows of the word-embedding matrix of the encoder whose official keys start with ``prefix``."""
+    keys = [k for k in state if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
     if len(keys) != 1:
-        raise CheckpointError("The weights hold no single word-embedding matrix (…embeddings.word_embeddings.weight).")
+        raise CheckpointError(f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight).")
     return int(state[keys[0]].shape[0])
 
 
@@ -354,6 +436,13 @@ def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folde
     """The tokenizer must address exactly the checkpoint's embedding rows."""
     size = len(tokenizer)
     ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
+    if settings.bi_encoder:  # no prompt, so no marker tokens; the official loader never resizes these
+        if size > rows:
+            raise CheckpointError(
+                f"The tokenizer ({size} tokens) addresses more rows than the text encoder's embeddings in {folder} "
+                f"({rows}). The tokenizer files belong to another model."
+            )
+        return
     if size != rows:
         raise CheckpointError(
             f"The tokenizer ({size} tokens, with GLiNER's special tokens) does not match the weights in {folder} "

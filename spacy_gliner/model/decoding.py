@@ -91,3 +91,38 @@ def _nested(order, starts, ends, labels, multi_label, accepted) -> None:
         kept.add((s, e))
         taken.add((s, e, labels[i]))
         accepted.append(i)
+
+
+def token_candidates(probs: np.ndarray, threshold: float) -> Candidates:
+    """Token-level models: spans from per-word probabilities [words, labels, 3] (start, end, inside).
+
+    As the official ``TokenDecoder``: a span (s, e) of label c is a candidate when the
+    start score of s and the end score of e are above the threshold and every word of
+    s..e has an inside score of at least the threshold; its score is the smallest of
+    those. Spans are not limited to ``max_width``. Comparisons follow the official types:
+    start and end in float32, inside in float64. Candidates come in the official order,
+    (start, label, end), not the span models' canonical one: scores saturate at 1.0 and
+    tie more often here, and greedy decoding breaks ties by this order.
+    """
+    n_words = probs.shape[0]
+    if n_words == 0 or probs.shape[1] == 0:
+        return Candidates.empty()
+    start, end, inside = probs[..., 0], probs[..., 1], probs[..., 2]
+    start_ok = start > np.float32(threshold)
+    end_ok = end > np.float32(threshold)
+    inside_ok = inside.astype(np.float64) >= threshold
+    parts = []
+    for s, c in zip(*np.nonzero(start_ok & inside_ok)):
+        stop = s + 1
+        while stop < n_words and inside_ok[stop, c]:
+            stop += 1
+        ends = s + np.flatnonzero(end_ok[s:stop, c])
+        if len(ends) == 0:
+            continue
+        running = np.minimum.accumulate(inside[s:stop, c])[ends - s]
+        scores = np.minimum(np.minimum(running, start[s, c]), end[ends, c])
+        parts.append(np.stack([np.full(len(ends), s), ends, np.full(len(ends), c), scores.astype(np.float64)], axis=1))
+    if not parts:
+        return Candidates.empty()
+    rows = np.concatenate(parts)  # already by start, label (np.nonzero's order), end
+    return Candidates(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3])

@@ -114,7 +114,10 @@ class InputBuilder:
         counts = [len(p) for p in pieces]
         breaks = sentence_starts(words)
         out: List[Window] = []
-        for first, prompt, markers in self.label_groups(labels):
+        # bi-encoders: no prompt, every label in one pass (their vectors come from encode_labels)
+        groups = [(0, [], [])] if self.settings.bi_encoder else self.label_groups(labels)
+        for first, prompt, markers in groups:
+            n_labels = len(labels) if self.settings.bi_encoder else len(markers)
             budget = self.max_tokens - len(self.prefix) - len(self.suffix) - len(prompt)
             ranges = plan_windows(counts, budget, self.max_words, self.overlap, self.settings.max_width, breaks)
             for start, end, own_start, own_end in ranges:
@@ -126,7 +129,7 @@ class InputBuilder:
                     has_token.append(bool(p))
                     ids += p
                 ids += self.suffix
-                out.append(Window(text, start, end, own_start, own_end, first, len(markers), ids, word_index, has_token, markers))
+                out.append(Window(text, start, end, own_start, own_end, first, n_labels, ids, word_index, has_token, markers))
         return out
 
     def collate(self, windows: Sequence[Window], device: "torch.device") -> Dict[str, "torch.Tensor"]:
@@ -217,7 +220,7 @@ def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "tor
         attention_mask[i, : len(w.input_ids)] = 1
         word_index[i, : len(w.word_index)] = torch.tensor(w.word_index)
         word_has_token[i, : len(w.word_has_token)] = torch.tensor(w.word_has_token)
-        label_index[i, : w.n_labels] = torch.tensor(w.label_index)
+        label_index[i, : len(w.label_index)] = torch.tensor(w.label_index, dtype=torch.long)
         label_mask[i, : w.n_labels] = True
         word_lengths[i] = w.end - w.start
     starts = torch.arange(n_words)[None, :, None]

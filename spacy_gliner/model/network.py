@@ -1,4 +1,10 @@
-"""The GLiNER span model in PyTorch: encoder -> word & label vectors -> LSTM -> span scores.
+"""The GLiNER networks in PyTorch: encoder -> word & label vectors -> LSTM -> span or word scores.
+
+One class covers the four official families: span models score every span of up to
+``max_width`` words; token-level models (``span_mode: token_level``) score each word as
+the start, end and inside of an entity of each label (``TokenScorer``); uni-encoders read
+label vectors at the ``<<ENT>>`` markers of the prompt, bi-encoders from a second
+encoder run over the label texts alone (``encode_labels``), so their windows carry no prompt.
 
 Parameter names differ from the official library's (``checkpoint.py`` maps them); the
 maths is the same. The span head is evaluated in a factorised form: a ReLU acts
@@ -100,30 +106,78 @@ class SpanMarker(nn.Module):
 SPAN_LAYERS = {"markerV0": SpanMarkerV0, "marker": SpanMarker}
 
 
-class GLiNERSpanModel(nn.Module):
-    """The whole network; inputs come from ``inputs.collate``."""
+class TokenScorer(nn.Module):
+    """Token-level head (official ``Scorer``): for each word and label, start, end and inside logits.
 
-    def __init__(self, settings: GLiNERSettings, encoder: nn.Module) -> None:
+    Word and label are each projected to two halves; the MLP reads the first halves and
+    their elementwise product of the second halves.
+    """
+
+    def __init__(self, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.proj_token = nn.Linear(hidden, 2 * hidden)
+        self.proj_label = nn.Linear(hidden, 2 * hidden)
+        # Linear -> Dropout -> ReLU -> Linear: indices 0 and 3 hold weights, as in GLiNER
+        self.out_mlp = nn.Sequential(nn.Linear(3 * hidden, 4 * hidden), nn.Dropout(dropout), nn.ReLU(), nn.Linear(4 * hidden, 3))
+
+    def forward(self, words: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """words [B, L, H], labels [B, C, H] -> logits [B, L, C, 3] (start, end, inside).
+
+        The first MLP layer applied to concat(word, label, product) is the sum of three
+        products, so the word and label parts are computed once each, not per pair.
+        """
+        hidden = words.shape[-1]
+        tok_a, tok_b = self.proj_token(words).split(hidden, dim=-1)  # [B, L, H] each
+        lab_a, lab_b = self.proj_label(labels).split(hidden, dim=-1)  # [B, C, H] each
+        first = self.out_mlp[0]
+        w_tok, w_lab, w_prod = first.weight.split(hidden, dim=1)
+        per_word = nn.functional.linear(tok_a, w_tok, first.bias)  # [B, L, 4H]
+        per_label = nn.functional.linear(lab_a, w_lab)  # [B, C, 4H]
+        pair = (tok_b[:, :, None, :] * lab_b[:, None, :, :]) @ w_prod.T  # [B, L, C, 4H]
+        h = pair + per_word[:, :, None, :] + per_label[:, None, :, :]
+        return self.out_mlp[3](torch.relu(self.out_mlp[1](h)))
+
+
+class GLiNERSpanModel(nn.Module):
+    """The whole network, any family; inputs come from ``inputs.collate``."""
+
+    def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
         super().__init__()
         self.settings = settings
         self.encoder = encoder
         width = encoder.config.hidden_size
         hidden = settings.hidden_size
         self.projection = nn.Linear(width, hidden) if width != hidden else None
+        # Bi-encoders hold the LSTM's weights but, as in the official library, never run it.
         self.lstm = (
             nn.LSTM(hidden, hidden // 2, num_layers=settings.num_rnn_layers, batch_first=True, bidirectional=True)
             if settings.num_rnn_layers > 0
             else None
         )
-        self.span_layer = SPAN_LAYERS[settings.span_mode](hidden, settings.dropout)
-        self.prompt_layer = _mlp(hidden, 4 * hidden, hidden, settings.dropout)
+        if settings.token_level:
+            self.scorer: Optional[TokenScorer] = TokenScorer(hidden, settings.dropout)
+            self.span_layer: Optional[nn.Module] = None
+            self.prompt_layer: Optional[nn.Module] = None
+        else:
+            self.scorer = None
+            self.span_layer = SPAN_LAYERS[settings.span_mode](hidden, settings.dropout)
+            self.prompt_layer = _mlp(hidden, 4 * hidden, hidden, settings.dropout)
+        self.labels_encoder = labels_encoder
+        self.labels_projection: Optional[nn.Linear] = None
+        if labels_encoder is not None and labels_encoder.config.hidden_size != hidden:
+            self.labels_projection = nn.Linear(labels_encoder.config.hidden_size, hidden)
+        if settings.bi_encoder and labels_encoder is None:
+            raise ValueError("A bi-encoder GLiNER network needs its labels encoder.")
 
     @classmethod
-    def from_encoder_config(cls, settings: GLiNERSettings, encoder_config: Any) -> "GLiNERSpanModel":
-        """Random weights with the given encoder architecture (weights are loaded afterwards)."""
+    def from_encoder_config(
+        cls, settings: GLiNERSettings, encoder_config: Any, labels_encoder_config: Any = None
+    ) -> "GLiNERSpanModel":
+        """Random weights with the given encoder architectures (weights are loaded afterwards)."""
         from transformers import AutoModel
 
-        return cls(settings, AutoModel.from_config(encoder_config))
+        labels_encoder = AutoModel.from_config(labels_encoder_config) if labels_encoder_config is not None else None
+        return cls(settings, AutoModel.from_config(encoder_config), labels_encoder)
 
     def forward(
         self,
@@ -132,19 +186,43 @@ class GLiNERSpanModel(nn.Module):
         word_index: torch.Tensor,
         word_has_token: torch.Tensor,
         word_lengths: torch.Tensor,
-        label_index: torch.Tensor,
+        label_index: Optional[torch.Tensor] = None,
+        label_embeddings: Optional[torch.Tensor] = None,
         **_: Any,
     ) -> torch.Tensor:
-        """Span logits [B, L, K, C]; masks are applied by the caller (decoding or loss)."""
+        """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3];
+        masks are applied by the caller (decoding or loss).
+
+        Labels: uni-encoders read them at ``label_index`` in the text's prompt; bi-encoders
+        take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
+        """
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.projection is not None:
             h = self.projection(h)
         words = _gather(h, word_index) * word_has_token.unsqueeze(-1).to(h.dtype)
-        if self.lstm is not None:
+        if self.lstm is not None and not self.settings.bi_encoder:
             words = self._run_lstm(words, word_lengths)
-        labels = self.prompt_layer(_gather(h, label_index))
+        if self.settings.bi_encoder:
+            if label_embeddings is None:
+                raise ValueError("A bi-encoder needs label_embeddings (from encode_labels), not a label prompt.")
+            labels = label_embeddings.to(words.dtype)
+        else:
+            labels = _gather(h, label_index)
+        if self.scorer is not None:
+            return self.scorer(words, labels)
+        labels = self.prompt_layer(labels)
         valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
         return self.span_layer(words, labels, self.settings.max_width, valid)
+
+    def encode_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Bi-encoders: one vector per label text [N, H], the mean of its tokens' vectors."""
+        if self.labels_encoder is None:
+            raise ValueError("Only bi-encoder GLiNER models encode labels on their own.")
+        h = self.labels_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.labels_projection is not None:
+            h = self.labels_projection(h)
+        mask = attention_mask.unsqueeze(-1).to(h.dtype)
+        return (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def _run_lstm(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The bidirectional LSTM over each window's words only (as with packed sequences).
@@ -178,7 +256,7 @@ class GLiNERSpanModel(nn.Module):
         """Encoder parameters vs the new GLiNER layers (they train with different learning rates)."""
         groups: Dict[str, list] = {"encoder": [], "head": []}
         for name, param in self.named_parameters():
-            groups["encoder" if name.startswith("encoder.") else "head"].append(param)
+            groups["encoder" if name.startswith(("encoder.", "labels_encoder.")) else "head"].append(param)
         return groups
 
 

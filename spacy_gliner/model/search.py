@@ -10,14 +10,25 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates, greedy_decode
+from .decoding import Candidates, greedy_decode, token_candidates
 from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, split_words
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
 
+LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
+LABELS_PER_PASS = 64  # label texts per pass of a bi-encoder's labels encoder
+
+
 class SpanSearch:
-    """Scores every span of every text against that text's labels and keeps those above a threshold."""
+    """Scores every span of every text against that text's labels and keeps those above a threshold.
+
+    Span models score spans of up to ``max_width`` words in each window. Token-level
+    models score words; each word's scores come from the window that owns it, and
+    entities (of any length, across windows too) are read from the whole text's scores.
+    Bi-encoders take the labels' vectors from ``embed`` (one pass of the labels encoder
+    per distinct label, whatever the number of texts) and run windows without a prompt.
+    """
 
     def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
         self.loaded = loaded
@@ -31,29 +42,85 @@ class SpanSearch:
         threshold: float,
         batch_size: int,
         run: Optional[Runner] = None,
+        embed: Optional[LabelEncoder] = None,
     ) -> List[Candidates]:
-        """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``."""
+        """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``.
+
+        ``embed``: bi-encoders only, label texts -> their vectors [C, H] (default
+        ``encode_labels``; the component passes its cache).
+        """
         run = run or self._run
+        settings = self.loaded.settings
         windows: List[Window] = []
         pieces = self.builder.pieces(word_lists)
         for i, (words, text_labels) in enumerate(zip(word_lists, labels)):
             windows.extend(self.builder.windows(i, words, text_labels, pieces[i]))
         windows.sort(key=lambda w: len(w.input_ids))
+        vectors: Dict[tuple, torch.Tensor] = {}
+        if settings.bi_encoder and windows:
+            wanted = list(dict.fromkeys(label for w in windows for label in labels[w.text]))
+            table = dict(zip(wanted, (embed or self.encode_labels)(wanted)))
+            vectors = {key: torch.stack([table[label] for label in key]) for key in {tuple(labels[w.text]) for w in windows}}
         found: List[List[np.ndarray]] = [[] for _ in word_lists]
+        word_scores = [np.zeros((len(words), len(text_labels), 3), np.float32) for words, text_labels in zip(word_lists, labels)]
         device = self.loaded.device
         for b in range(0, len(windows), batch_size):
             batch = windows[b : b + batch_size]
             with torch.inference_mode():  # no autograd bookkeeping at all, unlike no_grad
                 tensors = self.builder.collate(batch, device)
+                if vectors:
+                    tensors["label_embeddings"] = _pad_rows([vectors[tuple(labels[w.text])] for w in batch], device)
                 logits = run(tensors)
+                if settings.token_level:
+                    _store_word_scores(logits, batch, word_scores)
+                    continue
                 rows_per_window = _above_threshold(logits, tensors, batch, threshold)
             for w, rows in zip(batch, rows_per_window):
                 found[w.text].append(rows)
+        if settings.token_level:
+            return [token_candidates(scores, threshold) for scores in word_scores]
         return [_merge(parts) for parts in found]
 
     def _run(self, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
         self.loaded.network.eval()
         return self.loaded.network(**tensors)
+
+    def encode_labels(self, labels: Sequence[str]) -> torch.Tensor:
+        """A bi-encoder's label vectors [C, H], as the official library computes them
+        (labels tokenizer with its special tokens, mean of the encoder's outputs)."""
+        return encode_labels(self.loaded, labels)
+
+
+def encode_labels(loaded: LoadedGLiNER, labels: Sequence[str], per_pass: int = LABELS_PER_PASS) -> torch.Tensor:
+    """A bi-encoder's label vectors [C, H], in passes of ``per_pass`` labels."""
+    if loaded.labels_tokenizer is None:
+        raise ValueError("Only bi-encoder GLiNER models encode labels on their own.")
+    network, device = loaded.network, loaded.device
+    out = []
+    with torch.inference_mode():
+        network.eval()
+        for i in range(0, len(labels), per_pass):
+            enc = loaded.labels_tokenizer(list(labels[i : i + per_pass]), return_tensors="pt", truncation=True, padding="longest")
+            out.append(network.encode_labels(enc["input_ids"].to(device), enc["attention_mask"].to(device)))
+    hidden = loaded.settings.hidden_size
+    return torch.cat(out) if out else torch.zeros((0, hidden), device=device)
+
+
+def _pad_rows(matrices: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """[C_i, H] matrices -> [B, max C, H], zero rows for padding."""
+    n = max(m.shape[0] for m in matrices)
+    out = matrices[0].new_zeros((len(matrices), n, matrices[0].shape[1]))
+    for i, m in enumerate(matrices):
+        out[i, : m.shape[0]] = m
+    return out.to(device)
+
+
+def _store_word_scores(logits: torch.Tensor, batch: Sequence[Window], word_scores: List[np.ndarray]) -> None:
+    """Token-level: each window's probabilities [words, labels, 3] for the words it owns."""
+    probs = torch.sigmoid(logits.float()).cpu().numpy()
+    for i, w in enumerate(batch):
+        a, z = w.own_start - w.start, w.own_end - w.start
+        word_scores[w.text][w.own_start : w.own_end, w.label_offset : w.label_offset + w.n_labels] = probs[i, a:z, : w.n_labels]
 
 
 def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:

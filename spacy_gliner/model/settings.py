@@ -5,15 +5,58 @@ Kept free of torch imports so that configs can be validated cheaply.
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
-SPAN_MODES = ("markerV0", "marker")
+SPAN_HEADS = ("markerV0", "marker")  # span layers of the span models (published: v0 'marker', v1-v2.1 'markerV0')
+TOKEN_LEVEL = "token_level"  # per-word start/end/inside scores (NuNER Zero, GLiNER multitask)
+SPAN_MODES = SPAN_HEADS + (TOKEN_LEVEL,)
 
 # Fields that, when set, mean another GLiNER family that this package does not implement.
 _OTHER_FAMILY_FIELDS = {
-    "labels_encoder": "bi-encoder",
     "labels_decoder": "label-decoder",
     "relations_layer": "relation-extraction",
-    "post_fusion_schema": "fused post-encoder",
 }
+
+# Span layers of the official SpanRepLayer that are refused, and why. No published
+# checkpoint uses them (the Hub's GLiNER models are 'markerV0', 'marker' or 'token_level'),
+# so there is nothing to check an implementation against but the official code itself.
+UNSUPPORTED_SPAN_MODES = {
+    "markerV1": "an experimental layer (start/end markers with a width embedding) that no published checkpoint uses",
+    "markerV2": "the layer of the official streaming decoder models (gliner_streaming_span), another family",
+    "query": "an experimental layer (learned per-width queries) that no published checkpoint uses",
+    "mlp": "an experimental layer (one MLP per width) that no published checkpoint uses",
+    "cat": "an experimental layer (concatenated width embedding) that no published checkpoint uses",
+    "conv_conv": "an experimental convolutional layer that no published checkpoint uses",
+    "conv_max": "an experimental convolutional layer that no published checkpoint uses",
+    "conv_mean": "an experimental convolutional layer that no published checkpoint uses",
+    "conv_sum": "an experimental convolutional layer that no published checkpoint uses",
+    "conv_share": "an experimental convolutional layer that no published checkpoint uses",
+}
+
+# Options that change the network, refused by name with the reason.
+_UNSUPPORTED_OPTIONS = {
+    "post_fusion_schema": (
+        "post-fusion layers (cross-attention between words and labels) are not implemented; in the official "
+        "uni-encoder models they are built but never applied"
+    ),
+    "fuse_layers": "fusing the encoder's layers (LayersFuser) is not implemented",
+    "span_encoder_config": "a context encoder before the span layer is not implemented",
+    "represent_spans": "token-level models with a span classifier on top (represent_spans) are not implemented",
+    "precomputed_prompts_mode": "checkpoints with compressed, precomputed label prompts are not supported",
+}
+
+
+# model_type values the official library writes for the families implemented here (its
+# GLiNERConfig writes "gliner_uni_encoder_span" for token-level models too: it tests
+# span_mode against "token-level"; the class is chosen from span_mode and labels_encoder).
+_MODEL_TYPES = (
+    None,
+    "",
+    "gliner",
+    "gliner_uni_encoder_span",
+    "gliner_uni_encoder_token",
+    "gliner_bi_encoder",
+    "gliner_bi_encoder_span",
+    "gliner_bi_encoder_token",
+)
 
 
 class CheckpointError(ValueError):
@@ -39,6 +82,8 @@ class GLiNERSettings:
     subtoken_pooling: str = "first"
     class_token_index: int = -1
     vocab_size: int = -1
+    labels_encoder: Optional[str] = None  # bi-encoders: the labels' own encoder (id or name)
+    labels_encoder_config: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -50,18 +95,24 @@ class GLiNERSettings:
             if cfg.get(key):
                 raise CheckpointError(
                     f"This checkpoint is a {family} GLiNER model ({key}={cfg[key]!r}); spacy-gliner "
-                    "implements the uni-encoder span model (span_mode 'markerV0' or 'marker') only."
+                    "implements the span and token-level models, uni-encoder and bi-encoder, only."
                 )
         span_mode = cfg.get("span_mode", "markerV0")
-        if span_mode not in SPAN_MODES:
-            family = "token-level" if span_mode == "token_level" else f"span_mode={span_mode!r}"
+        if span_mode in UNSUPPORTED_SPAN_MODES:
             raise CheckpointError(
-                f"This checkpoint is a {family} GLiNER model; spacy-gliner supports span_mode "
-                f"{' or '.join(map(repr, SPAN_MODES))} (GLiNER v0, v1, v2, v2.1 and their fine-tunes)."
+                f"This checkpoint is a span_mode={span_mode!r} GLiNER model, which spacy-gliner does not implement: "
+                f"{UNSUPPORTED_SPAN_MODES[span_mode]}. Supported: {', '.join(map(repr, SPAN_MODES))}."
             )
+        if span_mode not in SPAN_MODES:
+            raise CheckpointError(f"Unknown span_mode={span_mode!r}; supported: {', '.join(map(repr, SPAN_MODES))}.")
+        for key, reason in _UNSUPPORTED_OPTIONS.items():
+            if cfg.get(key):
+                raise CheckpointError(f"This checkpoint sets {key}={cfg[key]!r}, which spacy-gliner refuses: {reason}.")
         model_type = cfg.get("model_type")
-        if model_type not in (None, "", "gliner", "gliner_uni_encoder_span"):
-            raise CheckpointError(f"Unsupported GLiNER model_type {model_type!r}: only the uni-encoder span model is supported.")
+        if model_type not in _MODEL_TYPES:
+            raise CheckpointError(
+                f"Unsupported GLiNER model_type {model_type!r}: spacy-gliner implements {', '.join(t for t in _MODEL_TYPES if t)}."
+            )
         pooling = cfg.get("subtoken_pooling", "first") or "first"
         if pooling != "first":
             raise CheckpointError(f"subtoken_pooling={pooling!r} is not supported; only 'first' (the official default).")
@@ -76,6 +127,21 @@ class GLiNERSettings:
         settings = cls(**values)
         settings.validate()
         return settings
+
+    @property
+    def token_level(self) -> bool:
+        """Per-word start/end/inside scores instead of span scores (official ``*TokenModel``)."""
+        return self.span_mode == TOKEN_LEVEL
+
+    @property
+    def bi_encoder(self) -> bool:
+        """Labels read by their own encoder, not prompted with the text (official ``BiEncoder*Model``)."""
+        return bool(self.labels_encoder)
+
+    @property
+    def family(self) -> str:
+        """The official model class this checkpoint is, in words (for messages)."""
+        return f"{'bi-encoder' if self.bi_encoder else 'uni-encoder'} {'token-level' if self.token_level else 'span'}"
 
     def validate(self) -> None:
         if self.hidden_size <= 0 or self.hidden_size % 2:
