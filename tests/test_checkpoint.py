@@ -208,7 +208,10 @@ def test_tokenizer_from_model_name_unreachable(tiny, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="ships no tokenizer files") as err:
         checkpoint.load(folder)
     assert "sentence-transformers/all-MiniLM-L6-v2" in str(err.value)
-    assert "copy the tokenizer files into the checkpoint folder" in str(err.value)
+    message = str(err.value)
+    assert f"copy the tokenizer files into the checkpoint folder {folder}" in message
+    assert "`hf download sentence-transformers/all-MiniLM-L6-v2 --local-dir <folder>`" in message
+    assert "sentencepiece" not in message  # installed here: not the cause
 
 
 @pytest.fixture(scope="module")
