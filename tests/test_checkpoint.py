@@ -382,3 +382,41 @@ def test_key_mapping_round_trips():
     assert sorted(internal) == sorted(["encoder.encoder.layer.0.attention.self.query.weight", "lstm.weight_hh_l0_reverse",
                                        "span_layer.project_start.0.bias", "prompt_layer.3.weight", "projection.bias"])
     assert sorted(checkpoint.to_official_keys(internal)) == sorted(official)
+
+
+# -- tokenizer files across transformers versions --------------------------------------------------
+def test_saved_tokenizer_config_is_read_by_transformers_4_and_5(loaded, tmp_path):
+    """transformers 5 writes ``extra_special_tokens`` as a list, which transformers 4 reads as a dict
+    and fails on; the saved config names the list ``additional_special_tokens``, which both read
+    (the load under transformers 4.57 itself: tests/test_download.py)."""
+    from transformers import AutoTokenizer
+
+    ref = loaded("markerV0-bert")
+    folder = checkpoint.save(ref, tmp_path / "saved")
+    cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+    assert not isinstance(cfg.get("extra_special_tokens", {}), list)
+    again = AutoTokenizer.from_pretrained(str(folder))
+    words = "Ada Lovelace <<ENT>> [FLERT] worked in London".split()
+    assert again(words, is_split_into_words=True)["input_ids"] == ref.tokenizer(words, is_split_into_words=True)["input_ids"]
+    assert again.all_special_tokens == ref.tokenizer.all_special_tokens and len(again) == len(ref.tokenizer)
+
+
+def test_tokenizer_written_by_transformers_5_under_transformers_4_names_the_cause(tiny, tmp_path, monkeypatch):
+    import transformers
+    from transformers import AutoTokenizer
+
+    folder = copy_checkpoint(tiny, tmp_path / "ckpt")
+    cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+    cfg["extra_special_tokens"] = ["[PAD]", "[CLS]"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg), encoding="utf8")
+
+    def from_pretrained(*args: Any, **kwargs: Any):
+        raise AttributeError("'list' object has no attribute 'keys'")  # what transformers 4.57 raises
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(transformers, "__version__", "4.57.6")
+    with pytest.raises(CheckpointError, match="written by transformers 5") as err:
+        checkpoint.load(folder)
+    message = str(err.value)
+    assert "transformers 4.57.6 cannot read them" in message and "'list' object has no attribute 'keys'" in message
+    assert "pip install -U 'transformers>=5'" in message and "sentencepiece" not in message

@@ -105,3 +105,63 @@ def test_missing_encoder_in_the_cache_says_how_to_get_it(hub, tmp_path):
     assert "ships no tokenizer files" in result.stderr
     assert f"hf download {ENCODER_ID} --local-dir <folder>" in result.stderr
     assert "pip install sentencepiece" not in result.stderr  # installed here: not the cause
+
+
+# -- a pipeline saved here (transformers 5) under transformers 4 ---------------------------------
+TF4_REQUIREMENTS = ["transformers==4.57.*", "safetensors", "sentencepiece", "protobuf", "tokenizers"]
+
+
+@pytest.fixture(scope="module")
+def tf4_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with transformers 4.57 (``SPACY_GLINER_TF4_VENV`` names a built one to reuse).
+
+    Only transformers and its tokenizer packages are installed there: torch, spaCy and this
+    package come from the running environment's site-packages, appended after the venv's own.
+    """
+    import os
+
+    given = os.environ.get("SPACY_GLINER_TF4_VENV")
+    venv = Path(given) if given else tmp_path_factory.mktemp("tf4") / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        steps = [[sys.executable, "-m", "venv", str(venv)], [str(python), "-m", "pip", "install", "-q", *TF4_REQUIREMENTS]]
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot build a transformers 4.57 venv ({' '.join(step[:4])}): {done.stderr[-500:]}")
+    return python
+
+
+def _tf4_run(python: Path, code: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    import site
+
+    own = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    prelude = f"import site, sys\nfor p in {own!r}: site.addsitedir(p)\nsys.path.insert(0, {str(FIXTURE.parent)!r})\n"
+    prelude += "import transformers\nassert transformers.__version__.startswith('4.57'), transformers.__version__\n"
+    return subprocess.run([str(python), "-c", prelude + code], env=env, capture_output=True, text=True)
+
+
+def test_saved_pipeline_loads_under_transformers_4(default_run, tf4_python, tmp_path):
+    """The tokenizer files written under transformers 5 read the same under transformers 4.57."""
+    import shutil
+
+    empty = tmp_path / "hf_home"
+    empty.mkdir()
+    out = tmp_path / "tf4.json"
+    code = f"import hub_fixture\nfrom pathlib import Path\nhub_fixture.run_saved_pipeline(Path({str(default_run['saved'])!r}), Path({str(out)!r}))"
+    done = _tf4_run(tf4_python, code, hub_env(empty))
+    assert done.returncode == 0, done.stderr[-3000:]
+    reloaded = json.loads(out.read_text(encoding="utf8"))
+    compare(default_run["docs"], reloaded, THRESHOLD, Comparison()).check(max_near_tie_share=0.0)
+
+    # files as transformers 5 writes them, unchanged: transformers 4 fails, and the error says why
+    model = tmp_path / "as-written" / "model"
+    shutil.copytree(default_run["saved"] / "gliner" / "model", model)
+    cfg = json.loads((model / "tokenizer_config.json").read_text(encoding="utf8"))
+    cfg["extra_special_tokens"] = cfg.pop("additional_special_tokens")
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg), encoding="utf8")
+    code = f"from spacy_gliner.model import checkpoint\ncheckpoint.load({str(model)!r})"
+    done = _tf4_run(tf4_python, code, hub_env(empty))
+    assert done.returncode != 0
+    assert "were written by transformers 5" in done.stderr and "transformers 4.57" in done.stderr
+    assert "sentencepiece" not in done.stderr.split("CheckpointError")[-1]
