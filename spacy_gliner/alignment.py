@@ -7,13 +7,16 @@ tokens that covers its characters ("expand"): a word boundary inside a token (as
 then runs on token spans, so the result always fits ``doc.ents``.
 """
 from dataclasses import dataclass
-from typing import List
+from functools import lru_cache
+from typing import List, Optional
 
 import numpy as np
 from spacy.tokens import Doc
 
 from .model.decoding import Candidates
-from .model.inputs import split_words
+from .model.inputs import Splitter, Words, register_splitter, split_words
+
+DOC_TOKENS = "tokens"  # the component's ``words`` setting that makes the Doc's tokens GLiNER's words
 
 
 @dataclass
@@ -29,11 +32,37 @@ class AlignedWords:
         return Candidates(self.first_token[cands.starts], self.last_token[cands.ends], cands.labels, cands.scores)
 
 
-def doc_words(doc: Doc) -> AlignedWords:
-    split = split_words(doc.text)
+def doc_words(doc: Doc, splitter: Optional[Splitter] = split_words) -> AlignedWords:
+    """GLiNER's words of ``doc`` by ``splitter`` over its text, or its tokens (``None``)."""
+    split = word_spans(doc, splitter)
     token_starts = np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc))
     starts = np.fromiter((s for _, s, _ in split), dtype=np.int64, count=len(split))
     ends = np.fromiter((e for _, _, e in split), dtype=np.int64, count=len(split))
     first = np.searchsorted(token_starts, starts, side="right") - 1
     last = np.searchsorted(token_starts, ends - 1, side="right") - 1
     return AlignedWords([w for w, _, _ in split], first, last)
+
+
+def word_spans(doc: Doc, splitter: Optional[Splitter] = split_words) -> Words:
+    """(word, char start, char end) of GLiNER's words in ``doc``: ``splitter`` over its text, or,
+    with ``None``, the Doc's own tokens (whitespace tokens left out), so entities fit the tokens
+    exactly and any language spaCy tokenizes can be read."""
+    if splitter is None:
+        return [(t.text, t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+    return splitter(doc.text)
+
+
+@lru_cache(maxsize=None)
+def _blank_tokenizer(lang: str):
+    import spacy
+
+    return spacy.blank(lang).tokenizer
+
+
+def spacy_splitter(lang: str = "en") -> Splitter:
+    """The official ``spacy`` word splitter: the tokens of ``spacy.blank(lang)``, whitespace tokens included."""
+    tokenizer = _blank_tokenizer(lang)
+    return lambda text: [(t.text, t.idx, t.idx + len(t.text)) for t in tokenizer(text)]
+
+
+register_splitter("spacy", spacy_splitter)

@@ -290,7 +290,7 @@ def test_saved_checkpoint_loads_here_and_in_the_official_library(loaded, tmp_pat
         ({"relations_layer": "biaffine"}, "relation-extraction GLiNER model"),
         ({"span_mode": "query"}, "span_mode='query'"),
         ({"subtoken_pooling": "mean"}, "subtoken_pooling='mean' is not supported"),
-        ({"words_splitter_type": "spacy"}, "words_splitter_type='spacy' is not supported"),
+        ({"words_splitter_type": "nltk"}, "words_splitter_type='nltk' is not a word splitter of the official library"),
         ({"hidden_size": 33}, "hidden_size must be a positive even number"),
         ({"max_width": 0}, "max_width must be at least 1"),
         ({"class_token_index": 7}, "says <<ENT>> has id 7"),

@@ -115,6 +115,10 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
     folder = resolve(source)
     settings = read_settings(folder)
+    if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
+        from .inputs import word_splitter
+
+        word_splitter(settings.words_splitter_type)
     state = _read_weights(folder)
     tokenizer = _load_tokenizer(folder, settings)
     encoder_config = _encoder_config(settings)
