@@ -14,13 +14,16 @@ one of them (the best scored); its own word offsets are the ones kept. With the 
 tokenizer (``spacy_gliner.Tokenizer.v1``) tokens are words and both agree.
 """
 from dataclasses import dataclass
-from typing import List, Tuple
+from functools import lru_cache
+from typing import List, Optional, Tuple
 
 import numpy as np
 from spacy.tokens import Doc, SpanGroup
 
 from .model.decoding import Candidates
-from .model.inputs import split_words
+from .model.inputs import Splitter, Words, register_splitter, split_words
+
+DOC_TOKENS = "tokens"  # the component's ``words`` setting that makes the Doc's tokens GLiNER's words
 
 STARTS, ENDS = "starts", "ends"  # span group attrs: GLiNER's character offsets of each span
 
@@ -46,8 +49,9 @@ class AlignedWords:
         return self.char_starts[cands.starts], self.char_ends[cands.ends]
 
 
-def doc_words(doc: Doc) -> AlignedWords:
-    split = split_words(doc.text)
+def doc_words(doc: Doc, splitter: Optional[Splitter] = split_words) -> AlignedWords:
+    """GLiNER's words of ``doc`` by ``splitter`` over its text, or its tokens (``None``)."""
+    split = word_spans(doc, splitter)
     token_starts = np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc))
     starts = np.fromiter((s for _, s, _ in split), dtype=np.int64, count=len(split))
     ends = np.fromiter((e for _, _, e in split), dtype=np.int64, count=len(split))
@@ -64,3 +68,28 @@ def exact_offsets(group: SpanGroup) -> List[Tuple[int, int]]:
     if starts is None or ends is None or len(starts) != len(spans) or len(ends) != len(spans):
         return [(s.start_char, s.end_char) for s in spans]
     return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def word_spans(doc: Doc, splitter: Optional[Splitter] = split_words) -> Words:
+    """(word, char start, char end) of GLiNER's words in ``doc``: ``splitter`` over its text, or,
+    with ``None``, the Doc's own tokens (whitespace tokens left out), so entities fit the tokens
+    exactly and any language spaCy tokenizes can be read."""
+    if splitter is None:
+        return [(t.text, t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+    return splitter(doc.text)
+
+
+@lru_cache(maxsize=None)
+def _blank_tokenizer(lang: str):
+    import spacy
+
+    return spacy.blank(lang).tokenizer
+
+
+def spacy_splitter(lang: str = "en") -> Splitter:
+    """The official ``spacy`` word splitter: the tokens of ``spacy.blank(lang)``, whitespace tokens included."""
+    tokenizer = _blank_tokenizer(lang)
+    return lambda text: [(t.text, t.idx, t.idx + len(t.text)) for t in tokenizer(text)]
+
+
+register_splitter("spacy", spacy_splitter)

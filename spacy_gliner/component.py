@@ -26,10 +26,12 @@ from spacy.vocab import Vocab
 from thinc.api import Model
 
 from .architectures import DEFAULT_SOURCE, build_gliner_model, get_loaded, is_loaded, set_loaded
+from .model.settings import WORD_SPLITTERS
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model.decoding import Candidates
+    from .model.inputs import Splitter
     from .model.search import SpanSearch
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
@@ -40,6 +42,7 @@ _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 Labels = Union[Sequence[str], Dict[str, str]]
 LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
+WORDS_CHOICES = ("checkpoint", "tokens", *WORD_SPLITTERS)  # the ``words`` setting
 
 
 def check_labels(labels: Any) -> LabelMap:
@@ -121,6 +124,10 @@ class GLiNERConfig:
     batch_size: windows per forward pass.
     overwrite_ents: on a clash with an existing entity, the new one wins.
     window_overlap: words shared by neighbouring windows of a long text.
+    words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
+        as the official library splits), "tokens" (the Doc's own tokens: entities fit the
+        tokens exactly, and any language the pipeline's tokenizer segments can be read), or
+        the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
     """
 
     labels: Labels = field(default_factory=list)
@@ -131,10 +138,13 @@ class GLiNERConfig:
     batch_size: int = 8
     overwrite_ents: bool = False
     window_overlap: int = 64
+    words: str = "checkpoint"
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans_key, str) or not self.spans_key:
             raise ValueError(f"spans_key must be a non-empty string, got {self.spans_key!r}.")
+        if self.words not in WORDS_CHOICES:
+            raise ValueError(f"words must be one of {', '.join(map(repr, WORDS_CHOICES))}, got {self.words!r}.")
         checked = {
             "labels": check_labels(self.labels),
             "threshold": check_threshold(self.threshold),
@@ -255,6 +265,7 @@ class GLiNERComponent(TrainablePipe):
     batch_size = _Setting()
     overwrite_ents = _Setting()
     window_overlap = _Setting()
+    words = _Setting()
 
     def __init__(
         self,
@@ -353,7 +364,8 @@ class GLiNERComponent(TrainablePipe):
         maps = self._label_maps(docs, labels)
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         self._check_readable(maps)
-        aligned = [doc_words(doc) for doc in docs]
+        splitter = self.word_splitter()
+        aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
         found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
@@ -376,6 +388,15 @@ class GLiNERComponent(TrainablePipe):
                     "so the model cannot read it. Use a label with letters or digits."
                 )
         readable.update(new)
+
+    def word_splitter(self) -> Optional["Splitter"]:
+        """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
+        from .alignment import DOC_TOKENS  # also registers the "spacy" splitter
+        from .model.inputs import word_splitter
+
+        if self.words == DOC_TOKENS:
+            return None
+        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == "checkpoint" else self.words)
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
@@ -517,6 +538,7 @@ class GLiNERComponent(TrainablePipe):
             label_texts={label: text for text, label in reversed(list(self.default_labels.items()))},
             stats=self.gold_stats,
             device=get_loaded(self.model).device,
+            splitter=self.word_splitter(),
         )
         if batch is None:
             return losses

@@ -37,7 +37,8 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .model.inputs import InputBuilder, Window, split_words
+from .alignment import word_spans
+from .model.inputs import InputBuilder, Splitter, Window, split_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -181,17 +182,19 @@ def make_batch(
     stats: GoldStats,
     device: "torch.device",
     rng: Optional[random.Random] = None,
+    splitter: Optional[Splitter] = split_words,
 ) -> Optional[TrainingBatch]:
     """Type lists, windows, padded inputs and targets; None when nothing can be trained.
 
     ``label_texts`` maps a spaCy label to the label text the model reads (the inverse of
-    the component's ``labels``); other labels are read as they are.
+    the component's ``labels``); other labels are read as they are. ``splitter`` gives the
+    words, as in prediction (``None``: the Doc's tokens).
     """
     max_width = builder.settings.max_width
     words, placed, positives, negatives = [], [], [], []
     for eg in examples:
         ref = eg.reference
-        split = split_words(ref.text)
+        split = word_spans(ref, splitter)  # the words prediction reads (None: the Doc's tokens)
         spans = [(s.start_char, s.end_char, label_texts.get(s.label_, s.label_)) for s in gold_spans(ref, nested, spans_key)]
         words.append(split)
         placed.append(place_spans(ref, split, spans, max_width, stats))

@@ -208,7 +208,10 @@ def test_tokenizer_from_model_name_unreachable(tiny, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="ships no tokenizer files") as err:
         checkpoint.load(folder)
     assert "sentence-transformers/all-MiniLM-L6-v2" in str(err.value)
-    assert "copy the tokenizer files into the checkpoint folder" in str(err.value)
+    message = str(err.value)
+    assert f"copy the tokenizer files into the checkpoint folder {folder}" in message
+    assert "`hf download sentence-transformers/all-MiniLM-L6-v2 --local-dir <folder>`" in message
+    assert "sentencepiece" not in message  # installed here: not the cause
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +290,7 @@ def test_saved_checkpoint_loads_here_and_in_the_official_library(loaded, tmp_pat
         ({"relations_layer": "biaffine"}, "relation-extraction GLiNER model"),
         ({"span_mode": "query"}, "span_mode='query'"),
         ({"subtoken_pooling": "mean"}, "subtoken_pooling='mean' is not supported"),
-        ({"words_splitter_type": "spacy"}, "words_splitter_type='spacy' is not supported"),
+        ({"words_splitter_type": "nltk"}, "words_splitter_type='nltk' is not a word splitter of the official library"),
         ({"hidden_size": 33}, "hidden_size must be a positive even number"),
         ({"max_width": 0}, "max_width must be at least 1"),
         ({"class_token_index": 7}, "says <<ENT>> has id 7"),
@@ -379,3 +382,41 @@ def test_key_mapping_round_trips():
     assert sorted(internal) == sorted(["encoder.encoder.layer.0.attention.self.query.weight", "lstm.weight_hh_l0_reverse",
                                        "span_layer.project_start.0.bias", "prompt_layer.3.weight", "projection.bias"])
     assert sorted(checkpoint.to_official_keys(internal)) == sorted(official)
+
+
+# -- tokenizer files across transformers versions --------------------------------------------------
+def test_saved_tokenizer_config_is_read_by_transformers_4_and_5(loaded, tmp_path):
+    """transformers 5 writes ``extra_special_tokens`` as a list, which transformers 4 reads as a dict
+    and fails on; the saved config names the list ``additional_special_tokens``, which both read
+    (the load under transformers 4.57 itself: tests/test_download.py)."""
+    from transformers import AutoTokenizer
+
+    ref = loaded("markerV0-bert")
+    folder = checkpoint.save(ref, tmp_path / "saved")
+    cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+    assert not isinstance(cfg.get("extra_special_tokens", {}), list)
+    again = AutoTokenizer.from_pretrained(str(folder))
+    words = "Ada Lovelace <<ENT>> [FLERT] worked in London".split()
+    assert again(words, is_split_into_words=True)["input_ids"] == ref.tokenizer(words, is_split_into_words=True)["input_ids"]
+    assert again.all_special_tokens == ref.tokenizer.all_special_tokens and len(again) == len(ref.tokenizer)
+
+
+def test_tokenizer_written_by_transformers_5_under_transformers_4_names_the_cause(tiny, tmp_path, monkeypatch):
+    import transformers
+    from transformers import AutoTokenizer
+
+    folder = copy_checkpoint(tiny, tmp_path / "ckpt")
+    cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+    cfg["extra_special_tokens"] = ["[PAD]", "[CLS]"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg), encoding="utf8")
+
+    def from_pretrained(*args: Any, **kwargs: Any):
+        raise AttributeError("'list' object has no attribute 'keys'")  # what transformers 4.57 raises
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(transformers, "__version__", "4.57.6")
+    with pytest.raises(CheckpointError, match="written by transformers 5") as err:
+        checkpoint.load(folder)
+    message = str(err.value)
+    assert "transformers 4.57.6 cannot read them" in message and "'list' object has no attribute 'keys'" in message
+    assert "pip install -U 'transformers>=5'" in message and "sentencepiece" not in message

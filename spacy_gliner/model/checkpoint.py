@@ -142,6 +142,10 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
     folder = resolve(source)
     settings = read_settings(folder)
+    if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
+        from .inputs import word_splitter
+
+        word_splitter(settings.words_splitter_type)
     state = _read_weights(folder)
     check_family(state, settings, str(folder))
     tokenizer = _load_tokenizer(folder, settings)
@@ -218,9 +222,9 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     # safetensors writes a private temp file (0600) and renames it: give the weights the
     # mode every other file of the folder gets from the user's umask
     os.chmod(weights, 0o666 & ~_umask())
-    loaded.tokenizer.save_pretrained(str(folder))
+    save_tokenizer(loaded.tokenizer, folder)
     if loaded.labels_tokenizer is not None:
-        loaded.labels_tokenizer.save_pretrained(str(folder / LABELS_TOKENIZER_DIR))
+        save_tokenizer(loaded.labels_tokenizer, folder / LABELS_TOKENIZER_DIR)
     return folder
 
 
@@ -334,16 +338,7 @@ def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokeni
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     except Exception as err:
-        hint = (
-            "This checkpoint ships no tokenizer files, so the tokenizer of its encoder "
-            f"{settings.model_name!r} is needed from the Hugging Face Hub"
-            if source == settings.model_name
-            else "The tokenizer files in the folder could not be read"
-        )
-        raise CheckpointError(
-            f"{hint} ({type(err).__name__}: {err}). DeBERTa-v2/v3 tokenizers need the `sentencepiece` and "
-            "`protobuf` packages. Offline, copy the tokenizer files into the checkpoint folder."
-        ) from err
+        raise CheckpointError(_tokenizer_failure(folder, settings, source, err)) from err
     if not tokenizer.is_fast:
         raise CheckpointError(
             f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
@@ -390,6 +385,77 @@ def _labels_encoder_config(settings: GLiNERSettings) -> Any:
             f"{settings.labels_encoder!r} is needed from the Hugging Face Hub ({type(err).__name__}: {err}). "
             "Offline, add labels_encoder_config to gliner_config.json."
         ) from err
+
+
+def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err: Exception) -> str:
+    """Why the tokenizer did not load, naming the real cause where it can be told."""
+    import transformers
+
+    cause = f"({type(err).__name__}: {err})"
+    version = transformers.__version__
+    if source != settings.model_name:
+        special = _tokenizer_config(folder).get("extra_special_tokens")
+        if isinstance(special, list) and int(version.split(".")[0]) < 5:
+            return (
+                f"The tokenizer files in {folder} were written by transformers 5 (extra_special_tokens is a list) "
+                f"and transformers {version} cannot read them {cause}. Upgrade transformers "
+                "(`pip install -U 'transformers>=5'`), or save the pipeline again with this version of "
+                "spacy-gliner, which writes tokenizer files that transformers 4 and 5 both read."
+            )
+        return f"The tokenizer files in {folder} could not be read by transformers {version} {cause}."
+    needs = [name for name in ("sentencepiece", "google.protobuf") if not _importable(name)]
+    if needs and _is_sentencepiece(err):
+        return (
+            f"This checkpoint ships no tokenizer files, and the tokenizer of its encoder {settings.model_name!r} "
+            f"is a SentencePiece model that transformers converts with the packages "
+            f"{' and '.join(n.split('.')[0] for n in needs)} {cause}: `pip install sentencepiece protobuf`."
+        )
+    return (
+        f"This checkpoint ships no tokenizer files, so the tokenizer of its encoder {settings.model_name!r} is "
+        f"needed, from the Hugging Face Hub or its local cache {cause}. If this machine is offline, download it "
+        f"where the Hub is reachable (`hf download {settings.model_name} --local-dir <folder>`) and copy the "
+        f"tokenizer files into the checkpoint folder {folder}; or load the checkpoint once online and save the "
+        "pipeline (`nlp.to_disk`): a saved pipeline carries its tokenizer."
+    )
+
+
+def _tokenizer_config(folder: Path) -> Dict[str, Any]:
+    try:
+        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _is_sentencepiece(err: Exception) -> bool:
+    text = f"{type(err).__name__} {err}".lower()
+    return "sentencepiece" in text or "protobuf" in text
+
+
+def save_tokenizer(tokenizer: Any, folder: Path) -> None:
+    """``save_pretrained``, with a ``tokenizer_config.json`` that transformers 4 and 5 both read.
+
+    transformers 5 writes the extra special tokens as a list under ``extra_special_tokens``,
+    a key that transformers 4 reads as a dict (and fails on); under the older name
+    ``additional_special_tokens`` both read the list.
+    """
+    tokenizer.save_pretrained(str(folder))
+    path = folder / "tokenizer_config.json"
+    cfg = _tokenizer_config(folder)
+    special = cfg.get("extra_special_tokens")
+    if isinstance(special, list):
+        del cfg["extra_special_tokens"]
+        cfg["additional_special_tokens"] = list(dict.fromkeys([*cfg.get("additional_special_tokens", []), *special]))
+        path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
 
 
 def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from .checkpoint import LoadedGLiNER
 from .decoding import Candidates, greedy_decode, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, split_words
+from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
@@ -177,7 +177,8 @@ def predict_entities(
     """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
     search = search or SpanSearch(loaded)
     labels = unique_labels(labels)
-    split = [split_words(t) for t in texts]
+    split_text = word_splitter(loaded.settings.words_splitter_type)  # the checkpoint's words, as officially
+    split = [split_text(t) for t in texts]
     word_lists = [[w for w, _, _ in words] for words in split]
     found = search(word_lists, [labels] * len(texts), threshold, batch_size)
     out = []

@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional
 SPAN_HEADS = ("markerV0", "marker")  # span layers of the span models (published: v0 'marker', v1-v2.1 'markerV0')
 TOKEN_LEVEL = "token_level"  # per-word start/end/inside scores (NuNER Zero, GLiNER multitask)
 SPAN_MODES = SPAN_HEADS + (TOKEN_LEVEL,)
+# words_splitter_type values of the official library (gliner/data_processing/tokenizer.py)
+WORD_SPLITTERS = ("whitespace", "spacy", "jieba", "janome", "mecab", "hanlp", "camel", "hindi", "stanza", "universal")
 
 # Fields that, when set, mean another GLiNER family that this package does not implement.
 _OTHER_FAMILY_FIELDS = {
@@ -117,10 +119,12 @@ class GLiNERSettings:
         if pooling != "first":
             raise CheckpointError(f"subtoken_pooling={pooling!r} is not supported; only 'first' (the official default).")
         splitter = cfg.get("words_splitter_type", "whitespace") or "whitespace"
-        if splitter != "whitespace":
+        if splitter not in WORD_SPLITTERS:
             raise CheckpointError(
-                f"words_splitter_type={splitter!r} is not supported; only 'whitespace' (GLiNER's regex splitter)."
+                f"words_splitter_type={splitter!r} is not a word splitter of the official library; "
+                f"known: {', '.join(WORD_SPLITTERS)}."
             )
+        cfg = {**cfg, "words_splitter_type": splitter}
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         values = {k: cfg[k] for k in known if k in cfg and cfg[k] is not None}
         values["extra"] = {k: v for k, v in cfg.items() if k not in known}
