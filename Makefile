@@ -32,3 +32,24 @@ test: $(VENV)/.installed
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+# The benchmark environment and the inference benchmark (docs/benchmarks.md). A venv of its
+# own: fast-gliner pins huggingface-hub<1.0 (so it goes in without its dependencies), and the
+# test venv stays exactly what setup.cfg declares. Quick check: make bench BENCH_ARGS="--per-dataset 5 --long-docs 0"
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_ARGS ?= --threads 2 --per-dataset 100 --long-docs 2 --long-words 5000
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	# torch first, pinned: the CPU wheel; anything else would pull CUDA packages
+	$(BENCH_PY) -m pip install -q torch==2.13.0
+	$(BENCH_PY) -m pip install -q -r benchmarks/requirements.txt
+	$(BENCH_PY) -m pip install -q --no-deps fast-gliner==0.3.2
+	touch $@
+
+.PHONY: bench-setup bench
+bench-setup: $(BENCH_VENV)/.installed
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_PY) benchmarks/bench_inference.py $(BENCH_ARGS)

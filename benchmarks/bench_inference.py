@@ -13,17 +13,28 @@ and a short warm-up are not timed. Texts:
   overlapping windows); gliner-spacy cuts documents into 250-character chunks itself.
 
 Systems: spacy-gliner ``nlp.pipe`` (spacy.blank("en") + "gliner", ``batch_size`` = windows
-per forward pass); spacy-gliner-bf16, the same with ``mixed_precision="bf16"`` (bfloat16
-autocast on the CPU: not exact, its agreement is reported); official ``GLiNER.inference(texts, labels, batch_size=...)``;
-gliner-spacy ``nlp.pipe`` (factory "gliner_spacy", one text chunk per forward pass, so
-it has no batch size). The best batch size of each system counts. The check: on the
+per forward pass); spacy-gliner-bf16 and spacy-gliner-int8, the same with
+``mixed_precision="bf16"`` / ``"int8"`` (not exact: their entities are compared with
+float32's); official ``GLiNER.inference(texts, labels, batch_size=...)``; official-onnx, the
+official library on ONNX Runtime (``GLiNER.export_to_onnx`` of the checkpoint, then
+``GLiNER.from_pretrained(folder, load_onnx_model=True)``, ``intra_op_num_threads`` =
+``--threads``); fast-gliner (PyPI ``fast-gliner`` 0.3.2, Rust on ONNX Runtime, the same
+exported ONNX file; it has no threshold, batch size or thread setting: its fixed threshold
+is 0.5, so its entities are compared with the official ones above 0.5); gliner-spacy
+``nlp.pipe`` (factory "gliner_spacy", one text chunk per forward pass, so it has no batch
+size). The best batch size of each system counts. The check: on the
 sentences, spacy-gliner's ``doc.ents`` must equal the official entities expanded to
 spaCy token boundaries (``alignment_mode="expand"``, as the component maps words to
 tokens). spacy-gliner's time is split with forward hooks on the same batches: encoder
 forward, the rest of the network (LSTM, span and prompt layers), and everything else
 (tokenization, windows, collation, thresholding, decoding, alignment, spaCy).
 
+Environment: ``make bench`` (builds .venv-bench from benchmarks/requirements.txt, then runs
+this with the arguments below), or by hand in that environment:
+
     python benchmarks/bench_inference.py --threads 2 --per-dataset 100 --long-docs 2 --long-words 5000
+
+``--systems`` picks rows (default: all); ``--per-dataset 5 --long-docs 0`` is a quick check.
 """
 import argparse
 import gc
@@ -86,7 +97,9 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
     model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF), "mixed_precision": mixed_precision}
     nlp.add_pipe("gliner", config={"model": model, "labels": tasks[0][2], "threshold": threshold, "batch_size": batch_size})
     list(nlp.pipe(["Warm-up: Marie Curie worked in Paris."]))
-    network = nlp.get_pipe("gliner").search().loaded.network
+    shim = nlp.get_pipe("gliner").model.shims[0]
+    # the network that predictions run through: bf16 and int8 predict with a reduced copy
+    network = shim.inference_network() if mixed_precision in ("bf16", "int8") else shim._model
     clock = {"network": 0.0, "encoder": 0.0}
 
     def timer(module: torch.nn.Module, key: str) -> None:
@@ -119,9 +132,27 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
 def run_official(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
     from gliner import GLiNER
 
+
+    return _official_inference(GLiNER.from_pretrained(str(REF), local_files_only=True), tasks, threshold, batch_size)
+
+
+def run_official_onnx(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    import onnxruntime
+    import torch
+    from gliner import GLiNER
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as folder:
+        _export_onnx(Path(folder))
+        model = GLiNER.from_pretrained(folder, load_onnx_model=True, local_files_only=True, session_options=options)
+        return _official_inference(model, tasks, threshold, batch_size)
+
+
+def _official_inference(model: Any, tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    """Entities as (start, end, label, score): the score lets fast-gliner (threshold 0.5) be compared."""
     from spacy_gliner.model.inputs import split_words
 
-    model = GLiNER.from_pretrained(str(REF), local_files_only=True)
     model.inference(["Warm-up: Marie Curie worked in Paris."], ["person"], threshold=threshold)
     entities, seconds = [], 0.0
     for name, texts, labels in tasks:
@@ -129,7 +160,34 @@ def run_official(tasks: List[Task], threshold: float, batch_size: int) -> Dict[s
         start = time.perf_counter()
         found = model.inference(pieces, labels, threshold=threshold, batch_size=batch_size)
         seconds += time.perf_counter() - start
-        entities.append([[(e["start"], e["end"], e["label"]) for e in ents] for ents in found])
+        entities.append([[(e["start"], e["end"], e["label"], e["score"]) for e in ents] for ents in found])
+    return {"seconds": seconds, "entities": entities}
+
+
+def _export_onnx(folder: Path) -> Path:
+    """ref_minilm exported by the official library (``export_to_onnx``): model.onnx, config, tokenizer."""
+    from gliner import GLiNER
+
+    GLiNER.from_pretrained(str(REF), local_files_only=True).export_to_onnx(folder)
+    return folder / "model.onnx"
+
+
+def run_fast_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
+    from fast_gliner import FastGLiNER
+
+    from spacy_gliner.model.inputs import split_words
+
+    with tempfile.TemporaryDirectory() as folder:
+        _export_onnx(Path(folder))
+        model = FastGLiNER.from_pretrained(folder, onnx_path="model.onnx", execution_provider="cpu")
+        model.predict_entities(["Warm-up: Marie Curie worked in Paris."], ["person"])
+        entities, seconds = [], 0.0
+        for name, texts, labels in tasks:
+            pieces = texts if name != "long-documents" else [p for t in texts for p in _official_pieces(t, split_words)]
+            start = time.perf_counter()
+            found = [model.predict_entities(pieces[i : i + batch_size], labels) for i in range(0, len(pieces), batch_size)]
+            seconds += time.perf_counter() - start
+            entities.append([[(e["start"], e["end"], e["label"]) for e in ents] for chunk in found for ents in chunk])
     return {"seconds": seconds, "entities": entities}
 
 
@@ -173,7 +231,10 @@ def _gliner_spacy_folder(folder: Path) -> Path:
 WORKERS = {
     "spacy-gliner": run_spacy_gliner,
     "spacy-gliner-bf16": partial(run_spacy_gliner, mixed_precision="bf16"),
+    "spacy-gliner-int8": partial(run_spacy_gliner, mixed_precision="int8"),
     "official": run_official,
+    "official-onnx": run_official_onnx,
+    "fast-gliner": run_fast_gliner,
     "gliner-spacy": run_gliner_spacy,
 }
 
@@ -198,24 +259,43 @@ def spawn(system: str, text_set: str, batch_size: int, args: argparse.Namespace,
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
     result = json.loads(out.read_text(encoding="utf8"))
-    print(f"  {system:13s} {text_set:9s} batch {batch_size:2d}: {result['seconds']:8.1f} s, peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)
+    print(f"  {system:17s} {text_set:9s} batch {batch_size:2d}: {result['seconds']:8.1f} s, peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)
     return result
 
 
-def same_entities(ours: List[List[list]], official: List[List[list]], tasks: List[Task]) -> Tuple[int, int]:
-    """Texts whose spacy-gliner entities equal the official ones expanded to token boundaries."""
+def agreement(found: List[List[list]], reference: List[List[list]], tasks: List[Task], to_tokens: bool = False, min_score: float = 0.0) -> Tuple[int, int, int, int]:
+    """(sentences with identical entities, sentences, entities gained, entities lost) of
+    ``found`` against ``reference``. ``to_tokens``: the reference's character offsets are
+    first expanded to spaCy token boundaries (``alignment_mode="expand"``, as the component
+    maps words to tokens); ``min_score``: only reference entities scoring at least this."""
     import spacy
 
     nlp = spacy.blank("en")
-    same = total = 0
-    for (_, texts, _), ours_task, official_task in zip(tasks, ours, official):
-        for text, a, b in zip(texts, ours_task, official_task):
-            doc = nlp.make_doc(text)
-            spans = [doc.char_span(s, e, label=label, alignment_mode="expand") for s, e, label in b]
-            expected = sorted((s.start_char, s.end_char, s.label_) for s in spans)
-            same += sorted(map(tuple, a)) == expected
+    same = total = gained = lost = 0
+    for (_, texts, _), found_task, reference_task in zip(tasks, found, reference):
+        for text, a, b in zip(texts, found_task, reference_task):
+            b = [e[:3] for e in b if len(e) < 4 or e[3] >= min_score]
+            if to_tokens:
+                doc = nlp.make_doc(text)
+                b = [(s.start_char, s.end_char, s.label_) for s in (doc.char_span(*e, alignment_mode="expand") for e in b)]
+            a, b = {tuple(e[:3]) for e in a}, set(map(tuple, b))
+            same += a == b
+            gained += len(a - b)
+            lost += len(b - a)
             total += 1
-    return same, total
+    return same, total, gained, lost
+
+
+# (system, reference system, expand the reference to tokens, reference entities' minimum score)
+AGREEMENT = [
+    ("spacy-gliner", "official", True, 0.0),
+    ("spacy-gliner-bf16", "spacy-gliner", False, 0.0),
+    ("spacy-gliner-int8", "spacy-gliner", False, 0.0),
+    ("spacy-gliner-bf16", "official", True, 0.0),
+    ("spacy-gliner-int8", "official", True, 0.0),
+    ("official-onnx", "official", False, 0.0),
+    ("fast-gliner", "official", False, 0.5),
+]
 
 
 def main() -> None:
@@ -226,7 +306,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.3)
     parser.add_argument("--batch-sizes", default="8,16,32")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in every system (0: torch's default)")
-    parser.add_argument("--systems", default="spacy-gliner,spacy-gliner-bf16,official,gliner-spacy")
+    parser.add_argument("--systems", default=",".join(WORKERS))
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--set", help=argparse.SUPPRESS)
@@ -268,7 +348,7 @@ def main() -> None:
         print(f"| {system} | {text_set} | {size} | {r['words_per_s']:.0f} | {ratios[0]} | {ratios[1]} | {r['peak_rss_mb']:.0f} |")
 
     official = best.get(("official", "sentences"))
-    for system in ("spacy-gliner", "spacy-gliner-bf16"):
+    for system in ("spacy-gliner", "spacy-gliner-bf16", "spacy-gliner-int8"):
         ours = best.get((system, "sentences"))
         if not ours:
             continue
@@ -281,9 +361,16 @@ def main() -> None:
         if official:
             # even with no cost besides the encoder, the speed-up could not exceed this
             print(f"ceiling: official time / this encoder time alone = {official['seconds'] / split['encoder']:.2f}x")
-            same, n = same_entities(ours["entities"], official["entities"], tasks["sentences"])
-            print(f"entities identical to the official library's (expanded to tokens): {same}/{n} sentences")
-    print(f"threads: {next(iter(best.values()))['threads']}; load average at the end: {os.getloadavg()[0]:.1f}")
+    print("\nEntities on the sentences (best batch size of each system):\n")
+    print("| system | compared with | sentences identical | entities gained | entities lost |")
+    print("|---|---|---|---|---|")
+    for system, reference, to_tokens, min_score in AGREEMENT:
+        a, b = best.get((system, "sentences")), best.get((reference, "sentences"))
+        if a and b:
+            same, n, gained, lost = agreement(a["entities"], b["entities"], tasks["sentences"], to_tokens, min_score)
+            name = reference + (f" (score >= {min_score})" if min_score else "") + (", expanded to tokens" if to_tokens else "")
+            print(f"| {system} | {name} | {same}/{n} | {gained} | {lost} |")
+    print(f"\nthreads: {next(iter(best.values()))['threads']}; load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ encoder?). The rest of the pipeline (inputs, thresholding, decoding, spaCy) is t
 end-to-end time minus the network's, both taken in the same ``nlp.pipe`` run.
 
     python benchmarks/profile_split.py --threads 2 --per-dataset 100
+    python benchmarks/profile_split.py --threads 2 --per-dataset 100 --mixed-precision bf16   # or int8
+
+With ``--mixed-precision``, the parts run in the network that predictions then run through
+(the component's bf16 or int8 copy), and the dtype each part outputs is printed. Run in the
+benchmark environment (``make bench-setup``) or the project's own venv.
 
 Results: ``docs/benchmarks.md`` ("Where the time goes").
 """
@@ -32,6 +37,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=0.3)
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per part")
+    parser.add_argument("--mixed-precision", default="false", choices=["false", "bf16", "int8"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -43,7 +49,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tasks = load_tasks(args.per_dataset, 0, 0)["sentences"]
     nlp = spacy.blank("en")
-    model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF)}
+    precision = False if args.mixed_precision == "false" else args.mixed_precision
+    model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF), "mixed_precision": precision}
     nlp.add_pipe("gliner", config={"model": model, "labels": tasks[0][2], "threshold": args.threshold, "batch_size": args.batch_size})
 
     def run_all() -> float:
@@ -53,7 +60,8 @@ def main() -> None:
         return time.perf_counter() - start
 
     run_all()  # warm-up
-    network = nlp.get_pipe("gliner").search().loaded.network
+    shim = nlp.get_pipe("gliner").model.shims[0]
+    network = shim.inference_network() if precision else shim._model  # what predictions run through
     # The inputs of each stage, as the network's own forward pass builds them.
     seen: Dict[str, List[Any]] = {"batch": [], "lstm": [], "prompt": [], "span": []}
     clock = {"network": 0.0, "encoder": 0.0}
@@ -108,6 +116,14 @@ def main() -> None:
         "span layer, whole": best(lambda: [span(*a) for a, _ in seen["span"]]),
     }
     parts["span layer, per-span loop"] = parts.pop("span layer, whole") - parts["span layer, per-word MLPs"]
+    with torch.inference_mode():
+        b, (w, n), (q,), (sa, _) = batches[0], seen["lstm"][0], seen["prompt"][0][0], seen["span"][0]
+        dtypes = {
+            "encoder": network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state.dtype,
+            "BiLSTM": network._run_lstm(w, n).dtype,
+            "prompt layer": network.prompt_layer(q).dtype,
+            "span layer": span(*sa).dtype,
+        }
 
     # multiply-adds, from the shapes
     tokens = sum(b["input_ids"].numel() for b in batches)
@@ -134,6 +150,7 @@ def main() -> None:
     square = torch.randn(2048, 2048)
     peak = 2048**3 / 1e9 / best(lambda: square @ square)
     print(f"reference: one 2048 x 2048 float32 matmul runs at {peak:.0f} G multiply-adds/s on {args.threads} thread(s)\n")
+    print(f"mixed_precision {args.mixed_precision}; output dtypes: " + ", ".join(f"{k} {v}" for k, v in dtypes.items()) + "\n")
     print("| part | seconds | % of encoder | G multiply-adds | G multiply-adds/s |")
     print("|---|---|---|---|---|")
     for name, seconds in parts.items():

@@ -26,7 +26,7 @@ DEFAULT_SOURCE = "urchade/gliner_small-v2.1"
 DEFAULT_ENCODER_LR_SCALE = 0.2  # paper: encoder 1e-5, new layers 5e-5
 Inputs = Dict[str, "torch.Tensor"]
 MixedPrecision = Union[bool, str]
-MIXED_PRECISION = (False, True, "fp16", "bf16")
+MIXED_PRECISION = (False, True, "fp16", "bf16", "int8")
 
 
 @registry.architectures("spacy_gliner.GLiNERModel.v1")
@@ -36,9 +36,12 @@ def build_gliner_model(
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
-    mixed_precision: false (float32, exact parity), "bf16" (bfloat16 autocast on the network's
-    device: CUDA, or a CPU with AMX/AVX-512 bf16, where the encoder runs ~3x faster and scores
-    move by ~1e-2), or "fp16" / true (float16 autocast with gradient scaling, CUDA only).
+    mixed_precision: false (float32, exact parity); "bf16" (predictions from a bfloat16 copy of
+    the whole network, training under a bfloat16 autocast; for CUDA or a CPU with AMX/AVX-512
+    bf16, where the encoder runs ~3x faster and scores move by ~1e-2; elsewhere bf16 is
+    emulated and slower); "int8" (predictions from a copy whose linear layers are dynamically
+    quantized to int8, for CPUs without bf16; training and saving stay float32); or "fp16" /
+    true (float16 autocast with gradient scaling, CUDA only).
     encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
@@ -91,7 +94,7 @@ def build_gliner_encoder_model(
 
 def _lazy_model(load: Callable[[], "LoadedGLiNER"], mixed_precision: MixedPrecision, encoder_lr_scale: float, **attrs: Any) -> Model:
     if mixed_precision not in MIXED_PRECISION:
-        raise ValueError(f"mixed_precision must be false, true, 'fp16' or 'bf16', got {mixed_precision!r}.")
+        raise ValueError(f"mixed_precision must be false, true, 'fp16', 'bf16' or 'int8', got {mixed_precision!r}.")
     if isinstance(encoder_lr_scale, bool) or not isinstance(encoder_lr_scale, (int, float)) or encoder_lr_scale < 0:
         raise ValueError(f"encoder_lr_scale must be a number >= 0, got {encoder_lr_scale!r}.")
     attrs.update(load=load, mixed_precision=mixed_precision, encoder_lr_scale=float(encoder_lr_scale), loaded=None)
@@ -165,6 +168,11 @@ def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tenso
 
     get_loaded(model)
     shim = model.shims[0]
+    if not is_train and shim.precision in ("bf16", "int8"):
+        import torch
+
+        with torch.no_grad():
+            return shim.inference_network()(**inputs), _no_backprop
     with _autocast(model):
         if not is_train:
             return shim.predict(ArgsKwargs(args=(), kwargs=inputs)), _no_backprop
@@ -186,14 +194,31 @@ class GLiNERShim(PyTorchShim):
     and with the optimizer's parameter averages (``use_averages = true``) really used.
 
     ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
-    "bf16" is left to the caller's autocast on the network's device (no scaling needed).
+    "bf16" in training is left to the caller's autocast on the network's device (no scaling
+    needed); "bf16" and "int8" predict with ``inference_network()``.
     """
 
     def __init__(self, network: "torch.nn.Module", *, mixed_precision: object = False, encoder_lr_scale: float = 1.0) -> None:
         fp16 = mixed_precision in (True, "fp16")
         super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
+        self.precision = mixed_precision
         self.encoder_lr_scale = encoder_lr_scale
         self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
+        self._inference: Optional[Tuple[tuple, "torch.nn.Module"]] = None
+        if mixed_precision == "int8" and self.device.type != "cpu":
+            raise ValueError(f"mixed_precision 'int8' runs on the CPU only (the network is on {self.device}); use 'bf16' or 'fp16' on a GPU.")
+
+    def inference_network(self) -> "torch.nn.Module":
+        """The reduced-precision copy that predictions run through ("bf16" or "int8"), made
+        again whenever the float32 weights changed (a training step, ``use_params``,
+        ``load_state_dict``): it is keyed on each parameter's storage and version counter."""
+        from .model.network import reduced_precision_copy
+
+        key = tuple((p.data_ptr(), p._version) for p in self._model.parameters())
+        if self._inference is None or self._inference[0] != key:
+            self._inference = None  # free the old copy before making the new one
+            self._inference = (key, reduced_precision_copy(self._model, self.precision))
+        return self._inference[1]
 
     def predict(self, inputs: Any) -> Any:
         """The network's output without gradients, in eval mode, never switching back.

@@ -149,14 +149,14 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     state = _read_weights(folder)
     check_family(state, settings, str(folder))
     tokenizer = _load_tokenizer(folder, settings)
-    encoder_config = _encoder_config(settings)
+    encoder_config = _encoder_config(settings.encoder_config, settings.model_name, "encoder_config")
     rows = _embedding_rows(state, "token_rep_layer.bert_layer.")
     _check_vocabulary(tokenizer, settings, rows, folder)
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
         labels_tokenizer = _load_labels_tokenizer(folder, settings)
-        labels_config = _labels_encoder_config(settings)
+        labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
         labels_config.vocab_size = _embedding_rows(state, "token_rep_layer.labels_encoder.")
     from .network import GLiNERSpanModel
 
@@ -365,28 +365,6 @@ def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTraine
     return tokenizer
 
 
-def _labels_encoder_config(settings: GLiNERSettings) -> Any:
-    from transformers import AutoConfig
-
-    if settings.labels_encoder_config:
-        cfg = dict(settings.labels_encoder_config)
-        model_type = cfg.pop("model_type", None)
-        if not model_type:
-            raise CheckpointError("labels_encoder_config in gliner_config.json has no model_type.")
-        try:
-            return AutoConfig.for_model(model_type, **cfg)
-        except Exception as err:
-            raise CheckpointError(f"labels_encoder_config describes an encoder transformers cannot build: {err}") from err
-    try:
-        return AutoConfig.from_pretrained(str(settings.labels_encoder))
-    except Exception as err:
-        raise CheckpointError(
-            f"gliner_config.json has no labels_encoder_config, so the config of the labels encoder "
-            f"{settings.labels_encoder!r} is needed from the Hugging Face Hub ({type(err).__name__}: {err}). "
-            "Offline, add labels_encoder_config to gliner_config.json."
-        ) from err
-
-
 def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err: Exception) -> str:
     """Why the tokenizer did not load, naming the real cause where it can be told."""
     import transformers
@@ -468,25 +446,26 @@ def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
         tokenizer.add_tokens(missing, special_tokens=True)
 
 
-def _encoder_config(settings: GLiNERSettings) -> Any:
+def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> Any:
+    """The transformers config of an encoder: ``stored`` (the ``field`` of gliner_config.json),
+    or, where the checkpoint stores none, the config of the Hub model ``name``."""
     from transformers import AutoConfig
 
-    if settings.encoder_config:
-        cfg = dict(settings.encoder_config)
+    if stored:
+        cfg = dict(stored)
         model_type = cfg.pop("model_type", None)
         if not model_type:
-            raise CheckpointError("encoder_config in gliner_config.json has no model_type.")
+            raise CheckpointError(f"{field} in gliner_config.json has no model_type.")
         try:
             return AutoConfig.for_model(model_type, **cfg)
         except Exception as err:
-            raise CheckpointError(f"encoder_config describes an encoder transformers cannot build: {err}") from err
+            raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
     try:
-        return AutoConfig.from_pretrained(settings.model_name)
+        return AutoConfig.from_pretrained(str(name))
     except Exception as err:
         raise CheckpointError(
-            f"gliner_config.json has no encoder_config, so the encoder config of {settings.model_name!r} is "
-            f"needed from the Hugging Face Hub ({type(err).__name__}: {err}). Offline, add encoder_config "
-            "to gliner_config.json."
+            f"gliner_config.json has no {field}, so the config of the encoder {name!r} is needed from the "
+            f"Hugging Face Hub ({type(err).__name__}: {err}). Offline, add {field} to gliner_config.json."
         ) from err
 
 

@@ -13,7 +13,9 @@ per-word start part plus a per-word end part, and the last span layer followed b
 dot product with a label vector folds into one product with ``W2^T q``. Per span and
 label that is ~4H multiply-adds instead of ~12H^2, with identical results.
 """
+import copy
 import os
+import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
@@ -235,6 +237,8 @@ class GLiNERSpanModel(nn.Module):
             with torch.autocast("cpu", enabled=False):  # oneDNN has no bf16 LSTM for this CPU
                 return self._run_lstm(words.float(), lengths)
         lstm = self.lstm
+        if words.dtype != lstm.weight_ih_l0.dtype:  # a bf16 network whose LSTM stayed float32
+            return self._run_lstm(words.to(lstm.weight_ih_l0.dtype), lengths).to(words.dtype)
         n_words = words.shape[1]
         positions = torch.arange(n_words, device=words.device)
         lengths = lengths.to(words.device).clamp(min=1)[:, None]
@@ -258,6 +262,50 @@ class GLiNERSpanModel(nn.Module):
         for name, param in self.named_parameters():
             groups["encoder" if name.startswith(("encoder.", "labels_encoder.")) else "head"].append(param)
         return groups
+
+
+PRECISIONS = ("bf16", "int8")
+
+
+def reduced_precision_copy(network: GLiNERSpanModel, precision: str) -> GLiNERSpanModel:
+    """A copy of ``network`` for inference in ``precision``; the float32 original stays the
+    one that trains and is saved (official checkpoints hold float32 weights).
+
+    "bf16": every weight in bfloat16, so the LSTM, prompt and span layers run in bf16 too,
+    not only the matmuls an autocast picks (the LSTM stays float32 on CPUs where oneDNN has
+    no bf16 LSTM, see ``CPU_BF16_LSTM``). "int8": dynamic quantization (int8 weights, int8
+    activations scaled per batch, float32 results) of the linear layers that ``_int8_linear``
+    picks; CPU only (FBGEMM kernels). The copy shares every float parameter with
+    ``network``: only the int8 weights are new.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    device = next(network.parameters()).device
+    if precision == "bf16":
+        reduced = copy.deepcopy(network).to(torch.bfloat16)
+        if reduced.lstm is not None and device.type == "cpu" and not CPU_BF16_LSTM:
+            reduced.lstm.float()
+    else:
+        if device.type != "cpu":
+            raise ValueError(f"int8 runs on the CPU only (the network is on {device}); use 'bf16' or 'fp16' on a GPU.")
+        shared = {id(t): t for t in list(network.parameters()) + list(network.buffers())}
+        reduced = copy.deepcopy(network, memo=shared)
+        names = {name for name, module in reduced.named_modules() if isinstance(module, nn.Linear) and _int8_linear(name)}
+        with warnings.catch_warnings():  # torch.ao's notice that torchao will replace it
+            warnings.simplefilter("ignore")
+            torch.ao.quantization.quantize_dynamic(reduced, names, dtype=torch.qint8, inplace=True)
+    return reduced.eval()
+
+
+def _int8_linear(name: str) -> bool:
+    """The linear layers that "int8" quantizes: the encoder's attention layers, the projection,
+    the prompt layer and the span layer's start/end MLPs. The encoder's feed-forward layers
+    stay float32: with one activation scale per batch they moved ref_minilm's scores by up
+    to 0.3 (attention and head alone: 0.045). The span layer's output MLP stays float32
+    because the factorised head slices its weights."""
+    if name.startswith("encoder."):
+        return "attention" in name
+    return not name.startswith("span_layer.out_project")
 
 
 def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
