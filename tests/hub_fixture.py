@@ -153,11 +153,16 @@ def hub_env(hf_home: Path) -> Dict[str, str]:
 THRESHOLD = 0.3
 
 
-def _doc_entities(doc) -> list:
+def _doc_entities(doc, exact: bool = False) -> list:
+    """The component's entities: widened to tokens, or at GLiNER's own characters (``exact``,
+    what the command line writes)."""
+    from spacy_gliner.alignment import exact_offsets
+
     group = doc.spans["sc"]
+    offsets = exact_offsets(group) if exact else [(s.start_char, s.end_char) for s in group]
     return [
-        {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(score)}
-        for s, score in zip(group, group.attrs["scores"])
+        {"start": start, "end": end, "label": s.label_, "score": float(score)}
+        for s, (start, end), score in zip(group, offsets, group.attrs["scores"])
     ]
 
 
@@ -185,6 +190,7 @@ def run_default_pipeline(out: Path, saved: Path) -> None:
         "official_tokens": [token_entities(doc, ents) for doc, ents in zip(docs, theirs)],
         "chars": predict_entities(loaded, texts, labels, THRESHOLD),
         "docs": [_doc_entities(doc) for doc in docs],
+        "exact": [_doc_entities(doc, exact=True) for doc in docs],
         "pieces": [loaded.tokenizer(words, is_split_into_words=True)["input_ids"], official.data_processor.transformer_tokenizer(words, is_split_into_words=True)["input_ids"]],
         "unk": loaded.tokenizer.unk_token_id,
     }
