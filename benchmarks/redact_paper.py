@@ -103,23 +103,9 @@ def main() -> None:
         f"- every byte outside the replaced ranges kept: {'yes' if kept else 'NO'}",
         f"- `spacy-gliner restore` gives the input back byte for byte: {'yes' if restored else 'NO'}",
         "",
-        "## Missed",
-        "",
-        ", ".join(f"`{m}`" for m in none) or "none",
-        "",
-        "## Partly replaced",
-        "",
-        ", ".join(f"`{m}`" for m in part) or "none",
-        "",
-        "## Replaced but not a person name",
-        "",
-        ", ".join(f"`{m}`" for m in wrong) or "none",
-        "",
-        "## Fully replaced",
-        "",
-        ", ".join(f"`{m}`" for m in full) or "none",
-        "",
     ]
+    for title, names in (("Missed", none), ("Partly replaced", part), ("Replaced but not a person name", wrong), ("Fully replaced", full)):
+        lines += [f"## {title}", "", ", ".join(f"`{m}`" for m in names) or "none", ""]
     (FOLDER / "results.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines[4:11]))
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -255,3 +255,23 @@ def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool
 
 def spans_of(doc: Doc, key: str = "sc") -> List[tuple]:
     return [(s.start, s.end, s.label_) for s in doc.spans[key]]
+
+
+@pytest.fixture(scope="module")
+def weights_read_once():
+    """``checkpoint.load`` reads each folder once for the module (the CLI tests load the same
+    checkpoint in many commands); modules opt in with an autouse fixture that asks for it."""
+    from spacy_gliner.model import checkpoint
+
+    cache: Dict[str, Any] = {}
+    original = checkpoint.load
+
+    def load(source):
+        key = str(Path(source).resolve())
+        if key not in cache:
+            cache[key] = original(source)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkpoint, "load", load)
+        yield

@@ -18,7 +18,6 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_gliner.model import checkpoint
 from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
@@ -33,19 +32,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def weights_read_once():
-    cache: Dict[str, Any] = {}
-    original = checkpoint.load
-
-    def load(source):
-        key = str(Path(source).resolve())
-        if key not in cache:
-            cache[key] = original(source)
-        return cache[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checkpoint, "load", load)
-        yield
+def _weights_read_once(weights_read_once):
+    """Each checkpoint folder is read once for this module's many CLI runs."""
 
 
 @pytest.fixture(scope="module")

@@ -368,19 +368,8 @@ MODEL = str(REF)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def weights_read_once():
-    cache: Dict[str, Any] = {}
-    original = checkpoint.load
-
-    def load(source):
-        key = str(Path(source).resolve())
-        if key not in cache:
-            cache[key] = original(source)
-        return cache[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checkpoint, "load", load)
-        yield
+def _weights_read_once(weights_read_once):
+    """Each checkpoint folder is read once for this module's many CLI runs."""
 
 
 def invoke(*args: Any, input: Any = None):
