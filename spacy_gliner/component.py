@@ -290,10 +290,7 @@ class GLiNERComponent(TrainablePipe):
         self.scorer = scorer
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
         self.cfg: Dict[str, Any] = {"trained_labels": {}}
-        self._search: Optional["SpanSearch"] = None
-        self._readable: Tuple[Any, set] = (None, set())  # (input builder, labels with sub-tokens in its tokenizer)
-        self._label_cache: Dict[str, Any] = {}  # bi-encoders: label text -> vector, for _label_cache_owner
-        self._label_cache_owner: Any = None
+        self._derived: Tuple[Any, Dict[str, Any]] = (None, {})  # (loaded checkpoint, what was derived from it)
 
     # -- labels ---------------------------------------------------------------
     @property
@@ -363,31 +360,12 @@ class GLiNERComponent(TrainablePipe):
 
         maps = self._label_maps(docs, labels)
         threshold = self.threshold if threshold is None else check_threshold(threshold)
-        self._check_readable(maps)
         splitter = self.word_splitter()
         aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
         found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
-
-    def _check_readable(self, maps: List[LabelMap]) -> None:
-        """Every label must leave at least one sub-token in the model's tokenizer: a label the
-        tokenizer drops whole (e.g. "\ufffd" for BERT) would be an empty prompt."""
-        builder = self.search().builder
-        if self._readable[0] is not builder:
-            self._readable = (builder, set())
-        readable = self._readable[1]
-        new = [label for label in dict.fromkeys(label for m in maps for label in m) if label not in readable]
-        if not new:
-            return
-        for label, ids in zip(new, builder.pieces([new])[0]):
-            if not ids:
-                raise ValueError(
-                    f"The label {label!r} has no sub-token in this model's tokenizer (it drops every character of it), "
-                    "so the model cannot read it. Use a label with letters or digits."
-                )
-        readable.update(new)
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
@@ -403,11 +381,19 @@ class GLiNERComponent(TrainablePipe):
         checkpoint on first use)."""
         from .model.search import SpanSearch
 
-        loaded = get_loaded(self.model)
-        search = self._search
-        if search is None or search.loaded is not loaded or search.overlap != self.window_overlap:
-            search = self._search = SpanSearch(loaded, self.window_overlap)
+        loaded, derived = self._derived_from_model()
+        search = derived.get("search")
+        if search is None or search.overlap != self.window_overlap:
+            search = derived["search"] = SpanSearch(loaded, self.window_overlap)
         return search
+
+    def _derived_from_model(self) -> Tuple[Any, Dict[str, Any]]:
+        """The loaded checkpoint and what this component keeps derived from it (span search,
+        label vectors): a new or reloaded model starts afresh."""
+        loaded = get_loaded(self.model)
+        if self._derived[0] is not loaded:
+            self._derived = (loaded, {})
+        return loaded, self._derived[1]
 
     def label_vectors(self, labels: Sequence[str]) -> Any:
         """Bi-encoders: the vectors [C, H] of ``labels``. Each label is encoded once per loaded
@@ -417,14 +403,14 @@ class GLiNERComponent(TrainablePipe):
 
         from .architectures import encode_labels
 
-        loaded = get_loaded(self.model)
-        if self._label_cache_owner is not loaded or len(self._label_cache) > LABEL_CACHE_SIZE:
-            self._label_cache, self._label_cache_owner = {}, loaded
-        missing = [label for label in dict.fromkeys(labels) if label not in self._label_cache]
+        loaded, derived = self._derived_from_model()
+        cache = derived.setdefault("label_vectors", {})
+        if len(cache) > LABEL_CACHE_SIZE:
+            cache = derived["label_vectors"] = {}
+        missing = [label for label in dict.fromkeys(labels) if label not in cache]
         if missing:
-            self._label_cache.update(zip(missing, encode_labels(self.model, missing)))
-        device = loaded.device
-        return torch.stack([self._label_cache[label] for label in labels]).to(device)
+            cache.update(zip(missing, encode_labels(self.model, missing)))
+        return torch.stack([cache[label] for label in labels]).to(loaded.device)
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
         from .alignment import ENDS, STARTS

@@ -74,6 +74,8 @@ class Annotator:
     def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
         import pyarrow as pa
 
+        from .cli.io import missing_text
+
         key = self.settings.text_key
         texts = batch.column(key).to_pylist() if key in batch.column_names else [None] * batch.num_rows
         entities: List[Optional[list]] = [None] * len(texts)
@@ -81,8 +83,7 @@ class Annotator:
         good = [i for i, text in enumerate(texts) if isinstance(text, str)]
         for i, text in enumerate(texts):
             if not isinstance(text, str):
-                found = "no" if text is None else f"a non-string ({type(text).__name__})"
-                errors[i] = f"{found} {key!r} value; each record needs a text under {key!r} (see --text-key)"
+                errors[i] = missing_text(text, key, "record")
         pipeline = self.pipeline
         docs = pipeline.pipe(((texts[i], i) for i in good), batch_size=pipeline.component.batch_size * 4)
         for doc, i in docs:

@@ -146,6 +146,20 @@ def test_predict_jsonl_bad_lines_fail_or_are_skipped_and_counted(tmp_path, conll
     assert "2 record(s) skipped" in said(skipped)
 
 
+def test_lines_without_a_text_say_what_they_hold(tmp_path):
+    from spacy_gliner.cli.io import LineError, iter_jsonl
+
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"body": "x"}\n{"text": null}\n{"text": 5}\n{"text": "ok"}\n', encoding="utf8")
+    found = list(iter_jsonl(path, "text"))
+    assert [type(f) is LineError for f in found] == [True, True, True, False]
+    assert [str(f).split(": ", 1)[1] for f in found[:3]] == [
+        "no 'text' value; each line needs a text under 'text' (see --text-key)",
+        "no 'text' value; each line needs a text under 'text' (see --text-key)",
+        "a non-string (int) 'text' value; each line needs a text under 'text' (see --text-key)",
+    ]
+
+
 def test_predict_custom_text_key(tmp_path, conll):
     path = tmp_path / "docs.jsonl"
     path.write_text(json.dumps({"body": conll[2], "n": 1}) + "\n", encoding="utf8")

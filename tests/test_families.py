@@ -7,6 +7,7 @@ library on benchmark sentences in flat, nested and multi-label modes, scores wit
 a save/load round trip; the saved folder loads in the official library and predicts the same.
 """
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import List
@@ -214,6 +215,12 @@ def test_bi_encoder_encodes_each_label_once_and_never_reuses_stale_vectors(tiny_
     # changing the configured labels changes the results, with no stale vectors
     assert [_spans(d) for d in docs] == [_spans(d) for d in _pipeline(folder, first).pipe(texts)]
     assert [_spans(d) for d in docs] != [_spans(d) for d in per_call]
+
+
+def test_bi_encoder_refuses_a_label_its_labels_tokenizer_cannot_read(tiny_checkpoint):
+    nlp = _pipeline(tiny_checkpoint("bi-markerV0-bert-h48"), ["person"])
+    with pytest.raises(ValueError, match=re.escape(repr("\ufffd")) + ".*no sub-token"):
+        nlp("Marie Curie worked in Paris.", component_cfg={"gliner": {"labels": ["person", "\ufffd"]}})
 
 
 def test_bi_encoder_cache_starts_afresh_when_the_model_is_reloaded(tiny_checkpoint, tmp_path):

@@ -194,6 +194,33 @@ def test_a_label_without_sub_tokens_is_refused(tiny):
         nlp(SENTENCE, component_cfg={"gliner": {"labels": ["person", "\ufffd"]}})
 
 
+def test_each_new_label_is_tokenized_once(tiny):
+    nlp = _pipeline(tiny)
+    builder = nlp.get_pipe("gliner").search().builder
+    calls: List[List[List[str]]] = []
+    original = builder.pieces
+
+    def counting(word_lists):
+        calls.append([list(words) for words in word_lists])
+        return original(word_lists)
+
+    builder.pieces = counting
+    nlp(SENTENCE)
+    nlp(SENTENCE, component_cfg={"gliner": {"labels": [*LABELS, "planet"]}})
+    assert [c for c in calls if c in ([list(LABELS)], [["planet"]])] == [[list(LABELS)], [["planet"]]]
+
+
+def test_training_refuses_a_gold_label_without_sub_tokens(tiny):
+    from spacy.training import Example
+
+    nlp = _pipeline(tiny)
+    nlp.initialize()
+    doc = nlp.make_doc(SENTENCE)
+    example = Example.from_dict(doc, {"entities": [(0, len(doc[0].text), "\ufffd")]})
+    with pytest.raises(ValueError, match=re.escape(repr("\ufffd")) + ".*no sub-token"):
+        nlp.update([example])
+
+
 def test_invisible_labels_in_a_label_map_are_refused():
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match=re.escape(repr("\u200b"))):

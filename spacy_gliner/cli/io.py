@@ -204,6 +204,16 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
+MISSING = object()
+
+
+def missing_text(value: Any, key: str, unit: str) -> str:
+    """Why a record or line (``unit``) has no text to read: ``value`` is what it holds under
+    ``key``, MISSING if nothing (None from Arrow stands for a missing field too)."""
+    found = "no" if value is MISSING or value is None else f"a non-string ({type(value).__name__})"
+    return f"{found} {key!r} value; each {unit} needs a text under {key!r} (see --text-key)"
+
+
 def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
     """Records of a JSONL file, one line at a time; blank lines are passed over."""
     with path.open("rb") as file:
@@ -227,8 +237,7 @@ def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
             if not isinstance(data, dict):
                 yield LineError(str(path), number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
             elif not isinstance(data.get(text_key), str):
-                found = "no" if text_key not in data else f"a non-string ({type(data[text_key]).__name__})"
-                yield LineError(str(path), number, f"{found} {text_key!r} value; each line needs a text under {text_key!r} (see --text-key)")
+                yield LineError(str(path), number, missing_text(data.get(text_key, MISSING), text_key, "line"))
             elif any("\ud800" <= c <= "\udfff" for c in data[text_key]):
                 yield LineError(str(path), number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
             else:

@@ -194,6 +194,14 @@ class Window:
     label_index: List[int]  # sub-token position of each label's marker
 
 
+def unreadable_label(label: str) -> ValueError:
+    """A label the tokenizer drops whole (e.g. "\ufffd" for BERT) would be an empty prompt."""
+    return ValueError(
+        f"The label {label!r} has no sub-token in this model's tokenizer (it drops every character of it), "
+        "so the model cannot read it. Use a label with letters or digits."
+    )
+
+
 class InputBuilder:
     """Turns words and labels into windows, with the tokenizer and the checkpoint's limits."""
 
@@ -229,6 +237,8 @@ class InputBuilder:
         missing = [label for label in labels if label not in self._label_pieces]
         limit = self.max_prompt_tokens - 2
         for label, ids in zip(missing, self.pieces([missing])[0]):
+            if not ids:
+                raise unreadable_label(label)
             if len(ids) > limit:
                 warnings.warn(
                     f"The label {label[:40]!r}... has {len(ids)} sub-tokens; only the first {limit} fit in the "

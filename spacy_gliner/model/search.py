@@ -11,7 +11,7 @@ import torch
 
 from .checkpoint import LoadedGLiNER
 from .decoding import Candidates, greedy_decode, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, word_splitter
+from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
@@ -100,7 +100,12 @@ def encode_labels(loaded: LoadedGLiNER, labels: Sequence[str], per_pass: int = L
     with torch.inference_mode():
         network.eval()
         for i in range(0, len(labels), per_pass):
-            enc = loaded.labels_tokenizer(list(labels[i : i + per_pass]), return_tensors="pt", truncation=True, padding="longest")
+            part = list(labels[i : i + per_pass])
+            enc = loaded.labels_tokenizer(part, return_tensors="pt", truncation=True, padding="longest")
+            specials = loaded.labels_tokenizer.num_special_tokens_to_add()
+            for label, length in zip(part, enc["attention_mask"].sum(1).tolist()):
+                if length <= specials:
+                    raise unreadable_label(label)
             out.append(network.encode_labels(enc["input_ids"].to(device), enc["attention_mask"].to(device)))
     hidden = loaded.settings.hidden_size
     return torch.cat(out) if out else torch.zeros((0, hidden), device=device)
