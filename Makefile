@@ -48,8 +48,22 @@ $(BENCH_VENV)/.installed: setup.cfg pyproject.toml benchmarks/requirements.txt
 	$(BENCH_PY) -m pip install -q --no-deps fast-gliner==0.3.2
 	touch $@
 
-.PHONY: bench-setup bench
+# spaCy's own `ner` on a transformer, the other side of bench_ner_conll.py and bench_fewshot.py:
+# spacy-transformers pins transformers<4.53.3, so it gets a venv of its own (the scripts run
+# from the project venv and call this one; elsewhere, pass --ner-python).
+NER_VENV ?= .venv-ner
+
+$(NER_VENV)/.installed: benchmarks/requirements-ner.txt
+	$(PYTHON) -m venv $(NER_VENV)
+	# torch first, pinned: the CPU wheel; anything else would pull CUDA packages
+	$(NER_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(NER_VENV)/bin/python -m pip install -q -r benchmarks/requirements-ner.txt
+	touch $@
+
+.PHONY: bench-setup bench bench-ner-setup
 bench-setup: $(BENCH_VENV)/.installed
+
+bench-ner-setup: $(NER_VENV)/.installed
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/bench_inference.py $(BENCH_ARGS)
