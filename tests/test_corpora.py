@@ -34,15 +34,15 @@ from spacy_gliner.data.corpora import (
     split_words,
 )
 
+from conftest import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
+
 REPO = Path(__file__).parents[1]
-DATA = REPO.parent / "shared" / "data"
 PILENER = DATA / "pilener"
 BENCH = DATA / "benchmarks"
 DATASETS = [
     "CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics",
     "CrossNER_science", "conll2003", "mit-movie", "mit-restaurant",
 ]
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared data not present")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,6 @@ def pilener_records():
     return json.loads((PILENER / "sample_conversation_format.json").read_text(encoding="utf8"))
 
 
-@needs_data
 def test_read_pilener_matches_source(pilener_records, nlp):
     expected = _pilener_expectations(pilener_records)
     summary = ConversionSummary()
@@ -162,7 +161,6 @@ def test_read_pilener_matches_source(pilener_records, nlp):
     assert summary.types == len({label for e in expected for _, _, label in e[1]})
 
 
-@needs_data
 def test_pilener_text_keeps_original_spacing(pilener_records, nlp):
     docs = read_pilener(PILENER / "sample_conversation_format.json", nlp.vocab)
     for doc, rec in zip(docs, pilener_records):
@@ -170,7 +168,6 @@ def test_pilener_text_keeps_original_spacing(pilener_records, nlp):
         assert doc.text == re.sub(r"\s+", " ", text).strip()
 
 
-@needs_data
 def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, nlp):
     src = PILENER / "sample_conversation_format.json"
     s0 = convert_pilener(src, tmp_path / "a", dev_fraction=0.1, seed=0, progress=False)
@@ -191,7 +188,6 @@ def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, nlp):
         convert_pilener(src, tmp_path / "e", dev_fraction=1.5)
 
 
-@needs_data
 def test_pilener_negatives_survive_docbin(pilener_records, tmp_path, nlp):
     expected = {" ".join(e[0]): e[2] for e in _pilener_expectations(pilener_records)}
     convert_pilener(PILENER / "sample_conversation_format.json", tmp_path, progress=False)
@@ -270,7 +266,6 @@ def test_pilener_malformed_turns_are_counted(tmp_path, nlp):
 # GLiNER processed format
 
 
-@needs_data
 def test_gliner_json_matches_source(tmp_path, nlp):
     src = PILENER / "sample_gliner_format.json"
     records = json.loads(src.read_text(encoding="utf8"))
@@ -339,7 +334,6 @@ def converted_benchmarks(tmp_path_factory):
     return out, convert_benchmarks(BENCH, out, progress=False)
 
 
-@needs_data
 def test_benchmark_folders_all_converted(converted_benchmarks):
     out, summaries = converted_benchmarks
     assert sorted(summaries) == sorted(DATASETS)
@@ -355,7 +349,6 @@ def test_benchmark_folders_all_converted(converted_benchmarks):
     assert summaries["CrossNER_music"].extra["types_outside_labels"] == ["misc", "organisation"]
 
 
-@needs_data
 @pytest.mark.parametrize("dataset,split", _benchmark_files())
 def test_benchmark_docbin_matches_source(converted_benchmarks, nlp, dataset, split):
     """Relocating mode (default): every mention is placed on words spelling its name."""
@@ -377,7 +370,6 @@ def test_benchmark_docbin_matches_source(converted_benchmarks, nlp, dataset, spl
         assert kept_in_place == n_mentions - s.realigned - s.relocated
 
 
-@needs_data
 @pytest.mark.parametrize("dataset,split", _benchmark_files())
 def test_benchmark_as_given_matches_source(nlp, dataset, split):
     """relocate=False: aligned positions are kept exactly; unaligned ones are expanded."""
@@ -404,7 +396,6 @@ def test_benchmark_as_given_matches_source(nlp, dataset, split):
     assert summary.unplaced == 0
 
 
-@needs_data
 def test_benchmark_misplacement_counts(converted_benchmarks):
     """Unaligned positions per dataset, counted from the sources with plain string checks."""
     _, summaries = converted_benchmarks
@@ -450,7 +441,6 @@ def test_benchmark_relocation_inline(tmp_path, nlp):
 # BIO / CoNLL
 
 
-@needs_data
 def test_bio_subset_matches_source(tmp_path, nlp):
     src = PILENER / "subset_bio.txt"
     passages = [
@@ -506,7 +496,6 @@ def test_bio_repair_and_formats(tmp_path, nlp):
 # spaCy reader and scripts
 
 
-@needs_data
 def test_registered_reader(nlp):
     make = registry.readers.get("spacy_gliner.Corpus.v1")
     examples = list(make(path=PILENER / "sample_gliner_format.json", format="gliner", limit=5)(nlp))
@@ -526,7 +515,6 @@ def _script_app(name):
     return module.app
 
 
-@needs_data
 def test_scripts_run(tmp_path, nlp):
     runner = CliRunner()
     args = [str(PILENER / "sample_gliner_format.json"), str(tmp_path / "g.spacy")]
