@@ -166,7 +166,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ner-python", type=Path, default=None, help="interpreter with spacy-transformers (default .venv-ner)")
     parser.add_argument("--plot", type=Path, default=None, help="write the F1 curve here (PNG)")
+    parser.add_argument("--summarize", action="store_true", help="train nothing: table (and plot) of every run in --out")
     args = parser.parse_args()
+    if args.summarize:
+        return report([json.loads(p.read_text()) for p in sorted((args.out / "runs").glob("*/report.json"))], args)
     pools, seeds = [int(n) for n in args.pools.split(",")], [int(s) for s in args.seeds.split(",")]
     unknown = set(pools) - set(EPOCHS)
     if unknown:
@@ -192,9 +195,19 @@ def main() -> None:
                 result = run(side, n, seed, args, labels)
                 print(json.dumps({k: result[k] for k in ("side", "pool", "seed", "steps", "train_wall_s", "ents_f")}), flush=True)
                 results.append(result)
+    report(results, args)
+
+
+def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> None:
+    """results.json, a Markdown table on stdout and, with --plot, the curve."""
     table = summarize(results)
     (args.out / "results.json").write_text(json.dumps({"runs": results, "table": table}, indent=2))
-    print(json.dumps(table, indent=2))
+    sizes = sorted({n for rows in table.values() for n in rows})
+    print("| side | " + " | ".join(f"{n} sentences" for n in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for side, rows in table.items():
+        cells = [f"{rows[n]['mean']:.1f} ({rows[n]['min']:.1f}-{rows[n]['max']:.1f}, {rows[n]['seeds']} seeds)" if n in rows else "-" for n in sizes]
+        print(f"| {side} | " + " | ".join(cells) + " |")
     if args.plot:
         plot(table, args.plot)
 
