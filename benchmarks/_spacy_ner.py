@@ -1,4 +1,4 @@
-"""Both sides of the GLiNER vs spaCy ``ner`` comparisons (bench_ner_conll.py, bench_fewshot.py).
+"""Running the GLiNER vs spaCy ``ner`` comparisons (bench_ner_conll.py, bench_fewshot.py).
 
 spaCy's side is its own recipe for a transformer pipeline: the config that
 ``spacy init config --pipeline ner --optimize accuracy --gpu`` writes (spacy-transformers'
@@ -8,7 +8,7 @@ spacy-transformers pins ``transformers<4.53.3``, which the product's venv (trans
 cannot share, so that side runs in ``.venv-ner`` (``make bench-ner-setup``); GLiNER's side
 runs in the interpreter that runs the benchmark.
 
-Both are trained with ``python -m spacy train`` and scored with ``python -m spacy evaluate``
+Both sides are trained with ``python -m spacy train`` and scored with ``python -m spacy evaluate``
 (exact spans, ents_p/r/f). Every evaluation during training is also written, with the
 seconds since training started, to ``<out>/dev_log.jsonl`` by the logger in
 ``_timed_logger.py``, so the two sides can be compared at the same wall time.
@@ -40,13 +40,14 @@ def minilm_path(python: Path) -> str:
     return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def with_timed_logger(config_text: str, log_path: Path) -> str:
-    """The config with its ``[training.logger]`` block replaced by the timed console logger."""
+def timed_config(text: str, out: Path) -> Any:
+    """A config (thinc ``Config``, not interpolated) whose ``[training.logger]`` is the timed
+    console logger, writing to ``out/dev_log.jsonl``."""
     from thinc.api import Config
 
-    config = Config().from_str(config_text, interpolate=False)
-    config["training"]["logger"] = {"@loggers": "spacy_gliner_bench.TimedConsoleLogger.v1", "path": str(log_path)}
-    return config.to_str()
+    config = Config().from_str(text, interpolate=False)
+    config["training"]["logger"] = {"@loggers": "spacy_gliner_bench.TimedConsoleLogger.v1", "path": str(out / "dev_log.jsonl")}
+    return config
 
 
 def ner_config(python: Path, out: Path, encoder: str, batch_size: Optional[int] = None) -> Path:
@@ -60,9 +61,7 @@ def ner_config(python: Path, out: Path, encoder: str, batch_size: Optional[int] 
     init = [str(python), "-m", "spacy", "init", "config", str(base), "--lang", "en", "--pipeline", "ner",
             "--optimize", "accuracy", "--gpu", "--force"]  # fmt: skip
     subprocess.run(init, check=True, capture_output=True)
-    from thinc.api import Config
-
-    config = Config().from_str(with_timed_logger(base.read_text(), out / "dev_log.jsonl"), interpolate=False)
+    config = timed_config(base.read_text(), out)
     config["components"]["transformer"]["model"]["name"] = encoder
     if batch_size:
         config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": batch_size, "get_length": None}
@@ -75,7 +74,7 @@ def ner_config(python: Path, out: Path, encoder: str, batch_size: Optional[int] 
 def gliner_config(source: Path, out: Path) -> Path:
     """One of the project's training configs with the timed logger."""
     path = out / "config.cfg"
-    path.write_text(with_timed_logger(source.read_text(), out / "dev_log.jsonl"))
+    path.write_text(timed_config(source.read_text(), out).to_str())
     return path
 
 
@@ -97,10 +96,10 @@ def train(python: Path, config: Path, out: Path, overrides: Sequence[str], threa
     return time.perf_counter() - start
 
 
-def evaluate(python: Path, model: Path, data: Path, threads: int, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+def evaluate(python: Path, model: Path, data: Path, threads: int) -> Dict[str, Any]:
     """``spacy evaluate`` scores (ents_p/r/f, per type) and the wall seconds it took."""
     metrics = model.parent / f"{model.name}-{data.stem}-metrics.json"
-    cmd = [str(python), "-m", "spacy", "evaluate", str(model), str(data), "--output", str(metrics), *overrides]
+    cmd = [str(python), "-m", "spacy", "evaluate", str(model), str(data), "--output", str(metrics)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=thread_env(threads), capture_output=True)
     scores = json.loads(metrics.read_text())

@@ -151,12 +151,10 @@ def run_official_onnx(tasks: List[Task], threshold: float, batch_size: int) -> D
 
 def _official_inference(model: Any, tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
     """Entities as (start, end, label, score): the score lets fast-gliner (threshold 0.5) be compared."""
-    from spacy_gliner.model.inputs import split_words
-
     model.inference(["Warm-up: Marie Curie worked in Paris."], ["person"], threshold=threshold)
     entities, seconds = [], 0.0
     for name, texts, labels in tasks:
-        pieces = texts if name != "long-documents" else [p for t in texts for p in _official_pieces(t, split_words)]
+        pieces = _official_texts(name, texts)
         start = time.perf_counter()
         found = model.inference(pieces, labels, threshold=threshold, batch_size=batch_size)
         seconds += time.perf_counter() - start
@@ -175,15 +173,13 @@ def _export_onnx(folder: Path) -> Path:
 def run_fast_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
     from fast_gliner import FastGLiNER
 
-    from spacy_gliner.model.inputs import split_words
-
     with tempfile.TemporaryDirectory() as folder:
         _export_onnx(Path(folder))
         model = FastGLiNER.from_pretrained(folder, onnx_path="model.onnx", execution_provider="cpu")
         model.predict_entities(["Warm-up: Marie Curie worked in Paris."], ["person"])
         entities, seconds = [], 0.0
         for name, texts, labels in tasks:
-            pieces = texts if name != "long-documents" else [p for t in texts for p in _official_pieces(t, split_words)]
+            pieces = _official_texts(name, texts)
             start = time.perf_counter()
             found = [model.predict_entities(pieces[i : i + batch_size], labels) for i in range(0, len(pieces), batch_size)]
             seconds += time.perf_counter() - start
@@ -191,10 +187,18 @@ def run_fast_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dic
     return {"seconds": seconds, "entities": entities}
 
 
-def _official_pieces(text: str, split_words: Any) -> List[str]:
-    """A long text cut into pieces of at most 384 words (the official library truncates)."""
-    words = split_words(text)
-    return [text[words[i][1] : words[min(i + OFFICIAL_MAX_WORDS, len(words)) - 1][2]] for i in range(0, len(words), OFFICIAL_MAX_WORDS)]
+def _official_texts(task: str, texts: List[str]) -> List[str]:
+    """The texts as the official library's rows get them: long documents cut into pieces of
+    at most 384 words (it truncates), sentences as they are."""
+    from spacy_gliner.model.inputs import split_words
+
+    if task != "long-documents":
+        return texts
+    pieces = []
+    for text in texts:
+        words = split_words(text)
+        pieces += [text[words[i][1] : words[min(i + OFFICIAL_MAX_WORDS, len(words)) - 1][2]] for i in range(0, len(words), OFFICIAL_MAX_WORDS)]
+    return pieces
 
 
 def run_gliner_spacy(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:

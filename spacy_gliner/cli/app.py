@@ -35,6 +35,7 @@ from .io import (
     dumps,
     existing,
     iter_records,
+    no_partial_file,
     read_document,
     read_labels,
     same_file,
@@ -183,7 +184,7 @@ class DocBinWriter:
         write_file(self.path, self.docbin.to_bytes())
 
     def discard(self, written: int) -> str:
-        return f"{written} records were annotated before the stop; no partial file was kept ({self.path} {'is unchanged' if self.path.exists() else 'was not written'})."
+        return f"{written} records were annotated before the stop; {no_partial_file(self.path, self.path.exists())}."
 
 
 class OnError(str, Enum):

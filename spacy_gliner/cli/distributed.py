@@ -1,13 +1,12 @@
 """``spacy-gliner predict --engine ray``: the same records as the single-process path,
 annotated by Ray workers (see ``spacy_gliner.scale``), streamed to one output file in
 input order."""
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .io import AtomicOutput, read_labels
+from .io import AtomicOutput, dumps, read_labels
 
 
 class DistributedError(ValueError):
@@ -76,7 +75,7 @@ class _JsonlOut:
         self.out = AtomicOutput(path)
 
     def add(self, record: Dict[str, Any]) -> None:
-        self.out.file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf8", "surrogatepass"))
+        self.out.file.write((dumps(record) + "\n").encode("utf8", "surrogatepass"))  # as the one-process path writes
 
     def close(self) -> None:
         self.out.commit()

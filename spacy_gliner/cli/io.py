@@ -18,6 +18,8 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import srsly
 
+from ..model.checkpoint import new_file_mode
+
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
 TEXT_SUFFIX = ".txt"
@@ -204,13 +206,10 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
-MISSING = object()
-
-
 def missing_text(value: Any, key: str, unit: str) -> str:
     """Why a record or line (``unit``) has no text to read: ``value`` is what it holds under
-    ``key``, MISSING if nothing (None from Arrow stands for a missing field too)."""
-    found = "no" if value is MISSING or value is None else f"a non-string ({type(value).__name__})"
+    ``key`` (None: nothing, or null; Arrow gives None for a missing field too)."""
+    found = "no" if value is None else f"a non-string ({type(value).__name__})"
     return f"{found} {key!r} value; each {unit} needs a text under {key!r} (see --text-key)"
 
 
@@ -237,7 +236,7 @@ def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
             if not isinstance(data, dict):
                 yield LineError(str(path), number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
             elif not isinstance(data.get(text_key), str):
-                yield LineError(str(path), number, missing_text(data.get(text_key, MISSING), text_key, "line"))
+                yield LineError(str(path), number, missing_text(data.get(text_key), text_key, "line"))
             elif any("\ud800" <= c <= "\udfff" for c in data[text_key]):
                 yield LineError(str(path), number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
             else:
@@ -294,7 +293,7 @@ class AtomicOutput:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         self.path, self.tmp = path, Path(tmp)
         self.existed = path.exists()
-        os.chmod(tmp, path.stat().st_mode & 0o777 if self.existed else 0o666 & ~_umask())  # mkstemp's is 0600
+        os.chmod(tmp, path.stat().st_mode & 0o777 if self.existed else new_file_mode())  # mkstemp's is 0600
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
@@ -305,13 +304,12 @@ class AtomicOutput:
         """Remove the temporary file; says what became of ``path``."""
         self.file.close()
         self.tmp.unlink(missing_ok=True)
-        return f"no partial file was kept ({self.path} {'is unchanged' if self.existed else 'was not written'})"
+        return no_partial_file(self.path, self.existed)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def no_partial_file(path: Path, existed: bool) -> str:
+    """What a stopped run says of its output file, which it never wrote in part."""
+    return f"no partial file was kept ({path} {'is unchanged' if existed else 'was not written'})"
 
 
 def write_file(path: Path, data: bytes) -> None:

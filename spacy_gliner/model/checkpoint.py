@@ -221,11 +221,17 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     save_file(to_official_keys(state), str(weights))
     # safetensors writes a private temp file (0600) and renames it: give the weights the
     # mode every other file of the folder gets from the user's umask
-    os.chmod(weights, 0o666 & ~_umask())
+    os.chmod(weights, new_file_mode())
     save_tokenizer(loaded.tokenizer, folder)
     if loaded.labels_tokenizer is not None:
         save_tokenizer(loaded.labels_tokenizer, folder / LABELS_TOKENIZER_DIR)
     return folder
+
+
+def new_file_mode() -> int:
+    """The mode a newly created file gets from the user's umask (``0o666 & ~umask``), for
+    files written under a private temporary name first (mkstemp, safetensors: 0600)."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

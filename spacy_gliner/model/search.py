@@ -62,7 +62,8 @@ class SpanSearch:
             table = dict(zip(wanted, (embed or self.encode_labels)(wanted)))
             vectors = {key: torch.stack([table[label] for label in key]) for key in {tuple(labels[w.text]) for w in windows}}
         found: List[List[np.ndarray]] = [[] for _ in word_lists]
-        word_scores = [np.zeros((len(words), len(text_labels), 3), np.float32) for words, text_labels in zip(word_lists, labels)]
+        # token-level models: every word's scores, read into spans once all windows ran
+        word_scores = [np.zeros((len(words), len(text_labels), 3), np.float32) for words, text_labels in zip(word_lists, labels)] if settings.token_level else []
         device = self.loaded.device
         for b in range(0, len(windows), batch_size):
             batch = windows[b : b + batch_size]
@@ -97,12 +98,12 @@ def encode_labels(loaded: LoadedGLiNER, labels: Sequence[str], per_pass: int = L
         raise ValueError("Only bi-encoder GLiNER models encode labels on their own.")
     network, device = loaded.network, loaded.device
     out = []
+    specials = loaded.labels_tokenizer.num_special_tokens_to_add()  # a label with no more tokens than these is unreadable
     with torch.inference_mode():
         network.eval()
         for i in range(0, len(labels), per_pass):
             part = list(labels[i : i + per_pass])
             enc = loaded.labels_tokenizer(part, return_tensors="pt", truncation=True, padding="longest")
-            specials = loaded.labels_tokenizer.num_special_tokens_to_add()
             for label, length in zip(part, enc["attention_mask"].sum(1).tolist()):
                 if length <= specials:
                     raise unreadable_label(label)
