@@ -41,21 +41,29 @@ OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 Labels = Union[Sequence[str], Dict[str, str]]
-LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
+LabelMap = Dict[str, str]  # label written on the spans -> its description, the text the model reads
+# cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
+# official library's form; absent (1): earlier versions' {text the model reads: label}.
+LABELS_FORMAT_KEY = "labels_format"
+LABELS_FORMAT = 2
 WORDS_CHOICES = ("checkpoint", "tokens", *WORD_SPLITTERS)  # the ``words`` setting
 
 
 def check_labels(labels: Any) -> LabelMap:
-    """Labels as {label text: spaCy label}; a list maps every label to itself."""
+    """Labels as {label: description}, as the official library takes them: the label is
+    written on the spans, the description is what the model reads; a list describes every
+    label by itself. Descriptions must differ, as in the official library (two labels read
+    alike cannot be told apart); several texts for one label is also the reversed form
+    that earlier versions took, which is refused rather than silently read backwards."""
     if isinstance(labels, str) or not isinstance(labels, (list, tuple, dict)):
         raise TypeError(
-            f"labels must be a list of label texts or a dict from label text to spaCy label, not {type(labels).__name__}: "
-            'e.g. ["person", "organization"] or {"person": "PERSON"}.'
+            f"labels must be a list of labels or a dict from label to description, not {type(labels).__name__}: "
+            'e.g. ["person", "organization"] or {"PERSON": "person", "ORG": "company or organization"}.'
         )
     pairs = labels.items() if isinstance(labels, dict) else ((label, label) for label in labels)
     out: LabelMap = {}
-    for text, label in pairs:
-        for value in (text, label):
+    for label, description in pairs:
+        for value in (label, description):
             if not isinstance(value, str):
                 raise TypeError(f"Every label must be a string; got {value!r} ({type(value).__name__}).")
             if not value.strip():
@@ -67,8 +75,24 @@ def check_labels(labels: Any) -> LabelMap:
                     f"The label {value!r} has no visible character (only {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): "
                     "every entity would get an invisible label. Remove it, or check how the labels were read."
                 )
-        out.setdefault(text, label)  # duplicates keep their first mapping, in order
+        out.setdefault(label, description)  # a list's duplicates keep their first place
+    _check_descriptions(out)
     return out
+
+
+def _check_descriptions(labels: LabelMap) -> None:
+    """Refuse two labels with one description: ``ValueError`` naming them."""
+    seen: Dict[str, str] = {}
+    for label, description in labels.items():
+        first = seen.setdefault(description, label)
+        if first != label:
+            raise ValueError(
+                f"The labels {first!r} and {label!r} have the same description {description!r}, so the model cannot "
+                "tell them apart. A labels dict is {label: description}, as in the official library: the key is "
+                "the label written on the entities, the value the text the model reads. Earlier versions of "
+                f"spacy-gliner took the reverse ({{text the model reads: label}}); if that is what this dict is, "
+                f"swap each pair, e.g. {{{description!r}: {first!r}}}, and give each label one description."
+            )
 
 
 def _is_number(value: Any) -> bool:
@@ -114,9 +138,10 @@ class GLiNERConfig:
     """The component's settings, written once: each field is a key of its config block, with
     the config's default, and is checked here (a bad value fails when the pipe is built).
 
-    labels: the label texts to look for (a list), or a dict from label text to the spaCy
-        label written on the spans; may be empty when labels come per call, per doc or
-        from training data.
+    labels: the labels to look for (a list), or a dict {label: description}, as the
+        official library takes it: the label is written on the spans, the description is
+        what the model reads; may be empty when labels come per call, per doc or from
+        training data.
     threshold: keep spans scoring above this probability.
     nested: entities may contain each other (``doc.spans`` only) instead of flat ``doc.ents``.
     multi_label: one span may carry several labels.
@@ -215,28 +240,14 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
     return score_gliner
 
 
-def _one_per_span_label(keep: np.ndarray, cands: "Candidates", span_labels: List[str]) -> np.ndarray:
-    """``keep`` with one span per (start, end, spaCy label), the best-scoring: two prompts
-    mapped to one spaCy label (with ``multi_label``) would otherwise write a span twice."""
-    if len(set(span_labels)) == len(span_labels):
-        return keep
-    best: Dict[tuple, int] = {}
-    for i in keep.tolist():
-        key = (int(cands.starts[i]), int(cands.ends[i]), span_labels[cands.labels[i]])
-        if key not in best or cands.scores[i] > cands.scores[best[key]]:
-            best[key] = i
-    chosen = set(best.values())
-    return np.asarray([i for i in keep.tolist() if i in chosen], dtype=np.int64)
-
-
 class DocPrediction:
     """Candidates of one doc in token units, with the labels they refer to and the character
     offsets of the words each was found on (``char_starts``/``char_ends``, aligned with them)."""
 
     def __init__(self, candidates: "Candidates", label_map: LabelMap, char_starts: Optional[np.ndarray] = None, char_ends: Optional[np.ndarray] = None) -> None:
         self.candidates = candidates
-        self.labels = list(label_map)  # what the model was asked for
-        self.span_labels = list(label_map.values())  # the spaCy label written for each
+        self.labels = list(label_map.values())  # what the model was asked for: the descriptions
+        self.span_labels = list(label_map)  # the label written for each
         self.char_starts = char_starts
         self.char_ends = char_ends
 
@@ -289,13 +300,13 @@ class GLiNERComponent(TrainablePipe):
         self.training = training or TrainingSettings()
         self.scorer = scorer
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
-        self.cfg: Dict[str, Any] = {"trained_labels": {}}
+        self.cfg: Dict[str, Any] = {"trained_labels": {}, LABELS_FORMAT_KEY: LABELS_FORMAT}
         self._derived: Tuple[Any, Dict[str, Any]] = (None, {})  # (loaded checkpoint, what was derived from it)
 
     # -- labels ---------------------------------------------------------------
     @property
     def label_map(self) -> LabelMap:
-        """The configured labels, {label text: spaCy label}."""
+        """The configured labels, {label: description}."""
         return self.settings.labels
 
     @property
@@ -306,13 +317,13 @@ class GLiNERComponent(TrainablePipe):
 
     @property
     def labels(self) -> tuple:
-        """The label texts used when no per-call labels are given."""
+        """The labels written on the spans when no per-call labels are given."""
         return tuple(self.default_labels)
 
     def add_label(self, label: str) -> int:
         if label in self.cfg["trained_labels"]:
             return 0
-        self.cfg["trained_labels"].update(check_labels([label]))
+        self.cfg["trained_labels"] = check_labels({**self.cfg["trained_labels"], label: label})
         return 1
 
     def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
@@ -364,7 +375,7 @@ class GLiNERComponent(TrainablePipe):
         aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
-        found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
+        found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
 
     def word_splitter(self) -> Optional["Splitter"]:
@@ -420,7 +431,6 @@ class GLiNERComponent(TrainablePipe):
         for doc, pred in zip(docs, preds):
             cands = pred.candidates
             keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
-            keep = _one_per_span_label(keep, cands, pred.span_labels)
             spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
             attrs = {"scores": cands.scores[keep].astype("float32"), OWNER_ATTR: self.name}
             if pred.char_starts is not None and pred.char_ends is not None:
@@ -521,7 +531,7 @@ class GLiNERComponent(TrainablePipe):
             self.training,
             nested=self.nested,
             spans_key=self.spans_key,
-            label_texts={label: text for text, label in reversed(list(self.default_labels.items()))},
+            label_texts=self.default_labels,
             stats=self.gold_stats,
             device=get_loaded(self.model).device,
             splitter=self.word_splitter(),
@@ -561,8 +571,8 @@ class GLiNERComponent(TrainablePipe):
                 self.add_label(span.label_)
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """``cfg`` (JSON: trained labels and the component's settings) and ``model`` (an official
-        checkpoint folder); names in ``exclude`` are left out."""
+        """``cfg`` (JSON: trained labels, the component's settings and the labels format) and
+        ``model`` (an official checkpoint folder); names in ``exclude`` are left out."""
         from .model import checkpoint
 
         path = Path(path)
@@ -577,7 +587,9 @@ class GLiNERComponent(TrainablePipe):
         """Restore the trained labels, the settings (labels, threshold, ...) and the weights
         the component had when saved. Everything is read and checked first, then swapped in:
         a failure leaves the component as it was. A ``cfg`` of older versions holds only
-        ``trained_labels``; the settings are then those of the config."""
+        ``trained_labels``; the settings are then those of the config. One without
+        ``labels_format`` writes label dicts the earlier way round, and is converted (see
+        ``_read_cfg``)."""
         from .model import checkpoint
 
         path = Path(path)
@@ -594,18 +606,51 @@ class GLiNERComponent(TrainablePipe):
         return self
 
     def _read_cfg(self, data: Any) -> Tuple[Dict[str, Any], Optional[GLiNERConfig]]:
-        """The checked contents of a saved ``cfg``: (cfg, settings or None)."""
+        """The checked contents of a saved ``cfg``: (cfg, settings or None). Label dicts of a
+        cfg without ``labels_format`` (earlier versions) are {text the model reads: label}:
+        they are turned round, not read backwards."""
         if not isinstance(data, dict):
             raise ValueError(f"The saved cfg of the {self.name!r} component is not a JSON object; it was not written by to_disk.")
         cfg = dict(data)
         stored = cfg.pop("settings", None)
+        if stored is not None and not isinstance(stored, dict):
+            raise ValueError(f"The saved settings of the {self.name!r} component are not a JSON object.")
+        stored = None if stored is None else dict(stored)
+        version = cfg.get(LABELS_FORMAT_KEY, 1)
+        if isinstance(version, bool) or version not in (1, LABELS_FORMAT):
+            raise ValueError(
+                f"The saved cfg of the {self.name!r} component has {LABELS_FORMAT_KEY} {version!r}; this version of "
+                f"spacy-gliner reads 1 (none given) and {LABELS_FORMAT}. It was written by another version: upgrade spacy-gliner."
+            )
+        if version == 1:
+            for where, holder, key in (("trained_labels", cfg, "trained_labels"), ("settings.labels", stored or {}, "labels")):
+                if isinstance(holder.get(key), dict):
+                    holder[key] = self._turned_round(holder[key], where)
+        cfg[LABELS_FORMAT_KEY] = LABELS_FORMAT
         cfg["trained_labels"] = check_labels(cfg.get("trained_labels", {}))
         if stored is None:
             return cfg, None
-        if not isinstance(stored, dict):
-            raise ValueError(f"The saved settings of the {self.name!r} component are not a JSON object.")
         known = {f.name for f in fields(GLiNERConfig)}
         return cfg, replace(self.settings, **{k: v for k, v in stored.items() if k in known})
+
+    def _turned_round(self, old: Dict[str, str], where: str) -> LabelMap:
+        """An earlier version's {text the model reads: label} as {label: description}; a label
+        read from several texts has no such form and is refused."""
+        check_labels([*old, *old.values()])  # strings with a visible character, as any label
+        texts: Dict[str, List[str]] = {}
+        for text, label in old.items():
+            texts.setdefault(label, []).append(text)
+        several = {label: found for label, found in texts.items() if len(found) > 1}
+        if several:
+            label, found = next(iter(several.items()))
+            raise ValueError(
+                f"The saved cfg of the {self.name!r} component was written by an earlier spacy-gliner, whose label dicts "
+                f"were {{text the model reads: label}}; its {where} read the label {label!r} from several texts "
+                f"({', '.join(map(repr, found))}), which the {{label: description}} form of this version cannot hold. "
+                f"Edit the component's cfg file in the saved pipeline: give {where} as {{label: description}} with one "
+                f'description per label, and add "{LABELS_FORMAT_KEY}": {LABELS_FORMAT}.'
+            )
+        return {label: found[0] for label, found in texts.items()}
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         import tempfile

@@ -45,9 +45,9 @@ def conll() -> List[str]:
 
 @pytest.fixture(scope="module")
 def saved_pipeline(tmp_path_factory, weights_read_once) -> Path:
-    """A saved spaCy pipeline whose gliner component maps label texts to spaCy labels."""
+    """A saved spaCy pipeline whose gliner component has labels with descriptions."""
     nlp = spacy.blank("en")
-    config = {"model": MODEL, "labels": {"person": "PER", "organization": "ORG", "location": "LOC"}, "threshold": 0.3}
+    config = {"model": MODEL, "labels": {"PER": "person", "ORG": "organization", "LOC": "location"}, "threshold": 0.3}
     nlp.add_pipe("gliner", config=config)
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
@@ -235,7 +235,7 @@ def test_labels_from_files(tmp_path, conll):
     txt = tmp_path / "labels.txt"
     txt.write_text("person\n\norganization\nlocation\n", encoding="utf8")
     mapping = tmp_path / "labels.json"
-    mapping.write_text(json.dumps({"person": "PERSON", "organization": "ORG", "location": "GPE"}), encoding="utf8")
+    mapping.write_text(json.dumps({"PERSON": "person", "ORG": "organization", "GPE": "location"}), encoding="utf8")
     plain = invoke("predict", conll[1], "-l", txt, "-m", MODEL, "-t", THRESHOLD)
     mapped = invoke("predict", conll[1], "-l", mapping, "-m", MODEL, "-t", THRESHOLD)
     assert plain.exit_code == mapped.exit_code == 0, plain.output + mapped.output
@@ -472,7 +472,7 @@ def test_info_checkpoint_and_pipeline(saved_pipeline):
     assert rows["labels"].startswith("none")
     pipeline = invoke("info", saved_pipeline)
     assert pipeline.exit_code == 0, pipeline.output
-    assert "person, organization, location" in pipeline.stdout
+    assert "PER (person), ORG (organization), LOC (location)" in pipeline.stdout  # label (description)
 
 
 def test_records_are_written_as_they_stream(tmp_path, conll):

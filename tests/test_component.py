@@ -80,22 +80,22 @@ def test_model_loads_lazily_from_the_configured_folder(tiny_checkpoint):
 def test_config_block_builds_the_same_component(tiny_checkpoint):
     config = {
         "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(tiny_checkpoint("markerV0-bert"))},
-        "labels": {"person": "PERSON"},
+        "labels": {"PERSON": "person"},
         "threshold": 0.4,
         "nested": True,
         "spans_key": "gliner",
     }
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("gliner", config=config)
-    assert (pipe.label_map, pipe.threshold, pipe.nested, pipe.spans_key) == ({"person": "PERSON"}, 0.4, True, "gliner")
+    assert (pipe.label_map, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
     rebuilt = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
-    assert rebuilt.get_pipe("gliner").label_map == {"person": "PERSON"}
+    assert rebuilt.get_pipe("gliner").label_map == {"PERSON": "person"}
 
 
 @pytest.mark.parametrize(
     ("config", "error", "message"),
     [
-        ({"labels": "person"}, TypeError, "labels must be a list of label texts or a dict"),
+        ({"labels": "person"}, TypeError, "labels must be a list of labels or a dict from label to description"),
         ({"labels": ["person", " "]}, ValueError, "must not be empty"),
         ({"threshold": 0.0}, ValueError, "threshold must be a number strictly between 0 and 1"),
         ({"threshold": 1.5}, ValueError, "threshold must be a number strictly between 0 and 1"),
@@ -143,10 +143,13 @@ def test_flat_mode_fills_ents_and_scored_spans(docs):
     assert {e.label_ for d in docs for e in d.ents} <= set(LABELS)
 
 
-def test_label_mapping_writes_spacy_labels(nlp, loaded, docs):
+def test_a_labels_dict_is_label_to_description(nlp, loaded, docs):
+    """{label: description}, as the official library: the model reads the descriptions (the
+    scores of the list of them) and the spans carry the labels."""
     mapped = spacy.blank("en")
-    add_gliner(mapped, loaded, labels={"person": "PERSON", "organization": "ORG", "location": "GPE"})
-    rename = {"person": "PERSON", "organization": "ORG", "location": "GPE"}
+    add_gliner(mapped, loaded, labels={"PER": "person", "ORG": "organization", "GPE": "location"})
+    assert mapped.get_pipe("gliner").labels == ("PER", "ORG", "GPE")
+    rename = {"person": "PER", "organization": "ORG", "location": "GPE"}
     for doc, other in zip(docs, mapped.pipe(TEXTS)):
         assert ents(other) == [(s, e, rename[label]) for s, e, label in ents(doc)]
         assert np.allclose(scores(other), scores(doc), atol=1e-6)
@@ -160,20 +163,22 @@ def test_per_call_labels_and_threshold(nlp, docs):
     assert sum(len(d.ents) for d in high) < sum(len(d.ents) for d in docs)
     persons = list(nlp.pipe(TEXTS, component_cfg={"gliner": {"labels": ["person"]}}))
     assert {e.label_ for d in persons for e in d.ents} == {"person"}
-    single = nlp(TEXTS[0], component_cfg={"gliner": {"labels": {"person": "PER"}, "threshold": 0.5}})
-    assert {e.label_ for e in single.ents} <= {"PER"}
+    single = nlp(TEXTS[0], component_cfg={"gliner": {"labels": {"PER": "person"}, "threshold": 0.5}})
+    plain = nlp(TEXTS[0], component_cfg={"gliner": {"labels": ["person"], "threshold": 0.5}})
+    assert ents(plain) and ents(single) == [(s, e, "PER") for s, e, _ in ents(plain)]
+    assert np.array_equal(scores(single), scores(plain))
     # the call settings do not stick
     assert ents(nlp(TEXTS[1])) == ents(docs[1])
 
 
 def test_per_doc_labels_override_the_others(nlp, docs):
     first, second = nlp.make_doc(TEXTS[0]), nlp.make_doc(TEXTS[1])
-    first.user_data[DOC_LABELS_KEY] = {"person": "PER"}
+    first.user_data[DOC_LABELS_KEY] = {"PER": "person"}
     out = list(nlp.pipe([first, second], component_cfg={"gliner": {"labels": ["location"]}}))
     assert {e.label_ for e in out[0].ents} <= {"PER"}
     assert {e.label_ for e in out[1].ents} <= {"location"}
-    alone = nlp(nlp.make_doc(TEXTS[0]), component_cfg={"gliner": {"labels": {"person": "PER"}}})
-    assert ents(out[0]) == ents(alone)
+    alone = nlp(nlp.make_doc(TEXTS[0]), component_cfg={"gliner": {"labels": ["person"]}})
+    assert ents(alone) and ents(out[0]) == [(s, e, "PER") for s, e, _ in ents(alone)]
 
 
 def test_nested_mode_fills_spans_only(loaded, tiny_checkpoint):
@@ -253,7 +258,7 @@ def long_text() -> str:
 
 def test_batch_invariance(loaded):
     """A doc's entities do not depend on its batch: neighbours, their labels, order, batch sizes."""
-    labels_of = {3: ["person"], 5: {"location": "LOC", "organization": "ORG", "date": "DATE", "person": "PER"}}
+    labels_of = {3: ["person"], 5: {"LOC": "location", "ORG": "organization", "DATE": "date", "PER": "person"}}
     texts = TEXTS[:10] + [long_text()]
 
     def make(nlp: spacy.Language, i: int) -> Doc:
@@ -285,7 +290,7 @@ def saved(tmp_path_factory, tiny_checkpoint) -> Tuple[Path, List[Doc]]:
     source = tmp_path_factory.mktemp("source") / "model"
     shutil.copytree(tiny_checkpoint("markerV0-bert"), source)
     nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(source), "labels": {"person": "PERSON", "location": "LOC"}, "threshold": 0.5})
+    nlp.add_pipe("gliner", config={"model": str(source), "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5})
     expected = list(nlp.pipe(TEXTS))
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
@@ -305,7 +310,7 @@ def test_saved_pipeline_loads_offline(saved, offline):
     path, expected = saved
     assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "gliner" / "model").iterdir()}
     nlp = spacy.load(path)
-    assert nlp.get_pipe("gliner").label_map == {"person": "PERSON", "location": "LOC"}
+    assert nlp.get_pipe("gliner").label_map == {"PERSON": "person", "LOC": "location"}
     assert_same(list(nlp.pipe(TEXTS)), expected)
 
 
@@ -329,7 +334,7 @@ def test_to_bytes_from_bytes(saved, offline):
     data = spacy.load(path).to_bytes()
     nlp = spacy.blank("en")
     # the source is never read: from_bytes brings the weights, and any hub call would fail here
-    nlp.add_pipe("gliner", config={"model": "nobody/not-downloaded", "labels": {"person": "PERSON", "location": "LOC"}, "threshold": 0.5})
+    nlp.add_pipe("gliner", config={"model": "nobody/not-downloaded", "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5})
     nlp.from_bytes(data)
     assert_same(list(nlp.pipe(TEXTS)), expected)
 
@@ -401,7 +406,7 @@ MERGE_TEXTS = [
     "Marie Curie studied radium and polonium in Paris, and later died of aplastic anemia in 1934.",
     "Dr. Anna Schmidt treated the patient's diabetes with insulin at Charité in Berlin on Monday.",
 ]
-MERGE_LABELS = {"person": "PERSON", "disease": "DISEASE", "drug": "DRUG", "programming language": "LANGUAGE", "animal": "ANIMAL"}
+MERGE_LABELS = {"PERSON": "person", "DISEASE": "disease", "DRUG": "drug", "LANGUAGE": "programming language", "ANIMAL": "animal"}
 
 
 @pytest.fixture(scope="module")

@@ -232,7 +232,7 @@ def test_bad_labels_at_call_time(nlp, where, labels, error, message):
     [
         ([1], r"gliner -> labels.*1 is not <class 'str'>"),
         ({"person": 1}, r"gliner -> labels.*\{'person': 1\} is not"),
-        ("person", "labels must be a list of label texts or a dict from label text to spaCy label, not str"),
+        ("person", "labels must be a list of labels or a dict from label to description, not str"),
         (["ok", ""], "Labels must not be empty or whitespace only"),
     ],
 )

@@ -294,21 +294,28 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkp
     assert batch.labels[1] == ["person"]  # explicit negatives belong to their own example
 
 
-def test_gold_labels_are_prompted_through_the_component_labels(tiny_encoder: Path) -> None:
+@pytest.mark.parametrize("given", ["config", "initialize"])
+def test_gold_labels_are_prompted_with_their_descriptions(tiny_encoder: Path, given: str, monkeypatch) -> None:
+    """A labels dict is {label: description}: gold and negative labels are prompted with
+    their descriptions, from the config or from ``initialize(labels=...)``."""
+    from spacy_gliner import component
+
+    described = {"PER": "person", "LOC": "city", "ORG": "company"}
+    batches: List[TrainingBatch] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Optional[TrainingBatch]:
+        batches.append(make_batch(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(component, "make_batch", recording)
     nlp = spacy.blank("en")
-    gliner = nlp.add_pipe(
-        "gliner",
-        config={
-            "labels": {"person": "PER", "human being": "PER", "city": "LOC"},
-            "model": {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32},
-        },
-    )
-    eg = Example(nlp.make_doc("Alice lives in Paris ."), make_doc(nlp, "Alice lives in Paris .", [(0, 5, "PER"), (15, 20, "LOC")]))
-    nlp.initialize(lambda: [eg])
-    losses = gliner.update([eg])
-    assert losses["gliner"] > 0
-    batch = flat_batch([eg], gliner.search().builder, gliner.training, label_texts={"PER": "person", "LOC": "city"})
-    assert sorted(batch.labels[0]) == ["city", "person"]
+    model = {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32}
+    gliner = nlp.add_pipe("gliner", config={"model": model, **({"labels": described} if given == "config" else {})})
+    text = "Alice lives in Paris ."
+    eg = Example(nlp.make_doc(text), make_doc(nlp, text, [(0, 5, "PER"), (15, 20, "LOC")], negatives=["ORG"]))
+    gliner.initialize(lambda: [eg], nlp=nlp, labels=described if given == "initialize" else None)
+    assert gliner.update([eg])["gliner"] > 0
+    assert sorted(batches[0].labels[0]) == ["city", "company", "person"]
 
 
 def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:

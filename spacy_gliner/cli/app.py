@@ -59,7 +59,8 @@ MODEL_HELP = (
 )
 LABELS_HELP = (
     "Entity types to find, in plain words: comma-separated (person,organization), repeated, or a file "
-    "(.txt: one a line; .json: a list, or an object mapping label texts to spaCy labels). "
+    "(.txt: one a line; .json: a list, or an object {label: description}: the label written on each entity, "
+    "the text the model reads). "
     "Default for a saved pipeline: its component's labels."
 )
 THRESHOLD_HELP = "Keep spans scoring above this probability (0 to 1). Default: the component's (0.5 for a checkpoint)."
@@ -529,7 +530,7 @@ def info_cli(
     rows = [
         ("model", model),
         ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {component.threshold})"),
-        ("labels", ", ".join(component.labels) or "none (give --labels when predicting)"),
+        ("labels", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.default_labels.items()) or "none (give --labels when predicting)"),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),

@@ -54,9 +54,10 @@ class Record:
 
 
 def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
-    """Labels from ``--labels`` values: comma-separated texts, or a .txt (one a line) or .json file.
+    """Labels from ``--labels`` values: comma-separated, or a .txt (one a line) or .json file.
 
-    A .json file may hold a list, or an object mapping label texts to spaCy labels.
+    A .json file may hold a list, or an object {label: description} as the official library
+    takes it: the label is written on each entity, the description is what the model reads.
     """
     labels: List[str] = []
     for value in values:
@@ -68,12 +69,12 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
                 loaded = _read_json(path)
                 if isinstance(loaded, dict):
                     if values != [value]:
-                        raise InputError(f"{path} maps labels to spaCy labels; it must be the only --labels value.")
+                        raise InputError(f"{path} maps labels to descriptions; it must be the only --labels value.")
                     if not loaded or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in loaded.items()):
-                        raise InputError(f"{path} must map non-empty label texts to non-empty spaCy labels, e.g. {{\"person\": \"PERSON\"}}.")
+                        raise InputError(f"{path} must map non-empty labels to non-empty descriptions, e.g. {{\"PERSON\": \"person\"}}.")
                     return loaded
                 if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
-                    raise InputError(f"{path} must hold a list of label texts or an object mapping label texts to spaCy labels.")
+                    raise InputError(f"{path} must hold a list of labels or an object mapping labels to descriptions.")
                 labels.extend(x.strip() for x in loaded)
             else:
                 labels.extend(line.strip() for line in strip_bom(decode(path.read_bytes(), str(path)))[1].splitlines())
