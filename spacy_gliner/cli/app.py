@@ -199,14 +199,19 @@ class Engine(str, Enum):
 
 
 def _predict_with_ray(source: str, output: Optional[Path], **options: Any) -> None:
+    from tqdm import tqdm
+
     from .distributed import run
 
     if output is None:
         fail("--engine ray writes a file: give --output out.jsonl or out.parquet.")
-    try:
-        counts = run(Path(source), output, **options)
-    except (ImportError, ValueError) as err:  # DistributedError, InputError, CheckpointError
+    try:  # messages clear of the progress bar
+        counts = run(Path(source), output, say=lambda kind, text: tqdm.write(getattr(_printer, kind)(text), file=sys.stderr), **options)
+    except (ImportError, ValueError) as err:  # DistributedError, ClusterError, InputError, CheckpointError
         fail(str(err))
+    except KeyboardInterrupt:
+        note("fail", f"Interrupted. {no_partial_file(output, output.exists())}.")
+        raise typer.Exit(130) from None
     rate = counts["records"] / max(counts["seconds"], 1e-9)
     note("good", f"{counts['records']} docs, {counts['entities']} entities in {counts['seconds']:.1f}s ({rate:.1f} docs/s) -> {output}")
     if counts["skipped"]:
@@ -287,10 +292,11 @@ def predict_cli(
         "for corpora in .jsonl or .parquet files or folders of them, written to --output (.jsonl or .parquet) in input order."
     ),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="With --engine ray: the cluster to join (auto, or ray://HOST:PORT). Default: start a local one."
+        None, "--ray-address", help="With --engine ray: the cluster to join (HOST:PORT, ray://HOST:PORT, or auto: any Ray cluster running on this machine; the run says which it joined). Default: start a local one."
     ),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="With --engine ray: worker processes, each loading the model once and using one core."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="With --engine ray: GPUs for each worker (e.g. 1, or 0.5 to share one)."),
+    verbose: bool = typer.Option(False, "--verbose", help="With --engine ray: also show Ray's own log messages (otherwise only in Ray's log files)."),
 ) -> None:
     """Find entities in texts, files, folders or JSONL corpora; write them as JSONL or a DocBin.
 
@@ -308,6 +314,7 @@ def predict_cli(
         return _predict_with_ray(
             source, output, model=model, labels=labels, threshold=threshold, nested=nested, batch_size=batch_size,
             text_key=text_key, on_error=on_error.value, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+            verbose=verbose,
         )  # fmt: skip
     pipeline = load_pipeline(model, labels, threshold, nested, batch_size, gpu_id)
     writer = _writer(output, text_key, show)

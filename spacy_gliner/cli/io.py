@@ -218,30 +218,35 @@ def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
     """Records of a JSONL file, one line at a time; blank lines are passed over."""
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = decode(raw, "the line").rstrip()
-                if number == 1:
-                    line = strip_bom(line)[1]
-                data = loads(line)
-            except InputError as err:
-                yield LineError(str(path), number, str(err))
-                continue
-            except json.JSONDecodeError as err:
-                yield LineError(str(path), number, f"not valid JSON: {err.msg}", column=err.colno)
-                continue
-            except ValueError as err:
-                yield LineError(str(path), number, f"not valid JSON: {err}")
-                continue
-            if not isinstance(data, dict):
-                yield LineError(str(path), number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
-            elif not isinstance(data.get(text_key), str):
-                yield LineError(str(path), number, missing_text(data.get(text_key), text_key, "line"))
-            elif any("\ud800" <= c <= "\udfff" for c in data[text_key]):
-                yield LineError(str(path), number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
-            else:
-                yield Record(data[text_key], JsonRecord(data, line))
+            item = parse_line(raw, number, str(path), text_key)
+            if item is not None:
+                yield item
+
+
+def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Record, LineError, None]:
+    """Line ``number`` (1-based) of the JSONL file ``path``, as bytes: its record, why it
+    cannot be used, or None for a blank line. ``spacy-gliner predict --engine ray`` parses
+    its lines here too, so both engines accept and refuse the same lines."""
+    if not raw.strip():
+        return None
+    try:
+        line = decode(raw, "the line").rstrip()
+        if number == 1:
+            line = strip_bom(line)[1]
+        data = loads(line)
+    except InputError as err:
+        return LineError(path, number, str(err))
+    except json.JSONDecodeError as err:
+        return LineError(path, number, f"not valid JSON: {err.msg}", column=err.colno)
+    except ValueError as err:
+        return LineError(path, number, f"not valid JSON: {err}")
+    if not isinstance(data, dict):
+        return LineError(path, number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
+    if not isinstance(data.get(text_key), str):
+        return LineError(path, number, missing_text(data.get(text_key), text_key, "line"))
+    if any("\ud800" <= c <= "\udfff" for c in data[text_key]):
+        return LineError(path, number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
+    return Record(data[text_key], JsonRecord(data, line))
 
 
 class JsonRecord(dict):
@@ -333,6 +338,10 @@ def count_records(source: str) -> Optional[int]:
         return sum(1 for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
     if path.suffix.lower() != JSONL_SUFFIX:
         return 1
+    return count_lines(path) or None
+
+
+def count_lines(path: Path) -> int:
+    """How many lines a file holds (its newlines), read in chunks."""
     with path.open("rb") as file:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
-    return lines or None
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
