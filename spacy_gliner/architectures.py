@@ -74,8 +74,6 @@ def build_gliner_encoder_model(
     if span_mode not in SPAN_HEADS:
         why = " (token-level models load from checkpoints but cannot be trained here yet)" if span_mode == TOKEN_LEVEL else ""
         raise ValueError(f"span_mode must be one of {SPAN_HEADS}, got {span_mode!r}{why}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     settings = GLiNERSettings(
         model_name=encoder,
         hidden_size=hidden_size,
@@ -86,7 +84,7 @@ def build_gliner_encoder_model(
         num_rnn_layers=num_rnn_layers,
         embed_ent_token=embed_ent_token,
     )
-    settings.validate()
+    settings.validate("spacy_gliner.GLiNEREncoderModel.v1")
     from .model import checkpoint
 
     return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)

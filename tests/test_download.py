@@ -110,6 +110,32 @@ def test_missing_encoder_in_the_cache_says_how_to_get_it(hub, tmp_path):
     assert "pip install sentencepiece" not in result.stderr  # installed here: not the cause
 
 
+# What a Python without sentencepiece and protobuf finds: neither package (run before transformers is imported).
+WITHOUT_SENTENCEPIECE = """
+import importlib.abc, importlib.util, sys
+GONE = ("sentencepiece", "google")
+def gone(name):
+    return name.split(".")[0] in GONE
+real_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: None if gone(name) else real_find_spec(name, package)
+class Gone(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if gone(name):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Gone())
+"""
+
+
+def test_missing_sentencepiece_says_what_to_install(hub, tmp_path):
+    """transformers 5 without sentencepiece/protobuf falls back to its tiktoken reader, which fails
+    naming tiktoken: the advice must still name the packages that convert the SentencePiece model."""
+    code = WITHOUT_SENTENCEPIECE + "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('gliner', config={'labels': ['person']}); nlp('Ada Lovelace')"
+    result = subprocess.run([sys.executable, "-c", code], env=hub_env(hub), cwd=str(tmp_path), capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "is a SentencePiece model that transformers converts with the packages sentencepiece and protobuf, missing here" in result.stderr, result.stderr[-3000:]
+    assert "`pip install sentencepiece protobuf`" in result.stderr
+
+
 # -- a pipeline saved here (transformers 5) under transformers 4 ---------------------------------
 TF4_REQUIREMENTS = ["transformers==4.57.*", "safetensors", "sentencepiece", "protobuf", "tokenizers"]
 

@@ -393,8 +393,8 @@ def test_warmup_cosine_schedule() -> None:
         (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, "mixed_precision must be false, true, 'fp16', 'bf16' or 'int8', got 'fp32'"),
         (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}, "encoder_lr_scale must be a number >= 0, got -0.1"),
         (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}, "span_mode must be one of"),
-        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size must be a positive even number, got 33"),
-        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size in spacy_gliner.GLiNEREncoderModel.v1 must be an even integer >= 2, got 33"),
+        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout in spacy_gliner.GLiNEREncoderModel.v1 must be a finite number with 0.0 <= value < 1.0, got 1.0"),
     ],
 )
 def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[str, Any], message: str) -> None:

@@ -5,13 +5,16 @@ and, usually, the tokenizer files. The component saves itself in exactly this fo
 so a saved pipeline is self-contained and its ``gliner/model`` folder loads in the
 official library too.
 """
+import copy
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, Union
 
-from .settings import CheckpointError, GLiNERSettings
+from .settings import CheckpointError, GLiNERSettings, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -24,11 +27,24 @@ WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
 SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
 LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
+# files transformers reads where they are present in a tokenizer or encoder folder (configs that may name custom code first)
+CODE_FILES = ("tokenizer_config.json", "config.json")
+READ_FILES = (*CODE_FILES, *TOKENIZER_FILES, "special_tokens_map.json", "added_tokens.json")
+
+# Limits on what a hostile folder can make us read or build (published checkpoints stay far below).
+MAX_CONFIG_BYTES = 16 << 20  # a JSON config (gliner_config.json: a few kB; tokenizer configs: up to ~1 MB)
+MAX_TOKENIZER_BYTES = 256 << 20  # any other file transformers reads (the largest vocabularies: ~35 MB)
+# encoder config fields that multiply the modules built: each such layer holds at least one tensor
+LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layers", "num_hidden_groups", "inner_group_num")
+
+ENCODER = "token_rep_layer.bert_layer.model."  # official prefix of the text encoder's tensors
+LABELS_ENCODER = "token_rep_layer.labels_encoder.model."  # and of a bi-encoder's labels encoder
+Shapes = Dict[str, Tuple[int, ...]]
 
 # official state-dict prefix -> ours
 _KEY_PREFIXES = (
-    ("token_rep_layer.bert_layer.model.", "encoder."),
-    ("token_rep_layer.labels_encoder.model.", "labels_encoder."),
+    (ENCODER, "encoder."),
+    (LABELS_ENCODER, "labels_encoder."),
     ("token_rep_layer.labels_projection.", "labels_projection."),
     ("token_rep_layer.projection.", "projection."),
     ("rnn.lstm.", "lstm."),
@@ -87,34 +103,86 @@ def resolve(source: Union[str, Path]) -> Path:
 
 
 def read_settings(folder: Path) -> GLiNERSettings:
+    """The checked settings of ``folder``'s gliner_config.json (every field by type and range)."""
+    return GLiNERSettings.from_official(read_json(folder / CONFIG_FILE))
+
+
+def read_json(path: Path) -> Any:
+    """A JSON config file of at most ``MAX_CONFIG_BYTES``: a hostile one can neither make us read
+    gigabytes nor nest deeper than the parser's recursion."""
     try:
-        cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"Cannot read {folder / CONFIG_FILE}: {err}") from err
-    return GLiNERSettings.from_official(cfg)
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise CheckpointError(f"Cannot read {path}: {err}") from err
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no config file is: it is not read.")
+    try:
+        return json.loads(data.decode("utf8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"Cannot read {path}: {err}") from err
 
 
 def check_local(source: Union[str, Path]) -> None:
     """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
 
-    Reads the config (model family, options) and the safetensors header (a truncated or
-    foreign file fails here); loads no weights. Hub ids and paths that do not exist here are
-    left to ``load``: a saved pipeline brings its own weights.
+    Reads the config (every field, model family, options), the weights file's header (a
+    truncated or foreign file fails here; each tensor's name and shape, no data) and the
+    tokenizer files' configs (custom code is refused). Hub ids and paths that do not exist
+    here are left to ``load``: a saved pipeline brings its own weights.
     """
     folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return
-    settings = read_settings(resolve(folder))
-    path = _weights_file(folder)
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+    if folder.is_dir():
+        folder = resolve(folder)
+        _check_files(folder, read_settings(folder))
 
-        try:
-            with safe_open(str(path), framework="numpy") as weights:
-                keys = list(weights.keys())
-        except Exception as err:  # safetensors raises its own error type for every defect
-            raise _damaged(path, err) from err
-        check_family(keys, settings, str(folder))
+
+def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
+    """The weights file and its tensors' shapes, checked against the config (family, layer
+    counts), and the tokenizer folders checked for custom code: all that reads no tensor data."""
+    path = _weights_file(folder)
+    shapes = weight_shapes(path)
+    check_family(shapes, settings, str(folder))
+    check_counts(shapes, settings, str(folder))
+    check_code_free(folder, folder / LABELS_TOKENIZER_DIR)
+    return path, shapes
+
+
+def check_code_free(*folders: Path) -> None:
+    """Refuse a tokenizer or encoder folder that names custom code (``auto_map``: transformers would
+    import Python files from it, asking on stdin first) or holds files too large to be what they say."""
+    for folder in folders:
+        for name in READ_FILES:
+            path = folder / name
+            if not path.is_file():
+                continue
+            if path.stat().st_size > (MAX_CONFIG_BYTES if name.endswith(".json") else MAX_TOKENIZER_BYTES):
+                raise CheckpointError(f"{path} is larger than any {name} of a published model: it is not read.")
+            cfg = read_json(path) if name in CODE_FILES else None
+            if isinstance(cfg, dict) and "auto_map" in cfg:
+                raise CheckpointError(
+                    f"{path} names custom code (auto_map: {cfg['auto_map']!r}): loading it would run Python files "
+                    "from the checkpoint, and spacy-gliner never runs code from a checkpoint. Use a model whose "
+                    f"tokenizer and encoder transformers implements, or remove auto_map from {name} if the files "
+                    "work without it."
+                )
+
+
+def _pretrained(loader: Any, source: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained(source)`` (AutoTokenizer, AutoConfig, AutoModel) with
+    ``trust_remote_code=False``: transformers never runs code from a folder or Hub repository,
+    and never asks on stdin whether to. Where it needs such code, a CheckpointError says so
+    (transformers' own message advises trust_remote_code=True, which is not ours to give)."""
+    try:
+        return loader.from_pretrained(source, trust_remote_code=False, **kwargs)
+    except ValueError as err:
+        if "trust_remote_code" not in str(err):
+            raise
+        raise CheckpointError(
+            f"{source} names custom code (auto_map) that transformers would have to run to load it, and spacy-gliner "
+            "never runs code from a checkpoint or a Hub repository. Use a model whose tokenizer and encoder "
+            "transformers implements."
+        ) from err
 
 
 # A tensor (official name prefix) that each part of a family has, and whether it must be there.
@@ -123,6 +191,17 @@ _FAMILY_MARKERS = (
     ("span_rep_layer.", lambda s: not s.token_level, "the span layer"),
     ("token_rep_layer.labels_encoder.", lambda s: s.bi_encoder, "the labels encoder"),
 )
+
+
+def check_counts(shapes: Shapes, settings: GLiNERSettings, where: str) -> None:
+    """The LSTM's layer count must be that of the weights: checked on the header, before anything
+    is built (a hostile count would build modules until memory runs out)."""
+    layers = sum(1 for key in shapes if re.fullmatch(r"rnn\.lstm\.weight_ih_l\d+", key))
+    if settings.num_rnn_layers != layers:
+        raise CheckpointError(
+            f"num_rnn_layers in gliner_config.json is {settings.num_rnn_layers}, but the weights in {where} hold "
+            f"{layers} LSTM layers. The config does not belong to these weights."
+        )
 
 
 def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
@@ -139,29 +218,27 @@ def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
 
 
 def load(source: Union[str, Path]) -> LoadedGLiNER:
-    """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
+    """Load a checkpoint folder or hub id. Every size in the config is checked against the
+    weights file's header before anything is built, every tensor when the weights load;
+    nothing loads half-way, and no code from the folder runs."""
     folder = resolve(source)
     settings = read_settings(folder)
     if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
         from .inputs import word_splitter
 
         word_splitter(settings.words_splitter_type)
-    state = _read_weights(folder)
-    check_family(state, settings, str(folder))
-    tokenizer = _load_tokenizer(folder, settings)
+    path, shapes = _check_files(folder, settings)
+    rows = _embedding_rows(shapes, ENCODER)
+    tokenizer = _check_vocabulary(_load_tokenizer(folder, settings), settings, rows, folder)
     encoder_config = _encoder_config(settings.encoder_config, settings.model_name, "encoder_config")
-    rows = _embedding_rows(state, "token_rep_layer.bert_layer.")
-    _check_vocabulary(tokenizer, settings, rows, folder)
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
-        labels_tokenizer = _load_labels_tokenizer(folder, settings)
         labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
-        labels_config.vocab_size = _embedding_rows(state, "token_rep_layer.labels_encoder.")
-    from .network import GLiNERSpanModel
-
-    network = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
-    load_state(network, to_internal_keys(state), str(folder), settings.family)
+        labels_config.vocab_size = _embedding_rows(shapes, LABELS_ENCODER)
+        labels_tokenizer = _load_labels_tokenizer(folder, settings, labels_config.vocab_size)
+    network = _build(settings, encoder_config, labels_config, shapes, str(folder))
+    load_state(network, to_internal_keys(_read_weights(path)), str(folder), settings.family)
     network.eval()
     settings.encoder_config = encoder_config.to_dict()
     if labels_config is not None:
@@ -177,10 +254,15 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
     """
     from transformers import AutoModel, AutoTokenizer
 
-    source = str(Path(encoder).expanduser()) if Path(encoder).expanduser().is_dir() else str(encoder)
+    local = Path(encoder).expanduser()
+    if local.is_dir():
+        check_code_free(local)
+    source = str(local) if local.is_dir() else str(encoder)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-        model = AutoModel.from_pretrained(source)
+        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
+        model = _pretrained(AutoModel, source)
+    except CheckpointError:
+        raise
     except Exception as err:  # hub errors, missing files, unknown architectures
         raise CheckpointError(
             f"Cannot load the encoder {source!r} ({type(err).__name__}: {err}). Pass a Hugging Face model id "
@@ -207,11 +289,13 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = loaded.tokenizer
     labels_encoder = loaded.network.labels_encoder
+    marker = loaded.settings.ent_token
     settings = replace(  # a copy: the live network and input builder share loaded.settings
         loaded.settings,
         encoder_config=loaded.network.encoder.config.to_dict(),
         labels_encoder_config=labels_encoder.config.to_dict() if labels_encoder is not None else None,
-        class_token_index=tokenizer.convert_tokens_to_ids(loaded.settings.ent_token),
+        # -1: a bi-encoder's text tokenizer without GLiNER's tokens, which the official loader adds back
+        class_token_index=tokenizer.convert_tokens_to_ids(marker) if marker in tokenizer.get_vocab() else -1,
         vocab_size=len(tokenizer),
     )
     cfg = settings.to_official()
@@ -263,19 +347,13 @@ def _rename(key: str, src: int, dst: int) -> str:
     return key
 
 
-def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, family: str = "span") -> None:
-    """Load ``state`` strictly, except for tensors that are known to be optional.
-
-    Problems name the tensors as the official weights file does, so users can find them.
-    """
-    own = network.state_dict()
-    missing = [_rename(k, 1, 0) for k in own if k not in state and not _optional(k)]
-    unexpected = [_rename(k, 1, 0) for k in state if k not in own and not _optional(k)]
-    wrong_shape = [
-        f"{_rename(k, 1, 0)}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
+def check_fit(own: Shapes, given: Shapes, where: str, family: str = "span") -> None:
+    """The tensors ``given`` (internal names) must be the network's ``own``, shape for shape, except
+    for tensors known to be optional. Problems name the tensors as the official weights file does,
+    so users can find them."""
+    missing = [_rename(k, 1, 0) for k in own if k not in given and not _optional(k)]
+    unexpected = [_rename(k, 1, 0) for k in given if k not in own and not _optional(k)]
+    wrong_shape = [f"{_rename(k, 1, 0)}: checkpoint {given[k]} vs model {own[k]}" for k in own if k in given and given[k] != own[k]]
     problems = []
     if missing:
         problems.append(f"missing tensors: {_some(missing)}")
@@ -283,20 +361,71 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
         problems.append(f"unexpected tensors: {_some(unexpected)}")
     if wrong_shape:
         problems.append(f"tensors of the wrong shape: {_some(wrong_shape)}")
-    if not problems:
-        non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
-        if non_finite:
-            raise CheckpointError(
-                f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
-                "nothing. The file is damaged, or training diverged; use another checkpoint."
-            )
     if problems:
         raise CheckpointError(
             f"The weights in {where} do not fit the {family} GLiNER model described by its config ("
             + "; ".join(problems)
             + "). Is it another GLiNER family, or were the files mixed up?"
         )
+
+
+def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, family: str = "span") -> None:
+    """Load ``state`` strictly (``check_fit``), refusing NaN or infinite weights."""
+    own = network.state_dict()
+    check_fit({k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in state.items()}, where, family)
+    non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
+    if non_finite:
+        raise CheckpointError(
+            f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
+            "nothing. The file is damaged, or training diverged; use another checkpoint."
+        )
     network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERSpanModel":
+    """The network, built once every size in the configs is known to fit the weights file.
+
+    Layer counts are checked against the header first (each layer holds a tensor); then the
+    network is built on torch's meta device (shapes, no memory) and compared with the header
+    tensor by tensor, and the buffers that no weight checks (position ids) may hold at most as
+    many elements as the weights file: a hostile config fails here, before any allocation.
+    """
+    import torch
+
+    from .network import GLiNERSpanModel
+
+    _check_layer_counts(encoder_config, shapes, ENCODER, "encoder_config", where)
+    if labels_config is not None:
+        _check_layer_counts(labels_config, shapes, LABELS_ENCODER, "labels_encoder_config", where)
+    try:
+        with torch.device("meta"):
+            skeleton = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+    except Exception as err:  # torch and transformers refuse impossible sizes with many error types
+        raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
+    own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    given = to_internal_keys(shapes)
+    check_fit(own, given, where, settings.family)
+    unchecked = {k: t.numel() for k, t in skeleton.named_buffers() if k not in given}
+    weights = sum(math.prod(shape) for shape in shapes.values())
+    if sum(unchecked.values()) > weights:
+        largest = max(unchecked, key=unchecked.__getitem__)
+        raise CheckpointError(
+            f"gliner_config.json in {where} describes buffers of {sum(unchecked.values()):,} elements that no weight "
+            f"checks (the largest: {_rename(largest, 1, 0)}, {unchecked[largest]:,}), more than the {weights:,} of the "
+            "weights file. Its sizes (e.g. max_position_embeddings) do not belong to these weights."
+        )
+    return GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+
+
+def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, where: str) -> None:
+    tensors = sum(1 for key in shapes if key.startswith(prefix))
+    for name in LAYER_COUNTS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > tensors:
+            raise CheckpointError(
+                f"{field}.{name} in gliner_config.json is {value:,}: more layers than the weights in {where} could hold "
+                f"({tensors} tensors of that encoder). The config does not belong to these weights."
+            )
 
 
 def _optional(key: str) -> bool:
@@ -319,8 +448,25 @@ def _damaged(path: Path, err: Exception) -> CheckpointError:
     return CheckpointError(f"Cannot read the weights file {path}: it is damaged or not a weights file ({err}).")
 
 
-def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
-    path = _weights_file(folder)
+def weight_shapes(path: Path) -> Shapes:
+    """Each tensor's shape, from the weights file's header: no tensor data is read (a
+    ``pytorch_model.bin`` is memory-mapped, and only its small pickle is unpickled)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as weights:
+                return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+        return {key: tuple(tensor.shape) for key, tensor in _read_weights(path).items()}
+    except CheckpointError:
+        raise
+    except Exception as err:  # safetensors and torch raise their own error types for every defect
+        raise _damaged(path, err) from err
+
+
+def _read_weights(path: Path) -> Dict[str, "torch.Tensor"]:
+    """The tensors; a ``.bin`` memory-mapped (a zip written by ``torch.save``), unpickled with
+    ``weights_only`` (no code runs), so its data are read only where used."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -328,9 +474,12 @@ def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
             return load_file(str(path), device="cpu")
         import torch
 
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # corrupt or truncated files raise format-specific errors
         raise _damaged(path, err) from err
+    if not isinstance(state, dict) or not all(isinstance(k, str) and hasattr(v, "shape") for k, v in state.items()):
+        raise _damaged(path, TypeError("it holds no mapping of tensor names to tensors"))
+    return state
 
 
 def _has_tokenizer_files(folder: Path) -> bool:
@@ -341,8 +490,12 @@ def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokeni
     from transformers import AutoTokenizer
 
     source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
+    if source == settings.model_name and Path(source).is_dir():
+        check_code_free(Path(source))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
+    except CheckpointError:
+        raise
     except Exception as err:
         raise CheckpointError(_tokenizer_failure(folder, settings, source, err)) from err
     if not tokenizer.is_fast:
@@ -353,19 +506,29 @@ def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokeni
     return tokenizer
 
 
-def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
-    """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder`` id."""
+def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTrainedTokenizerBase":
+    """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder``
+    id; it must address no more rows than the labels encoder's embeddings."""
     from transformers import AutoTokenizer
 
     local = folder / LABELS_TOKENIZER_DIR
     source = str(local) if (local / "tokenizer_config.json").is_file() else str(settings.labels_encoder)
+    if source == settings.labels_encoder and Path(source).is_dir():
+        check_code_free(Path(source))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
+    except CheckpointError:
+        raise
     except Exception as err:
         raise CheckpointError(
             f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
             f"Offline, copy the labels encoder's tokenizer files into {local}."
         ) from err
+    if len(tokenizer) > rows:
+        raise CheckpointError(
+            f"The labels tokenizer ({len(tokenizer)} tokens, from {source}) addresses more rows than the labels "
+            f"encoder's embeddings in {folder} ({rows}). The tokenizer files belong to another model."
+        )
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
     return tokenizer
@@ -387,12 +550,12 @@ def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err:
                 "spacy-gliner, which writes tokenizer files that transformers 4 and 5 both read."
             )
         return f"The tokenizer files in {folder} could not be read by transformers {version} {cause}."
-    needs = [name for name in ("sentencepiece", "google.protobuf") if not _importable(name)]
+    needs = [package for module, package in (("sentencepiece", "sentencepiece"), ("google.protobuf", "protobuf")) if not _importable(module)]
     if needs and _is_sentencepiece(err):
         return (
             f"This checkpoint ships no tokenizer files, and the tokenizer of its encoder {settings.model_name!r} "
-            f"is a SentencePiece model that transformers converts with the packages "
-            f"{' and '.join(n.split('.')[0] for n in needs)} {cause}: `pip install sentencepiece protobuf`."
+            f"is a SentencePiece model that transformers converts with the packages {' and '.join(needs)}, "
+            f"missing here {cause}: `pip install sentencepiece protobuf`."
         )
     return (
         f"This checkpoint ships no tokenizer files, so the tokenizer of its encoder {settings.model_name!r} is "
@@ -405,8 +568,8 @@ def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err:
 
 def _tokenizer_config(folder: Path) -> Dict[str, Any]:
     try:
-        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
-    except (OSError, ValueError):
+        data = read_json(folder / "tokenizer_config.json")
+    except CheckpointError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -420,9 +583,15 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _is_sentencepiece(err: Exception) -> bool:
-    text = f"{type(err).__name__} {err}".lower()
-    return "sentencepiece" in text or "protobuf" in text
+def _is_sentencepiece(err: Optional[BaseException]) -> bool:
+    """Whether ``err`` (or its cause) is a failed SentencePiece conversion: transformers 4 names the
+    missing package; transformers 5 falls back to its tiktoken reader, which fails naming tiktoken."""
+    while err is not None:
+        text = f"{type(err).__name__} {err}".lower()
+        if any(name in text for name in ("sentencepiece", "protobuf", "tiktoken")):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def save_tokenizer(tokenizer: Any, folder: Path) -> None:
@@ -460,14 +629,26 @@ def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> 
     if stored:
         cfg = dict(stored)
         model_type = cfg.pop("model_type", None)
-        if not model_type:
+        if not model_type or not isinstance(model_type, str):
             raise CheckpointError(f"{field} in gliner_config.json has no model_type.")
+        if "auto_map" in cfg:
+            raise CheckpointError(
+                f"{field} in gliner_config.json names custom code (auto_map: {cfg['auto_map']!r}); spacy-gliner never "
+                "runs code from a checkpoint."
+            )
+        try:
+            defaults = AutoConfig.for_model(model_type)
+        except Exception as err:
+            raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
+        _check_encoder_fields(cfg, defaults, field)
         try:
             return AutoConfig.for_model(model_type, **cfg)
         except Exception as err:
             raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
     try:
-        return AutoConfig.from_pretrained(str(name))
+        return _pretrained(AutoConfig, str(name))
+    except CheckpointError:
+        raise
     except Exception as err:
         raise CheckpointError(
             f"gliner_config.json has no {field}, so the config of the encoder {name!r} is needed from the "
@@ -475,25 +656,44 @@ def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> 
         ) from err
 
 
-def _embedding_rows(state: Dict[str, "torch.Tensor"], prefix: str) -> int:
+def _check_encoder_fields(cfg: Dict[str, Any], defaults: Any, field: str) -> None:
+    """Each value of an encoder config whose default is a number, flag or text must be one too
+    (null allowed, as transformers configs use it), whatever transformers version checks."""
+    for key, value in cfg.items():
+        kind = type(getattr(defaults, key, None))
+        rule = Rule(kind, optional=True)
+        if kind in (int, float, bool, str) and not rule.allows(value):
+            raise CheckpointError(f"{field}.{key} in gliner_config.json must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+
+
+def _embedding_rows(shapes: Shapes, prefix: str) -> int:
     """Rows of the word-embedding matrix of the encoder whose official keys start with ``prefix``."""
-    keys = [k for k in state if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
-    if len(keys) != 1:
+    keys = [k for k in shapes if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
+    if len(keys) != 1 or len(shapes[keys[0]]) != 2:
         raise CheckpointError(f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight).")
-    return int(state[keys[0]].shape[0])
+    return int(shapes[keys[0]][0])
 
 
-def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folder: Path) -> None:
-    """The tokenizer must address exactly the checkpoint's embedding rows."""
+def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folder: Path) -> Any:
+    """The tokenizer, which must address exactly the checkpoint's embedding rows.
+
+    A bi-encoder prompts nothing, and the official library adds GLiNER's marker tokens to its
+    text tokenizer without resizing the encoder: those tokens, beyond the embedding rows, are
+    removed from the tokenizer returned, so a text holding one (a word "<<ENT>>" from the spaCy
+    splitter) is read as the characters it is, as the encoder was trained, instead of indexing a
+    row that does not exist.
+    """
     size = len(tokenizer)
     ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
-    if settings.bi_encoder:  # no prompt, so no marker tokens; the official loader never resizes these
-        if size > rows:
+    if settings.bi_encoder:
+        beyond = {i: t.content for i, t in tokenizer.added_tokens_decoder.items() if i >= rows}
+        markers = {*SPECIAL_TOKENS, settings.ent_token, settings.sep_token}
+        if size > rows and (len(beyond) != size - rows or not set(beyond.values()) <= markers):
             raise CheckpointError(
                 f"The tokenizer ({size} tokens) addresses more rows than the text encoder's embeddings in {folder} "
-                f"({rows}). The tokenizer files belong to another model."
+                f"({rows}), beyond GLiNER's marker tokens. The tokenizer files belong to another model."
             )
-        return
+        return _without_tokens(tokenizer, set(beyond)) if beyond else tokenizer
     if size != rows:
         raise CheckpointError(
             f"The tokenizer ({size} tokens, with GLiNER's special tokens) does not match the weights in {folder} "
@@ -504,4 +704,17 @@ def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folde
             f"gliner_config.json says {settings.ent_token} has id {settings.class_token_index} but the tokenizer "
             f"gives {ent_id}. The tokenizer files belong to another model."
         )
+    return tokenizer
+
+
+def _without_tokens(tokenizer: Any, ids: Set[int]) -> Any:
+    """A copy of a fast tokenizer without the added tokens ``ids``: its Rust tokenizer rebuilt from
+    its JSON without them (transformers has no call that removes an added token)."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(tokenizer.backend_tokenizer.to_str())
+    data["added_tokens"] = [token for token in data["added_tokens"] if token["id"] not in ids]
+    plain = copy.deepcopy(tokenizer)
+    plain._tokenizer = Tokenizer.from_str(json.dumps(data))
+    return plain
 

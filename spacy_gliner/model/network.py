@@ -178,8 +178,11 @@ class GLiNERSpanModel(nn.Module):
         """Random weights with the given encoder architectures (weights are loaded afterwards)."""
         from transformers import AutoModel
 
-        labels_encoder = AutoModel.from_config(labels_encoder_config) if labels_encoder_config is not None else None
-        return cls(settings, AutoModel.from_config(encoder_config), labels_encoder)
+        def build(config: Any) -> nn.Module:  # never code named by a checkpoint's config (auto_map)
+            return AutoModel.from_config(config, trust_remote_code=False)
+
+        labels_encoder = build(labels_encoder_config) if labels_encoder_config is not None else None
+        return cls(settings, build(encoder_config), labels_encoder)
 
     def forward(
         self,
