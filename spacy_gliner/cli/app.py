@@ -37,6 +37,7 @@ from .io import (
     check_outputs,
     count_records,
     dumps,
+    is_stream,
     iter_records,
     no_partial_file,
     private_mode,
@@ -263,9 +264,11 @@ def _writer(output: Optional[Path], text_key: str, show: bool) -> Optional[Any]:
     if output is None:
         return None if show else JsonlWriter(None)
     suffix = output.suffix.lower()
-    if suffix not in (".jsonl", ".spacy"):
+    if suffix == ".spacy":
+        return DocBinWriter(output, text_key)
+    if suffix != ".jsonl" and not is_stream(output):  # a pipe or device (/dev/stdout) takes JSONL whatever its name
         fail(f"--output {output}: write .jsonl (one record a line) or .spacy (a DocBin), not {suffix or 'a file without suffix'}.")
-    return JsonlWriter(output) if suffix == ".jsonl" else DocBinWriter(output, text_key)
+    return JsonlWriter(output)
 
 
 def _write_bytes(data: bytes, output: Optional[Path], mode: Optional[int] = None) -> None:
@@ -307,7 +310,8 @@ def predict_cli(
     labels: List[str] = typer.Option([], "--labels", "-l", help=LABELS_HELP),
     model: str = typer.Option(DEFAULT_SOURCE, "--model", "-m", help=MODEL_HELP),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory until the end). Default: JSONL on standard output."
+        None, "--output", "-o", help="File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory until the end); "
+        "a pipe or device (/dev/stdout, a FIFO) gets JSONL. Default: JSONL on standard output."
     ),
     text_key: str = typer.Option("text", "--text-key", "-k", help="Key of the text in the JSONL records (in and out)."),
     as_text: bool = typer.Option(False, "--text", help=TEXT_HELP),

@@ -91,6 +91,8 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
     except ValueError as err:
         raise InputError(f"{path} is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InputError(f"{path} nests its JSON values too deeply to be read; it is not a file this command writes.") from err
 
 
 def _refuse_constant(name: str) -> Any:
@@ -217,6 +219,15 @@ def check_output(path: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"Cannot write {path}: {parent} is not a folder.")
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is (or links to) a pipe or device, written as data comes, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there (yet)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
 def _file_key(path: Path) -> Any:
@@ -370,7 +381,7 @@ class AtomicOutput:
     def __init__(self, path: Path, mode: Optional[int] = None) -> None:
         check_output(path)
         self.path, self.existed, self.tmp = path, path.exists(), None
-        if self.existed and not stat.S_ISREG(path.stat().st_mode):
+        if is_stream(path):
             self.file: IO[bytes] = open(path, "wb")
             return
         target = Path(os.path.realpath(path)) if path.is_symlink() else path
