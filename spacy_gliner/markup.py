@@ -14,7 +14,7 @@ brackets. Each character gets a class:
   ``<!--``, ``-->``, ``<![CDATA[``, ``]]>``) and line breaks, never replaced.
 
 Also returned: the character ranges of the markup constructs (tags, comments, ...), so
-that a tag wholly inside an entity (``Alan <b>Turing</b>``) is kept as the entity's
+that a tag wholly inside an entity (``Alan <b>Turing</b>``) can be kept as the entity's
 structure while a construct the entity starts or ends in holds part of the name.
 """
 import re
@@ -86,12 +86,11 @@ def classify(text: str, kind: str) -> Tuple[bytearray, Constructs]:
     return classes, constructs
 
 
-def crossed(constructs: Constructs, start: int, end: int) -> Constructs:
-    """The constructs that [start, end) overlaps without holding them whole: those it starts
-    or ends inside."""
-    starts = [a for a, _ in constructs]
+def overlapping(constructs: Constructs, starts: Sequence[int], start: int, end: int) -> Constructs:
+    """The constructs that share a character with [start, end); ``starts``: where each
+    construct starts (constructs are sorted and never overlap)."""
     first, last = max(bisect_right(starts, start) - 1, 0), bisect_left(starts, end)
-    return [(a, b) for a, b in constructs[first:last] if a < end and start < b and not (start <= a and b <= end)]
+    return [(a, b) for a, b in constructs[first:last] if a < end and start < b]
 
 
 # -- HTML and XML ------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def _scan_html(text: str, classes: bytearray, constructs: Constructs, xml: bool)
             end, name = _tag(text, classes, i)
             constructs.append((i, end))
             if not xml and nxt != "/" and name in _RAW_ELEMENTS:
-                end = _raw_text(text, classes, end, name)
+                end = _raw_text(text, classes, constructs, end, name)
             elif not xml and nxt != "/" and name == "plaintext":
                 return  # the rest of the document is text
             i = end
@@ -146,9 +145,11 @@ def _comment(text: str, classes: bytearray, i: int, xml: bool) -> int:
         if not xml and text.startswith(short, i):
             _set(classes, i, i + len(short), CHAR_KEPT)
             return i + len(short)
-    ends = [j for j in (text.find("-->", i + 4), -1 if xml else text.find("--!>", i + 4)) if j >= 0]
-    close = min(ends) if ends else n
-    stop = n if not ends else close + (3 if text.startswith("-->", close) else 4)
+    close = text.find("-->", i + 4)
+    bang = -1 if xml else text.find("--!>", i + 4, n if close < 0 else close)  # searched only before "-->"
+    close = bang if bang >= 0 else close
+    stop = n if close < 0 else close + (4 if bang >= 0 else 3)
+    close = n if close < 0 else close
     _set(classes, i, i + 4, CHAR_KEPT)
     _set(classes, i + 4, close, CHAR_INSIDE)
     _set(classes, close, stop, CHAR_KEPT)
@@ -163,8 +164,8 @@ def _bogus(text: str, classes: bytearray, i: int, xml: bool) -> int:
         close, width = (n, 0) if close < 0 else (close, 2)
     else:
         close = text.find(">", i + 2)
-        bracket = text.find("[", i + 2) if xml else -1
-        if 0 <= bracket < close:  # an internal DTD subset may hold ">"
+        bracket = text.find("[", i + 2, close) if xml and close >= 0 else -1
+        if bracket >= 0:  # an internal DTD subset may hold ">"
             subset_end = text.find("]", bracket)
             close = text.find(">", subset_end) if subset_end >= 0 else -1
         close, width = (n, 0) if close < 0 else (close, 1)
@@ -224,12 +225,14 @@ def _tag(text: str, classes: bytearray, i: int) -> Tuple[int, str]:
     return j, name
 
 
-def _raw_text(text: str, classes: bytearray, i: int, name: str) -> int:
-    """Where the raw text of a ``<script>``, ``<style>``, ``<title>``... element ends (at its end tag)."""
+def _raw_text(text: str, classes: bytearray, constructs: Constructs, i: int, name: str) -> int:
+    """Where the raw text of a ``<script>``, ``<style>``, ``<title>``... element ends (at its
+    end tag); the code of ``<script>`` and ``<style>`` is a construct of markup content."""
     end_tag = re.compile(rf"</{name}[{_WS}/>]", re.I).search(text, i)
     end = end_tag.start() if end_tag else len(text)
-    if name in _CODE_ELEMENTS:
+    if name in _CODE_ELEMENTS and end > i:
         _set(classes, i, end, CHAR_INSIDE)
+        constructs.append((i, end))
     return end
 
 

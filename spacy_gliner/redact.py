@@ -20,11 +20,12 @@ byte. The mapping holds the original entity texts: keep it as safe as the docume
 import hashlib
 import html
 import re
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .markup import CHAR_INSIDE, CHAR_KEPT, CHAR_TEXT, TEXT, check_kind, classify, crossed
+from .markup import CHAR_INSIDE, CHAR_KEPT, CHAR_TEXT, TEXT, check_kind, classify, overlapping
 from .render import merge_spans
 
 BOM = b"\xef\xbb\xbf"
@@ -93,25 +94,26 @@ class RedactionIncomplete(ValueError):
 
     def __init__(self, redaction: Redaction) -> None:
         self.redaction = redaction
-        where = ", ".join(f"{label} at {place}" for label, place in describe_left(redaction)[:5])
-        more = f" and {len(redaction.left) - 5} more" if len(redaction.left) > 5 else ""
         n = len(redaction.left)
         super().__init__(
-            f"{n} {'entity' if n == 1 else 'entities'} found inside markup would be left in the output ({where}{more}). "
+            f"{n} {'entity' if n == 1 else 'entities'} found inside markup would be left in the output ({describe_left(redaction)}). "
             "Replace them too with --inside-tags (inside_tags=True), or accept the output with them with "
             "--allow-skipped (allow_skipped=True)."
         )
 
 
-def describe_left(redaction: Redaction) -> List[Tuple[str, str]]:
-    """(label, "line L, column C") of each entity left: where to look, without the names."""
+def describe_left(redaction: Redaction, shown: int = 5) -> str:
+    """Where the first ``shown`` entities left are ("person at line 2, column 11; ..."): where
+    to look, by label and place, without the names."""
     text, _ = decode_document(redaction.original)
+    breaks = [m.start() for m in re.finditer("\n", text)]
     places = []
-    for ent in redaction.left:
-        line = text.count("\n", 0, ent["start"]) + 1
-        column = ent["start"] - (text.rfind("\n", 0, ent["start"]) + 1) + 1
-        places.append((str(ent.get("label", "?")), f"line {line}, column {column}"))
-    return places
+    for ent in redaction.left[:shown]:
+        line = bisect_left(breaks, ent["start"])  # line breaks before the entity
+        column = ent["start"] - (breaks[line - 1] + 1 if line else 0) + 1
+        places.append(f"{ent.get('label', '?')} at line {line + 1}, column {column}")
+    more = len(redaction.left) - shown
+    return "; ".join(places) + (f"; and {more} more" if more > 0 else "")
 
 
 def decode_document(data: bytes, where: str = "the document") -> Tuple[str, bool]:
@@ -188,15 +190,22 @@ def redact_text(
         if not (isinstance(ent.get("start"), int) and isinstance(ent.get("end"), int) and 0 <= ent["start"] < ent["end"] <= len(text)):
             raise ValueError(f"An entity to redact needs 0 <= start < end <= {len(text)} (the text's length); got {dict(ent)!r}.")
     classes, constructs = classify(text, kind)
+    starts = [a for a, _ in constructs]
     out: List[str] = []
     replacements: List[Replacement] = []
     left: List[Entity] = []
     pos = shift = 0
-    for start, end, label in merge_spans(entities):
-        own = _entity_classes(text, classes, constructs, start, end)
+    ordered = sorted(entities, key=lambda e: (e["start"], -e["end"]))  # as merge_spans joins them
+    first = 0
+    for start, end, label in merge_spans(ordered):
+        last = first
+        while last < len(ordered) and ordered[last]["start"] < end:
+            last += 1
+        found, first = ordered[first:last], last  # the entities joined into this span
+        own = _entity_classes(text, classes, constructs, starts, start, end, found)
         pieces = _runs(text, own, start, end, CHAR_INSIDE if inside_tags else CHAR_TEXT)
         if not pieces or (not inside_tags and any(c == CHAR_INSIDE for c in own)):
-            left.extend(e for e in entities if start <= e["start"] and e["end"] <= end)
+            left.extend(found)
         if not pieces:
             continue
         fill = fills(label, text[start:end])
@@ -215,18 +224,27 @@ def redact_text(
     return "".join(out), replacements, left
 
 
-def _entity_classes(text: str, classes: bytearray, constructs: List[Tuple[int, int]], start: int, end: int) -> bytearray:
-    """The classes of an entity's characters as the entity sees them: markup content counts
-    where the entity starts or ends inside a construct (or lies in markup only); a construct
-    it holds whole (``Alan <b>Turing</b>``) is its structure, kept."""
+def _entity_classes(
+    text: str, classes: bytearray, constructs: List[Tuple[int, int]], starts: List[int], start: int, end: int, found: Sequence[Entity]
+) -> bytearray:
+    """The classes of the characters of a span of joined entities (``found``), as they see
+    them: markup content counts where an entity lies in a construct, starts or ends in one,
+    or has no text of its own (``<Ada Lovelace>``); a construct an entity holds whole
+    (``Alan <b>Turing</b>``) is its structure, kept."""
     own = bytearray(classes[start:end])
     if CHAR_INSIDE not in own:
         return own
-    if any(c == CHAR_TEXT and not ch.isspace() for c, ch in zip(own, text[start:end])):
-        hit = crossed(constructs, start, end)
-        for k, c in enumerate(own):
-            if c == CHAR_INSIDE and not any(a <= start + k < b for a, b in hit):
-                own[k] = CHAR_KEPT
+    content = bytearray(end - start)  # 1: markup content that is part of an entity
+    for ent in found:
+        a, b = ent["start"], ent["end"]
+        has_text = any(classes[k] == CHAR_TEXT and not text[k].isspace() for k in range(a, b))
+        for c_start, c_end in overlapping(constructs, starts, a, b):
+            if not has_text or not (a <= c_start and c_end <= b):
+                lo, hi = max(a, c_start) - start, min(b, c_end) - start
+                content[lo:hi] = b"\x01" * (hi - lo)
+    for k, c in enumerate(own):
+        if c == CHAR_INSIDE and not content[k]:
+            own[k] = CHAR_KEPT
     return own
 
 

@@ -269,6 +269,20 @@ def test_an_entity_half_in_a_tag_is_replaced_where_it_can_be_and_reported():
     assert err.value.redaction.data == b"<p>[PERSON] <img alt=Turing> wrote"
 
 
+def test_a_name_in_a_tag_inside_a_longer_entity_is_not_taken_for_structure():
+    """Overlapping entities are joined: a name the model found in an attribute stays a name
+    even when a longer entity around it holds the whole tag."""
+    text = '<p>Ada <span title="Lovelace">Lovelace</span> wrote.</p>'
+    around = {"start": 3, "end": text.index("</span>"), "label": "person"}
+    in_title = entities_at(text, "Lovelace")[0]
+    with pytest.raises(RedactionIncomplete):
+        redact_document(text.encode(), lambda t: [around, in_title], "label", kind="html")
+    out = redact_document(text.encode(), lambda t: [around, in_title], "label", True, "html").data.decode()
+    assert out == '<p>[PERSON] <span title="[PERSON]">[PERSON]</span> wrote.</p>'
+    # alone, the longer entity keeps the tag it holds as its structure
+    assert redacted_as('<p>Ada <span class="x">Lovelace</span></p>', ["Ada <span class=\"x\">Lovelace"], "html") == '<p>[PERSON] <span class="x">[PERSON]</span></p>'
+
+
 def test_placeholders_are_escaped_in_markup():
     label = "<img src=x onerror=alert(1)>"
     for kind in ("html", "xml", "markdown"):

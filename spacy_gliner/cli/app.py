@@ -524,8 +524,7 @@ def redact_cli(
         note("info", f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: readable by you only; keep it safe)")
     _write_bytes(redaction.data, output)
     if redaction.left:
-        places = "; ".join(f"{label} at {place}" for label, place in describe_left(redaction))
-        note("warn", f"{len(redaction.left)} of the entities found are LEFT in the output, inside markup (--allow-skipped): {places}.")
+        note("warn", f"{len(redaction.left)} of the entities found are LEFT in the output, inside markup (--allow-skipped): {describe_left(redaction)}.")
     if not replaced:
         note("warn", "No entities replaced: the output is the input unchanged. Check --labels, or lower --threshold.")
     else:
