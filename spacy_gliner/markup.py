@@ -95,6 +95,7 @@ def overlapping(constructs: Constructs, starts: Sequence[int], start: int, end: 
 
 # -- HTML and XML ------------------------------------------------------------------------
 def _set(classes: bytearray, start: int, end: int, value: int) -> None:
+    end = min(end, len(classes))  # a construct cut by the end of the text
     classes[start:end] = bytes([value]) * max(end - start, 0)
 
 

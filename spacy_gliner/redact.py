@@ -34,6 +34,7 @@ LABEL, NUMBERED = "label", "numbered"  # placeholder modes: [PERSON], [PERSON_1]
 MAPPING_FORMAT = "spacy-gliner-redaction"
 MAPPING_VERSION = 2  # 2: "redacted_file"; version 1 mappings are still restored
 _NUMBER_END = re.compile(r"_(\d+)\]")  # the end of a numbered placeholder, [NAME_12]
+_WORD = re.compile(r"[^\W_]{2,}")  # a word that can tie markup content to an entity's text
 
 Entity = Mapping[str, Any]  # {"start", "end", "label", ...}: character offsets into the text
 
@@ -204,7 +205,8 @@ def redact_text(
         found, first = ordered[first:last], last  # the entities joined into this span
         own = _entity_classes(text, classes, constructs, starts, start, end, found)
         pieces = _runs(text, own, start, end, CHAR_INSIDE if inside_tags else CHAR_TEXT)
-        if not pieces or (not inside_tags and any(c == CHAR_INSIDE for c in own)):
+        unreplaced = not pieces and any(text[k].isalnum() and classes[k] != CHAR_KEPT for k in range(start, end))
+        if unreplaced or (not inside_tags and CHAR_INSIDE in own):
             left.extend(found)
         if not pieces:
             continue
@@ -228,24 +230,48 @@ def _entity_classes(
     text: str, classes: bytearray, constructs: List[Tuple[int, int]], starts: List[int], start: int, end: int, found: Sequence[Entity]
 ) -> bytearray:
     """The classes of the characters of a span of joined entities (``found``), as they see
-    them: markup content counts where an entity lies in a construct, starts or ends in one,
-    or has no text of its own (``<Ada Lovelace>``); a construct an entity holds whole
-    (``Alan <b>Turing</b>``) is its structure, kept."""
+    them. Markup content is part of an entity where the entity lies in a construct, starts
+    or ends in one, or has no letter outside markup (``<Ada Lovelace>``). A construct an
+    entity holds whole (``Alan <b>Turing</b>``) is its structure, kept, except the runs of
+    content that share a word with the entity's text (``Alan <a href="/wiki/Turing">Turing``)."""
     own = bytearray(classes[start:end])
     if CHAR_INSIDE not in own:
         return own
     content = bytearray(end - start)  # 1: markup content that is part of an entity
+
+    def mark(lo: int, hi: int) -> None:
+        content[lo - start : hi - start] = b"\x01" * (hi - lo)
+
     for ent in found:
         a, b = ent["start"], ent["end"]
-        has_text = any(classes[k] == CHAR_TEXT and not text[k].isspace() for k in range(a, b))
+        own_text = "".join(text[k] if classes[k] == CHAR_TEXT else " " for k in range(a, b))
+        words = {w.casefold() for w in _WORD.findall(own_text)}
         for c_start, c_end in overlapping(constructs, starts, a, b):
-            if not has_text or not (a <= c_start and c_end <= b):
-                lo, hi = max(a, c_start) - start, min(b, c_end) - start
-                content[lo:hi] = b"\x01" * (hi - lo)
+            if not any(c.isalnum() for c in own_text) or not (a <= c_start and c_end <= b):
+                mark(max(a, c_start), min(b, c_end))
+                continue
+            for run in _inside_runs(classes, c_start, c_end):
+                if words & {w.casefold() for w in _WORD.findall(text[run[0] : run[1]])}:
+                    mark(*run)
     for k, c in enumerate(own):
         if c == CHAR_INSIDE and not content[k]:
             own[k] = CHAR_KEPT
     return own
+
+
+def _inside_runs(classes: bytearray, start: int, end: int) -> List[Tuple[int, int]]:
+    """The runs of markup content in [start, end) (between the syntax characters)."""
+    runs, i = [], start
+    while i < end:
+        if classes[i] != CHAR_INSIDE:
+            i += 1
+            continue
+        j = i
+        while j < end and classes[j] == CHAR_INSIDE:
+            j += 1
+        runs.append((i, j))
+        i = j
+    return runs
 
 
 def _runs(text: str, own: bytearray, start: int, end: int, limit: int) -> List[Tuple[int, int]]:

@@ -279,8 +279,12 @@ def test_a_name_in_a_tag_inside_a_longer_entity_is_not_taken_for_structure():
         redact_document(text.encode(), lambda t: [around, in_title], "label", kind="html")
     out = redact_document(text.encode(), lambda t: [around, in_title], "label", True, "html").data.decode()
     assert out == '<p>[PERSON] <span title="[PERSON]">[PERSON]</span> wrote.</p>'
-    # alone, the longer entity keeps the tag it holds as its structure
+    # alone, the longer entity keeps a tag it holds as its structure, unless the tag shares a word with it
     assert redacted_as('<p>Ada <span class="x">Lovelace</span></p>', ["Ada <span class=\"x\">Lovelace"], "html") == '<p>[PERSON] <span class="x">[PERSON]</span></p>'
+    linked = 'Alan <a href="/wiki/Turing">Turing</a>'
+    with pytest.raises(RedactionIncomplete):
+        redacted_as(linked, [linked[: linked.index("</a>")]], "html")
+    assert redacted_as(linked, [linked[: linked.index("</a>")]], "html", inside_tags=True) == '[PERSON] <a href="[PERSON]">[PERSON]</a>'  # the whole value: it holds the name
 
 
 def test_placeholders_are_escaped_in_markup():
@@ -386,3 +390,41 @@ def test_cli_redacts_html_with_bom_and_crlf_and_restores_it(tmp_path):
     assert (tmp_path / "back.html").read_bytes() == original
     bad = runner.invoke(app, ["redact", str(page), "-l", "person", "-m", str(REF_MINILM), "--preview-color", "nocolour"])
     assert bad.exit_code == 1 and "is not a colour" in bad.stderr
+
+
+MARKUP_ALPHABET = st.sampled_from(
+    list("<>/!?-=\"' \n\r\t`\\[]&;ab")
+    + ["<!--", "-->", "<![CDATA[", "]]>", "<?", "?>", "<!DOCTYPE", "</", "<b ", "<a href=", "title=\"Ada", "Ada", "Lovelace"]
+    + ["<script>", "</script>", "<style>", "</style>", "<title>", "</title>", "<plaintext>", "<https://", "@x.org>", "```\n", "``"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(MARKUP_ALPHABET, max_size=40),
+    cuts=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 12)), max_size=6),
+    kind=st.sampled_from(["html", "xml", "markdown", "text"]),
+    inside_tags=st.booleans(),
+)
+def test_no_letter_of_an_entity_found_survives_unreported(pieces, cuts, kind, inside_tags):
+    """On any text with any markup, an entity's text is replaced, and what stays of it is
+    syntax, or markup it holds whole that shares no word with its text, or it is reported as
+    left (and with inside_tags nothing is left)."""
+    text = "".join(pieces)
+    entities = [{"start": a, "end": min(a + n, len(text)), "label": "x"} for a, n in cuts if a < len(text)]
+    classes, constructs = classify(text, kind)
+    assert len(classes) == len(text) and constructs == sorted(constructs)
+    assert all(b <= c for (_, b), (c, _) in zip(constructs, constructs[1:]))
+    _, reps, left = redact_text(text, entities, "label", inside_tags, kind)
+    replaced = {k for r in reps for a, b in r.pieces for k in range(a, b)}
+    word = re.compile(r"[^\W_]{2,}")
+    for ent in entities:
+        span = range(ent["start"], ent["end"])
+        own_text = "".join(text[k] if classes[k] == 0 else " " for k in span)
+        # the entity's text is replaced; what stays of it (markup it holds whole) shares no word with that text
+        assert all(k in replaced for k in span if classes[k] == 0 and text[k].isalnum()), (text, ent)
+        kept = "".join(text[k] if k not in replaced and classes[k] != 2 else " " for k in span)  # syntax (<![CDATA[) aside
+        assert ent in left or not any(c.isalnum() for c in kept) or (
+            any(c.isalnum() for c in own_text) and not set(word.findall(own_text.casefold())) & set(word.findall(kept.casefold()))
+        ), (text, ent)
+    assert not left or not inside_tags
