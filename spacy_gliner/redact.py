@@ -250,28 +250,13 @@ def _entity_classes(
             if not any(c.isalnum() for c in own_text) or not (a <= c_start and c_end <= b):
                 mark(max(a, c_start), min(b, c_end))
                 continue
-            for run in _inside_runs(classes, c_start, c_end):
-                if words & {w.casefold() for w in _WORD.findall(text[run[0] : run[1]])}:
-                    mark(*run)
+            for lo, hi in _runs(text, classes[c_start:c_end], c_start, c_end, CHAR_INSIDE):
+                if classes[lo] == CHAR_INSIDE and words & {w.casefold() for w in _WORD.findall(text[lo:hi])}:
+                    mark(lo, hi)
     for k, c in enumerate(own):
         if c == CHAR_INSIDE and not content[k]:
             own[k] = CHAR_KEPT
     return own
-
-
-def _inside_runs(classes: bytearray, start: int, end: int) -> List[Tuple[int, int]]:
-    """The runs of markup content in [start, end) (between the syntax characters)."""
-    runs, i = [], start
-    while i < end:
-        if classes[i] != CHAR_INSIDE:
-            i += 1
-            continue
-        j = i
-        while j < end and classes[j] == CHAR_INSIDE:
-            j += 1
-        runs.append((i, j))
-        i = j
-    return runs
 
 
 def _runs(text: str, own: bytearray, start: int, end: int, limit: int) -> List[Tuple[int, int]]:
