@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 # Zero-shot NER on example text. Offline, pass a local checkpoint folder:
 #   make demo MODEL=../shared/data/models/ref_minilm  (THRESHOLD=0.3: a lower score threshold)
 demo: $(VENV)/.installed
-	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
+	$(PY) -m spacy_gliner predict --text "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed

@@ -6,6 +6,7 @@ GLiNER's own characters (``alignment.exact_offsets``), not at the widened token 
 """
 import colorsys
 import hashlib
+import html
 import re
 import warnings
 from typing import Any, Dict, Iterable, List, Tuple
@@ -92,11 +93,46 @@ def highlight(text: str, entities: List[Dict[str, Any]]) -> str:
 
 
 def displacy_page(docs: Any, style: str, colors: Dict[str, str], manual: bool = False, **options: Any) -> str:
+    """A displaCy page (``ent`` or ``span`` style) with every text of the documents escaped.
+
+    displaCy escapes the document's text but not labels, titles, knowledge-base links or
+    colours: a label like ``<img src=x onerror=...>`` would run as code in the page. Here
+    documents go to displaCy as manual data with all of them escaped.
+    """
     from spacy import displacy
 
+    items = docs if manual else [_parse(doc, style, options) for doc in (docs if isinstance(docs, (list, tuple)) else [docs])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # displaCy warns about documents without entities
-        return displacy.render(docs, style=style, page=True, manual=manual, options={"colors": colors, **options})
+        return displacy.render(
+            [_escaped(item) for item in (items if isinstance(items, (list, tuple)) else [items])],
+            style=style,
+            page=True,
+            manual=True,
+            options={**options, "colors": {html.escape(label): html.escape(value) for label, value in colors.items()}},
+        )
+
+
+def _parse(doc: Any, style: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    from spacy import displacy
+
+    parse = {"ent": displacy.parse_ents, "span": displacy.parse_spans}.get(style)
+    if parse is None:
+        raise ValueError(f"displacy_page draws the 'ent' and 'span' styles, not {style!r}.")
+    return parse(doc, options)
+
+
+def _escaped(item: Dict[str, Any]) -> Dict[str, Any]:
+    """displaCy's manual data with every text it does not escape itself escaped."""
+    out = dict(item)
+    for key in ("ents", "spans"):
+        if key in out:
+            out[key] = [{k: html.escape(v) if k in ("label", "kb_id", "kb_url") and isinstance(v, str) else v for k, v in span.items()} for span in out[key]]
+    if out.get("title"):
+        out["title"] = html.escape(str(out["title"]))
+    if isinstance(out.get("settings"), dict):
+        out["settings"] = {k: html.escape(v) if isinstance(v, str) else v for k, v in out["settings"].items()}
+    return out
 
 
 def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:

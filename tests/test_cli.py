@@ -22,7 +22,7 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
 
-from conftest import DATA  # noqa: E402
+from conftest import DATA, invoke, said  # noqa: E402
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
 THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5
@@ -52,15 +52,6 @@ def saved_pipeline(tmp_path_factory, weights_read_once) -> Path:
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
     return path
-
-
-def invoke(*args: str, input: Any = None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
-
-
-def said(result) -> str:
-    """The messages on stderr as one line of plain text (wasabi wraps and colours them)."""
-    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split())
 
 
 def records(stdout: str) -> List[Dict[str, Any]]:

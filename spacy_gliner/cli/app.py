@@ -5,14 +5,18 @@ into a blank English pipeline; a saved spaCy pipeline is used as it is) and read
 entities from the component's span group at GLiNER's own character offsets (not widened
 to tokens), so all commands see the same predictions, characters as the official library's.
 Data (JSONL, HTML, redacted text, tables) goes to standard output or ``--output``;
-messages and the progress bar go to standard error.
+messages and the progress bar go to standard error. A closed pipe on standard output
+(``| head``) ends a command quietly with exit code 141, as Unix tools do; any other
+failure to read or write ends it with a one-line message and exit code 1.
 """
+import functools
+import os
 import sys
 import time
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 import spacy
 import srsly
@@ -23,22 +27,26 @@ from wasabi import Printer, table
 from ..architectures import DEFAULT_SOURCE, get_loaded
 from ..component import check_labels, check_threshold
 from ..loading import Pipeline, export, open_pipeline
-from ..redact import DEFAULT_PLACEHOLDER, decode_document, redact_document, restore_document
+from ..markup import KINDS, kind_of
+from ..redact import DEFAULT_PLACEHOLDER, RedactionIncomplete, decode_document, describe_left, redact_document, restore_document
 from ..render import PREVIEW_COLOR, check_color, highlight, marked_page, parse_colors, render_html
 from .io import (
-    STDIN,
     AtomicOutput,
     InputError,
     RecordError,
     check_outputs,
     count_records,
     dumps,
-    existing,
+    is_stream,
     iter_records,
     no_partial_file,
+    private_mode,
     read_document,
+    read_json,
     read_labels,
+    read_source,
     same_file,
+    source_path,
     strip_bom,
     write_file,
 )
@@ -67,7 +75,8 @@ THRESHOLD_HELP = "Keep spans scoring above this probability (0 to 1). Default: t
 NESTED_HELP = "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for a checkpoint)."
 BATCH_HELP = "Texts (and windows of long texts) encoded together in one forward pass. Default: the component's (8)."
 GPU_HELP = "GPU to run on (spacy.require_gpu; needs CuPy), or -1 for the CPU."
-SOURCE_HELP = "The document: a file, a text (quoted), or - to read standard input."
+SOURCE_HELP = "The document: a file, a text (quoted; one word or a file-like name needs --text), or - to read standard input."
+TEXT_HELP = "SOURCE is the text itself, never a file name (needed for a one-word text, or one shaped like a file name)."
 
 
 # -- messages -------------------------------------------------------------------
@@ -79,6 +88,42 @@ def note(kind: str, text: str) -> None:
 def fail(text: str) -> NoReturn:
     note("fail", text)
     raise typer.Exit(1)
+
+
+def os_error(err: OSError) -> str:
+    """An OSError in one line: the reason, and the file when there is one."""
+    return f"{err.strerror or err}: {err.filename}." if err.filename else f"{err.strerror or err} (standard input or output)."
+
+
+def _release_stdout() -> None:
+    """After a failed write: flush what standard output holds, or point it at /dev/null so
+    that the interpreter's own last flush does not fail again with a traceback."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # not a real file (a test runner's capture)
+            pass
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose reading and writing errors end it in one line: a closed pipe quietly
+    (exit 141, 128 + SIGPIPE, nothing more written), any other OSError with its reason."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _release_stdout()
+            raise typer.Exit(141) from None
+        except OSError as err:
+            _release_stdout()
+            fail(os_error(err))
+
+    return run
 
 
 # -- pipeline -------------------------------------------------------------------
@@ -117,7 +162,8 @@ def load_pipeline(
     use_gpu(gpu_id)
     try:
         pipeline = open_pipeline(model, chosen, threshold, nested, batch_size)
-    except ValueError as err:  # CheckpointError too
+        pipeline.component.word_splitter()  # a splitter whose package is missing fails now, not at the first document
+    except (ImportError, ValueError) as err:  # CheckpointError too
         fail(str(err))
     if need_labels and chosen is None and not pipeline.component.labels:
         fail("No labels to look for: name the entity types with --labels, e.g. --labels person,organization.")
@@ -150,7 +196,9 @@ class JsonlWriter:
             self.out.file.write(line.encode("utf8", "surrogatepass"))
 
     def close(self) -> None:
-        if self.out is not None:
+        if self.out is None:
+            sys.stdout.flush()
+        else:
             self.out.commit()
 
     def discard(self, written: int) -> str:
@@ -222,46 +270,43 @@ def _writer(output: Optional[Path], text_key: str, show: bool) -> Optional[Any]:
     if output is None:
         return None if show else JsonlWriter(None)
     suffix = output.suffix.lower()
-    if suffix not in (".jsonl", ".spacy"):
+    if suffix == ".spacy":
+        return DocBinWriter(output, text_key)
+    if suffix != ".jsonl" and not is_stream(output):  # a pipe or device (/dev/stdout) takes JSONL whatever its name
         fail(f"--output {output}: write .jsonl (one record a line) or .spacy (a DocBin), not {suffix or 'a file without suffix'}.")
-    return JsonlWriter(output) if suffix == ".jsonl" else DocBinWriter(output, text_key)
+    return JsonlWriter(output)
 
 
-def _write_bytes(data: bytes, output: Optional[Path]) -> None:
+def _write_bytes(data: bytes, output: Optional[Path], mode: Optional[int] = None) -> None:
+    """``data`` to ``output`` (whole or not at all, with ``mode`` if given), or to standard output."""
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        write_file(output, data)
+        write_file(output, data, mode)
 
 
-def _check_outputs(source: str, *outputs: Optional[Path]) -> None:
+def _check_source(source: str, is_text: bool, *outputs: Optional[Path], inputs: Tuple[Path, ...] = ()) -> Optional[Path]:
+    """The file SOURCE names (None: standard input or a text), after refusing, before any
+    work, a missing file and outputs that cannot be written or would destroy something."""
     try:
-        check_outputs(outputs, source)
+        path = source_path(source, is_text)
+        check_outputs(outputs, source, inputs, is_text)
     except InputError as err:
         fail(str(err))
+    return path
 
 
-def _read_one(source: str) -> str:
+def _read(read: Callable[[str, bool], Any], source: str, is_text: bool) -> Any:
     try:
-        return read_document(source)
+        return read(source, is_text)
     except InputError as err:
         fail(str(err))
-
-
-def _read_bytes(source: str) -> bytes:
-    """One document as bytes, as it is (redact and restore must keep every byte): ``-`` for
-    standard input, a file, or else the text itself (UTF-8)."""
-    if source == STDIN:
-        return sys.stdin.buffer.read()
-    path = existing(source)
-    if path is None or path.is_dir():
-        return _read_one(source).encode("utf8")  # the text itself, or read_document's message
-    return path.read_bytes()
 
 
 # -- commands --------------------------------------------------------------------
 @app.command("predict")
+@guarded
 def predict_cli(
     source: str = typer.Argument(
         ...,
@@ -271,9 +316,11 @@ def predict_cli(
     labels: List[str] = typer.Option([], "--labels", "-l", help=LABELS_HELP),
     model: str = typer.Option(DEFAULT_SOURCE, "--model", "-m", help=MODEL_HELP),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory until the end). Default: JSONL on standard output."
+        None, "--output", "-o", help="File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory until the end); "
+        "a pipe or device (/dev/stdout, a FIFO) gets JSONL. Default: JSONL on standard output."
     ),
     text_key: str = typer.Option("text", "--text-key", "-k", help="Key of the text in the JSONL records (in and out)."),
+    as_text: bool = typer.Option(False, "--text", help=TEXT_HELP),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help=THRESHOLD_HELP),
     nested: Optional[bool] = typer.Option(None, "--nested/--flat", help=NESTED_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help=BATCH_HELP),
@@ -309,8 +356,10 @@ def predict_cli(
     """
     from tqdm import tqdm
 
-    _check_outputs(source, output)
+    _check_source(source, as_text, output)
     if engine is Engine.ray:
+        if as_text:
+            fail("--engine ray reads files and folders (.jsonl, .parquet), not a --text.")
         return _predict_with_ray(
             source, output, model=model, labels=labels, threshold=threshold, nested=nested, batch_size=batch_size,
             text_key=text_key, on_error=on_error.value, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
@@ -322,7 +371,7 @@ def predict_cli(
 
     def items() -> Iterator[Tuple[str, Dict[str, Any]]]:
         nonlocal skipped
-        for item in iter_records(source, text_key, on_error.value):
+        for item in iter_records(source, text_key, on_error.value, as_text):
             if isinstance(item, RecordError):
                 skipped += 1
                 tqdm.write(_printer.warn(f"Skipped {item}"), file=sys.stderr)  # clear of the progress bar
@@ -332,7 +381,7 @@ def predict_cli(
     n_docs = n_ents = 0
     started = time.perf_counter()
     try:
-        total = count_records(source)
+        total = count_records(source, as_text)
         with tqdm(total=total, unit="doc", file=sys.stderr, delay=2.0, disable=show or total == 1, dynamic_ncols=True) as bar:
             for doc, record in pipeline.pipe(items(), batch_size=pipeline.component.batch_size * 4):
                 ents = pipeline.entities(doc)
@@ -355,6 +404,10 @@ def predict_cli(
             fail(f"{err}. Fix it, or pass --on-error skip to skip such records. {stop}")
         if isinstance(err, ValueError):  # InputError, and labels the model cannot read
             fail(f"{err} {stop}")
+        if isinstance(err, BrokenPipeError):  # standard output closed (| head): stop quietly
+            raise
+        if isinstance(err, OSError):
+            fail(f"{os_error(err)} {stop}")
         if stop:
             note("fail", stop)
         raise
@@ -366,8 +419,10 @@ def predict_cli(
 
 
 @app.command("render")
+@guarded
 def render_cli(
     source: str = typer.Argument(..., help=SOURCE_HELP),
+    as_text: bool = typer.Option(False, "--text", help=TEXT_HELP),
     labels: List[str] = typer.Option([], "--labels", "-l", help=LABELS_HELP),
     model: str = typer.Option(DEFAULT_SOURCE, "--model", "-m", help=MODEL_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file to write. Default: standard output."),
@@ -387,8 +442,8 @@ def render_cli(
         overrides = parse_colors(colors)
     except ValueError as err:
         fail(str(err))
-    _check_outputs(source, output)
-    text = strip_bom(_read_one(source))[1]
+    _check_source(source, as_text, output)
+    text = strip_bom(_read(read_document, source, as_text))[1]
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     doc = pipeline(text)
     html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)
@@ -397,9 +452,15 @@ def render_cli(
     note("good", f"{sum(found.values())} entities ({_counts(found)}){f' -> {output}' if output else ''}")
 
 
+AUTO = "auto"
+Kind = Enum("Kind", {name: name for name in (AUTO, *KINDS)}, type=str)  # --format: markup.KINDS, or by the suffix
+
+
 @app.command("redact")
+@guarded
 def redact_cli(
     source: str = typer.Argument(..., help=SOURCE_HELP),
+    as_text: bool = typer.Option(False, "--text", help=TEXT_HELP),
     labels: List[str] = typer.Option([], "--labels", "-l", help=LABELS_HELP + " Every entity of these labels is replaced."),
     model: str = typer.Option(DEFAULT_SOURCE, "--model", "-m", help=MODEL_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write the redacted document to. Default: standard output."),
@@ -408,17 +469,28 @@ def redact_cli(
         "--placeholder",
         "-p",
         help="What replaces each entity: this text; 'label' for its label in capitals ([PERSON]); or 'numbered' "
-        "([PERSON_1], [PERSON_2]...: the same name always gets the same number within the document).",
+        "([PERSON_1], [PERSON_2]...: the same name always gets the same number within the document; numbers "
+        "whose placeholder the document already holds are skipped).",
     ),
     mapping: Optional[Path] = typer.Option(
-        None, "--mapping", help="Also write a JSON file of what replaced what (offsets, original text, placeholder), for `spacy-gliner restore`. It holds the originals: keep it safe."
+        None, "--mapping", help="Also write a JSON file of what replaced what (offsets, original text, placeholder), for `spacy-gliner restore`. "
+        "It holds the originals: it is created readable by you only (0600, or the input's mode if stricter).",
     ),
     preview: Optional[Path] = typer.Option(
-        None, "--preview", help="Also write an HTML page of the original document with the characters to be replaced marked, to check them."
+        None, "--preview", help="Also write an HTML page of the original document with the characters to be replaced marked, to check them "
+        "(it holds the originals: created readable by you only, like --mapping).",
     ),
     preview_color: str = typer.Option(PREVIEW_COLOR, "--preview-color", help="Colour of the marks on the preview page: a CSS colour name or hex code."),
+    kind: Kind = typer.Option(
+        AUTO, "--format", "-f", help="What is markup in the document. auto: by the file's suffix (.html/.htm: html; .xml/.xhtml/.svg: xml; "
+        ".md/.markdown: markdown; anything else, standard input and texts: text, which has no markup).",
+    ),
     inside_tags: bool = typer.Option(
-        False, "--inside-tags", help="Also replace entities inside HTML/XML tags and their attribute values (alt=\"...\"), which are left as they are by default."
+        False, "--inside-tags", help="Also replace entities in markup content: tag and attribute names, attribute values (alt=...), comments, "
+        "<script>/<style> code. Without it such entities are left, and the command refuses to write the output unless --allow-skipped.",
+    ),
+    allow_skipped: bool = typer.Option(
+        False, "--allow-skipped", help="Write the output even though entities found inside markup are left in it (they are counted on standard error)."
     ),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help=THRESHOLD_HELP),
     nested: Optional[bool] = typer.Option(None, "--nested/--flat", help=NESTED_HELP),
@@ -428,57 +500,77 @@ def redact_cli(
 
     Entities are replaced at GLiNER's own characters. Line ends (\\r\\n too), a byte order
     mark, Markdown, tables and HTML tags stay exact: an entity across lines or tags is
-    replaced run by run, its line breaks and tags kept. Documents of any length are read whole.
+    replaced run by run, its line breaks and tags kept. An entity found that would stay in
+    the output (inside markup) stops the command (exit 1) unless --inside-tags or
+    --allow-skipped. Documents of any length are read whole.
     """
-    _check_outputs(source, output, preview, mapping)
+    path = _check_source(source, as_text, output, preview, mapping)
     try:
         preview_color = check_color(preview_color, "--preview-color: ")
     except ValueError as err:
         fail(str(err))
-    data = _read_bytes(source)
+    kind_name = kind_of(str(path) if path is not None and path.is_file() else None) if kind.value == AUTO else kind.value
+    data = _read(read_source, source, as_text)
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     try:
-        redaction = redact_document(data, lambda text: pipeline.entities(pipeline(text)), placeholder, inside_tags)
+        redaction = redact_document(data, lambda text: pipeline.entities(pipeline(text)), placeholder, inside_tags, kind_name, allow_skipped)
+    except RedactionIncomplete as err:
+        fail(f"Nothing was written: {err} (The document was read as {kind_name}; see --format.)")
     except ValueError as err:
         fail(str(err))
     replaced = redaction.replacements
+    private = private_mode(*([path] if path is not None else []))
     if preview is not None:
         text, _ = decode_document(redaction.original)
         ranges = [(a, b, r.label) for r in replaced for a, b in r.pieces]
         page = marked_page(text, ranges, {label: preview_color for _, _, label in ranges})
-        _write_bytes(page.encode("utf8"), preview)
-        note("info", f"Preview of the {len(replaced)} replaced entities -> {preview}")
+        _write_bytes(page.encode("utf8"), preview, private)
+        note("info", f"Preview of the {len(replaced)} replaced entities -> {preview} (it holds the originals: readable by you only)")
     if mapping is not None:
-        _write_bytes((srsly.json_dumps(redaction.mapping(), indent=2) + "\n").encode("utf8"), mapping)
-        note("info", f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: keep it safe)")
+        entries = redaction.mapping(output.name if output is not None else None)
+        _write_bytes((srsly.json_dumps(entries, indent=2) + "\n").encode("utf8"), mapping, private)
+        note("info", f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: readable by you only; keep it safe)")
     _write_bytes(redaction.data, output)
-    if redaction.inside_markup:
-        note("warn", f"{len(redaction.inside_markup)} entities inside HTML tags left as they are; pass --inside-tags to replace them too.")
+    if redaction.left:
+        note("warn", f"{len(redaction.left)} of the entities found are LEFT in the output, inside markup (--allow-skipped): {describe_left(redaction)}.")
     if not replaced:
         note("warn", "No entities replaced: the output is the input unchanged. Check --labels, or lower --threshold.")
     else:
         found = Counter(r.label for r in replaced)
-        note("good", f"Replaced {len(replaced)} spans ({_counts(found)}){f' -> {output}' if output else ''}")
+        note("warn" if redaction.left else "good", f"Replaced {len(replaced)} spans ({_counts(found)}){f' -> {output}' if output else ''}")
 
 
 @app.command("restore")
+@guarded
 def restore_cli(
     source: str = typer.Argument(..., help="The redacted document: a file, or - for standard input."),
+    as_text: bool = typer.Option(False, "--text", help=TEXT_HELP),
     mapping: Path = typer.Option(..., "--mapping", help="The JSON file written by `spacy-gliner redact --mapping`."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write the original document to. Default: standard output."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="File to write the original document to (readable by you only, like the mapping). Default: standard output."
+    ),
+    renamed: bool = typer.Option(
+        False, "--renamed", help="The redacted file was renamed after redaction: restore it although its name is not the one the mapping recorded."
+    ),
 ) -> None:
-    """Put the originals back into a redacted document, byte for byte, from its --mapping file."""
-    _check_outputs(source, output)
-    if output is not None and same_file(output, mapping):
-        fail(f"--output {output} is the mapping file; write the restored document to another file.")
+    """Put the originals back into a redacted document, byte for byte, from its --mapping file.
+
+    Refused: a damaged mapping, a document changed since redaction (SHA-256), and a mapping
+    recorded for a file of another name (two documents that redact to the same bytes are
+    told apart by their names only).
+    """
+    path = _check_source(source, as_text, output, inputs=(mapping,))
     if not mapping.is_file():
         fail(f"Mapping file not found: {mapping}. Pass the file written by `spacy-gliner redact --mapping`.")
     try:
-        entries = srsly.read_json(mapping)
-        restored = restore_document(_read_bytes(source), entries)
-    except ValueError as err:  # JSON errors too
+        entries = read_json(mapping)
+    except InputError as err:  # not JSON: says where
+        fail(str(err))
+    try:
+        restored = restore_document(_read(read_source, source, as_text), entries, path.name if path is not None and not renamed else None)
+    except ValueError as err:
         fail(f"{mapping}: {err}")
-    _write_bytes(restored, output)
+    _write_bytes(restored, output, private_mode(mapping))
     note("good", f"Restored {len(entries['replacements'])} spans{f' -> {output}' if output else ''}")
 
 

@@ -6,10 +6,11 @@ byte for byte. A UTF-8 byte order mark (BOM) at the start of a file is not text:
 removed, and a document's offsets count from after it. JSONL is read one line at a time:
 memory does not grow with the file, and each record's other keys are written back exactly
 as they were (see :class:`JsonRecord`). Files are written whole or not at all
-(:class:`AtomicOutput`), never over their input.
+(:class:`AtomicOutput`), never over their input or over one another (:func:`check_outputs`).
 """
 import json
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
             if not path.is_file():
                 raise InputError(f"Labels file not found: {path}. Give labels as --labels person,organization or an existing .txt/.json file.")
             if path.suffix.lower() == ".json":
-                loaded = _read_json(path)
+                loaded = read_json(path)
                 if isinstance(loaded, dict):
                     if values != [value]:
                         raise InputError(f"{path} maps labels to descriptions; it must be the only --labels value.")
@@ -83,13 +84,16 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
     return list(dict.fromkeys(label for label in labels if label))
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file (strict: no NaN), or an InputError saying where it is not JSON."""
     try:
         return loads(strip_bom(decode(path.read_bytes(), str(path)))[1])
     except json.JSONDecodeError as err:
         raise InputError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
     except ValueError as err:
         raise InputError(f"{path} is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InputError(f"{path} nests its JSON values too deeply to be read; it is not a file this command writes.") from err
 
 
 def _refuse_constant(name: str) -> Any:
@@ -120,10 +124,12 @@ def decode(data: bytes, where: str) -> str:
 
 
 def looks_like_path(source: str) -> bool:
-    """Whether a source that does not exist was meant as a file rather than as text."""
-    if any(c.isspace() for c in source):
-        return False
-    return "/" in source or "\\" in source or source.lower().endswith(_PATH_SUFFIXES)
+    """Whether a source that names no file must have been meant as one: a single word (a file
+    name, or a one-word text, which needs ``--text``), or a line that ends like a file name
+    or starts like a path."""
+    if not any(c.isspace() for c in source):
+        return True
+    return "\n" not in source and (source.lower().rstrip().endswith(_PATH_SUFFIXES) or source.startswith(("/", "./", "../", "~")))
 
 
 def existing(source: str) -> Optional[Path]:
@@ -137,18 +143,40 @@ def existing(source: str) -> Optional[Path]:
         return None
 
 
-def read_document(source: str) -> str:
-    """One document: ``-`` for standard input, a file, or else the text itself."""
-    if source == STDIN:
-        return decode(sys.stdin.buffer.read(), "standard input")
+def source_path(source: str, is_text: bool = False) -> Optional[Path]:
+    """The file or folder a command's SOURCE names; None for standard input or a text.
+
+    One rule for every command: a SOURCE that names nothing is the text itself only when
+    ``--text`` says so (``is_text``) or when it is plainly text (several words, not shaped
+    like a file name); otherwise it is refused, so a mistyped file name is never annotated,
+    redacted or written out as if it were the document.
+    """
+    if is_text or source == STDIN:
+        return None
     path = existing(source)
+    if path is None and looks_like_path(source):
+        raise InputError(f"File or folder not found: {source}. Check the path, or pass --text to use {source!r} as the text itself.")
+    return path
+
+
+def read_source(source: str, is_text: bool = False) -> bytes:
+    """One document's bytes as they are: ``-`` for standard input, a file, or the text itself (UTF-8)."""
+    if not is_text and source == STDIN:
+        return sys.stdin.buffer.read()
+    path = source_path(source, is_text)
     if path is None:
-        if looks_like_path(source):
-            raise InputError(f"File or folder not found: {source}. Check the path, or quote a text to annotate it directly.")
-        return source
+        return source.encode("utf8", "surrogateescape")  # undecodable arguments come back as their bytes
     if path.is_dir():
         raise InputError(f"{path} is a folder; this command takes one document (a file, a text, or - for standard input).")
-    return decode(path.read_bytes(), str(path))
+    return path.read_bytes()
+
+
+def read_document(source: str, is_text: bool = False) -> str:
+    """One document's text: ``-`` for standard input, a file, or the text itself."""
+    data = read_source(source, is_text)
+    if is_text or existing(source) is None:
+        return decode(data, "standard input" if source == STDIN and not is_text else "the text")
+    return decode(data, source)
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -159,14 +187,58 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_outputs(outputs: Sequence[Optional[Path]], source: str) -> None:
-    """Refuse to write over the input: the file would be emptied before it is read."""
-    path = existing(source)
-    if path is None:
-        return
-    for output in outputs:
-        if output is not None and (same_file(output, path) or (path.is_dir() and _inside(output, path) and output.suffix.lower() == TEXT_SUFFIX)):
-            raise InputError(f"The output {output} is also the input ({source}): writing it would destroy the input. Write to another file.")
+def check_outputs(outputs: Sequence[Optional[Path]], source: str, inputs: Sequence[Path] = (), is_text: bool = False) -> None:
+    """Refuse, before any work, outputs that would destroy something or cannot be written:
+    an output on the input (``source``, or another file read: ``inputs``), two outputs on one
+    file (through links and ``..`` too), a folder, or a place that is not a folder."""
+    path = None if is_text else existing(source)
+    read = ([path] if path is not None else []) + list(inputs)
+    seen: Dict[Any, Path] = {}
+    for output in (o for o in outputs if o is not None):
+        check_output(output)
+        for other in read:
+            if same_file(output, other) or (other.is_dir() and _inside(output, other) and output.suffix.lower() == TEXT_SUFFIX):
+                raise InputError(f"The output {output} is also the input ({other}): writing it would destroy the input. Write to another file.")
+        key = _file_key(output)
+        if key is not None and key in seen:
+            raise InputError(f"The outputs {seen[key]} and {output} are one file: the second would overwrite the first. Give each output its own file.")
+        seen[key] = output
+
+
+def check_output(path: Path) -> None:
+    """An InputError unless ``path`` can take an output: a file (new or not), a pipe or a
+    character device (``/dev/null``), in a folder that exists or can be made."""
+    try:
+        mode = path.stat().st_mode if path.exists() else None
+    except OSError as err:
+        raise InputError(f"Cannot write {path}: {err.strerror}.") from err
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        what = "a folder" if stat.S_ISDIR(mode) else "neither a file, a pipe nor a character device"
+        raise InputError(f"The output {path} is {what}: name a file to write (e.g. {path / 'out.txt'}).")
+    parent = Path(os.path.realpath(path)).parent if path.is_symlink() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"Cannot write {path}: {parent} is not a folder.")
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is (or links to) a pipe or device, written as data comes, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there (yet)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _file_key(path: Path) -> Any:
+    """What makes two output paths one file: the inode of an existing file (the real path of
+    a new one); None for a character device, which takes any number of outputs."""
+    try:
+        info = path.stat()
+    except OSError:
+        return os.path.realpath(path)
+    return None if stat.S_ISCHR(info.st_mode) else (info.st_dev, info.st_ino)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -177,13 +249,25 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Record, LineError]]:
+def private_mode(*inputs: Path) -> int:
+    """The mode of an output that holds the originals (a mapping, a preview, a restored
+    document): owner-only (0600), stricter where the umask or an input file is."""
+    mode = 0o600 & new_file_mode()
+    for path in inputs:
+        try:
+            mode &= path.stat().st_mode if path.is_file() else 0o777
+        except OSError:
+            pass
+    return mode
+
+
+def iter_records(source: str, text_key: str, on_error: str, is_text: bool = False) -> Iterator[Union[Record, LineError]]:
     """Documents from a text, a file, a folder of .txt files, a .jsonl file or ``-`` (stdin).
 
     Unusable JSONL lines are yielded as :class:`LineError` when ``on_error`` is
     ``"skip"`` and raised when it is ``"fail"``.
     """
-    path = existing(source)
+    path = source_path(source, is_text)
     if path is not None and path.is_dir():
         files = sorted(p for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
         if not files:
@@ -203,7 +287,7 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
                 raise item
             yield item
     else:
-        text = strip_bom(read_document(source))[1]
+        text = strip_bom(read_document(source, is_text))[1]
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
@@ -292,23 +376,44 @@ def dumps(record: Dict[str, Any]) -> str:
 class AtomicOutput:
     """A file written under a temporary name in its folder and renamed to ``path`` by
     :meth:`commit`: a failure or Ctrl-C never leaves a half-written file under the final
-    name, and a file already there stays as it was until the rename."""
+    name, and a file already there stays as it was until the rename.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        self.path, self.tmp = path, Path(tmp)
-        self.existed = path.exists()
-        os.chmod(tmp, path.stat().st_mode & 0o777 if self.existed else new_file_mode())  # mkstemp's is 0600
-        self.file: IO[bytes] = os.fdopen(fd, "wb")
+    A symbolic link is followed: its target is written, atomically beside it (the link
+    stays). A pipe or character device (``/dev/null``, ``/dev/stdout``, a FIFO) is written
+    straight through, as it comes: it is never replaced by a file. ``mode``: the new
+    file's mode (default: the mode of the file it replaces, or the umask's).
+    """
+
+    def __init__(self, path: Path, mode: Optional[int] = None) -> None:
+        check_output(path)
+        self.path, self.existed, self.tmp = path, path.exists(), None
+        if is_stream(path):
+            self.file: IO[bytes] = open(path, "wb")
+            return
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        if self.existed and not same_file(target, path):
+            raise InputError(f"Cannot tell which file {path} names (it resolves to {target}, which is another file). Write to a plain file path.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        self.target, self.tmp = target, Path(tmp)
+        if mode is None:
+            mode = target.stat().st_mode & 0o777 if target.exists() else new_file_mode()
+        os.chmod(tmp, mode)  # mkstemp's is 0600
+        self.file = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
+        if self.tmp is not None:
+            os.replace(self.tmp, self.target)
 
     def discard(self) -> str:
         """Remove the temporary file; says what became of ``path``."""
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:  # a closed pipe, a full device: what was written is gone anyway
+            pass
+        if self.tmp is None:
+            return f"what was written went straight to {self.path} (a pipe or device)"
         self.tmp.unlink(missing_ok=True)
         return no_partial_file(self.path, self.existed)
 
@@ -318,9 +423,9 @@ def no_partial_file(path: Path, existed: bool) -> str:
     return f"no partial file was kept ({path} {'is unchanged' if existed else 'was not written'})"
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole, or not at all."""
-    out = AtomicOutput(path)
+def write_file(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+    """Write ``data`` to ``path`` whole, or not at all (see :class:`AtomicOutput`)."""
+    out = AtomicOutput(path, mode)
     try:
         out.file.write(data)
     except BaseException:
@@ -329,9 +434,9 @@ def write_file(path: Path, data: bytes) -> None:
     out.commit()
 
 
-def count_records(source: str) -> Optional[int]:
+def count_records(source: str, is_text: bool = False) -> Optional[int]:
     """How many documents a source holds, when that is cheap to know (for the progress bar)."""
-    path = existing(source)
+    path = None if is_text else existing(source)
     if path is None:
         return 1
     if path.is_dir():
