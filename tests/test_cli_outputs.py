@@ -312,7 +312,7 @@ def test_mapping_preview_and_restored_files_are_owner_only(tmp_path):
 
 def test_pages_escape_labels_titles_and_colours(tmp_path):
     labels = tmp_path / "labels.json"
-    labels.write_text(json.dumps({"person": HOSTILE}), encoding="utf8")
+    labels.write_text(json.dumps({HOSTILE: "person"}), encoding="utf8")
     source = tmp_path / "letter.txt"
     source.write_text(TEXT, encoding="utf8")
     pages = {"flat": tmp_path / "flat.html", "nested": tmp_path / "nested.html", "preview": tmp_path / "preview.html"}
