@@ -20,7 +20,7 @@ import srsly
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer, get_ner_prf
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
@@ -31,6 +31,7 @@ from .model.settings import WORD_SPLITTERS
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .alignment import AlignedWords
     from .model.decoding import Candidates
     from .model.inputs import Splitter
     from .model.search import SpanSearch
@@ -242,15 +243,14 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
 
 
 class DocPrediction:
-    """Candidates of one doc in token units, with the labels they refer to and the character
-    offsets of the words each was found on (``char_starts``/``char_ends``, aligned with them)."""
+    """Candidates of one doc in GLiNER's word units, with the words (and the tokens holding
+    them) and the labels they refer to."""
 
-    def __init__(self, candidates: "Candidates", label_map: LabelMap, char_starts: Optional[np.ndarray] = None, char_ends: Optional[np.ndarray] = None) -> None:
+    def __init__(self, candidates: "Candidates", label_map: LabelMap, words: "AlignedWords") -> None:
         self.candidates = candidates
         self.labels = list(label_map.values())  # what the model was asked for: the descriptions
         self.span_labels = list(label_map)  # the label written for each
-        self.char_starts = char_starts
-        self.char_ends = char_ends
+        self.words = words
 
 
 class _Setting:
@@ -367,7 +367,7 @@ class GLiNERComponent(TrainablePipe):
         self._set_annotations(list(docs), preds)
 
     def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[float]) -> List[DocPrediction]:
-        """Candidates above the threshold (the configured one, or this call's), in token units."""
+        """Candidates above the threshold (the configured one, or this call's), in word units."""
         from .alignment import doc_words
 
         maps = self._label_maps(docs, labels)
@@ -377,7 +377,7 @@ class GLiNERComponent(TrainablePipe):
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
         found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
-        return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
+        return [DocPrediction(c, m, a) for a, c, m in zip(aligned, found, maps)]
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
@@ -425,25 +425,19 @@ class GLiNERComponent(TrainablePipe):
         return torch.stack([cache[label] for label in labels]).to(loaded.device)
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
-        from .alignment import ENDS, STARTS
-        from .model.decoding import greedy_decode
+        """Decode on GLiNER's words as the official library does, then place the entities
+        (see ``alignment``): all in the span group, those that fit in ``doc.ents``."""
+        from .alignment import entity_group, fitting_entities
+        from .model.decoding import decode_entities
 
         self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
-            cands = pred.candidates
-            keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
-            spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
-            attrs = {"scores": cands.scores[keep].astype("float32"), OWNER_ATTR: self.name}
-            if pred.char_starts is not None and pred.char_ends is not None:
-                # GLiNER's own characters of each kept span (see alignment.exact_offsets)
-                attrs[STARTS], attrs[ENDS] = pred.char_starts[keep].astype("int64"), pred.char_ends[keep].astype("int64")
-            else:  # a prediction made in token units only: the token offsets are the exact ones
-                attrs[STARTS] = np.asarray([s.start_char for s in spans], dtype="int64")
-                attrs[ENDS] = np.asarray([s.end_char for s in spans], dtype="int64")
-            scores = attrs["scores"]
-            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs=attrs)
+            words = pred.words
+            found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
+            group = entity_group(doc, self.spans_key, words, found, pred.span_labels, {OWNER_ATTR: self.name})
+            doc.spans[self.spans_key] = group
             if not self.nested:
-                self._write_ents(doc, self._merge_ents(doc, spans, scores))
+                self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
 
     def _check_span_groups(self, docs: List[Doc]) -> None:
         """A span group this component did not write is never replaced (nothing is lost):
@@ -482,19 +476,10 @@ class GLiNERComponent(TrainablePipe):
                 i = j
         doc.set_ents(ents, outside=outside, default="unmodified")
 
-    def _merge_ents(self, doc: Doc, spans: List[Span], scores: np.ndarray) -> List[Span]:
-        """New entities and the doc's existing ones, by the ``overwrite_ents`` policy.
-
-        Non-clashing entities of both kinds are always kept. On a clash, the existing
-        entity wins unless ``overwrite_ents`` is true. With ``multi_label``, a span with
-        several labels enters ``doc.ents`` once, with its best label.
-        """
-        best: Dict[tuple, int] = {}
-        for i, span in enumerate(spans):
-            key = (span.start, span.end)
-            if key not in best or scores[i] > scores[best[key]]:
-                best[key] = i
-        new = [spans[i] for i in sorted(best.values(), key=lambda i: spans[i].start)]
+    def _merge_ents(self, doc: Doc, new: List[Span]) -> List[Span]:
+        """New entities (which share no token) and the doc's existing ones, by the
+        ``overwrite_ents`` policy: non-clashing entities of both kinds are always kept; on a
+        clash, the existing entity wins unless ``overwrite_ents`` is true."""
         old = list(doc.ents)
         first, second = (new, old) if self.overwrite_ents else (old, new)
         taken = np.zeros(len(doc) + 1, dtype=bool)

@@ -78,18 +78,16 @@ class Pipeline:
 
     def entities(self, doc: Doc) -> List[Dict[str, Any]]:
         """The component's entities at GLiNER's own characters (not widened to tokens): start,
-        end, text, label and score, as the official ``predict_entities`` gives them."""
-        from .alignment import exact_offsets
+        end, text, label and score, as the official ``predict_entities`` gives them. Linear in
+        the document: ``doc.text`` is built once, not per entity."""
+        from .alignment import exact_entities
 
         key = self.component.spans_key
-        if key not in doc.spans or not len(doc.spans[key]):
+        if key not in doc.spans:
             return []
-        group = doc.spans[key]
-        scores = group.attrs.get("scores", [])
-        return [
-            {"start": a, "end": b, "text": doc.text[a:b], "label": s.label_, "score": round(float(p), 4)}
-            for s, (a, b), p in zip(group, exact_offsets(group), scores)
-        ]
+        found = exact_entities(doc.spans[key])
+        text = doc.text if found else ""
+        return [{"start": e.start, "end": e.end, "text": text[e.start : e.end], "label": e.label, "score": round(e.score, 4)} for e in found]
 
 
 def open_pipeline(

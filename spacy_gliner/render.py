@@ -138,18 +138,19 @@ def _escaped(item: Dict[str, Any]) -> Dict[str, Any]:
 def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:
     """A self-contained HTML page of ``doc``; ``overrides`` maps upper-cased labels to colours.
 
-    Flat: entity style, each entity marked at GLiNER's own characters (the spans of
-    ``doc.spans[key]``, which ``doc.ents`` widens to tokens). Nested: displaCy's span style,
-    which draws tokens (exact with the GLiNER tokenizer, where tokens are words).
+    Flat: entity style, each entity of ``doc.spans[key]`` marked at GLiNER's own characters
+    (``doc.ents`` holds them widened to tokens). Nested: displaCy's span style, which draws
+    the widened spans (exact with the GLiNER tokenizer, where tokens are words). Raises
+    ``ValueError`` where the group no longer fits the doc's tokens (``merge_entities``).
     """
     from .alignment import exact_offsets
 
     group = doc.spans[key] if key in doc.spans else None
+    offsets = exact_offsets(group) if group is not None else [(s.start_char, s.end_char) for s in doc.ents]
     spans = list(group) if group is not None else ([] if nested else list(doc.ents))
     colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
     if nested:
         return displacy_page(doc, "span", colors, spans_key=key)
-    offsets = exact_offsets(group) if group is not None else [(s.start_char, s.end_char) for s in spans]
     ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
     return marked_page(doc.text, merge_spans(ents), colors)
 

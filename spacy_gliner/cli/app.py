@@ -446,9 +446,12 @@ def render_cli(
     text = strip_bom(_read(read_document, source, as_text))[1]
     pipeline = load_pipeline(model, labels, threshold, nested, gpu_id=gpu_id)
     doc = pipeline(text)
-    html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)
+    try:
+        html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)
+        found = Counter(e["label"] for e in pipeline.entities(doc))
+    except ValueError as err:  # a span group that a later component invalidated (merge_entities)
+        fail(str(err))
     _write_bytes(html.encode("utf8"), output)
-    found = Counter(e["label"] for e in pipeline.entities(doc))
     note("good", f"{sum(found.values())} entities ({_counts(found)}){f' -> {output}' if output else ''}")
 
 

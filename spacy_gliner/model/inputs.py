@@ -13,6 +13,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .settings import WORD_SPLITTERS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +34,13 @@ def split_words(text: str) -> List[Tuple[str, int, int]]:
 
 Words = List[Tuple[str, int, int]]
 Splitter = Callable[[str], Words]
+
+
+def word_offsets(words: Words) -> Tuple[np.ndarray, np.ndarray]:
+    """Each word's first character and one past its last, as arrays."""
+    starts = np.fromiter((s for _, s, _ in words), dtype=np.int64, count=len(words))
+    ends = np.fromiter((e for _, _, e in words), dtype=np.int64, count=len(words))
+    return starts, ends
 # splitters provided by an upper layer (the spaCy layer registers "spacy": this core imports no spaCy)
 _REGISTERED: Dict[str, Callable[[], Splitter]] = {}
 

@@ -1,7 +1,8 @@
 """From words and labels to scored span candidates, across windows, label groups and batches.
 
-Knows nothing of spaCy: the component aligns the candidates with tokens, and
-``predict_entities`` offers the official library's text-in, character-offsets-out call.
+Knows nothing of spaCy: ``predict_entities`` offers the official library's text-in,
+character-offsets-out call, and the component decodes the same way before placing the
+entities on its tokens.
 The threshold is applied here, once: what comes out is what decoding chooses from.
 """
 from typing import Callable, Dict, List, Optional, Sequence
@@ -10,8 +11,8 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates, greedy_decode, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_splitter
+from .decoding import Candidates, decode_entities, token_candidates
+from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_offsets, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
@@ -189,11 +190,11 @@ def predict_entities(
     found = search(word_lists, [labels] * len(texts), threshold, batch_size)
     out = []
     for text, words, cands in zip(texts, split, found):
-        ents = []
-        for i in greedy_decode(cands, flat=flat_ner, multi_label=multi_label):
-            start, end = words[cands.starts[i]][1], words[cands.ends[i]][2]
-            ents.append(
-                {"start": start, "end": end, "text": text[start:end], "label": labels[cands.labels[i]], "score": float(cands.scores[i])}
-            )
-        out.append(ents)
+        ents = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)
+        out.append(
+            [
+                {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
+                for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
+            ]
+        )
     return out
