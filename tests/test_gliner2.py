@@ -345,3 +345,20 @@ def test_threshold_and_batch_size_are_checked(models: Callable) -> None:
         ours("Paris.", schema)
     with pytest.raises(ValueError, match="overlap policy"):
         ours(["Paris."], schema, overlap_policy="sideways")
+
+
+def test_overlap_resolution_is_gliner2s() -> None:
+    """Every policy on random spans with tied scores, against gliner2's resolve_overlaps."""
+    import random
+
+    from gliner2.inference.overlap import resolve_overlaps as reference
+
+    from spacy_gliner.model.gliner2.decoding import resolve_overlaps
+
+    rng = random.Random(0)
+    for _ in range(1500):
+        starts = [rng.randint(0, 10) for _ in range(rng.randint(0, 12))]
+        items = [(rng.choice([0.5, 0.6, round(rng.random(), 2)]), s, s + rng.randint(1, 4)) for s in starts]
+        for policy in ("disallow", "nested", "longest", "allow"):
+            expected = reference(items, policy, score=lambda x: x[0], start=lambda x: x[1], end=lambda x: x[2])
+            assert resolve_overlaps(items, policy, lambda x: x[0], lambda x: x[1], lambda x: x[2]) == expected

@@ -16,7 +16,7 @@ are not run: their weights are checked, not loaded.
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -200,8 +200,10 @@ def _conditional_top(gated, other_all, anchors, anchor_scores, anchor_valid, bou
 
 
 def deduplicate(keys: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, capacity: int, invalid_key: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Unique keys, each with its best score, the ``capacity`` best first (gliner2's order:
-    by score, then key, both stable); returns keys and validity, padded to ``capacity``."""
+    """Unique keys, each with its best score, at most the ``capacity`` best (gliner2's order:
+    by score, then key, both stable); returns keys and validity. gliner2 pads the rest of
+    ``capacity`` with invalid slots, which every later step masks: they are left out here
+    (the valid slots come first), which saves scoring them and changes no result."""
     keys = torch.where(valid, keys, torch.full_like(keys, invalid_key))
     scores = torch.where(valid, scores, torch.full_like(scores, MASK_LOGIT))
     by_score = torch.argsort(scores, dim=-1, descending=True, stable=True)
@@ -212,12 +214,8 @@ def deduplicate(keys: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, c
     first[..., 1:] = keys[..., 1:] != keys[..., :-1]
     keep = valid & first
     order = torch.argsort(torch.where(keep, scores, torch.full_like(scores, MASK_LOGIT)), dim=-1, descending=True, stable=True)
-    order = order[..., :capacity]
-    keys, keep = keys.gather(-1, order), keep.gather(-1, order)
-    if keys.shape[-1] < capacity:
-        keys = F.pad(keys, (0, capacity - keys.shape[-1]))
-        keep = F.pad(keep, (0, capacity - keep.shape[-1]), value=False)
-    return keys, keep
+    order = order[..., : max(1, min(capacity, int(keep.sum(-1).max())))]
+    return keys.gather(-1, order), keep.gather(-1, order)
 
 
 def _pairs(keys: torch.Tensor, valid: torch.Tensor, n: int) -> torch.Tensor:
@@ -431,7 +429,7 @@ def overlap_buckets(indices: torch.Tensor) -> torch.Tensor:
     """The relation of every ordered pair of spans, one of eight (gliner2's precedence)."""
     s1, e1 = indices[..., :, None, 0], indices[..., :, None, 1]
     s2, e2 = indices[..., None, :, 0], indices[..., None, :, 1]
-    out = torch.full_like(s1 + s2, 3)  # crossing
+    out = torch.full(torch.broadcast_shapes(s1.shape, s2.shape), 3, dtype=torch.long, device=indices.device)  # crossing
     for bucket, case in (
         (6, e1 <= s2),  # disjoint, left
         (7, e2 <= s1),  # disjoint, right
@@ -456,11 +454,12 @@ class OverlapBiasedCandidateAttention(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim))
 
-    def forward(self, states: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, states: torch.Tensor, buckets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``buckets`` [B, C, C]: ``overlap_buckets`` of the candidates."""
         b, c, d = states.shape
         query, key, value = self.qkv(self.norm1(states)).reshape(b, c, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         logits = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        logits = logits + self.relative_bias[overlap_buckets(indices)].permute(0, 3, 1, 2)
+        logits = logits + self.relative_bias[buckets].permute(0, 3, 1, 2)
         weights = torch.softmax(logits.masked_fill(~mask[:, None, None, :], MASK_LOGIT), -1) * mask[:, None, :, None].to(logits.dtype)
         states = states + self.output(torch.matmul(weights, value).transpose(1, 2).reshape(b, c, d))
         states = states + self.ffn(self.norm2(states))
@@ -521,8 +520,9 @@ class SharedPoolScorer(nn.Module):
         if self.content_pooler is not None:
             candidate = candidate + self.content_projection(self.content_pooler(words, word_mask, starts, ends, candidate.dtype))
         candidate = self.candidate_norm(candidate) * valid.unsqueeze(-1).to(candidate.dtype)
+        buckets = overlap_buckets(indices) if len(self.candidate_layers) else None
         for layer in self.candidate_layers:
-            candidate = layer(candidate, indices, valid)
+            candidate = layer(candidate, buckets, valid)
         query = self.query_projection(queries)
         for layer in self.query_layers:
             weights = torch.softmax(torch.einsum("bcd,bqd->bcq", candidate, query).masked_fill(~valid.unsqueeze(-1), MASK_LOGIT), dim=1)

@@ -30,7 +30,13 @@ from .inputs import SENTENCE_END
 from .schema import ENTITIES, ClassTask, Schema
 
 T = TypeVar("T")
-POLICIES = {"flat": "disallow", "disallow": "disallow", "nested": "nested", "longest": "longest", "allow": "allow"}
+# gliner2's overlap policy names (``inference/overlap.py``) and what they mean
+POLICIES = {
+    "allow": "allow", "all": "allow", "none": "allow",
+    "nested": "nested", "allow_nested": "nested",
+    "flat": "disallow", "disallow": "disallow", "no_overlap": "disallow", "non_overlapping": "disallow",
+    "longest": "longest", "keep_longest": "longest",
+}
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,8 @@ class Extraction:
 
 def policy_name(policy: Optional[str]) -> str:
     """A canonical overlap policy: "disallow" (flat), "nested", "longest" or "allow"."""
-    key = str(policy).strip().lower().replace("-", "_")
-    if policy is None or key not in POLICIES:
+    key = policy.strip().lower().replace("-", "_") if isinstance(policy, str) else None
+    if key not in POLICIES:
         raise ValueError(f"Unknown overlap policy {policy!r}; use one of {', '.join(POLICIES)}.")
     return POLICIES[key]
 
@@ -122,18 +128,28 @@ def resolve_overlaps(items: Sequence[T], policy: str, score: Callable[[T], float
     def selection_key(selection: Tuple[int, ...]) -> tuple:
         return tuple(rank(row) for row in sorted((by_end[i] for i in selection), key=rank))
 
-    best: List[Tuple[float, Tuple[int, ...]]] = [(0.0, ())]
+    # best[i]: the best selection among the first i spans, as (total, size, last span, rest)
+    # with ``rest`` the index into ``best`` of the selection it extends (-1: none)
+    best: List[Tuple[float, int, int, int]] = [(0.0, 0, -1, -1)]
+
+    def rows(i: int) -> Tuple[int, ...]:
+        out = []
+        while best[i][2] >= 0:
+            out.append(best[i][2])
+            i = best[i][3]
+        return tuple(reversed(out))
+
     for i, (_, item) in enumerate(by_end):
-        with_score, with_rows = best[previous[i] + 1]
-        take = (with_score + float(score(item)), with_rows + (i,))
+        before = previous[i] + 1
+        take = (best[before][0] + float(score(item)), best[before][1] + 1, i, before)
         skip = best[i]
         if take[0] != skip[0]:
             best.append(take if take[0] > skip[0] else skip)
-        elif len(take[1]) != len(skip[1]):
-            best.append(take if len(take[1]) > len(skip[1]) else skip)
-        else:
-            best.append(take if selection_key(take[1]) < selection_key(skip[1]) else skip)
-    return [item for _, item in sorted((by_end[i] for i in best[-1][1]), key=rank)]
+        elif take[1] != skip[1]:
+            best.append(take if take[1] > skip[1] else skip)
+        else:  # a full tie: the better ranked selection (rare: rebuilt only here)
+            best.append(take if selection_key(rows(before) + (i,)) < selection_key(rows(i)) else skip)
+    return [item for _, item in sorted((by_end[i] for i in rows(len(by_end))), key=rank)]
 
 
 def greedy(spans: List[Tuple[float, int, int]]) -> List[Tuple[float, int, int]]:
@@ -188,32 +204,30 @@ def final_relations(relations: List[Relation], words: TextWords) -> List[Relatio
     return out
 
 
-def span_entities(
-    probs: np.ndarray, n_words: int, offset: int, labels: Sequence[str], thresholds: Sequence[float], words: TextWords
-) -> List[Entity]:
-    """Span checkpoints: probs [L, K, labels] of a window whose first word is ``offset``."""
+def thresholded(probs: np.ndarray, n_words: int, thresholds: Sequence[float]) -> List[List[Tuple[float, int, int]]]:
+    """Span checkpoints: per field of probs [L, K, fields], its (score, start, end) spans at or
+    above its threshold (compared in float32, as gliner2 compares), in (start, width) order."""
     width = probs.shape[1]
     valid = (np.arange(n_words)[:, None] + np.arange(width)[None, :]) < n_words
-    keep = (probs >= np.asarray(thresholds, dtype=np.float32)) & valid[:, :, None]  # float32, as gliner2 compares
     out = []
-    for f, label in enumerate(labels):
-        starts, widths = np.nonzero(keep[:, :, f])
-        spans = [(float(probs[s, k, f]), int(s), int(s + k + 1)) for s, k in zip(starts, widths)]
-        for score, s, e in greedy(spans):
-            entity = words.entity(offset + s, offset + e, score, label)
-            if entity is not None:
-                out.append(entity)
+    for f, threshold in enumerate(thresholds):
+        starts, widths = np.nonzero(valid & (probs[:, :, f] >= np.float32(threshold)))
+        out.append([(float(probs[s, k, f]), int(s), int(s + k + 1)) for s, k in zip(starts, widths)])
     return out
 
 
-def best_span(probs: np.ndarray, n_words: int, threshold: float) -> Optional[Tuple[float, int, int]]:
-    """The best span of one query at or above ``threshold`` (ties: the first by start, width)."""
-    width = probs.shape[1]
-    valid = (np.arange(n_words)[:, None] + np.arange(width)[None, :]) < n_words
-    scores = np.where(valid & (probs >= np.float32(threshold)), probs, -1.0)
-    flat = int(np.argmax(scores))
-    s, k = divmod(flat, width)
-    return (float(probs[s, k]), s, s + k + 1) if scores[s, k] >= 0 else None
+def decide(spans: List[Tuple[float, int, int]], policy: Optional[str]) -> List[Tuple[float, int, int]]:
+    """The spans kept: gliner2's span-checkpoint greedy (``policy`` None), else the policy's."""
+    if policy is None:
+        return greedy(spans)
+    return resolve_overlaps(spans, policy, lambda c: c[0], lambda c: c[1], lambda c: c[2])
+
+
+def first_kept(spans: List[Tuple[float, int, int]], policy: Optional[str]) -> Optional[Tuple[float, int, int]]:
+    """``decide(spans, policy)[0]`` (a relation's argument): the greedy keeps the best first."""
+    if not spans:
+        return None
+    return max(spans, key=lambda s: s[0]) if policy is None else decide(spans, policy)[0]
 
 
 def classify(task: ClassTask, probs: np.ndarray) -> Classification:
@@ -224,13 +238,14 @@ def classify(task: ClassTask, probs: np.ndarray) -> Classification:
     return Classification(task.name, chosen or [task.choices[best]], {c: float(p) for c, p in zip(task.choices, probs)})
 
 
-def boundary_entities(
-    scored: Sequence[Sequence[Tuple[float, int, int]]], labels: Sequence[str], policy: str, offset: int, words: TextWords
+def entities(
+    scored: Sequence[List[Tuple[float, int, int]]], labels: Sequence[str], policy: Optional[str], offset: int, words: TextWords
 ) -> List[Entity]:
-    """Boundary checkpoints: each entity query's thresholded (score, start, end) candidates."""
+    """Each label's (score, start, end) candidates of a window whose first word is ``offset``,
+    decided by ``policy``, as entities of the text."""
     out = []
     for label, candidates in zip(labels, scored):
-        for score, s, e in resolve_overlaps(candidates, policy, lambda c: c[0], lambda c: c[1], lambda c: c[2]):
+        for score, s, e in decide(candidates, policy):
             entity = words.entity(offset + s, offset + e, score, label)
             if entity is not None:
                 out.append(entity)

@@ -20,15 +20,14 @@ from .decoding import (
     Extraction,
     Relation,
     TextWords,
-    best_span,
-    boundary_entities,
     classify,
     deduplicate_edges,
+    entities,
     final_relations,
+    first_kept,
     merge_windows,
     policy_name,
-    resolve_overlaps,
-    span_entities,
+    thresholded,
 )
 from .inputs import PromptLayout, Tokens, Window, WindowBatch, check_words, collate, model_words, plan
 from .schema import Schema, Task, check_threshold
@@ -65,13 +64,17 @@ class Extractor:
 
     def windows(self, texts: Sequence[str], schema: Schema, words: Optional[Sequence[Words]] = None, splitter: str = "whitespace") -> List[Window]:
         """Every window of every text, in text order."""
-        layout = self.tokens.prompt(schema.tasks())
-        return [w for i, ws in enumerate(self.words(texts, words, splitter)) for w in self._plan(i, ws, layout)]
+        return self._inputs(texts, schema.tasks(), words, splitter)[2]
 
-    def _plan(self, text: int, words: Words, layout: PromptLayout) -> List[Window]:
-        pieces = [self.tokens.ids(w.lower()) for w, _, _ in words]
-        limit = self.loaded.settings.max_len or len(words)
-        return plan(text, words, pieces, layout, self.max_tokens, limit, self.overlap)
+    def _inputs(self, texts: Sequence[str], tasks: List[Task], words: Optional[Sequence[Words]], splitter: str) -> Tuple[PromptLayout, List[Words], List[Window]]:
+        """The prompt, each text's model words and every window."""
+        layout = self.tokens.prompt(tasks)
+        all_words = self.words(texts, words, splitter)
+        windows = []
+        for i, ws in enumerate(all_words):
+            pieces = [self.tokens.ids(w.lower()) for w, _, _ in ws]
+            windows += plan(i, ws, pieces, layout, self.max_tokens, self.loaded.settings.max_len or len(ws), self.overlap)
+        return layout, all_words, windows
 
     def __call__(
         self,
@@ -99,9 +102,7 @@ class Extractor:
             raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
         policy = self.default_policy() if overlap_policy is None else policy_name(overlap_policy)
         tasks = schema.tasks()
-        layout = self.tokens.prompt(tasks)
-        all_words = self.words(texts, words, splitter)
-        windows = [w for i, ws in enumerate(all_words) for w in self._plan(i, ws, layout)]
+        layout, all_words, windows = self._inputs(texts, tasks, words, splitter)
         text_words = [TextWords(t, ws) for t, ws in zip(texts, all_words)]
         decoder = _Decoder(self, schema, tasks, layout, threshold, policy)
         parts: List[List[Tuple[int, Extraction]]] = [[] for _ in texts]
@@ -175,29 +176,20 @@ class _Decoder:
                 continue
             if task.kind == "entities":
                 thresholds = [self.entity_thresholds[label] for label in task.fields]
-                if self.policy is None:
-                    extraction.entities += span_entities(part, n_words, window.start, task.fields, thresholds, words)
-                else:
-                    extraction.entities += boundary_entities(_thresholded(part, n_words, thresholds), task.fields, self.policy, window.start, words)
+                extraction.entities += entities(thresholded(part, n_words, thresholds), task.fields, self.policy, window.start, words)
                 continue
-            threshold = self.relation_thresholds[task.name]
+            # the columns are head, tail, head, tail... (one pair per instance); an argument is
+            # the first span decoding keeps, as gliner2 takes it
+            spans = thresholded(part, n_words, [self.relation_thresholds[task.name]] * width)
             found = []
-            for instance in range(count):
-                ends = [self._argument(part[:, :, 2 * instance + side], n_words, threshold) for side in (0, 1)]
-                if None not in ends:
-                    head, tail = (words.raw(window.start + s, window.start + e, score) for score, s, e in ends)
+            for head_spans, tail_spans in zip(spans[0::2], spans[1::2]):
+                kept = [first_kept(head_spans, self.policy), first_kept(tail_spans, self.policy)]
+                if None not in kept:
+                    head, tail = (words.raw(window.start + s, window.start + e, score) for score, s, e in kept)
                     if head is not None and tail is not None:
                         found.append(Relation(task.name, head, tail, min(head.score, tail.score)))
             extraction.relations += list(dict.fromkeys(final_relations(found, words)))
         return extraction
-
-    def _argument(self, probs: np.ndarray, n_words: int, threshold: float) -> Optional[Tuple[float, int, int]]:
-        """A span relation's head or tail: the best span (an explicit overlap policy: the first
-        span the policy keeps, as gliner2 takes it)."""
-        if self.policy is None:
-            return best_span(probs, n_words, threshold)
-        kept = resolve_overlaps(_thresholded(probs[:, :, None], n_words, [threshold])[0], self.policy, lambda c: c[0], lambda c: c[1], lambda c: c[2])
-        return kept[0] if kept else None
 
     def _boundary(self, out: Any, batch: List[Window], text_words: List[TextWords]) -> List[Extraction]:
         extractions = [Extraction() for _ in batch]
@@ -225,7 +217,7 @@ class _Decoder:
             for b, q, score, (start, end) in zip(b_idx, q_idx, scores, spans):
                 scored[b][q].append((score, start, end))
             for b, window in enumerate(batch):
-                extractions[b].entities = boundary_entities(scored[b], labels, self.policy or "disallow", window.start, text_words[window.text])
+                extractions[b].entities = entities(scored[b], labels, self.policy or "disallow", window.start, text_words[window.text])
         if out.pairs is not None and len(out.pairs.window):
             self._boundary_relations(out.pairs, batch, text_words, extractions)
         return extractions
@@ -250,17 +242,6 @@ class _Decoder:
                 edges.setdefault((b, name), []).append(Relation(name, head, tail, score))
         for (b, _), found in edges.items():
             extractions[b].relations += final_relations(deduplicate_edges(found), text_words[batch[b].text])
-
-
-def _thresholded(probs: np.ndarray, n_words: int, thresholds: Sequence[float]) -> List[List[Tuple[float, int, int]]]:
-    """Span checkpoints with an explicit overlap policy: each label's (score, start, end) spans."""
-    width = probs.shape[1]
-    valid = (np.arange(n_words)[:, None] + np.arange(width)[None, :]) < n_words
-    out = []
-    for f, threshold in enumerate(thresholds):
-        starts, widths = np.nonzero(valid & (probs[:, :, f] >= np.float32(threshold)))
-        out.append([(float(probs[s, k, f]), int(s), int(s + k + 1)) for s, k in zip(starts, widths)])
-    return out
 
 
 __all__ = ["Extractor", "Extraction", "Entity", "Relation", "Classification", "Schema"]

@@ -13,7 +13,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ..inputs import Words, plan_windows, sentence_starts
 from .schema import SEP_STRUCT, SEP_TEXT, Task
@@ -174,17 +174,3 @@ def collate(windows: Sequence[Window], pad_id: int, device: Any) -> WindowBatch:
         attention_mask[i, : len(w.input_ids)] = 1
         word_index[i, : len(w.word_index)] = torch.tensor(w.word_index)
     return WindowBatch(input_ids.to(device), attention_mask.to(device), word_index.to(device), [len(w.word_index) for w in windows])
-
-
-def lowered(words: Words) -> List[str]:
-    """The word strings the tokenizer reads (gliner2 lower-cases them)."""
-    return [w.lower() for w, _, _ in words]
-
-
-def special_ids(tokenizer: Any, tokens: Sequence[str]) -> Dict[str, Optional[int]]:
-    """The id of each special token, None where the tokenizer does not hold it as one token."""
-    out: Dict[str, Optional[int]] = {}
-    for token in tokens:
-        ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(token))
-        out[token] = ids[0] if len(ids) == 1 else None
-    return out
