@@ -8,7 +8,8 @@ candidate pool of the published GLiNER2.5 models), or ``--model`` folders of rea
 Texts: the first ``--per-dataset`` test sentences of each benchmark dataset in
 ../shared/data/benchmarks, each with the first 8 labels of its dataset, a 3-way
 classification task and 2 relation types, all in one schema (one pass per text); and
-``--long-docs`` documents of ``--long-words`` words (consecutive CoNLL-2003 sentences):
+``--long-docs`` documents of ``--long-words`` words (consecutive CoNLL-2003 sentences, as
+``bench_inference.py`` builds them):
 gliner2 ``batch_extract_long`` (chunks of 256 words: 384 overflow MiniLM's 512 positions),
 ours its own windows.
 
@@ -33,31 +34,15 @@ from typing import Any, Callable, Dict, List, Tuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-from _paths import DATA, ROOT  # noqa: E402
+from _paths import ROOT  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inference import load_tasks  # noqa: E402
+
 CLASSES = {"sentiment": ["positive", "negative", "neutral"]}
 RELATIONS = ["works for", "located in"]
 SHARED = {"enable_relations": True, "candidate_pool": "shared"}
-
-
-def load_texts(per_dataset: int, long_docs: int, long_words: int) -> Tuple[List[Tuple[str, List[str], List[str]]], List[str]]:
-    """(dataset, sentences, labels) per dataset, and the long documents."""
-    sets = []
-    for folder in sorted((DATA / "benchmarks").iterdir()):
-        data = json.loads((folder / "test.json").read_text(encoding="utf8"))
-        labels = json.loads((folder / "labels.json").read_text(encoding="utf8"))[:8]
-        sets.append((folder.name, [d["sentence"] for d in data[:per_dataset]], labels))
-    conll = json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))[per_dataset:]
-    docs, current = [], []
-    for d in conll:
-        if len(docs) == long_docs:
-            break
-        current.append(d["sentence"])
-        if sum(len(s.split()) for s in current) >= long_words:
-            docs.append(" ".join(current))
-            current = []
-    return sets, docs
 
 
 def best_times(runs: List[Callable[[], Any]], repeats: int) -> Tuple[List[float], List[Any]]:
@@ -98,7 +83,9 @@ def main() -> int:
     from spacy_gliner.model.gliner2.extract import Extractor
     from spacy_gliner.model.gliner2.schema import Schema
 
-    sets, docs = load_texts(args.per_dataset, args.long_docs, args.long_words)
+    tasks = load_tasks(args.per_dataset, args.long_docs, args.long_words)
+    sets = [(name, texts, labels[:8]) for name, texts, labels in tasks["sentences"]]
+    docs = [doc for _, found, _ in tasks["long"] for doc in found]
     n_texts = sum(len(texts) for _, texts, _ in sets)
     models = [Path(m) for m in args.model]
     tmp = tempfile.TemporaryDirectory()
