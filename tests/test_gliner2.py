@@ -362,3 +362,15 @@ def test_overlap_resolution_is_gliner2s() -> None:
         for policy in ("disallow", "nested", "longest", "allow"):
             expected = reference(items, policy, score=lambda x: x[0], start=lambda x: x[1], end=lambda x: x[2])
             assert resolve_overlaps(items, policy, lambda x: x[0], lambda x: x[1], lambda x: x[2]) == expected
+
+
+def test_multi_label_threshold_is_compared_as_gliner2_compares_it() -> None:
+    """gliner2 compares a choice's probability (a float32) with the threshold as Python
+    floats: float32(0.7) is just below 0.7, so it is not chosen."""
+    import numpy as np
+
+    from spacy_gliner.model.gliner2.decoding import classify
+    from spacy_gliner.model.gliner2.schema import ClassTask
+
+    task = ClassTask("topic", ("a", "b", "c"), multi_label=True, threshold=0.7)
+    assert classify(task, np.array([0.7, 0.75, 0.1], dtype=np.float32)).labels == ["b"]

@@ -235,3 +235,10 @@ def test_pytorch_bin_weights_load_like_safetensors(folders: Dict[str, Path], cop
 def test_hub_id_offline_gives_a_clear_error(offline: None) -> None:
     with pytest.raises(CheckpointError, match="Could not download the GLiNER checkpoint 'fastino/gliner2-base-v1'"):
         checkpoint.load("fastino/gliner2-base-v1")
+
+
+def test_max_len_of_the_config_does_not_cut_texts(folders: Dict[str, Path], copy: Callable) -> None:
+    """``max_len`` is a training setting that gliner2's inference ignores: so do we."""
+    folder = copy("span")
+    edit_json(folder / "config.json", lambda cfg: cfg.update(max_len=3))
+    assert results(checkpoint.load(folder)) == results(checkpoint.load(folders["span"]))

@@ -234,7 +234,7 @@ def classify(task: ClassTask, probs: np.ndarray) -> Classification:
     """gliner2's choice: the best (single label), or every choice at or above the task's
     threshold, else the best (multi-label)."""
     best = int(np.argmax(probs))
-    chosen = [c for c, p in zip(task.choices, probs) if p >= np.float32(task.threshold)] if task.multi_label else []
+    chosen = [c for c, p in zip(task.choices, probs) if float(p) >= task.threshold] if task.multi_label else []
     return Classification(task.name, chosen or [task.choices[best]], {c: float(p) for c, p in zip(task.choices, probs)})
 
 

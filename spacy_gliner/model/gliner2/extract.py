@@ -73,7 +73,7 @@ class Extractor:
         windows = []
         for i, ws in enumerate(all_words):
             pieces = [self.tokens.ids(w.lower()) for w, _, _ in ws]
-            windows += plan(i, ws, pieces, layout, self.max_tokens, self.loaded.settings.max_len or len(ws), self.overlap)
+            windows += plan(i, ws, pieces, layout, self.max_tokens, self.overlap)
         return layout, all_words, windows
 
     def __call__(
@@ -208,8 +208,8 @@ class _Decoder:
                 predicted = torch.exp(candidates.count_log_rates[:, :n]).round().long().clamp(min=0, max=probs.shape[-1])
                 rank = torch.argsort(torch.argsort(probs.masked_fill(~valid, -1.0e4), dim=-1, descending=True, stable=True), dim=-1)
                 keep = keep | (valid & (rank < predicted.unsqueeze(-1)))
-            if candidates.null_logits is not None:
-                keep = keep & (torch.sigmoid(candidates.null_logits[:, :n]) <= s["abstention_threshold"]).unsqueeze(-1)
+            if candidates.null_logits is not None:  # compared in float64, as gliner2 compares it
+                keep = keep & (torch.sigmoid(candidates.null_logits[:, :n]).double() <= s["abstention_threshold"]).unsqueeze(-1)
             b_idx, q_idx, c_idx = (t.cpu().tolist() for t in keep.nonzero(as_tuple=True))
             spans = candidates.indices[:, :n][keep].cpu().tolist()
             scores = probs[keep].float().cpu().tolist()

@@ -126,11 +126,10 @@ class Window:
     word_index: List[int]  # position of each word's first sub-token (no sub-token: the next one)
 
 
-def plan(
-    text: int, words: Words, pieces: List[Tuple[int, ...]], layout: PromptLayout, max_tokens: int, max_words: int, overlap: int
-) -> List[Window]:
+def plan(text: int, words: Words, pieces: List[Tuple[int, ...]], layout: PromptLayout, max_tokens: int, overlap: int) -> List[Window]:
     """The windows of one text (model words and their sub-tokens): each fits ``max_tokens``
-    with the prompt; neighbours share up to ``overlap`` words; no word is left out."""
+    with the prompt (no limit on words: gliner2 has none at inference); neighbours share up
+    to ``overlap`` words; no word is left out."""
     budget = max_tokens - len(layout.ids)
     if budget < MIN_TEXT_TOKENS:
         raise ValueError(
@@ -139,7 +138,7 @@ def plan(
             "schema in the same pass: use fewer or shorter labels and descriptions."
         )
     counts = [len(p) for p in pieces]
-    ranges = plan_windows(counts, budget, max_words, overlap, 0, sentence_starts([w for w, _, _ in words]))
+    ranges = plan_windows(counts, budget, len(words), overlap, 0, sentence_starts([w for w, _, _ in words]))
     out = []
     for start, end, _, _ in ranges:
         ids = list(layout.ids)

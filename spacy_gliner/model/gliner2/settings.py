@@ -151,7 +151,7 @@ TOP_LEVEL = {
     "token_pooling": _choice("first", "first"),
     "counting_layer": _choice("count_lstm", *COUNTING_LAYERS),
     "max_width": _int(8, 1, 128),
-    "max_len": _int(0, 1, 2**31),
+    "max_len": _int(0, 1, 2**31),  # a training setting: gliner2's inference ignores it
     "config_version": _int(3, 0, 2**31),
     "attn_implementation": _choice("sdpa", "sdpa", "flash_attention_2", "eager"),
 }
@@ -220,7 +220,6 @@ class Gliner2Settings:
     counting_layer: str = "count_lstm"
     span_head: Dict[str, Any] = field(default_factory=dict)
     boundary_head: Dict[str, Any] = field(default_factory=dict)
-    max_len: Optional[int] = None
 
     @property
     def max_width(self) -> int:
@@ -251,13 +250,12 @@ class Gliner2Settings:
                 architecture,
                 counting_layer=top.get("counting_layer", "count_lstm"),
                 span_head=_section(span, SPAN_HEAD, "span_head"),
-                max_len=top.get("max_len"),
             )
         # configs older than version 3 did not build the records and relations heads
         legacy = {"enable_records": False, "enable_relations": False} if top.get("config_version", 3) < 3 else {}
         head = _section(cfg.get("boundary_head"), BOUNDARY_HEAD, "boundary_head", legacy)
         _check_boundary(head)
-        return cls(architecture, boundary_head=head, max_len=top.get("max_len"))
+        return cls(architecture, boundary_head=head)
 
 
 def _check_boundary(head: Dict[str, Any]) -> None:
