@@ -288,7 +288,8 @@ class SpanContentPooler(nn.Module):
         self.value_projection = nn.Linear(hidden, dim)
         self.layer_norm = nn.LayerNorm(self.output_dim)
 
-    def __call__(self, words, word_mask, starts, ends, dtype):  # type: ignore[override]
+    def pool(self, words: torch.Tensor, word_mask: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The pooled content of the spans [starts, ends) ([B, K] or [B, Q, C] indices)."""
         values = (self.value_projection(words) * word_mask.unsqueeze(-1).to(words.dtype)).float()
         zeros = values.new_zeros(values.shape[0], 1, self.dim)
         gather = gather_rows if starts.dim() == 2 else gather_states
@@ -363,7 +364,7 @@ class SparseBoundaryPairScorer(nn.Module):
         score = score + torch.gather(marginals.end, 2, ends.clamp(0, marginals.end.shape[2] - 1))
         score = score + torch.where(valid, prior, torch.zeros_like(prior))
         if self.content_pooler is not None:
-            content = self.content_pooler(words, word_mask, starts, ends, score.dtype)
+            content = self.content_pooler.pool(words, word_mask, starts, ends, score.dtype)
             coefficient = self.content_query_projection(queries).unsqueeze(2)
             score = score + (content * coefficient).sum(-1) * (1.0 / math.sqrt(content.shape[-1]))
             score = score + self.content_bias(content).squeeze(-1)
@@ -518,7 +519,7 @@ class SharedPoolScorer(nn.Module):
         features = length_features((ends - starts).clamp_min(1).to(dtype), text_lengths[:, None].to(dtype).clamp_min(1))
         candidate = start_rep + end_rep + self.length_projection(features) + self.prior_projection(prior.unsqueeze(-1).to(dtype))
         if self.content_pooler is not None:
-            candidate = candidate + self.content_projection(self.content_pooler(words, word_mask, starts, ends, candidate.dtype))
+            candidate = candidate + self.content_projection(self.content_pooler.pool(words, word_mask, starts, ends, candidate.dtype))
         candidate = self.candidate_norm(candidate) * valid.unsqueeze(-1).to(candidate.dtype)
         buckets = overlap_buckets(indices) if len(self.candidate_layers) else None
         for layer in self.candidate_layers:
