@@ -148,8 +148,8 @@ def rewrite_weights(folder: Path, change: Callable[[Dict[str, torch.Tensor]], No
         (lambda s: s.pop("count_pred.2.bias"), "missing tensors: count_pred.2.bias"),
         (lambda s: s.update({"span_rep.extra.weight": torch.zeros(2)}), "unexpected tensors: span_rep.extra.weight"),
         (lambda s: s.update({"classifier.0.weight": torch.zeros(3, 3)}), "wrong shape: classifier.0.weight: checkpoint \\(3, 3\\)"),
-        (lambda s: s["count_embed.gru.weight_hh_l0"].view(-1).__setitem__(0, float("nan")), "NaN or infinite values \\(in count_embed.gru.weight_hh_l0\\)"),
-        (lambda s: s.update({"classifier.0.bias": torch.zeros(64, dtype=torch.int64)}), "not floating point: classifier.0.bias"),
+        (lambda s: s["count_embed.gru.weight_hh_l0"].view(-1).__setitem__(0, float("nan")), "NaN or infinite values \\(count_embed.gru.weight_hh_l0\\)"),
+        (lambda s: s.update({"classifier.0.bias": torch.zeros(64, dtype=torch.int64)}), "not floating point, .* \\(classifier.0.bias\\)"),
     ],
 )
 def test_every_tensor_is_checked(copy: Callable, change: Callable, message: str) -> None:
@@ -173,12 +173,12 @@ def test_damaged_and_foreign_files(copy: Callable) -> None:
     with pytest.raises(CheckpointError, match="damaged"):
         checkpoint.load(folder)
     (folder / "config.json").write_text("{not json", encoding="utf8")
-    with pytest.raises(CheckpointError, match="not valid JSON"):
+    with pytest.raises(CheckpointError, match="Cannot read .*config.json"):
         checkpoint.load(folder)
     (folder / "config.json").write_text(json.dumps([1, 2]), encoding="utf8")
     with pytest.raises(CheckpointError, match="must hold a JSON object"):
         checkpoint.load(folder)
-    (folder / "config.json").write_text(" " * (2 << 20), encoding="utf8")
+    (folder / "config.json").write_text(" " * (17 << 20), encoding="utf8")
     with pytest.raises(CheckpointError, match="larger than"):
         checkpoint.load(folder)
 
@@ -198,17 +198,19 @@ def test_tokenizer_must_fit_the_weights(copy: Callable) -> None:
         checkpoint.load(folder)
 
 
-def test_no_code_of_a_checkpoint_runs(copy: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Custom code named by the configs (auto_map) or hidden in a pickle never runs, and
-    transformers never asks on stdin whether to run it (stdin answers "yes")."""
+@pytest.mark.parametrize("config", ["tokenizer_config.json", "encoder_config/config.json", "config.json"])
+def test_no_code_of_a_checkpoint_runs(copy: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str) -> None:
+    """A config that names custom code (auto_map) is refused by name, as for GLiNER
+    checkpoints, and its code never runs: transformers never asks on stdin whether to run
+    it (stdin answers "yes"). Nor does code hidden in a pickle."""
     marker = tmp_path / "ran"
     folder = copy("span")
     (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import BertTokenizerFast as EvilTokenizer\n")
-    edit_json(folder / "tokenizer_config.json", lambda cfg: cfg.update(auto_map={"AutoTokenizer": [None, "evil.EvilTokenizer"]}))
-    edit_json(folder / "encoder_config" / "config.json", lambda cfg: cfg.update(auto_map={"AutoModel": "evil.EvilTokenizer", "AutoConfig": "evil.EvilTokenizer"}))
-    edit_json(folder / "config.json", lambda cfg: cfg.update(auto_map={"AutoConfig": "evil.EvilTokenizer"}))
+    (folder / "encoder_config" / "evil.py").write_text((folder / "evil.py").read_text())
+    edit_json(folder / config, lambda cfg: cfg.update(auto_map={"AutoTokenizer": [None, "evil.EvilTokenizer"], "AutoConfig": "evil.EvilTokenizer"}))
     monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n" * 10))
-    checkpoint.load(folder)  # transformers takes the classes the configs name, without their code
+    with pytest.raises(CheckpointError, match=f"{config.split('/')[-1]} names custom code"):
+        checkpoint.load(folder)
     assert not marker.exists()
 
     class Evil:

@@ -4,15 +4,16 @@ A folder holds ``config.json`` (``model_type: "extractor"``), ``encoder_config/c
 ``model.safetensors`` (or ``pytorch_model.bin``) and the tokenizer files. Hub ids are
 downloaded (or read from the local cache offline) by ``model/checkpoint.resolve``.
 
-Nothing of a checkpoint runs as code: configs are read as JSON (with a size limit) and
-checked field by field; transformers never gets ``trust_remote_code``. Before anything is
-built, the config's sizes are checked against the weights file's header (tensor names and
-shapes, read without loading a tensor): the encoder's layer count first, then every tensor
-of the network built on the meta device (no memory) - missing, unexpected and wrongly
-shaped tensors are named in a ``CheckpointError``. Only then is the network built and
-loaded, and a tensor holding NaN or infinity is refused too.
+Nothing of a checkpoint runs as code: configs are read as JSON (``read_json``: a size
+limit) and checked field by field; a folder that names custom code (``auto_map``) is
+refused and transformers never gets ``trust_remote_code`` (``check_code_free``,
+``_pretrained``: the rules of GLiNER checkpoints). Before anything is built, the config's
+sizes are checked against the weights file's header (``weight_shapes``: names and shapes,
+no tensor data): the encoder's layer count first, then every tensor of the network built
+on the meta device (no memory) - missing, unexpected and wrongly shaped tensors are named
+in a ``CheckpointError``. Only then is the network built and loaded, and a tensor that is
+not floating point or holds NaN or infinity is refused too.
 """
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,11 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 from .. import checkpoint as gliner_checkpoint
 from ..settings import CheckpointError
 from .schema import SPECIAL_TOKENS
-from .settings import CONFIG_FILE, ENCODER_CONFIG, Gliner2Settings
+from .settings import CONFIG_FILE, ENCODER_CONFIG, ENCODER_DIR, Gliner2Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-MAX_CONFIG_BYTES = 1 << 20  # a real config.json is a few kB
 _LAYER = re.compile(r"^encoder\..*?\blayers?\.(\d+)\.")
 _EMBEDDINGS = "word_embeddings.weight"
 
@@ -55,26 +55,29 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
     import torch
 
     folder = gliner_checkpoint.resolve(source, CONFIG_FILE)
-    settings = Gliner2Settings.from_config(read_json(folder / CONFIG_FILE))
+    gliner_checkpoint.check_code_free(folder, folder / ENCODER_DIR)
+    settings = Gliner2Settings.from_config(gliner_checkpoint.read_json(folder / CONFIG_FILE))
     encoder_config = _encoder_config(folder)
     path = gliner_checkpoint._weights_file(folder)
-    header = _header(path)
-    _check_layers(encoder_config, header, path)
-    encoder_config.vocab_size = _embedding_rows(header, path)
+    shapes = gliner_checkpoint.weight_shapes(path)
+    _check_layers(encoder_config, shapes, path)
+    encoder_config.vocab_size = _embedding_rows(shapes, path)
     tokenizer = _tokenizer(folder, encoder_config)
     from .boundary import unloaded_shapes
 
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in build(settings, encoder_config).state_dict().items()}
     skipped = unloaded_shapes(settings, encoder_config.hidden_size) if settings.architecture == "boundary" else {}
-    _compare(header, {**expected, **skipped}, path, settings)
+    _compare(shapes, {**expected, **skipped}, path, settings)
     network = build(settings, encoder_config)
-    state = _read(path, [k for k in header if k in expected])
-    non_finite = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
-    if non_finite:
+    state = {k: v for k, v in gliner_checkpoint._read_weights(path).items() if k in expected}
+    bad = [k for k, v in state.items() if not v.is_floating_point()]
+    bad += [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
         raise CheckpointError(
-            f"The weights in {path} hold NaN or infinite values (in {gliner_checkpoint._some(non_finite)}): the model "
-            "would find nothing. The file is damaged, or training diverged; use another checkpoint."
+            f"The weights in {path} hold tensors that are not floating point, or hold NaN or infinite values "
+            f"({gliner_checkpoint._some(bad)}): the model would find nothing. The file is damaged, or training "
+            "diverged; use another checkpoint."
         )
     network.load_state_dict(state, strict=False)
     network.eval()
@@ -98,25 +101,10 @@ def build(settings: Gliner2Settings, encoder_config: Any) -> "torch.nn.Module":
     return BoundaryNetwork(settings, encoder)
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file of at most ``MAX_CONFIG_BYTES``."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise CheckpointError(f"Cannot read {path}: {err}") from err
-    if len(data) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes: not a config file.")
-    try:
-        return json.loads(data.decode("utf8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
-
-
 def _encoder_config(folder: Path) -> Any:
     from transformers import AutoConfig
 
-    cfg = read_json(folder / ENCODER_CONFIG)
+    cfg = gliner_checkpoint.read_json(folder / ENCODER_CONFIG)
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
         raise CheckpointError(f"{folder / ENCODER_CONFIG} must be a JSON object with a model_type.")
     cfg = dict(cfg)
@@ -127,50 +115,9 @@ def _encoder_config(folder: Path) -> Any:
         raise CheckpointError(f"{folder / ENCODER_CONFIG} describes an encoder transformers cannot build: {err}") from err
 
 
-def _header(path: Path) -> Dict[str, Tuple[Tuple[int, ...], bool]]:
-    """Each tensor's shape and whether it is floating point, without loading the tensors."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype() in ("F16", "BF16", "F32", "F64")) for k in f.keys()}
-        state = _torch_state(path)
-        return {k: (tuple(v.shape), v.is_floating_point()) for k, v in state.items()}
-    except CheckpointError:
-        raise
-    except Exception as err:  # safetensors and torch raise their own types for damaged files
-        raise gliner_checkpoint._damaged(path, err) from err
-
-
-def _torch_state(path: Path) -> Dict[str, "torch.Tensor"]:
-    """A ``pytorch_model.bin`` memory-mapped, with torch's safe unpickler (no code runs)."""
-    import torch
-
-    state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors.")
-    return state
-
-
-def _read(path: Path, keys: Any) -> Dict[str, "torch.Tensor"]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in keys}
-        state = _torch_state(path)
-        return {k: state[k] for k in keys}
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise gliner_checkpoint._damaged(path, err) from err
-
-
-def _check_layers(encoder_config: Any, header: Dict[str, Any], path: Path) -> None:
+def _check_layers(encoder_config: Any, shapes: Dict[str, Tuple[int, ...]], path: Path) -> None:
     """The encoder's layer count must be the weights' before anything is built."""
-    layers = {int(m.group(1)) for k in header for m in [_LAYER.match(k)] if m}
+    layers = {int(m.group(1)) for k in shapes for m in [_LAYER.match(k)] if m}
     wanted = getattr(encoder_config, "num_hidden_layers", None)
     if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted != len(layers) or (layers and max(layers) != wanted - 1):
         raise CheckpointError(
@@ -179,22 +126,22 @@ def _check_layers(encoder_config: Any, header: Dict[str, Any], path: Path) -> No
         )
 
 
-def _embedding_rows(header: Dict[str, Any], path: Path) -> int:
-    keys = [k for k in header if k.startswith("encoder.") and k.endswith(_EMBEDDINGS)]
-    if len(keys) != 1 or len(header[keys[0]][0]) != 2:
+def _embedding_rows(shapes: Dict[str, Tuple[int, ...]], path: Path) -> int:
+    keys = [k for k in shapes if k.startswith("encoder.") and k.endswith(_EMBEDDINGS)]
+    if len(keys) != 1 or len(shapes[keys[0]]) != 2:
         raise CheckpointError(f"The weights in {path} hold no single word-embedding matrix (encoder.…{_EMBEDDINGS}).")
-    return int(header[keys[0]][0][0])
+    return int(shapes[keys[0]][0])
 
 
-def _compare(header: Dict[str, Any], expected: Dict[str, Tuple[int, ...]], path: Path, settings: Gliner2Settings) -> None:
+def _compare(shapes: Dict[str, Tuple[int, ...]], expected: Dict[str, Tuple[int, ...]], path: Path, settings: Gliner2Settings) -> None:
+    """``checkpoint.check_fit`` for gliner2's tensor names (they are the file's own)."""
     optional = gliner_checkpoint._optional
-    missing = [k for k in expected if k not in header and not optional(k)]
-    unexpected = [k for k in header if k not in expected and not optional(k)]
-    wrong = [f"{k}: checkpoint {header[k][0]} vs config {expected[k]}" for k in expected if k in header and header[k][0] != expected[k]]
-    not_float = [k for k in expected if k in header and not header[k][1]]
+    missing = [k for k in expected if k not in shapes and not optional(k)]
+    unexpected = [k for k in shapes if k not in expected and not optional(k)]
+    wrong = [f"{k}: checkpoint {shapes[k]} vs config {expected[k]}" for k in expected if k in shapes and shapes[k] != expected[k]]
     problems = [
         f"{what}: {gliner_checkpoint._some(items)}"
-        for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected), ("tensors of the wrong shape", wrong), ("tensors that are not floating point", not_float))
+        for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected), ("tensors of the wrong shape", wrong))
         if items
     ]
     if problems:
@@ -215,11 +162,11 @@ def _tokenizer(folder: Path, encoder_config: Any) -> Any:
         raise CheckpointError(f"{folder} holds no tokenizer files (tokenizer.json, tokenizer_config.json...): a GLiNER2 checkpoint ships its own.")
     try:
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), config=encoder_config, trust_remote_code=False)
+            tokenizer = gliner_checkpoint._pretrained(AutoTokenizer, str(folder), config=encoder_config)
         except AttributeError as err:  # transformers 5 and the list of extra special tokens older gliner2 wrote
             if "'list' object has no attribute 'keys'" not in str(err):
                 raise
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), config=encoder_config, trust_remote_code=False, extra_special_tokens={})
+            tokenizer = gliner_checkpoint._pretrained(AutoTokenizer, str(folder), config=encoder_config, extra_special_tokens={})
     except CheckpointError:
         raise
     except Exception as err:

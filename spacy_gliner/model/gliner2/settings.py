@@ -13,7 +13,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..settings import CheckpointError
 
 CONFIG_FILE = "config.json"
-ENCODER_CONFIG = "encoder_config/config.json"
+ENCODER_DIR = "encoder_config"  # the encoder's transformers config, in a folder of its own
+ENCODER_CONFIG = f"{ENCODER_DIR}/config.json"
 MODEL_TYPE = "extractor"
 ARCHITECTURES = ("span", "boundary")
 COUNTING_LAYERS = ("count_lstm", "count_lstm_moe", "count_lstm_v2")
