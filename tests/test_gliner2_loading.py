@@ -60,30 +60,32 @@ def test_folders_are_told_apart(folders: Dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     "name, field, value, message",
     [
-        ("span", "max_width", "12", "max_width must be an integer"),
-        ("span", "max_width", 12.0, "max_width must be an integer"),
-        ("span", "span_head", {"max_width": 1_000_000}, "span_head.max_width must be at most 128"),
-        ("span", "span_head", {"max_width": True}, "span_head.max_width must be an integer"),
-        ("span", "span_head", {"span_mode": "markerV1"}, "span_head.span_mode must be one of 'markerV0'"),
-        ("span", "span_head", ["markerV0"], "span_head must be a JSON object"),
-        ("span", "counting_layer", "count_gru", "counting_layer must be one of"),
-        ("span", "token_pooling", "mean", "token_pooling='mean' is refused"),
-        ("span", "architecture", ["span"], "architecture must be a string"),
-        ("span", "architecture", "token", "architecture must be one of 'span', 'boundary'"),
+        ("span", "max_width", "12", "max_width in config.json must be an integer"),
+        ("span", "max_width", 12.0, "max_width in config.json must be an integer"),
+        ("span", "span_head", {"max_width": 1_000_000}, "span_head.max_width in config.json must be an integer with 1 <= value <= 128"),
+        ("span", "span_head", {"max_width": True}, "span_head.max_width in config.json must be an integer"),
+        ("span", "span_head", {"span_mode": "markerV1"}, "span_head.span_mode in config.json must be one of 'markerV0'"),
+        ("span", "span_head", ["markerV0"], "span_head in config.json must be a JSON object"),
+        ("span", "counting_layer", "count_gru", "counting_layer in config.json must be one of"),
+        ("span", "token_pooling", "mean", "token_pooling='mean' in config.json is refused"),
+        ("span", "architecture", ["span"], "architecture in config.json must be a non-empty string"),
+        ("span", "architecture", "token", "architecture in config.json must be one of 'span', 'boundary'"),
         ("span", "model_type", "bert", "model_type 'bert'"),
-        ("span", "max_len", -3, "max_len must be at least 1"),
-        ("span", "attn_implementation", 5, "attn_implementation must be a string"),
-        ("boundary", "boundary_head", {"pool_size": 10**9}, "boundary_head.pool_size must be at most"),
-        ("boundary", "boundary_head", {"start_top_k": 0}, "boundary_head.start_top_k must be at least 1"),
-        ("boundary", "boundary_head", {"abstention_threshold": float("nan")}, "abstention_threshold must be a finite number"),
-        ("boundary", "boundary_head", {"pair_temperature": 0}, "pair_temperature must be at least"),
-        ("boundary", "boundary_head", {"enable_relations": 1}, "enable_relations must be true or false"),
-        ("boundary", "boundary_head", {"candidate_pool": "global"}, "candidate_pool must be one of"),
-        ("boundary", "boundary_head", {"boundary_refinement_layers": 100_000}, "boundary_refinement_layers must be at most 64"),
+        ("span", "max_len", -3, "max_len in config.json must be an integer with 1 <="),
+        ("span", "attn_implementation", 5, "attn_implementation in config.json must be a non-empty string"),
+        ("boundary", "boundary_head", {"pool_size": 10**9}, "boundary_head.pool_size in config.json must be an integer with 1 <= value <= 65536"),
+        ("boundary", "boundary_head", {"start_top_k": 0}, "boundary_head.start_top_k in config.json must be an integer with 1 <="),
+        ("boundary", "boundary_head", {"abstention_threshold": float("nan")}, "abstention_threshold in config.json must be a finite number"),
+        ("boundary", "boundary_head", {"abstention_threshold": 1.5}, "abstention_threshold in config.json must be a finite number with 0.0 <= value <= 1.0"),
+        ("boundary", "boundary_head", {"dropout": 1.0}, "boundary_head.dropout in config.json must be a finite number with 0.0 <= value < 1.0"),
+        ("boundary", "boundary_head", {"pair_temperature": 0}, "pair_temperature in config.json must be a finite number >= 1e-12"),
+        ("boundary", "boundary_head", {"enable_relations": 1}, "enable_relations in config.json must be true or false"),
+        ("boundary", "boundary_head", {"candidate_pool": "global"}, "candidate_pool in config.json must be one of"),
+        ("boundary", "boundary_head", {"boundary_refinement_layers": 100_000}, "boundary_refinement_layers in config.json must be an integer with 0 <= value <= 64"),
         ("boundary", "boundary_head", {"sparkle": True}, "options this version does not know \\(sparkle\\)"),
         ("boundary", "boundary_head", {"pair_dim": 100}, "divisible by multihead_pair_compat_heads"),
         ("boundary", "boundary_head", {"end_top_k": 200}, "boundary_top_k_max must be at least"),
-        ("boundary", "boundary_head", "big", "boundary_head must be a JSON object"),
+        ("boundary", "boundary_head", "big", "boundary_head in config.json must be a JSON object"),
     ],
 )
 def test_config_fields_are_checked(copy: Callable, name: str, field: str, value: Any, message: str) -> None:
@@ -244,3 +246,10 @@ def test_max_len_of_the_config_does_not_cut_texts(folders: Dict[str, Path], copy
     folder = copy("span")
     edit_json(folder / "config.json", lambda cfg: cfg.update(max_len=3))
     assert results(checkpoint.load(folder)) == results(checkpoint.load(folders["span"]))
+
+
+def test_closed_ranges_are_gliner2s(copy: Callable, folders: Dict[str, Path]) -> None:
+    """gliner2 allows a threshold of exactly 1 (``0 <= x <= 1``): so do we."""
+    folder = copy("boundary")
+    edit_json(folder / "config.json", lambda cfg: cfg["boundary_head"].update(abstention_threshold=1.0, relation_argument_proposal_threshold=1.0))
+    assert checkpoint.load(folder).settings.boundary_head["abstention_threshold"] == 1.0

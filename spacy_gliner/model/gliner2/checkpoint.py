@@ -56,7 +56,7 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
 
     folder = gliner_checkpoint.resolve(source, CONFIG_FILE)
     gliner_checkpoint.check_code_free(folder, folder / ENCODER_DIR)
-    settings = Gliner2Settings.from_config(gliner_checkpoint.read_json(folder / CONFIG_FILE))
+    settings = Gliner2Settings.read(gliner_checkpoint.read_json(folder / CONFIG_FILE))
     encoder_config = _encoder_config(folder)
     path = gliner_checkpoint._weights_file(folder)
     shapes = gliner_checkpoint.weight_shapes(path)

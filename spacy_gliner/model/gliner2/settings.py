@@ -6,11 +6,10 @@ options that change the network and are not implemented are refused by name. Siz
 weights do not bound (top-k budgets, pool sizes, widths) get upper limits here, so a
 hostile config cannot make inference allocate without bound. Kept free of torch.
 """
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..settings import CheckpointError
+from ..settings import CheckpointError, Rule
 
 CONFIG_FILE = "config.json"
 ENCODER_DIR = "encoder_config"  # the encoder's transformers config, in a folder of its own
@@ -25,29 +24,28 @@ MAX_LAYERS = 64  # layers of a head (refinement, attention): gliner2's defaults 
 
 @dataclass(frozen=True)
 class Field:
-    """One config field: its type ("int", "float", "bool", "str"), default and allowed values."""
+    """One config field: what it may hold (``settings.Rule``, GLiNER's), its default and, for
+    strings, the values allowed."""
 
-    kind: str
+    rule: Rule
     default: Any
-    low: Optional[float] = None
-    high: Optional[float] = None
-    choices: Tuple[Any, ...] = ()
+    choices: Tuple[str, ...] = ()
 
 
 def _int(default: int, low: int = 1, high: int = LIMIT) -> Field:
-    return Field("int", default, low, high)
+    return Field(Rule(int, low, high), default)
 
 
-def _float(default: float, low: Optional[float] = 0.0, high: Optional[float] = None) -> Field:
-    return Field("float", default, low, high)
+def _float(default: float, low: Optional[float] = 0.0, high: Optional[float] = None, closed: bool = False) -> Field:
+    return Field(Rule(float, low, high, closed=closed), default)
 
 
 def _flag(default: bool) -> Field:
-    return Field("bool", default)
+    return Field(Rule(bool), default)
 
 
 def _choice(default: str, *choices: str) -> Field:
-    return Field("str", default, choices=choices)
+    return Field(Rule(str), default, choices)
 
 
 POSITIVE = 1e-12  # "> 0" for floats
@@ -110,7 +108,7 @@ BOUNDARY_HEAD = {
     "candidate_attention_heads": _int(4, 1, 1024),
     "query_attention_layers": _int(1, 0, MAX_LAYERS),
     "enable_abstention": _flag(True),
-    "abstention_threshold": _float(0.5, 0.0, 1.0),
+    "abstention_threshold": _float(0.5, 0.0, 1.0, closed=True),
     "proposal_loss_weight": _float(0.3),
     "consistency_loss_weight": _float(0.1),
     "rerank_listwise_weight": _float(0.3),
@@ -132,16 +130,16 @@ BOUNDARY_HEAD = {
     "enable_records": _flag(True),
     "record_dim": _int(128, 1, 8192),
     "record_instance_queries": _int(32, 1, 4096),
-    "record_anchor_proposal_threshold": _float(0.2, 0.0, 1.0),
-    "record_anchor_threshold": _float(0.5, 0.0, 1.0),
-    "record_field_threshold": _float(0.5, 0.0, 1.0),
+    "record_anchor_proposal_threshold": _float(0.2, 0.0, 1.0, closed=True),
+    "record_anchor_threshold": _float(0.5, 0.0, 1.0, closed=True),
+    "record_field_threshold": _float(0.5, 0.0, 1.0, closed=True),
     "record_loss_weight": _float(1.0),
     "enable_relations": _flag(True),
     "relation_heads_per_type": _int(32, 1, 4096),
     "relation_tails_per_type": _int(32, 1, 4096),
     "relation_pair_cap": _int(128),
     "relation_loss_weight": _float(1.0),
-    "relation_argument_proposal_threshold": _float(0.0, 0.0, 1.0),
+    "relation_argument_proposal_threshold": _float(0.0, 0.0, 1.0, closed=True),
     "directional_relation_states": _flag(False),
     "relation_biaffine_content": _flag(False),
 }
@@ -167,31 +165,14 @@ _REFUSED = {
 def check(section: str, name: str, spec: Field, value: Any) -> Any:
     """``value`` if it fits ``spec``, else a CheckpointError naming ``section.name``."""
     where = f"{section}.{name}" if section else name
-    if spec.kind == "bool":
-        ok = isinstance(value, bool)
-    elif spec.kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif spec.kind == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise CheckpointError(
-            f"{CONFIG_FILE}: {where} must be {_KIND_WORDS[spec.kind]}, not {value!r} ({type(value).__name__})."
-        )
+    if not spec.rule.allows(value):
+        raise CheckpointError(f"{where} in {CONFIG_FILE} must be {spec.rule.describe()}, got {value!r} ({type(value).__name__}).")
     if spec.choices and value not in spec.choices:
         reason = _REFUSED.get((name, value))
         if reason:
-            raise CheckpointError(f"{CONFIG_FILE}: {where}={value!r} is refused: {reason}.")
-        raise CheckpointError(f"{CONFIG_FILE}: {where} must be one of {', '.join(map(repr, spec.choices))}, not {value!r}.")
-    if spec.low is not None and value < spec.low:
-        raise CheckpointError(f"{CONFIG_FILE}: {where} must be at least {spec.low:g}, not {value!r}.")
-    if spec.high is not None and value > spec.high:
-        raise CheckpointError(f"{CONFIG_FILE}: {where} must be at most {spec.high:g}, not {value!r}.")
+            raise CheckpointError(f"{where}={value!r} in {CONFIG_FILE} is refused: {reason}.")
+        raise CheckpointError(f"{where} in {CONFIG_FILE} must be one of {', '.join(map(repr, spec.choices))}, got {value!r}.")
     return value
-
-
-_KIND_WORDS = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}
 
 
 def _section(values: Any, table: Dict[str, Field], section: str, defaults: Mapping[str, Any] = {}) -> Dict[str, Any]:
@@ -199,11 +180,11 @@ def _section(values: Any, table: Dict[str, Field], section: str, defaults: Mappi
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise CheckpointError(f"{CONFIG_FILE}: {section} must be a JSON object, not {type(values).__name__}.")
+        raise CheckpointError(f"{section} in {CONFIG_FILE} must be a JSON object, got {values!r} ({type(values).__name__}).")
     unknown = sorted(set(values) - set(table))
     if unknown:
         raise CheckpointError(
-            f"{CONFIG_FILE}: {section} has options this version does not know ({', '.join(unknown)}); they may change "
+            f"{section} in {CONFIG_FILE} has options this version does not know ({', '.join(unknown)}); they may change "
             "the network. Was the checkpoint written by a newer gliner2?"
         )
     out = {}
@@ -231,7 +212,7 @@ class Gliner2Settings:
         return f"GLiNER2 {self.architecture}"
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "Gliner2Settings":
+    def read(cls, cfg: Any) -> "Gliner2Settings":
         """Read and check a config dict; migrates legacy configs as gliner2 does."""
         if not isinstance(cfg, dict):
             raise CheckpointError(f"{CONFIG_FILE} must hold a JSON object, not {type(cfg).__name__}.")
@@ -278,8 +259,7 @@ def _check_boundary(head: Dict[str, Any]) -> None:
          "training_candidate_budget must be at least candidate_budget"),
         (head["record_anchor_proposal_threshold"] <= head["record_anchor_threshold"],
          "record_anchor_proposal_threshold must not exceed record_anchor_threshold"),
-        (head["dropout"] < 1.0, "dropout must be below 1"),
     )
     for ok, rule in rules:
         if not ok:
-            raise CheckpointError(f"{CONFIG_FILE}: boundary_head: {rule}.")
+            raise CheckpointError(f"boundary_head in {CONFIG_FILE}: {rule}.")
