@@ -3,5 +3,6 @@
 ``settings`` (the checkpoint's config), ``checkpoint`` (find, load, save official
 folders), ``network`` (the span model), ``inputs`` (words, prompts, windows, batches),
 ``search`` (scored span candidates over windows and label groups) and ``decoding``
-(greedy span selection). Modules are imported on use: importing this package is free.
+(greedy span selection); ``gliner2``, the same for GLiNER2 checkpoints (gliner2 2.x). Modules
+are imported on use: importing this package is free.
 """

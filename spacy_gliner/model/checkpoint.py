@@ -71,17 +71,18 @@ class LoadedGLiNER:
         return next(self.network.parameters()).device
 
 
-def resolve(source: Union[str, Path]) -> Path:
-    """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)."""
+def resolve(source: Union[str, Path], config_file: str = CONFIG_FILE) -> Path:
+    """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)
+    that holds ``config_file`` (GLiNER2 checkpoints: ``config.json``)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if not (path / CONFIG_FILE).exists():
-            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {CONFIG_FILE}.")
+        if not (path / config_file).exists():
+            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {config_file}.")
         return path
     if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
         raise CheckpointError(
             f"GLiNER checkpoint {str(source)!r} is neither an existing folder nor a Hugging Face Hub id "
-            "('owner/name'). Pass the path of a folder holding gliner_config.json and the weights."
+            f"('owner/name'). Pass the path of a folder holding {config_file} and the weights."
         )
     try:
         from huggingface_hub import snapshot_download
@@ -99,7 +100,7 @@ def resolve(source: Union[str, Path]) -> Path:
             "on the command line, `make demo MODEL=<folder>`. Saved pipelines (`nlp.to_disk`) carry their "
             "weights and load offline."
         ) from err
-    return resolve(folder)
+    return resolve(folder, config_file)
 
 
 def read_settings(folder: Path) -> GLiNERSettings:

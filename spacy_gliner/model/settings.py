@@ -81,6 +81,7 @@ class Rule:
     high: Optional[float] = None  # largest number allowed (inclusive), or below it for floats
     even: bool = False
     optional: bool = False  # null (or an empty string) allowed: the default is used
+    closed: bool = False  # floats: ``high`` itself allowed too
 
     def allows(self, value: Any) -> bool:
         if value is None:
@@ -88,7 +89,7 @@ class Rule:
         if self.kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 return False
-            return (self.low is None or value >= self.low) and (self.high is None or value < self.high)
+            return (self.low is None or value >= self.low) and (self.high is None or value < self.high or (self.closed and value == self.high))
         if self.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 return False
@@ -99,7 +100,7 @@ class Rule:
 
     def describe(self) -> str:
         if self.kind is float:
-            wanted = f"a finite number{_range(self.low, self.high, '<')}"
+            wanted = f"a finite number{_range(self.low, self.high, '<=' if self.closed else '<')}"
         elif self.kind is int:
             wanted = f"{'an even' if self.even else 'an'} integer{_range(self.low, self.high, '<=')}"
         else:
