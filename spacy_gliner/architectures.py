@@ -37,12 +37,12 @@ def build_gliner_model(
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
-    mixed_precision: false (float32, exact parity); "bf16" (predictions from a bfloat16 copy of
-    the whole network, training under a bfloat16 autocast; for CUDA or a CPU with AMX/AVX-512
-    bf16, where the encoder runs ~3x faster and scores move by ~1e-2; elsewhere bf16 is
-    emulated and slower); "int8" (predictions from a copy whose linear layers are dynamically
-    quantized to int8, for CPUs without bf16; training and saving stay float32); or "fp16" /
-    true (float16 autocast with gradient scaling, CUDA only).
+    mixed_precision: false (float32, exact parity); "bf16" (predictions from a copy with bfloat16
+    linear weights under a bf16 autocast, residuals and LayerNorms float32; training under a
+    bf16 autocast; for CUDA or a CPU with AMX/AVX-512 BF16, elsewhere bf16 is emulated and
+    slower); "int8" (predictions from a copy whose linear layers are dynamically quantized to
+    int8, CPU only; training and saving stay float32); or "fp16" / true (float16 autocast with
+    gradient scaling, CUDA only). ``precision.advice`` says which suits a CPU.
     encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """

@@ -205,35 +205,23 @@ class GLiNERSpanModel(nn.Module):
         take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
         """
         with self._autocast():
-            return self._forward(input_ids, attention_mask, word_index, word_has_token, word_lengths, label_index, label_embeddings)
-
-    def _forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        word_index: torch.Tensor,
-        word_has_token: torch.Tensor,
-        word_lengths: torch.Tensor,
-        label_index: Optional[torch.Tensor],
-        label_embeddings: Optional[torch.Tensor],
-    ) -> torch.Tensor:
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.projection is not None:
-            h = self.projection(h)
-        words = _gather(h, word_index) * word_has_token.unsqueeze(-1).to(h.dtype)
-        if self.lstm is not None and not self.settings.bi_encoder:
-            words = self._run_lstm(words, word_lengths)
-        if self.settings.bi_encoder:
-            if label_embeddings is None:
-                raise ValueError("A bi-encoder needs label_embeddings (from encode_labels), not a label prompt.")
-            labels = label_embeddings.to(words.dtype)
-        else:
-            labels = _gather(h, label_index)
-        if self.scorer is not None:
-            return self.scorer(words, labels)
-        labels = self.prompt_layer(labels)
-        valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
-        return self.span_layer(words, labels, self.settings.max_width, valid)
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self.projection is not None:
+                h = self.projection(h)
+            words = _gather(h, word_index) * word_has_token.unsqueeze(-1).to(h.dtype)
+            if self.lstm is not None and not self.settings.bi_encoder:
+                words = self._run_lstm(words, word_lengths)
+            if self.settings.bi_encoder:
+                if label_embeddings is None:
+                    raise ValueError("A bi-encoder needs label_embeddings (from encode_labels), not a label prompt.")
+                labels = label_embeddings.to(words.dtype)
+            else:
+                labels = _gather(h, label_index)
+            if self.scorer is not None:
+                return self.scorer(words, labels)
+            labels = self.prompt_layer(labels)
+            valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
+            return self.span_layer(words, labels, self.settings.max_width, valid)
 
     def encode_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Bi-encoders: one vector per label text [N, H], the mean of its tokens' vectors."""
@@ -328,11 +316,11 @@ def _int8_linear(name: str) -> bool:
     """The linear layers that "int8" quantizes: the encoder's attention layers, the projection,
     the prompt layer and the span layer's start/end MLPs. The encoder's feed-forward layers
     stay float32: with one activation scale per batch they moved ref_minilm's scores by up
-    to 0.3 (attention and head alone: 0.045). The span layer's output MLP stays float32
-    because the factorised head slices its weights."""
+    to 0.3 (attention and head alone: 0.045). The span layer's output MLP and the token-level
+    scorer's first layer stay float32 because the factorised heads slice their weights."""
     if name.startswith("encoder."):
         return "attention" in name
-    return not name.startswith("span_layer.out_project")
+    return not name.startswith(("span_layer.out_project", "scorer.out_mlp.0"))
 
 
 def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
