@@ -40,7 +40,7 @@ Entities = List[List[List[Tuple[int, int, str]]]]  # task -> text -> (start, end
 
 # parts kept in float32, one variant each (names: network.BF16_PARTS, "+" joins several)
 DEFAULT_VARIANTS = [
-    "float32", "autocast", "shipped", "int8", "bf16", "bf16 except span", "bf16 except prompt+span", "bf16 except lstm+prompt+span",
+    "float32", "autocast", "shipped", "int8", "bf16", "bf16 except span", "bf16 except prompt+span",
     "bf16 except embeddings", "bf16 except layer5", "bf16 except layer4+layer5", "bf16 except encoder",
     "bf16 linears encoder",
 ]
