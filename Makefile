@@ -67,3 +67,22 @@ bench-ner-setup: $(NER_VENV)/.installed
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/bench_inference.py $(BENCH_ARGS)
+
+# The GPU benchmark (README "GPU in one call"), in two halves. Here, with the package index:
+# the wheels (for CPython 3.12 manylinux: spaCy, thinc, CuPy, the official gliner, Ray Data,
+# this package; not torch or transformers) and the data, into one folder. CUPY: the CuPy for
+# the CUDA machine's torch (torch.version.cuda 12.x: cupy-cuda12x; 13.x: cupy-cuda13x);
+# GPU_WHEELS_ARGS="--no-ray" leaves Ray Data out. Then copy that folder and the repository to
+# the CUDA machine and run `make bench-gpu` (or benchmarks/gpu.sh) there, with no network:
+# one table in $(GPU_OUT)/gpu.md.
+GPU_WHEELS ?= gpu-wheels
+GPU_OUT ?= gpu-results
+CUPY ?= cupy-cuda12x
+GPU_WHEELS_ARGS ?=
+
+.PHONY: gpu-wheels bench-gpu
+gpu-wheels: $(VENV)/.installed
+	$(PY) benchmarks/gpu_wheels.py $(GPU_WHEELS) --cupy "$(CUPY)" $(GPU_WHEELS_ARGS)
+
+bench-gpu:
+	bash benchmarks/gpu.sh $(GPU_WHEELS) $(GPU_OUT)

@@ -613,6 +613,8 @@ def info_cli(
 
     import torch
 
+    from ..model import precision
+
     def installed(name: str) -> str:
         try:
             return version(name)
@@ -621,6 +623,7 @@ def info_cli(
 
     rows: List[Tuple[str, Any]] = [(name, installed(name)) for name in ("spacy-gliner", "spacy", "torch", "transformers")]
     rows.append(("CUDA available", f"yes ({torch.cuda.device_count()} GPUs)" if torch.cuda.is_available() else "no"))
+    rows.append(("this CPU", f"{precision.this_cpu().describe()}: {precision.advice(precision.this_cpu())} (mixed_precision)"))
     print(table(rows, header=("versions", ""), divider=True))
     if model is None:
         return
