@@ -63,6 +63,7 @@ def test_every_step_runs_on_the_cpu_and_lands_in_one_table(tmp_path: Path, tiny_
     assert table == done.stdout[done.stdout.index("| step |"):]
 
 
+@pytest.mark.slow
 def test_a_failing_step_is_a_row_and_the_run_goes_on(tmp_path: Path) -> None:
     """No data at all: every step fails, each is a row saying why, the table is written, the exit status says so."""
     done = run_script(tmp_path / "nothing", tmp_path / "out")
