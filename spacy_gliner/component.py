@@ -579,7 +579,7 @@ class GLiNERComponent(TrainablePipe):
             warnings.warn(
                 f"The {self.name!r} component found {found} labels in the training data and has no labels configured, "
                 f"so the trained pipeline will look for all {found} in every text by default (dev scoring during "
-                f"training included): slow, and rarely what a pipeline trained on a many-label corpus is for. Set "
+                f"training included), which is slow. If it is meant for other labels (a zero-shot corpus such as Pile-NER), set "
                 f"the labels it predicts by default: [components.{self.name}] labels = [...] in the config, or "
                 f"--components.{self.name}.labels '[\"person\", ...]' (or a {{label: description}} dict) with spacy train.",
                 UserWarning,
