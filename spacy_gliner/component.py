@@ -10,6 +10,7 @@ import json
 import numbers
 import operator
 import unicodedata
+import warnings
 from dataclasses import MISSING, dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
@@ -547,7 +548,11 @@ class GLiNERComponent(TrainablePipe):
 
     # -- initialization and serialization -------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None, labels: Optional[Labels] = None) -> None:
-        """Load the checkpoint (hub access happens here) and collect labels from the data."""
+        """Load the checkpoint (hub access happens here) and collect labels from the data.
+
+        With no configured labels, the collected ones are what the trained pipeline looks
+        for by default (dev scoring included): more than ``max_types`` of them (a zero-shot
+        corpus such as Pile-NER) is warned about, naming the setting that picks the labels."""
         get_loaded(self.model)
         if labels is not None:
             self.cfg["trained_labels"] = check_labels(labels)
@@ -555,6 +560,17 @@ class GLiNERComponent(TrainablePipe):
         for example in get_examples():
             for span in gold_spans(example.reference, self.nested, self.spans_key):
                 self.add_label(span.label_)
+        found = len(self.cfg["trained_labels"])
+        if not self.settings.labels and found > self.training.max_types:
+            warnings.warn(
+                f"The {self.name!r} component found {found} labels in the training data and has no labels configured, "
+                f"so the trained pipeline will look for all {found} in every text by default (dev scoring during "
+                f"training included), which is slow. If it is meant for other labels (a zero-shot corpus such as Pile-NER), set "
+                f"the labels it predicts by default: [components.{self.name}] labels = [...] in the config, or "
+                f"--components.{self.name}.labels '[\"person\", ...]' (or a {{label: description}} dict) with spacy train.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """``cfg`` (JSON: trained labels, the component's settings and the labels format) and

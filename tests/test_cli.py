@@ -466,6 +466,19 @@ def test_info_checkpoint_and_pipeline(saved_pipeline):
     assert "PER (person), ORG (organization), LOC (location)" in pipeline.stdout  # label (description)
 
 
+def test_info_summarises_a_long_label_list(tmp_path):
+    """A pipeline trained on a many-label corpus: the first ten labels and a count, on one short row."""
+    labels = [f"type{i}" for i in range(368)]
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": MODEL, "labels": labels})
+    nlp.to_disk(tmp_path / "nlp")
+    result = invoke("info", tmp_path / "nlp")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("labels"))
+    assert ", ".join(labels[:10]) + ", ... and 358 more (368 labels)" in " ".join(row.split())
+    assert "type10" not in result.stdout
+
+
 def test_records_are_written_as_they_stream(tmp_path, conll):
     """Records are written one by one: a bad line after good ones leaves the good ones on
     standard output (an --output file appears only whole, see test_hardening.py)."""

@@ -331,6 +331,30 @@ def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
     assert (gliner.gold_stats.spans, gliner.gold_stats.unplaced) == (2, 1)
 
 
+@pytest.mark.parametrize("configured", [False, True])
+def test_many_training_labels_are_warned_about_unless_labels_are_configured(tiny_encoder: Path, configured: bool) -> None:
+    """The labels collected from the training data are the trained pipeline's default: more
+    than max_types of them (a zero-shot corpus) is warned about, naming the setting; with
+    configured labels, those are the default and nothing is said."""
+    import warnings
+
+    nlp = spacy.blank("en")
+    model = {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32}
+    training = {"@misc": "spacy_gliner.TrainingSettings.v1", "max_types": 2}
+    config = {"model": model, "training": training, **({"labels": ["person"]} if configured else {})}
+    gliner = nlp.add_pipe("gliner", config=config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nlp.initialize(lambda: examples(nlp))
+    said = [str(w.message) for w in caught if "labels in the training data" in str(w.message)]
+    assert gliner.cfg["trained_labels"] == {"person": "person", "city": "city", "company": "company"}
+    if configured:
+        assert said == [] and gliner.labels == ("person",)
+    else:
+        assert len(said) == 1 and "found 3 labels" in said[0] and "--components.gliner.labels" in said[0]
+        assert gliner.labels == ("person", "city", "company")
+
+
 # -- learning rates, schedule, architectures ------------------------------------------
 
 

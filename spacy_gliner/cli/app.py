@@ -632,10 +632,14 @@ def info_cli(
     loaded = get_loaded(component.model)
     settings = loaded.settings
     encoder = (settings.encoder_config or {}).get("model_type", "?")
+    labels = [k if k == v else f"{k} ({v})" for k, v in component.default_labels.items()]
+    first = 10  # a long list (the hundreds of types of a zero-shot training corpus): the first few and a count
+    if len(labels) > first:
+        labels = [*labels[:first], f"... and {len(labels) - first} more ({len(labels)} labels)"]
     rows = [
         ("model", model),
         ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {component.threshold})"),
-        ("labels", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.default_labels.items()) or "none (give --labels when predicting)"),
+        ("labels", ", ".join(labels) or "none (give --labels when predicting)"),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),
