@@ -375,3 +375,14 @@ def test_a_wrong_value_fails_at_add_pipe_not_at_the_first_document(tiny_checkpoi
     edit_json(folder / checkpoint.CONFIG_FILE, _set("max_width", "12"))
     with pytest.raises(CheckpointError, match="max_width in gliner_config.json must be an integer"):
         spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": ["person"]})
+
+
+def test_a_rate_whose_default_is_an_integer_takes_a_float():
+    """transformers 4.57's DebertaV2Config defaults pooler_dropout to 0 (an int); transformers 5
+    writes 0.0: a pipeline saved under 5 must load under 4, while sizes stay integers."""
+    from types import SimpleNamespace
+
+    defaults = SimpleNamespace(pooler_dropout=0, hidden_size=768)
+    checkpoint._check_encoder_fields({"pooler_dropout": 0.0}, defaults, "encoder_config")
+    with pytest.raises(CheckpointError, match="encoder_config.hidden_size in gliner_config.json must be an integer or null, got 768.0"):
+        checkpoint._check_encoder_fields({"hidden_size": 768.0}, defaults, "encoder_config")

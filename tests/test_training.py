@@ -8,6 +8,7 @@ tokenizer, so GLiNER's special tokens must be added) and the reference checkpoin
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -414,7 +415,7 @@ def test_warmup_cosine_schedule() -> None:
 @pytest.mark.parametrize(
     "build,kwargs,message",
     [
-        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, "mixed_precision must be false, true, 'fp16', 'bf16' or 'int8', got 'fp32'"),
+        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, re.escape("mixed_precision must be false (float32), true (= 'fp16') or one of 'fp16', 'bf16', 'int8', got 'fp32'")),
         (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}, "encoder_lr_scale must be a number >= 0, got -0.1"),
         (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}, "span_mode must be one of"),
         (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size in spacy_gliner.GLiNEREncoderModel.v1 must be an even integer >= 2, got 33"),

@@ -662,9 +662,16 @@ def _check_encoder_fields(cfg: Dict[str, Any], defaults: Any, field: str) -> Non
     (null allowed, as transformers configs use it), whatever transformers version checks."""
     for key, value in cfg.items():
         kind = type(getattr(defaults, key, None))
+        if kind is int and _is_rate(key):  # transformers 4 defaults some rates to 0 (DeBERTa's pooler_dropout)
+            kind = float
         rule = Rule(kind, optional=True)
         if kind in (int, float, bool, str) and not rule.allows(value):
             raise CheckpointError(f"{field}.{key} in gliner_config.json must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+
+
+def _is_rate(key: str) -> bool:
+    """A setting that is a probability or a small constant, whatever type its default has."""
+    return "dropout" in key or key.endswith(("_prob", "_eps", "_rate"))
 
 
 def _embedding_rows(shapes: Shapes, prefix: str) -> int:
