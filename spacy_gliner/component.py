@@ -33,8 +33,8 @@ from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient
 if TYPE_CHECKING:  # pragma: no cover
     from .alignment import AlignedWords
     from .model.decoding import Candidates
-    from .model.inputs import Splitter
     from .model.search import SpanSearch
+    from .model.words import Splitter
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
@@ -381,8 +381,7 @@ class GLiNERComponent(TrainablePipe):
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
-        from .alignment import DOC_TOKENS  # also registers the "spacy" splitter
-        from .model.inputs import word_splitter
+        from .alignment import DOC_TOKENS, word_splitter
 
         if self.words == DOC_TOKENS:
             return None
@@ -577,12 +576,12 @@ class GLiNERComponent(TrainablePipe):
         ``trained_labels``; the settings are then those of the config. One without
         ``labels_format`` writes label dicts the earlier way round, and is converted (see
         ``_read_cfg``)."""
-        from .model import checkpoint
+        from .model import checkpoint, files
 
         path = Path(path)
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
-            cfg, settings = self._read_cfg(checkpoint.read_json(path / "cfg"))
+            cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
         loaded = checkpoint.load(path / "model") if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
@@ -679,7 +678,7 @@ def _component_files(bytes_data: Any) -> Dict[str, bytes]:
             f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
             "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
         )
-    from .model.checkpoint import LABELS_TOKENIZER_DIR
+    from .model.tokenizers import LABELS_TOKENIZER_DIR
 
     for name in files:
         parts = name.split("/")

@@ -39,7 +39,8 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .alignment import word_spans
-from .model.inputs import InputBuilder, Splitter, Window, split_words
+from .model.inputs import InputBuilder, Window
+from .model.words import Splitter, split_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

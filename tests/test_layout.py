@@ -89,6 +89,14 @@ def test_no_import_circle(graph):
     assert not circles, circles[0]
 
 
+def test_the_cli_writes_files_without_importing_checkpoint_code(graph):
+    """File modes (the umask) come from the core's neutral ``files`` module, which checkpoint
+    writing shares: no CLI module imports the checkpoint reader and writer for them."""
+    cli = [m for m in graph if m.startswith("spacy_gliner.cli")]
+    assert any("spacy_gliner.model.files" in graph[m] for m in cli)
+    assert not [m for m in cli if "spacy_gliner.model.checkpoint" in graph[m]]
+
+
 def test_graph_sees_lazy_imports(graph):
     """The graph is only a guard if it sees imports inside functions."""
     assert "spacy_gliner.model.checkpoint" in graph["spacy_gliner.architectures"]
@@ -107,7 +115,7 @@ def test_a_blank_pipeline_imports_no_heavy_module_of_ours():
     )
     assert "spacy_gliner.component" in loaded  # spaCy did import the factory module
     heavy = ("spacy_gliner.data", "spacy_gliner.cli", "spacy_gliner.loading", "spacy_gliner.render", "spacy_gliner.scale")
-    heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.search")
+    heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.tokenizers", "spacy_gliner.model.search")
     assert not [m for m in loaded if m.startswith(heavy)]
 
 

@@ -25,7 +25,7 @@ from spacy.vocab import Vocab
 from srsly.msgpack import Packer
 from tqdm import tqdm
 
-from ..model.inputs import split_words  # the one GLiNER word splitter, so spans agree with the model
+from ..model.words import split_words  # the one GLiNER word splitter, so spans agree with the model
 from ..training import NEGATIVES_KEY
 
 SPANS_KEY = "sc"
