@@ -38,8 +38,6 @@ from .model.decoding import Entities
 from .model.words import Splitter, Words, split_words, word_offsets
 from .model.words import word_splitter as core_word_splitter
 
-DOC_TOKENS = "tokens"  # the component's ``words`` setting that makes the Doc's tokens GLiNER's words
-
 # span group attrs: the official entities (characters, spaCy label, score), in the official order
 STARTS, ENDS, LABELS, SCORES = "starts", "ends", "labels", "scores"
 EXACT_ID = "gliner"  # prefix of the ``id_`` of each span the component writes: "gliner:A:B"

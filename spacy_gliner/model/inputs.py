@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .settings import GLiNERSettings
 
 DEFAULT_OVERLAP = 64  # words shared by neighbouring windows (at least 2 * max_width is used)
+DEFAULT_BATCH_SIZE = 8  # windows per forward pass (the official library's batch size)
 SENTENCE_END = frozenset({".", "!", "?", "…", "。", "！", "？"})
 
 

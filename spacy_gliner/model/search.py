@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates, decode_entities, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
+from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities, token_candidates
+from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
 from .words import Splitter, word_offsets, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
@@ -176,10 +176,10 @@ def predict_entities(
     loaded: LoadedGLiNER,
     texts: Sequence[str],
     labels: Sequence[str],
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     flat_ner: bool = True,
     multi_label: bool = False,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     search: Optional[SpanSearch] = None,
     splitter: Optional[Splitter] = None,
 ) -> List[List[dict]]:
