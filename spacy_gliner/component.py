@@ -6,7 +6,7 @@ needs it. Its settings and their checks are ``config``'s. Methods follow a batch
 labels, prediction, annotation, training, scoring, initialization and serialization.
 """
 import json
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -94,15 +94,14 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
     return score_gliner
 
 
+@dataclass
 class DocPrediction:
-    """Candidates of one doc in GLiNER's word units, with the words (and the tokens holding
-    them) and the labels they refer to."""
+    """Candidates of one doc in GLiNER's word units, the label each of their label indices
+    writes, and the words (with the tokens holding them)."""
 
-    def __init__(self, candidates: "Candidates", label_map: LabelMap, words: "AlignedWords") -> None:
-        self.candidates = candidates
-        self.labels = list(label_map.values())  # what the model was asked for: the descriptions
-        self.span_labels = list(label_map)  # the label written for each
-        self.words = words
+    candidates: "Candidates"
+    labels: List[str]
+    words: "AlignedWords"
 
 
 class _Setting:
@@ -158,20 +157,16 @@ class GLiNERComponent(TrainablePipe):
 
     # -- labels ---------------------------------------------------------------
     @property
-    def label_map(self) -> LabelMap:
-        """The configured labels, {label: description}."""
-        return self.settings.labels
-
-    @property
-    def default_labels(self) -> LabelMap:
-        """What is looked for when a call or doc names no labels: the configured labels, else
-        those collected from training data."""
+    def label_descriptions(self) -> LabelMap:
+        """What is looked for when a call or doc names no labels, {label: the description the
+        model reads}: the configured labels, else those collected from training data."""
         return self.settings.labels or self.cfg["trained_labels"]
 
     @property
     def labels(self) -> tuple:
-        """The labels written on the spans when no per-call labels are given."""
-        return tuple(self.default_labels)
+        """The labels written on the spans when a call or doc names none (spaCy's ``labels``:
+        the keys of ``label_descriptions``)."""
+        return tuple(self.label_descriptions)
 
     def add_label(self, label: str) -> int:
         if label in self.cfg["trained_labels"]:
@@ -180,7 +175,7 @@ class GLiNERComponent(TrainablePipe):
         return 1
 
     def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
-        default = check_labels(labels) if labels is not None else self.default_labels
+        default = check_labels(labels) if labels is not None else self.label_descriptions
         maps = []
         for doc in docs:
             own = doc.user_data.get(DOC_LABELS_KEY)
@@ -229,7 +224,7 @@ class GLiNERComponent(TrainablePipe):
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
         found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
-        return [DocPrediction(c, m, a) for a, c, m in zip(aligned, found, maps)]
+        return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
@@ -285,7 +280,7 @@ class GLiNERComponent(TrainablePipe):
         for doc, pred in zip(docs, preds):
             words = pred.words
             found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
-            group = entity_group(doc, self.spans_key, words, found, pred.span_labels, {OWNER_ATTR: self.name})
+            group = entity_group(doc, self.spans_key, words, found, pred.labels, {OWNER_ATTR: self.name})
             doc.spans[self.spans_key] = group
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
@@ -368,7 +363,7 @@ class GLiNERComponent(TrainablePipe):
             self.training,
             nested=self.nested,
             spans_key=self.spans_key,
-            label_texts=self.default_labels,
+            label_texts=self.label_descriptions,
             stats=self.gold_stats,
             device=get_loaded(self.model).device,
             splitter=self.word_splitter(),

@@ -87,9 +87,9 @@ def test_config_block_builds_the_same_component(tiny_checkpoint):
     }
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("gliner", config=config)
-    assert (pipe.label_map, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
+    assert (pipe.label_descriptions, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
     rebuilt = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
-    assert rebuilt.get_pipe("gliner").label_map == {"PERSON": "person"}
+    assert rebuilt.get_pipe("gliner").label_descriptions == {"PERSON": "person"}
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_saved_pipeline_loads_offline(saved, offline):
     path, expected = saved
     assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "gliner" / "model").iterdir()}
     nlp = spacy.load(path)
-    assert nlp.get_pipe("gliner").label_map == {"PERSON": "person", "LOC": "location"}
+    assert nlp.get_pipe("gliner").label_descriptions == {"PERSON": "person", "LOC": "location"}
     assert_same(list(nlp.pipe(TEXTS)), expected)
 
 
