@@ -635,7 +635,7 @@ def info_cli(
     rows = [
         ("model", model),
         ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {component.threshold})"),
-        ("labels", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.default_labels.items()) or "none (give --labels when predicting)"),
+        ("labels", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.label_descriptions.items()) or "none (give --labels when predicting)"),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),
