@@ -170,3 +170,17 @@ def test_the_registered_names_in_this_test_are_all_there_are():
     listed = {name for _, name in test_a_fresh_process_resolves_each_registered_name.pytestmark[0].args[1]}
     registered = set().union(*(names for group, names in _registered_names().items() if group != "spacy_factories"))
     assert listed == registered
+
+
+def test_the_readme_names_every_module():
+    """The README's architecture table names each module of the tree (a sub-package of the
+    core in one row), and no module that is gone; the diagram names those of the core and the
+    spaCy layer: a moved or new module fails here until the README says so."""
+    section = (ROOT / "README.md").read_text(encoding="utf8").split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    table = {name for row in re.findall(r"^\| (`.+?) \| ", section, flags=re.M) for name in re.findall(r"`([^`]+)`", row)}
+    nested = {p.parent.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.glob("*/*/__init__.py")}
+    tree = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    tree = {m for m in tree if not m.startswith(tuple(nested))} | nested
+    assert (tree - table, table - tree) == (set(), set())
+    diagram = set(re.findall(r"\w+\.py|\w+/", section.split("```", 2)[1]))
+    assert {m.removeprefix("model/") for m in tree if layer(module_name(PACKAGE / m.rstrip("/"))) < 2} - diagram == set()
