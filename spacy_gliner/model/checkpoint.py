@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -53,7 +53,7 @@ class LoadedGLiNER:
     """Everything needed to run a checkpoint: settings, network and tokenizer."""
 
     settings: GLiNERSettings
-    network: "GLiNERSpanModel"
+    network: "GLiNERNetwork"
     tokenizer: "PreTrainedTokenizerBase"
     labels_tokenizer: Optional["PreTrainedTokenizerBase"] = None  # bi-encoders only
 
@@ -213,10 +213,10 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
         raise CheckpointError(f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one.")
     add_special_tokens(tokenizer, settings)
     model.resize_token_embeddings(len(tokenizer))
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
     settings = replace(settings, model_name=str(encoder), encoder_config=model.config.to_dict())
-    network = GLiNERSpanModel(settings, model)
+    network = GLiNERNetwork(settings, model)
     network.eval()
     return LoadedGLiNER(settings, network, tokenizer)
 
@@ -302,7 +302,7 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
     network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
-def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERSpanModel":
+def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERNetwork":
     """The network, built once every size in the configs is known to fit the weights file.
 
     Layer counts are checked against the header first (each layer holds a tensor); then the
@@ -312,14 +312,14 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
     """
     import torch
 
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
     _check_layer_counts(encoder_config, shapes, ENCODER, "encoder_config", where)
     if labels_config is not None:
         _check_layer_counts(labels_config, shapes, LABELS_ENCODER, "labels_encoder_config", where)
     try:
         with torch.device("meta"):
-            skeleton = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+            skeleton = GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
     except Exception as err:  # torch and transformers refuse impossible sizes with many error types
         raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
     own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -334,7 +334,7 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
             f"checks (the largest: {_rename(largest, 1, 0)}, {unchecked[largest]:,}), more than the {weights:,} of the "
             "weights file. Its sizes (e.g. max_position_embeddings) do not belong to these weights."
         )
-    return GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+    return GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
 
 
 def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, where: str) -> None:

@@ -205,7 +205,7 @@ def _nearest(sorted_values: Sequence[int], low: int, high: int, target: int) -> 
 
 
 def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device") -> Dict[str, "torch.Tensor"]:
-    """Pad a batch of windows into the tensors ``GLiNERSpanModel.forward`` takes."""
+    """Pad a batch of windows into the tensors ``GLiNERNetwork.forward`` takes."""
     import torch
 
     n_tokens = max(len(w.input_ids) for w in windows)
