@@ -11,7 +11,7 @@ by a newer transformers, an offline machine.
 import copy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set
 
 from .files import TOKENIZER_FILES, check_code_free, pretrained, read_json
 from .settings import CheckpointError, GLiNERSettings
@@ -26,17 +26,8 @@ LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's t
 def load_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTrainedTokenizerBase":
     """The text tokenizer of the checkpoint in ``folder``: its own files, else its encoder's
     (``model_name``), with GLiNER's special tokens; it must address the encoder's ``rows``."""
-    from transformers import AutoTokenizer
-
     source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
-    if source == settings.model_name and Path(source).is_dir():
-        check_code_free(Path(source))
-    try:
-        tokenizer = pretrained(AutoTokenizer, source, use_fast=True)
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise CheckpointError(_tokenizer_failure(folder, settings, source, err)) from err
+    tokenizer = _auto_tokenizer(source, source == settings.model_name, lambda err: _tokenizer_failure(folder, settings, source, err))
     if not tokenizer.is_fast:
         raise CheckpointError(
             f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
@@ -48,21 +39,14 @@ def load_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTra
 def load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTrainedTokenizerBase":
     """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder``
     id; it must address no more rows than the labels encoder's embeddings."""
-    from transformers import AutoTokenizer
-
     local = folder / LABELS_TOKENIZER_DIR
     source = str(local) if (local / "tokenizer_config.json").is_file() else str(settings.labels_encoder)
-    if source == settings.labels_encoder and Path(source).is_dir():
-        check_code_free(Path(source))
-    try:
-        tokenizer = pretrained(AutoTokenizer, source, use_fast=True)
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise CheckpointError(
-            f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
-            f"Offline, copy the labels encoder's tokenizer files into {local}."
-        ) from err
+    tokenizer = _auto_tokenizer(
+        source,
+        source == settings.labels_encoder,
+        lambda err: f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
+        f"Offline, copy the labels encoder's tokenizer files into {local}.",
+    )
     if len(tokenizer) > rows:
         raise CheckpointError(
             f"The labels tokenizer ({len(tokenizer)} tokens, from {source}) addresses more rows than the labels "
@@ -72,6 +56,21 @@ def load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> 
         tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
     return tokenizer
 
+
+
+def _auto_tokenizer(source: str, outside: bool, failure: Callable[[Exception], str]) -> "PreTrainedTokenizerBase":
+    """``AutoTokenizer`` from ``source`` (a folder outside the checkpoint is checked for code
+    first); a failure that is not already a ``CheckpointError`` is one, worded by ``failure``."""
+    from transformers import AutoTokenizer
+
+    if outside and Path(source).is_dir():
+        check_code_free(Path(source))
+    try:
+        return pretrained(AutoTokenizer, source, use_fast=True)
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise CheckpointError(failure(err)) from err
 
 def save_tokenizer(tokenizer: Any, folder: Path) -> None:
     """``save_pretrained``, with a ``tokenizer_config.json`` that transformers 4 and 5 both read.
