@@ -55,7 +55,7 @@ def annotate(pipeline: Pipeline, doc: Doc, entities: List[Tuple[int, int, str]])
     labels = np.asarray([LABELS.index(t) for _, _, t in entities])
     scores = np.random.default_rng(0).uniform(0.5, 1.0, len(entities))
     cands = Candidates(first[kept], last[kept], labels[kept], scores[kept]).canonical()
-    pipeline.component.set_annotations([doc], [DocPrediction(cands, {label: label for label in LABELS}, words)])
+    pipeline.component.set_annotations([doc], [DocPrediction(cands, list(LABELS), words)])
 
 
 def old_records(pipeline: Pipeline, doc: Doc, limit: int) -> List[Dict[str, Any]]:

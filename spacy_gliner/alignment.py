@@ -35,9 +35,8 @@ import numpy as np
 from spacy.tokens import Doc, Span, SpanGroup
 
 from .model.decoding import Entities
-from .model.inputs import Splitter, Words, register_splitter, split_words, word_offsets
-
-DOC_TOKENS = "tokens"  # the component's ``words`` setting that makes the Doc's tokens GLiNER's words
+from .model.words import Splitter, Words, split_words, word_offsets
+from .model.words import word_splitter as core_word_splitter
 
 # span group attrs: the official entities (characters, spaCy label, score), in the official order
 STARTS, ENDS, LABELS, SCORES = "starts", "ends", "labels", "scores"
@@ -224,10 +223,13 @@ def _blank_tokenizer(lang: str):
     return spacy.blank(lang).tokenizer
 
 
-def spacy_splitter(lang: str = "en") -> Splitter:
+def spacy_splitter(lang: str) -> Splitter:
     """The official ``spacy`` word splitter: the tokens of ``spacy.blank(lang)``, whitespace tokens included."""
     tokenizer = _blank_tokenizer(lang)
     return lambda text: [(t.text, t.idx, t.idx + len(t.text)) for t in tokenizer(text)]
 
 
-register_splitter("spacy", spacy_splitter)
+def word_splitter(name: str) -> Splitter:
+    """The official word splitter ``name`` (a checkpoint's ``words_splitter_type``), "spacy" and
+    "universal" included: the core's splitters, with spaCy's tokenizer handed in."""
+    return core_word_splitter(name, spacy_splitter)

@@ -55,22 +55,22 @@ def build_gliner_model(
 @registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")
 def build_gliner_encoder_model(
     encoder: str,
-    hidden_size: int = 512,
-    max_width: int = 12,
-    max_len: int = 384,
-    dropout: float = 0.4,
-    span_mode: str = "markerV0",
-    num_rnn_layers: int = 1,
-    embed_ent_token: bool = True,
+    hidden_size: int = GLiNERSettings.hidden_size,
+    max_width: int = GLiNERSettings.max_width,
+    max_len: int = GLiNERSettings.max_len,
+    dropout: float = GLiNERSettings.dropout,
+    span_mode: str = GLiNERSettings.span_mode,
+    num_rnn_layers: int = GLiNERSettings.num_rnn_layers,
+    embed_ent_token: bool = GLiNERSettings.embed_ent_token,
     mixed_precision: MixedPrecision = False,
     encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE,
 ) -> Model:
     """A new GLiNER span model to train: a pretrained encoder and random GLiNER layers.
 
     encoder: a Hugging Face model id or a local folder (loaded at ``initialize``; a saved
-    pipeline carries its weights). The other settings are those of ``gliner_config.json``;
-    ``embed_ent_token=False`` reads each type at its first sub-token instead of at its
-    ``<<ENT>>`` marker.
+    pipeline carries its weights). The other settings are those of ``gliner_config.json``,
+    with the defaults of ``GLiNERSettings``; ``embed_ent_token=False`` reads each type at its
+    first sub-token instead of at its ``<<ENT>>`` marker.
     """
     if span_mode not in SPAN_HEADS:
         why = " (token-level models load from checkpoints but cannot be trained here yet)" if span_mode == TOKEN_LEVEL else ""

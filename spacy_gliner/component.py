@@ -2,17 +2,12 @@
 
 Import-light on purpose: spaCy imports factory modules for every ``Language``, so the
 GLiNER core (torch networks, transformers) is imported only when the component first
-needs it. Methods follow a batch's life: labels, prediction, annotation, training,
-scoring, initialization and serialization.
+needs it. Its settings and their checks are ``config``'s. Methods follow a batch's life:
+labels, prediction, annotation, training, scoring, initialization and serialization.
 """
-import inspect
 import json
-import numbers
-import operator
-import unicodedata
 import warnings
-from dataclasses import MISSING, dataclass, field, fields, replace
-from decimal import Decimal
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -27,177 +22,38 @@ from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .architectures import DEFAULT_SOURCE, build_gliner_model, get_loaded, is_loaded, set_loaded
-from .model.settings import WORD_SPLITTERS
+from .architectures import build_gliner_model, get_loaded, is_loaded, set_loaded
+from .config import (
+    CHECKPOINT_WORDS,
+    DEFAULT_CONFIG,
+    DOC_TOKENS,
+    GLiNERConfig,
+    LabelMap,
+    Labels,
+    check_labels,
+    check_threshold,
+    takes_fields,
+)
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .alignment import AlignedWords
     from .model.decoding import Candidates
-    from .model.inputs import Splitter
     from .model.search import SpanSearch
+    from .model.words import Splitter
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
-# Unicode categories that show nothing on their own: controls, format characters (zero-width
-# space, BOM, soft hyphen), surrogates, separators, and combining marks without a base.
-_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
-Labels = Union[Sequence[str], Dict[str, str]]
-LabelMap = Dict[str, str]  # label written on the spans -> its description, the text the model reads
 # cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
 # official library's form; absent (1): earlier versions' {text the model reads: label}.
 LABELS_FORMAT_KEY = "labels_format"
 LABELS_FORMAT = 2
-WORDS_CHOICES = ("checkpoint", "tokens", *WORD_SPLITTERS)  # the ``words`` setting
 
 
-def check_labels(labels: Any) -> LabelMap:
-    """Labels as {label: description}, as the official library takes them: the label is
-    written on the spans, the description is what the model reads; a list describes every
-    label by itself. Descriptions must differ, as in the official library (two labels read
-    alike cannot be told apart); several texts for one label is also the reversed form
-    that earlier versions took, which is refused rather than silently read backwards."""
-    if isinstance(labels, str) or not isinstance(labels, (list, tuple, dict)):
-        raise TypeError(
-            f"labels must be a list of labels or a dict from label to description, not {type(labels).__name__}: "
-            'e.g. ["person", "organization"] or {"PERSON": "person", "ORG": "company or organization"}.'
-        )
-    pairs = labels.items() if isinstance(labels, dict) else ((label, label) for label in labels)
-    out: LabelMap = {}
-    for label, description in pairs:
-        for value in (label, description):
-            if not isinstance(value, str):
-                raise TypeError(f"Every label must be a string; got {value!r} ({type(value).__name__}).")
-            if not value.strip():
-                raise ValueError("Labels must not be empty or whitespace only.")
-            if any("\ud800" <= c <= "\udfff" for c in value):
-                raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
-            if all(unicodedata.category(c) in _INVISIBLE for c in value):
-                raise ValueError(
-                    f"The label {value!r} has no visible character (only {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): "
-                    "every entity would get an invisible label. Remove it, or check how the labels were read."
-                )
-        out.setdefault(label, description)  # a list's duplicates keep their first place
-    _check_descriptions(out)
-    return out
-
-
-def _check_descriptions(labels: LabelMap) -> None:
-    """Refuse two labels with one description: ``ValueError`` naming them."""
-    seen: Dict[str, str] = {}
-    for label, description in labels.items():
-        first = seen.setdefault(description, label)
-        if first != label:
-            raise ValueError(
-                f"The labels {first!r} and {label!r} have the same description {description!r}, so the model cannot "
-                "tell them apart. A labels dict is {label: description}, as in the official library: the key is "
-                "the label written on the entities, the value the text the model reads. Earlier versions of "
-                f"spacy-gliner took the reverse ({{text the model reads: label}}); if that is what this dict is, "
-                f"swap each pair, e.g. {{{description!r}: {first!r}}}, and give each label one description."
-            )
-
-
-def _is_number(value: Any) -> bool:
-    """Any real number (int, float, numpy scalars, Fraction, Decimal), but not a boolean."""
-    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_threshold(threshold: Any) -> float:
-    try:
-        number = float(threshold) if _is_number(threshold) else None
-    except (ValueError, OverflowError):  # Decimal("sNaN")
-        number = None
-    if number is None or not 0.0 < number < 1.0:
-        raise ValueError(f"threshold must be a number strictly between 0 and 1 (a probability), got {threshold!r}.")
-    return number
-
-
-def check_positive(name: str, value: Any) -> int:
-    """A positive integer, of any integer type (numpy too), or a number with an integer value."""
-    number: Optional[int] = None
-    if not isinstance(value, (bool, np.bool_)):
-        try:
-            number = operator.index(value)
-        except TypeError:
-            try:
-                number = int(value) if _is_number(value) and value == int(value) else None
-            except (ValueError, OverflowError):  # NaN, infinity
-                number = None
-    if number is None or number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return number
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """True or false (numpy booleans too); a string such as "no" is not silently true."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be true or false, got {value!r} ({type(value).__name__}).")
-    return bool(value)
-
-
-@dataclass(frozen=True)
-class GLiNERConfig:
-    """The component's settings, written once: each field is a key of its config block, with
-    the config's default, and is checked here (a bad value fails when the pipe is built).
-
-    labels: the labels to look for (a list), or a dict {label: description}, as the
-        official library takes it: the label is written on the spans, the description is
-        what the model reads; may be empty when labels come per call, per doc or from
-        training data.
-    threshold: keep spans scoring above this probability.
-    nested: entities may contain each other (``doc.spans`` only) instead of flat ``doc.ents``.
-    multi_label: one span may carry several labels.
-    spans_key: the ``doc.spans`` key of the predicted spans and their scores.
-    batch_size: windows per forward pass.
-    overwrite_ents: on a clash with an existing entity, the new one wins.
-    window_overlap: words shared by neighbouring windows of a long text.
-    words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
-        as the official library splits), "tokens" (the Doc's own tokens: entities fit the
-        tokens exactly, and any language the pipeline's tokenizer segments can be read), or
-        the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
-    """
-
-    labels: Labels = field(default_factory=list)
-    threshold: float = 0.5
-    nested: bool = False
-    multi_label: bool = False
-    spans_key: str = "sc"
-    batch_size: int = 8
-    overwrite_ents: bool = False
-    window_overlap: int = 64
-    words: str = "checkpoint"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.spans_key, str) or not self.spans_key:
-            raise ValueError(f"spans_key must be a non-empty string, got {self.spans_key!r}.")
-        if self.words not in WORDS_CHOICES:
-            raise ValueError(f"words must be one of {', '.join(map(repr, WORDS_CHOICES))}, got {self.words!r}.")
-        checked = {
-            "labels": check_labels(self.labels),
-            "threshold": check_threshold(self.threshold),
-            "nested": check_flag("nested", self.nested),
-            "multi_label": check_flag("multi_label", self.multi_label),
-            "batch_size": check_positive("batch_size", self.batch_size),
-            "overwrite_ents": check_flag("overwrite_ents", self.overwrite_ents),
-            "window_overlap": check_positive("window_overlap", self.window_overlap),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-
-def _default(f: Any) -> Any:
-    return f.default_factory() if f.default is MISSING else f.default
-
-
-DEFAULT_CONFIG = {
-    "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": DEFAULT_SOURCE, "mixed_precision": False},
-    **{f.name: _default(f) for f in fields(GLiNERConfig)},
-    "training": {"@misc": "spacy_gliner.TrainingSettings.v1"},
-    "scorer": {"@scorers": "spacy_gliner.gliner_scorer.v1"},
-}
-
-
+# spaCy validates a factory's config against its signature: the settings' parameters
+# are taken from GLiNERConfig, so that each setting is written in one place.
+@takes_fields(GLiNERConfig)
 def make_gliner(
     nlp: Language, name: str, model: Union[str, Model], training: TrainingSettings, scorer: Optional[Callable], **settings: Any
 ) -> "GLiNERComponent":
@@ -208,13 +64,6 @@ def make_gliner(
     return GLiNERComponent(nlp.vocab, model, name, training=training, scorer=scorer, **settings)
 
 
-# spaCy validates a factory's config against its signature: the settings' parameters
-# are taken from GLiNERConfig, so that each setting is written in one place.
-make_gliner.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [p for p in inspect.signature(make_gliner).parameters.values() if p.kind is not p.VAR_KEYWORD]
-    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type) for f in fields(GLiNERConfig)],
-    return_annotation="GLiNERComponent",
-)
 Language.factory(
     "gliner",
     assigns=["doc.ents", "doc.spans"],
@@ -223,8 +72,11 @@ Language.factory(
 )(make_gliner)
 
 
-def score_gliner(examples: Iterable[Example], *, nested: bool = False, spans_key: str = "sc", **kwargs: Any) -> Dict[str, Any]:
-    """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested)."""
+def score_gliner(
+    examples: Iterable[Example], *, nested: bool = GLiNERConfig.nested, spans_key: str = GLiNERConfig.spans_key, **kwargs: Any
+) -> Dict[str, Any]:
+    """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested); the component
+    passes its own ``nested`` and ``spans_key``."""
     if not nested:
         return get_ner_prf(examples, **kwargs)
     return Scorer.score_spans(
@@ -243,15 +95,14 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
     return score_gliner
 
 
+@dataclass
 class DocPrediction:
-    """Candidates of one doc in GLiNER's word units, with the words (and the tokens holding
-    them) and the labels they refer to."""
+    """Candidates of one doc in GLiNER's word units, the label each of their label indices
+    writes, and the words (with the tokens holding them)."""
 
-    def __init__(self, candidates: "Candidates", label_map: LabelMap, words: "AlignedWords") -> None:
-        self.candidates = candidates
-        self.labels = list(label_map.values())  # what the model was asked for: the descriptions
-        self.span_labels = list(label_map)  # the label written for each
-        self.words = words
+    candidates: "Candidates"
+    labels: List[str]
+    words: "AlignedWords"
 
 
 class _Setting:
@@ -307,20 +158,16 @@ class GLiNERComponent(TrainablePipe):
 
     # -- labels ---------------------------------------------------------------
     @property
-    def label_map(self) -> LabelMap:
-        """The configured labels, {label: description}."""
-        return self.settings.labels
-
-    @property
-    def default_labels(self) -> LabelMap:
-        """What is looked for when a call or doc names no labels: the configured labels, else
-        those collected from training data."""
+    def label_descriptions(self) -> LabelMap:
+        """What is looked for when a call or doc names no labels, {label: the description the
+        model reads}: the configured labels, else those collected from training data."""
         return self.settings.labels or self.cfg["trained_labels"]
 
     @property
     def labels(self) -> tuple:
-        """The labels written on the spans when no per-call labels are given."""
-        return tuple(self.default_labels)
+        """The labels written on the spans when a call or doc names none (spaCy's ``labels``:
+        the keys of ``label_descriptions``)."""
+        return tuple(self.label_descriptions)
 
     def add_label(self, label: str) -> int:
         if label in self.cfg["trained_labels"]:
@@ -329,7 +176,7 @@ class GLiNERComponent(TrainablePipe):
         return 1
 
     def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
-        default = check_labels(labels) if labels is not None else self.default_labels
+        default = check_labels(labels) if labels is not None else self.label_descriptions
         maps = []
         for doc in docs:
             own = doc.user_data.get(DOC_LABELS_KEY)
@@ -378,16 +225,15 @@ class GLiNERComponent(TrainablePipe):
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
         found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
-        return [DocPrediction(c, m, a) for a, c, m in zip(aligned, found, maps)]
+        return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
-        from .alignment import DOC_TOKENS  # also registers the "spacy" splitter
-        from .model.inputs import word_splitter
+        from .alignment import word_splitter
 
         if self.words == DOC_TOKENS:
             return None
-        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == "checkpoint" else self.words)
+        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words)
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
@@ -435,7 +281,7 @@ class GLiNERComponent(TrainablePipe):
         for doc, pred in zip(docs, preds):
             words = pred.words
             found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
-            group = entity_group(doc, self.spans_key, words, found, pred.span_labels, {OWNER_ATTR: self.name})
+            group = entity_group(doc, self.spans_key, words, found, pred.labels, {OWNER_ATTR: self.name})
             doc.spans[self.spans_key] = group
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
@@ -518,7 +364,7 @@ class GLiNERComponent(TrainablePipe):
             self.training,
             nested=self.nested,
             spans_key=self.spans_key,
-            label_texts=self.default_labels,
+            label_texts=self.label_descriptions,
             stats=self.gold_stats,
             device=get_loaded(self.model).device,
             splitter=self.word_splitter(),
@@ -593,12 +439,12 @@ class GLiNERComponent(TrainablePipe):
         ``trained_labels``; the settings are then those of the config. One without
         ``labels_format`` writes label dicts the earlier way round, and is converted (see
         ``_read_cfg``)."""
-        from .model import checkpoint
+        from .model import checkpoint, files
 
         path = Path(path)
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
-            cfg, settings = self._read_cfg(checkpoint.read_json(path / "cfg"))
+            cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
         loaded = checkpoint.load(path / "model") if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
@@ -695,7 +541,7 @@ def _component_files(bytes_data: Any) -> Dict[str, bytes]:
             f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
             "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
         )
-    from .model.checkpoint import LABELS_TOKENIZER_DIR
+    from .model.tokenizers import LABELS_TOKENIZER_DIR
 
     for name in files:
         parts = name.split("/")

@@ -15,7 +15,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .architectures import get_loaded
-from .component import GLiNERComponent, Labels, check_labels, check_threshold
+from .component import GLiNERComponent
+from .config import Labels, check_labels, check_threshold
 
 PathLike = Union[str, Path]
 # the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
-from .component import Labels
+from .config import Labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow

@@ -32,14 +32,16 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
 from .alignment import word_spans
-from .model.inputs import InputBuilder, Splitter, Window, split_words
+from .config import takes_fields
+from .model.inputs import InputBuilder, Window
+from .model.words import Splitter, split_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -74,15 +76,11 @@ class TrainingSettings:
 
 
 @registry.misc("spacy_gliner.TrainingSettings.v1")
-def make_training_settings(
-    max_types: int = 25,
-    focal_alpha: float = -1.0,
-    focal_gamma: float = 0.0,
-    label_smoothing: float = 0.0,
-    loss_reduction: str = "sum",
-) -> TrainingSettings:
-    """Type sampling and loss settings of the ``gliner`` component (see ``training``)."""
-    return TrainingSettings(max_types, focal_alpha, focal_gamma, label_smoothing, loss_reduction)
+@takes_fields(TrainingSettings)
+def make_training_settings(**settings: Any) -> TrainingSettings:
+    """Type sampling and loss settings of the ``gliner`` component (see ``training``): the
+    fields of :class:`TrainingSettings`, with its defaults."""
+    return TrainingSettings(**settings)
 
 
 @dataclass

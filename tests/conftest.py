@@ -25,7 +25,7 @@ try:
 except ImportError:  # tests/ collected as a package
     from tests.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint
 
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
 
 # The shared data beside the project root (``../shared/data``), or where SPACY_GLINER_DATA points.
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from spacy.vocab import Vocab
 from spacy_gliner.alignment import doc_words, exact_entities, exact_offsets
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.model.checkpoint import LoadedGLiNER
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
 from spacy_gliner.render import render_html
 
 from conftest import fitting_ents  # noqa: E402

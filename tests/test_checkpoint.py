@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from spacy_gliner.model import checkpoint
+from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import CheckpointError
 
@@ -226,7 +226,7 @@ def test_tokenizer_needing_sentencepiece_under_transformers_5_says_what_to_insta
         raise ValueError("`tiktoken` is required to read a `tiktoken` file. Install it with `pip install tiktoken`.")
 
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", from_pretrained)
-    monkeypatch.setattr(checkpoint, "_importable", lambda module: module not in ("sentencepiece", "google.protobuf"))
+    monkeypatch.setattr(tokenizers, "_importable", lambda module: module not in ("sentencepiece", "google.protobuf"))
     with pytest.raises(CheckpointError, match="is a SentencePiece model that transformers converts") as err:
         checkpoint.load(folder)
     assert "`pip install sentencepiece protobuf`" in str(err.value)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spacy_gliner.model import checkpoint
+from spacy_gliner.model import checkpoint, files, tokenizers
 from spacy_gliner.model.settings import MAX_LEN, MAX_WIDTH, RULES, CheckpointError
 
 from conftest import REF_MINILM
@@ -91,7 +91,7 @@ def test_cli_never_runs_a_checkpoints_code_even_when_stdin_says_yes(tmp_path):
     [
         ("", "tokenizer_config.json", "AutoTokenizer"),
         ("", "config.json", "AutoConfig"),
-        (checkpoint.LABELS_TOKENIZER_DIR, "tokenizer_config.json", "AutoTokenizer"),
+        (tokenizers.LABELS_TOKENIZER_DIR, "tokenizer_config.json", "AutoTokenizer"),
     ],
 )
 def test_custom_code_in_a_checkpoint_folder_is_refused_by_name(where, config, auto, tiny_checkpoint, tmp_path, says_yes):
@@ -257,7 +257,7 @@ def test_config_files_are_read_with_a_size_limit(tiny_checkpoint, tmp_path):
     folder = copy_of(tiny_checkpoint("markerV0-bert"), tmp_path / "ckpt")
     config = folder / checkpoint.CONFIG_FILE
     text = config.read_text(encoding="utf8")
-    config.write_text(text[:-1] + ', "padding": "' + "x" * checkpoint.MAX_CONFIG_BYTES + '"}', encoding="utf8")
+    config.write_text(text[:-1] + ', "padding": "' + "x" * files.MAX_CONFIG_BYTES + '"}', encoding="utf8")
     with pytest.raises(CheckpointError, match=r"gliner_config.json is larger than 16 MiB"):
         checkpoint.check_local(folder)
     config.write_text("[" * 100_000 + "]" * 100_000, encoding="utf8")  # nested past the parser's recursion
@@ -265,7 +265,7 @@ def test_config_files_are_read_with_a_size_limit(tiny_checkpoint, tmp_path):
         checkpoint.check_local(folder)
     config.write_text(text, encoding="utf8")
     tokenizer_config = folder / "tokenizer_config.json"
-    tokenizer_config.write_text(" " * (checkpoint.MAX_CONFIG_BYTES + 1), encoding="utf8")
+    tokenizer_config.write_text(" " * (files.MAX_CONFIG_BYTES + 1), encoding="utf8")
     with pytest.raises(CheckpointError, match=r"tokenizer_config.json is larger than any tokenizer_config.json"):
         checkpoint.check_local(folder)
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import numpy as np
 import pytest
@@ -87,9 +87,9 @@ def test_config_block_builds_the_same_component(tiny_checkpoint):
     }
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("gliner", config=config)
-    assert (pipe.label_map, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
+    assert (pipe.label_descriptions, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
     rebuilt = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
-    assert rebuilt.get_pipe("gliner").label_map == {"PERSON": "person"}
+    assert rebuilt.get_pipe("gliner").label_descriptions == {"PERSON": "person"}
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_saved_pipeline_loads_offline(saved, offline):
     path, expected = saved
     assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "gliner" / "model").iterdir()}
     nlp = spacy.load(path)
-    assert nlp.get_pipe("gliner").label_map == {"PERSON": "person", "LOC": "location"}
+    assert nlp.get_pipe("gliner").label_descriptions == {"PERSON": "person", "LOC": "location"}
     assert_same(list(nlp.pipe(TEXTS)), expected)
 
 
@@ -440,20 +440,139 @@ def test_existing_entities_survive_as_documented(trained, loaded, overwrite):
         assert spans(doc, "sc") == o  # the span group always holds gliner's own entities
 
 
-# -- one home for each setting (issue: the house) ------------------------------------------------
+# -- one home for each setting and each default --------------------------------------------------
 def test_each_setting_is_written_once():
     """The config block, the factory's signature and the component's attributes all come
-    from GLiNERConfig."""
+    from GLiNERConfig; the training block's signature from TrainingSettings, and a new
+    model's settings default to GLiNERSettings'."""
     import inspect
     from dataclasses import fields
 
-    from spacy_gliner.component import DEFAULT_CONFIG, GLiNERConfig, make_gliner
+    from spacy_gliner.architectures import build_gliner_encoder_model
+    from spacy_gliner.component import make_gliner
+    from spacy_gliner.config import DEFAULT_CONFIG, GLiNERConfig
+    from spacy_gliner.model.settings import GLiNERSettings
+    from spacy_gliner.training import TrainingSettings, make_training_settings
 
     settings = [f.name for f in fields(GLiNERConfig)]
     factory = list(inspect.signature(make_gliner).parameters)
     assert factory == ["nlp", "name", "model", "training", "scorer", *settings]
     assert set(DEFAULT_CONFIG) == {"model", "training", "scorer", *settings}
     assert GLiNERConfig(**{k: DEFAULT_CONFIG[k] for k in settings}) == GLiNERConfig()
+    assert list(inspect.signature(make_training_settings).parameters) == [f.name for f in fields(TrainingSettings)]
+    assert make_training_settings() == TrainingSettings()
+    encoder = {k: p.default for k, p in inspect.signature(build_gliner_encoder_model).parameters.items() if k in GLiNERSettings.__dataclass_fields__}
+    assert len(encoder) == 7 and encoder == {k: getattr(GLiNERSettings(), k) for k in encoder}
+
+
+# the settings' owners: where each default is written (a literal), all others derive it
+OWNERS = {
+    "threshold": "model/decoding.py",  # the official library's, as predict_entities'
+    "batch_size": "model/inputs.py",
+    "window_overlap": "model/inputs.py",
+    "spans_key": "config.py",
+    "words": "config.py",
+    **dict.fromkeys(("max_types", "focal_alpha", "focal_gamma", "label_smoothing", "loss_reduction"), "training.py"),
+    **dict.fromkeys(("hidden_size", "max_width", "max_len", "dropout", "span_mode", "num_rnn_layers", "embed_ent_token"), "model/settings.py"),
+    **dict.fromkeys(("source", "encoder_lr_scale"), "architectures.py"),
+}
+ALIASES = {"overlap": "window_overlap", "checkpoint_words": "words"}  # the same settings by other names
+
+
+def setting_defaults() -> Dict[str, Any]:
+    """{setting: default} of the component's config block, its training block and both models.
+    Flags off by default are left out (off is what a flag is unless asked, not a value to keep
+    in step: ``flat``, ``multi_label`` of the official calls are such flags too), and so are the
+    labels (none)."""
+    import inspect
+    from dataclasses import fields
+
+    from spacy_gliner.architectures import build_gliner_encoder_model, build_gliner_model
+    from spacy_gliner.config import GLiNERConfig
+    from spacy_gliner.training import TrainingSettings
+
+    found = {f.name: getattr(GLiNERConfig(), f.name) for f in fields(GLiNERConfig)}
+    found.update({f.name: getattr(TrainingSettings(), f.name) for f in fields(TrainingSettings)})
+    for builder in (build_gliner_model, build_gliner_encoder_model):
+        found.update({k: p.default for k, p in inspect.signature(builder).parameters.items() if p.default is not p.empty})
+    return {k: v for k, v in found.items() if v is not False and v not in ({}, [])}
+
+
+def literals_bound_to(names: Set[str]) -> Dict[Tuple[str, str], List[str]]:
+    """Where the package (GLiNER's part) binds a literal to one of ``names``, by (name, value): a
+    parameter's default, a field's, an assignment or a keyword argument. ``DEFAULT_X``, ``X``
+    and an alias are one name."""
+    import ast
+
+    import spacy_gliner
+
+    package = Path(spacy_gliner.__file__).parent
+    found: Dict[Tuple[str, str], List[str]] = {}
+
+    def bind(name: str, node: Any, path: Path) -> None:
+        name = name.lower().removeprefix("default_")
+        name = ALIASES.get(name, name)
+        try:
+            value = ast.literal_eval(node) if node is not None else None
+        except (ValueError, TypeError, SyntaxError):
+            return  # derived (a name, a call): not a literal
+        if name in names:
+            found.setdefault((name, repr(value)), []).append(f"{path.relative_to(package).as_posix()}:{node.lineno}")
+
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "model" / "gliner2"):
+            continue  # GLiNER2 follows the gliner2 library's defaults: another model's settings
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                positional = node.args.posonlyargs + node.args.args
+                pairs = list(zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults))
+                pairs += [(a, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None]
+                for arg, default in pairs:
+                    bind(arg.arg, default, path)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                bind(node.target.id, node.value, path)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        bind(target.id, node.value, path)
+            elif isinstance(node, ast.keyword) and node.arg:
+                bind(node.arg, node.value, path)
+    return found
+
+
+def test_each_default_is_written_once():
+    """Each setting's default is one literal, in its owner; everywhere else it is derived, so a
+    second literal (a parameter's default, a field's, a constant, a keyword argument) fails
+    here, naming where it is."""
+    defaults = setting_defaults()
+    assert set(defaults) == set(OWNERS)
+    found = literals_bound_to(set(defaults))
+    where = {name: found.get((name, repr(value)), []) for name, value in defaults.items()}
+    assert {name: places for name, places in where.items() if len(places) != 1} == {}
+    assert {name: places[0].split(":")[0] for name, places in where.items()} == OWNERS
+
+
+@pytest.mark.parametrize("name", ["finetune.cfg", "train_encoder.cfg"])
+def test_the_shipped_configs_write_the_defaults(name):
+    """The shipped training configs are filled configs (every setting in sight, as spaCy writes
+    them), and each gliner setting they write is its default: a changed default fails here."""
+    import inspect
+
+    from spacy.util import registry
+    from thinc.api import Config
+
+    import spacy_gliner
+    from spacy_gliner.config import DEFAULT_CONFIG
+
+    config = Config().from_disk(Path(spacy_gliner.__file__).parent / "configs" / name, interpolate=False)
+    block = config["components"]["gliner"]
+    settings = {k: v for k, v in block.items() if k in DEFAULT_CONFIG and not isinstance(v, dict)}
+    assert len(settings) >= 8 and settings == {k: DEFAULT_CONFIG[k] for k in settings}
+    for key, kind in (("model", "architectures"), ("training", "misc")):
+        sub = block[key]
+        parameters = inspect.signature(getattr(registry, kind).get(sub[f"@{kind}"])).parameters
+        written = {k: v for k, v in sub.items() if not k.startswith("@") and not str(v).startswith("${")}
+        assert written and written == {k: parameters[k].default for k in written}
 
 
 def test_a_setting_changed_on_the_component_is_checked(nlp):

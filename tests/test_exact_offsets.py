@@ -16,7 +16,7 @@ from spacy_gliner.alignment import exact_offsets
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.cli.app import app
 from spacy_gliner.loading import GLINER_TOKENIZER
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
 from conftest import REF_MINILM, Comparison, compare  # noqa: E402

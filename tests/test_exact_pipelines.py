@@ -18,7 +18,7 @@ from spacy_gliner.alignment import ENDS, LABELS, STARTS, exact_entities
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.cli.app import app
 from spacy_gliner.loading import Pipeline
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
 from conftest import Comparison, compare

@@ -18,7 +18,7 @@ import spacy
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.architectures import build_gliner_encoder_model, get_loaded
-from spacy_gliner.model import checkpoint
+from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.decoding import token_candidates
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import UNSUPPORTED_SPAN_MODES, CheckpointError
@@ -99,7 +99,7 @@ def test_round_trip_and_export_to_the_official_library(name, loaded, tmp_path, o
 
 def test_bi_encoder_saves_its_labels_tokenizer(loaded, tmp_path):
     folder = checkpoint.save(loaded("bi-markerV0-bert-h48"), tmp_path / "saved")
-    assert (folder / checkpoint.LABELS_TOKENIZER_DIR / "tokenizer_config.json").is_file()
+    assert (folder / tokenizers.LABELS_TOKENIZER_DIR / "tokenizer_config.json").is_file()
     cfg = json.loads((folder / checkpoint.CONFIG_FILE).read_text())
     assert cfg["labels_encoder"] and cfg["labels_encoder_config"]["model_type"] == "bert"
 

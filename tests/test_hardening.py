@@ -144,7 +144,7 @@ def test_from_bytes_restores_labels_and_settings(tiny, tmp_path):
             source.to_disk(tmp_path / "nlp")
             other.from_disk(tmp_path / "nlp")
         pipe = other.get_pipe("gliner")
-        assert pipe.label_map == {"PER": "person", "GPE": "city"}
+        assert pipe.label_descriptions == {"PER": "person", "GPE": "city"}
         assert (pipe.threshold, pipe.nested, pipe.spans_key, pipe.batch_size) == (0.2, True, "found", 3)
         assert _output(other(SENTENCE), "found") == expected
 

@@ -121,6 +121,19 @@ def test_training_refuses_a_gold_label_that_is_another_labels_description(tiny_c
         nlp.update([example])
 
 
+def test_labels_name_what_label_descriptions_describe(tiny_checkpoint):
+    """One set of labels, two views: ``labels`` (spaCy's: the labels written when a call or doc
+    names none) and ``label_descriptions`` ({label: the text the model reads}); the configured
+    labels, else those collected in training."""
+    pipe = _trainable(tiny_checkpoint).get_pipe("gliner")
+    assert pipe.labels == () and pipe.label_descriptions == {}
+    pipe.add_label("AWARD")
+    assert pipe.labels == ("AWARD",) and pipe.label_descriptions == {"AWARD": "AWARD"}
+    configured = _trainable(tiny_checkpoint, labels=DESCRIBED).get_pipe("gliner")
+    configured.add_label("AWARD")  # kept for training; the configured labels are looked for
+    assert configured.labels == tuple(DESCRIBED) and configured.label_descriptions == DESCRIBED
+
+
 def test_add_label_keeps_descriptions_apart(tiny_checkpoint):
     nlp = _trainable(tiny_checkpoint)
     pipe = nlp.get_pipe("gliner")
@@ -158,7 +171,7 @@ def test_a_saved_cfg_says_its_labels_format(saved):
     assert cfg[LABELS_FORMAT_KEY] == LABELS_FORMAT == 2
     assert cfg["settings"]["labels"] == DESCRIBED and cfg["trained_labels"] == {"AWARD": "prize"}
     pipe = spacy.load(saved).get_pipe("gliner")
-    assert pipe.label_map == DESCRIBED and pipe.cfg["trained_labels"] == {"AWARD": "prize"}
+    assert pipe.label_descriptions == DESCRIBED and pipe.cfg["trained_labels"] == {"AWARD": "prize"}
 
 
 def test_an_earlier_versions_cfg_is_turned_round(saved, tmp_path):
@@ -172,12 +185,12 @@ def test_an_earlier_versions_cfg_is_turned_round(saved, tmp_path):
     expected = spacy.load(saved)
     nlp = spacy.load(_rewrite_cfg(saved, tmp_path / "earlier", earlier))
     pipe = nlp.get_pipe("gliner")
-    assert pipe.label_map == DESCRIBED and pipe.cfg["trained_labels"] == {"AWARD": "prize"}
+    assert pipe.label_descriptions == DESCRIBED and pipe.cfg["trained_labels"] == {"AWARD": "prize"}
     for doc, other in zip(nlp.pipe(TEXTS), expected.pipe(TEXTS)):
         assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [(s.start, s.end, s.label_) for s in other.spans["sc"]]
     nlp.to_disk(tmp_path / "again")  # written back in the current format
     assert srsly.read_json(tmp_path / "again" / "gliner" / "cfg")[LABELS_FORMAT_KEY] == LABELS_FORMAT
-    assert spacy.load(tmp_path / "again").get_pipe("gliner").label_map == DESCRIBED
+    assert spacy.load(tmp_path / "again").get_pipe("gliner").label_descriptions == DESCRIBED
 
 
 @pytest.mark.parametrize(
@@ -196,4 +209,4 @@ def test_a_cfg_that_cannot_be_read_rightly_is_refused(saved, tmp_path, change, m
     nlp = spacy.load(saved)  # from_bytes too, and a failure leaves the component as it was
     with pytest.raises(ValueError, match=message):
         nlp.get_pipe("gliner").from_disk(path / "gliner", exclude=["model"])
-    assert nlp.get_pipe("gliner").label_map == DESCRIBED
+    assert nlp.get_pipe("gliner").label_descriptions == DESCRIBED

@@ -26,7 +26,8 @@ import pytest
 import spacy
 
 from spacy_gliner.model.search import SpanSearch, predict_entities
-from spacy_gliner.model.inputs import sentence_starts, split_words
+from spacy_gliner.model.inputs import sentence_starts
+from spacy_gliner.model.words import split_words
 
 from conftest import BENCHMARKS, REF_MINILM
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_gliner.loading import GLINER_TOKENIZER, load_gliner_pipeline
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
 from spacy_gliner.tokenizer import GLiNERTokenizer
 
 from conftest import BENCHMARKS, aligned  # noqa: E402

@@ -27,7 +27,8 @@ import spacy_gliner
 from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import GLiNERShim, build_gliner_encoder_model, build_gliner_model, get_loaded, set_loaded
 from spacy_gliner.training import NEGATIVES_KEY
-from spacy_gliner.model.inputs import InputBuilder, split_words
+from spacy_gliner.model.inputs import InputBuilder
+from spacy_gliner.model.words import split_words
 from spacy_gliner.model.settings import GLiNERSettings
 from spacy_gliner.training import (
     GoldStats,

@@ -25,7 +25,7 @@ from spacy.tokens import Doc, DocBin
 from wasabi import Printer, table
 
 from ..architectures import DEFAULT_SOURCE, get_loaded
-from ..component import check_labels, check_threshold
+from ..config import GLiNERConfig, check_labels, check_threshold
 from ..loading import Pipeline, export, open_pipeline
 from ..markup import KINDS, kind_of
 from ..redact import DEFAULT_PLACEHOLDER, RedactionIncomplete, decode_document, describe_left, redact_document, restore_document
@@ -71,7 +71,7 @@ LABELS_HELP = (
     "the text the model reads). "
     "Default for a saved pipeline: its component's labels."
 )
-THRESHOLD_HELP = "Keep spans scoring above this probability (0 to 1). Default: the component's (0.5 for a checkpoint)."
+THRESHOLD_HELP = f"Keep spans scoring above this probability (0 to 1). Default: the component's ({GLiNERConfig.threshold} for a checkpoint)."
 NESTED_HELP = "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for a checkpoint)."
 BATCH_HELP = "Texts (and windows of long texts) encoded together in one forward pass. Default: the component's (8)."
 GPU_HELP = "GPU to run on (spacy.require_gpu; needs CuPy), or -1 for the CPU."
@@ -632,7 +632,7 @@ def info_cli(
     loaded = get_loaded(component.model)
     settings = loaded.settings
     encoder = (settings.encoder_config or {}).get("model_type", "?")
-    labels = [k if k == v else f"{k} ({v})" for k, v in component.default_labels.items()]
+    labels = [k if k == v else f"{k} ({v})" for k, v in component.label_descriptions.items()]
     first = 10  # a long list (the hundreds of types of a zero-shot training corpus): the first few and a count
     if len(labels) > first:
         labels = [*labels[:first], f"... and {len(labels) - first} more ({len(labels)} labels)"]

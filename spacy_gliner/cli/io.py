@@ -19,7 +19,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import srsly
 
-from ..model.checkpoint import new_file_mode
+from ..model.files import new_file_mode
 
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"

@@ -1,39 +1,31 @@
 """Reading and writing official GLiNER checkpoint folders.
 
 A folder holds ``gliner_config.json``, ``model.safetensors`` (or ``pytorch_model.bin``)
-and, usually, the tokenizer files. The component saves itself in exactly this format,
-so a saved pipeline is self-contained and its ``gliner/model`` folder loads in the
-official library too.
+and, usually, the tokenizer files (``tokenizers``). The component saves itself in exactly
+this format, so a saved pipeline is self-contained and its ``gliner/model`` folder loads in
+the official library too. Nothing is built before every size in the config is checked
+against the weights file's header; files are read as ``files`` allows (bounded, no code).
 """
-import copy
 import json
 import math
 import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
+from .files import check_code_free, new_file_mode, pretrained, read_json
 from .settings import CheckpointError, GLiNERSettings, Rule
+from .tokenizers import LABELS_TOKENIZER_DIR, add_special_tokens, load_labels_tokenizer, load_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
-SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
-LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
-# files transformers reads where they are present in a tokenizer or encoder folder (configs that may name custom code first)
-CODE_FILES = ("tokenizer_config.json", "config.json")
-READ_FILES = (*CODE_FILES, *TOKENIZER_FILES, "special_tokens_map.json", "added_tokens.json")
-
-# Limits on what a hostile folder can make us read or build (published checkpoints stay far below).
-MAX_CONFIG_BYTES = 16 << 20  # a JSON config (gliner_config.json: a few kB; tokenizer configs: up to ~1 MB)
-MAX_TOKENIZER_BYTES = 256 << 20  # any other file transformers reads (the largest vocabularies: ~35 MB)
 # encoder config fields that multiply the modules built: each such layer holds at least one tensor
 LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layers", "num_hidden_groups", "inner_group_num")
 
@@ -61,7 +53,7 @@ class LoadedGLiNER:
     """Everything needed to run a checkpoint: settings, network and tokenizer."""
 
     settings: GLiNERSettings
-    network: "GLiNERSpanModel"
+    network: "GLiNERNetwork"
     tokenizer: "PreTrainedTokenizerBase"
     labels_tokenizer: Optional["PreTrainedTokenizerBase"] = None  # bi-encoders only
 
@@ -108,22 +100,6 @@ def read_settings(folder: Path) -> GLiNERSettings:
     return GLiNERSettings.from_official(read_json(folder / CONFIG_FILE))
 
 
-def read_json(path: Path) -> Any:
-    """A JSON config file of at most ``MAX_CONFIG_BYTES``: a hostile one can neither make us read
-    gigabytes nor nest deeper than the parser's recursion."""
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise CheckpointError(f"Cannot read {path}: {err}") from err
-    if len(data) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no config file is: it is not read.")
-    try:
-        return json.loads(data.decode("utf8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise CheckpointError(f"Cannot read {path}: {err}") from err
-
-
 def check_local(source: Union[str, Path]) -> None:
     """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
 
@@ -147,43 +123,6 @@ def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
     check_counts(shapes, settings, str(folder))
     check_code_free(folder, folder / LABELS_TOKENIZER_DIR)
     return path, shapes
-
-
-def check_code_free(*folders: Path) -> None:
-    """Refuse a tokenizer or encoder folder that names custom code (``auto_map``: transformers would
-    import Python files from it, asking on stdin first) or holds files too large to be what they say."""
-    for folder in folders:
-        for name in READ_FILES:
-            path = folder / name
-            if not path.is_file():
-                continue
-            if path.stat().st_size > (MAX_CONFIG_BYTES if name.endswith(".json") else MAX_TOKENIZER_BYTES):
-                raise CheckpointError(f"{path} is larger than any {name} of a published model: it is not read.")
-            cfg = read_json(path) if name in CODE_FILES else None
-            if isinstance(cfg, dict) and "auto_map" in cfg:
-                raise CheckpointError(
-                    f"{path} names custom code (auto_map: {cfg['auto_map']!r}): loading it would run Python files "
-                    "from the checkpoint, and spacy-gliner never runs code from a checkpoint. Use a model whose "
-                    f"tokenizer and encoder transformers implements, or remove auto_map from {name} if the files "
-                    "work without it."
-                )
-
-
-def _pretrained(loader: Any, source: str, **kwargs: Any) -> Any:
-    """``loader.from_pretrained(source)`` (AutoTokenizer, AutoConfig, AutoModel) with
-    ``trust_remote_code=False``: transformers never runs code from a folder or Hub repository,
-    and never asks on stdin whether to. Where it needs such code, a CheckpointError says so
-    (transformers' own message advises trust_remote_code=True, which is not ours to give)."""
-    try:
-        return loader.from_pretrained(source, trust_remote_code=False, **kwargs)
-    except ValueError as err:
-        if "trust_remote_code" not in str(err):
-            raise
-        raise CheckpointError(
-            f"{source} names custom code (auto_map) that transformers would have to run to load it, and spacy-gliner "
-            "never runs code from a checkpoint or a Hub repository. Use a model whose tokenizer and encoder "
-            "transformers implements."
-        ) from err
 
 
 # A tensor (official name prefix) that each part of a family has, and whether it must be there.
@@ -224,20 +163,20 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     nothing loads half-way, and no code from the folder runs."""
     folder = resolve(source)
     settings = read_settings(folder)
-    if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
-        from .inputs import word_splitter
+    if settings.words_splitter_type != "spacy":  # its optional packages are here, or a clear error now
+        from .words import word_splitter
 
         word_splitter(settings.words_splitter_type)
     path, shapes = _check_files(folder, settings)
     rows = _embedding_rows(shapes, ENCODER)
-    tokenizer = _check_vocabulary(_load_tokenizer(folder, settings), settings, rows, folder)
+    tokenizer = load_tokenizer(folder, settings, rows)
     encoder_config = _encoder_config(settings.encoder_config, settings.model_name, "encoder_config")
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
         labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
         labels_config.vocab_size = _embedding_rows(shapes, LABELS_ENCODER)
-        labels_tokenizer = _load_labels_tokenizer(folder, settings, labels_config.vocab_size)
+        labels_tokenizer = load_labels_tokenizer(folder, settings, labels_config.vocab_size)
     network = _build(settings, encoder_config, labels_config, shapes, str(folder))
     load_state(network, to_internal_keys(_read_weights(path)), str(folder), settings.family)
     network.eval()
@@ -260,8 +199,8 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
         check_code_free(local)
     source = str(local) if local.is_dir() else str(encoder)
     try:
-        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
-        model = _pretrained(AutoModel, source)
+        tokenizer = pretrained(AutoTokenizer, source, use_fast=True)
+        model = pretrained(AutoModel, source)
     except CheckpointError:
         raise
     except Exception as err:  # hub errors, missing files, unknown architectures
@@ -272,12 +211,12 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
         ) from err
     if not tokenizer.is_fast:
         raise CheckpointError(f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one.")
-    _add_special_tokens(tokenizer, settings)
+    add_special_tokens(tokenizer, settings)
     model.resize_token_embeddings(len(tokenizer))
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
     settings = replace(settings, model_name=str(encoder), encoder_config=model.config.to_dict())
-    network = GLiNERSpanModel(settings, model)
+    network = GLiNERNetwork(settings, model)
     network.eval()
     return LoadedGLiNER(settings, network, tokenizer)
 
@@ -311,26 +250,6 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     if loaded.labels_tokenizer is not None:
         save_tokenizer(loaded.labels_tokenizer, folder / LABELS_TOKENIZER_DIR)
     return folder
-
-
-def new_file_mode() -> int:
-    """The mode a newly created file gets from the user's umask (``0o666 & ~umask``), for
-    files written under a private temporary name first (mkstemp, safetensors: 0600)."""
-    return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux shows it (no race with threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def to_internal_keys(state: Dict[str, Any]) -> Dict[str, Any]:
@@ -383,7 +302,7 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
     network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
-def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERSpanModel":
+def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERNetwork":
     """The network, built once every size in the configs is known to fit the weights file.
 
     Layer counts are checked against the header first (each layer holds a tensor); then the
@@ -393,14 +312,14 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
     """
     import torch
 
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
     _check_layer_counts(encoder_config, shapes, ENCODER, "encoder_config", where)
     if labels_config is not None:
         _check_layer_counts(labels_config, shapes, LABELS_ENCODER, "labels_encoder_config", where)
     try:
         with torch.device("meta"):
-            skeleton = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+            skeleton = GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
     except Exception as err:  # torch and transformers refuse impossible sizes with many error types
         raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
     own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -415,7 +334,7 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
             f"checks (the largest: {_rename(largest, 1, 0)}, {unchecked[largest]:,}), more than the {weights:,} of the "
             "weights file. Its sizes (e.g. max_position_embeddings) do not belong to these weights."
         )
-    return GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+    return GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
 
 
 def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, where: str) -> None:
@@ -483,145 +402,6 @@ def _read_weights(path: Path) -> Dict[str, "torch.Tensor"]:
     return state
 
 
-def _has_tokenizer_files(folder: Path) -> bool:
-    return any((folder / name).exists() for name in TOKENIZER_FILES)
-
-
-def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
-    from transformers import AutoTokenizer
-
-    source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
-    if source == settings.model_name and Path(source).is_dir():
-        check_code_free(Path(source))
-    try:
-        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise CheckpointError(_tokenizer_failure(folder, settings, source, err)) from err
-    if not tokenizer.is_fast:
-        raise CheckpointError(
-            f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
-        )
-    _add_special_tokens(tokenizer, settings)
-    return tokenizer
-
-
-def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTrainedTokenizerBase":
-    """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder``
-    id; it must address no more rows than the labels encoder's embeddings."""
-    from transformers import AutoTokenizer
-
-    local = folder / LABELS_TOKENIZER_DIR
-    source = str(local) if (local / "tokenizer_config.json").is_file() else str(settings.labels_encoder)
-    if source == settings.labels_encoder and Path(source).is_dir():
-        check_code_free(Path(source))
-    try:
-        tokenizer = _pretrained(AutoTokenizer, source, use_fast=True)
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise CheckpointError(
-            f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
-            f"Offline, copy the labels encoder's tokenizer files into {local}."
-        ) from err
-    if len(tokenizer) > rows:
-        raise CheckpointError(
-            f"The labels tokenizer ({len(tokenizer)} tokens, from {source}) addresses more rows than the labels "
-            f"encoder's embeddings in {folder} ({rows}). The tokenizer files belong to another model."
-        )
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
-    return tokenizer
-
-
-def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err: Exception) -> str:
-    """Why the tokenizer did not load, naming the real cause where it can be told."""
-    import transformers
-
-    cause = f"({type(err).__name__}: {err})"
-    version = transformers.__version__
-    if source != settings.model_name:
-        special = _tokenizer_config(folder).get("extra_special_tokens")
-        if isinstance(special, list) and int(version.split(".")[0]) < 5:
-            return (
-                f"The tokenizer files in {folder} were written by transformers 5 (extra_special_tokens is a list) "
-                f"and transformers {version} cannot read them {cause}. Upgrade transformers "
-                "(`pip install -U 'transformers>=5'`), or save the pipeline again with this version of "
-                "spacy-gliner, which writes tokenizer files that transformers 4 and 5 both read."
-            )
-        return f"The tokenizer files in {folder} could not be read by transformers {version} {cause}."
-    needs = [package for module, package in (("sentencepiece", "sentencepiece"), ("google.protobuf", "protobuf")) if not _importable(module)]
-    if needs and _is_sentencepiece(err):
-        return (
-            f"This checkpoint ships no tokenizer files, and the tokenizer of its encoder {settings.model_name!r} "
-            f"is a SentencePiece model that transformers converts with the packages {' and '.join(needs)}, "
-            f"missing here {cause}: `pip install sentencepiece protobuf`."
-        )
-    return (
-        f"This checkpoint ships no tokenizer files, so the tokenizer of its encoder {settings.model_name!r} is "
-        f"needed, from the Hugging Face Hub or its local cache {cause}. If this machine is offline, download it "
-        f"where the Hub is reachable (`hf download {settings.model_name} --local-dir <folder>`) and copy the "
-        f"tokenizer files into the checkpoint folder {folder}; or load the checkpoint once online and save the "
-        "pipeline (`nlp.to_disk`): a saved pipeline carries its tokenizer."
-    )
-
-
-def _tokenizer_config(folder: Path) -> Dict[str, Any]:
-    try:
-        data = read_json(folder / "tokenizer_config.json")
-    except CheckpointError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _is_sentencepiece(err: Optional[BaseException]) -> bool:
-    """Whether ``err`` (or its cause) is a failed SentencePiece conversion: transformers 4 names the
-    missing package; transformers 5 falls back to its tiktoken reader, which fails naming tiktoken."""
-    while err is not None:
-        text = f"{type(err).__name__} {err}".lower()
-        if any(name in text for name in ("sentencepiece", "protobuf", "tiktoken")):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
-
-
-def save_tokenizer(tokenizer: Any, folder: Path) -> None:
-    """``save_pretrained``, with a ``tokenizer_config.json`` that transformers 4 and 5 both read.
-
-    transformers 5 writes the extra special tokens as a list under ``extra_special_tokens``,
-    a key that transformers 4 reads as a dict (and fails on); under the older name
-    ``additional_special_tokens`` both read the list.
-    """
-    tokenizer.save_pretrained(str(folder))
-    path = folder / "tokenizer_config.json"
-    cfg = _tokenizer_config(folder)
-    special = cfg.get("extra_special_tokens")
-    if isinstance(special, list):
-        del cfg["extra_special_tokens"]
-        cfg["additional_special_tokens"] = list(dict.fromkeys([*cfg.get("additional_special_tokens", []), *special]))
-        path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-
-
-def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
-    """Add [FLERT], the entity and the separator token where missing, in the official order
-    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added)."""
-    if settings.bi_encoder:
-        return
-    missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
-    if missing:
-        tokenizer.add_tokens(missing, special_tokens=True)
-
-
 def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> Any:
     """The transformers config of an encoder: ``stored`` (the ``field`` of gliner_config.json),
     or, where the checkpoint stores none, the config of the Hub model ``name``."""
@@ -647,7 +427,7 @@ def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> 
         except Exception as err:
             raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
     try:
-        return _pretrained(AutoConfig, str(name))
+        return pretrained(AutoConfig, str(name))
     except CheckpointError:
         raise
     except Exception as err:
@@ -681,48 +461,4 @@ def _embedding_rows(shapes: Shapes, prefix: str) -> int:
         raise CheckpointError(f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight).")
     return int(shapes[keys[0]][0])
 
-
-def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folder: Path) -> Any:
-    """The tokenizer, which must address exactly the checkpoint's embedding rows.
-
-    A bi-encoder prompts nothing, and the official library adds GLiNER's marker tokens to its
-    text tokenizer without resizing the encoder: those tokens, beyond the embedding rows, are
-    removed from the tokenizer returned, so a text holding one (a word "<<ENT>>" from the spaCy
-    splitter) is read as the characters it is, as the encoder was trained, instead of indexing a
-    row that does not exist.
-    """
-    size = len(tokenizer)
-    ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
-    if settings.bi_encoder:
-        beyond = {i: t.content for i, t in tokenizer.added_tokens_decoder.items() if i >= rows}
-        markers = {*SPECIAL_TOKENS, settings.ent_token, settings.sep_token}
-        if size > rows and (len(beyond) != size - rows or not set(beyond.values()) <= markers):
-            raise CheckpointError(
-                f"The tokenizer ({size} tokens) addresses more rows than the text encoder's embeddings in {folder} "
-                f"({rows}), beyond GLiNER's marker tokens. The tokenizer files belong to another model."
-            )
-        return _without_tokens(tokenizer, set(beyond)) if beyond else tokenizer
-    if size != rows:
-        raise CheckpointError(
-            f"The tokenizer ({size} tokens, with GLiNER's special tokens) does not match the weights in {folder} "
-            f"({rows} embedding rows). The tokenizer files belong to another model."
-        )
-    if settings.class_token_index not in (-1, ent_id):
-        raise CheckpointError(
-            f"gliner_config.json says {settings.ent_token} has id {settings.class_token_index} but the tokenizer "
-            f"gives {ent_id}. The tokenizer files belong to another model."
-        )
-    return tokenizer
-
-
-def _without_tokens(tokenizer: Any, ids: Set[int]) -> Any:
-    """A copy of a fast tokenizer without the added tokens ``ids``: its Rust tokenizer rebuilt from
-    its JSON without them (transformers has no call that removes an added token)."""
-    from tokenizers import Tokenizer
-
-    data = json.loads(tokenizer.backend_tokenizer.to_str())
-    data["added_tokens"] = [token for token in data["added_tokens"] if token["id"] not in ids]
-    plain = copy.deepcopy(tokenizer)
-    plain._tokenizer = Tokenizer.from_str(json.dumps(data))
-    return plain
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+DEFAULT_THRESHOLD = 0.5  # the official library's: spans scoring above it are candidates
+
 
 @dataclass
 class Candidates:

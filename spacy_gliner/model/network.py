@@ -142,7 +142,7 @@ class TokenScorer(nn.Module):
         return self.out_mlp[3](torch.relu(self.out_mlp[1](h)))
 
 
-class GLiNERSpanModel(nn.Module):
+class GLiNERNetwork(nn.Module):
     """The whole network, any family; inputs come from ``inputs.collate``."""
 
     def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
@@ -177,7 +177,7 @@ class GLiNERSpanModel(nn.Module):
     @classmethod
     def from_encoder_config(
         cls, settings: GLiNERSettings, encoder_config: Any, labels_encoder_config: Any = None
-    ) -> "GLiNERSpanModel":
+    ) -> "GLiNERNetwork":
         """Random weights with the given encoder architectures (weights are loaded afterwards)."""
         from transformers import AutoModel
 
@@ -277,7 +277,7 @@ class GLiNERSpanModel(nn.Module):
         return groups
 
 
-def reduced_precision_copy(network: GLiNERSpanModel, precision: str) -> GLiNERSpanModel:
+def reduced_precision_copy(network: GLiNERNetwork, precision: str) -> GLiNERNetwork:
     """A copy of ``network`` for inference in ``precision``; the float32 original stays the
     one that trains and is saved (official checkpoints hold float32 weights). The copy shares
     every other parameter with ``network``: only the reduced weights are new.

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates, decode_entities, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_offsets, word_splitter
+from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities, token_candidates
+from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
+from .words import Splitter, word_offsets, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
 
@@ -175,16 +176,20 @@ def predict_entities(
     loaded: LoadedGLiNER,
     texts: Sequence[str],
     labels: Sequence[str],
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     flat_ner: bool = True,
     multi_label: bool = False,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     search: Optional[SpanSearch] = None,
+    splitter: Optional[Splitter] = None,
 ) -> List[List[dict]]:
-    """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
+    """The official ``GLiNER.inference`` call: entities as dicts with character offsets.
+
+    ``splitter``: the words, by default the checkpoint's splitter as officially (spaCy's, for
+    "spacy" and "universal", comes from the spaCy layer: ``alignment.word_splitter``)."""
     search = search or SpanSearch(loaded)
     labels = unique_labels(labels)
-    split_text = word_splitter(loaded.settings.words_splitter_type)  # the checkpoint's words, as officially
+    split_text = splitter or word_splitter(loaded.settings.words_splitter_type)
     split = [split_text(t) for t in texts]
     word_lists = [[w for w, _, _ in words] for words in split]
     found = search(word_lists, [labels] * len(texts), threshold, batch_size)

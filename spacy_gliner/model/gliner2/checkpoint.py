@@ -7,8 +7,8 @@ downloaded (or read from the local cache offline) by ``model/checkpoint.resolve`
 Nothing of a checkpoint runs as code: configs are read as JSON (``read_json``: a size
 limit) and checked field by field; a folder that names custom code (``auto_map``) is
 refused and transformers never gets ``trust_remote_code`` (``check_code_free``,
-``_pretrained``: the rules of GLiNER checkpoints). Before anything is built, the config's
-sizes are checked against the weights file's header (``weight_shapes``: names and shapes,
+``pretrained``: the rules of GLiNER checkpoints, in ``files``). Before anything is built,
+the config's sizes are checked against the weights file's header (``weight_shapes``: names and shapes,
 no tensor data): the encoder's layer count first, then every tensor of the network built
 on the meta device (no memory) - missing, unexpected and wrongly shaped tensors are named
 in a ``CheckpointError``. Only then is the network built and loaded, and a tensor that is
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
 from .. import checkpoint as gliner_checkpoint
+from .. import files
 from ..settings import CheckpointError
 from .schema import SPECIAL_TOKENS
 from .settings import CONFIG_FILE, ENCODER_CONFIG, ENCODER_DIR, Gliner2Settings
@@ -55,8 +56,8 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
     import torch
 
     folder = gliner_checkpoint.resolve(source, CONFIG_FILE)
-    gliner_checkpoint.check_code_free(folder, folder / ENCODER_DIR)
-    settings = Gliner2Settings.read(gliner_checkpoint.read_json(folder / CONFIG_FILE))
+    files.check_code_free(folder, folder / ENCODER_DIR)
+    settings = Gliner2Settings.read(files.read_json(folder / CONFIG_FILE))
     encoder_config = _encoder_config(folder)
     path = gliner_checkpoint._weights_file(folder)
     shapes = gliner_checkpoint.weight_shapes(path)
@@ -104,7 +105,7 @@ def build(settings: Gliner2Settings, encoder_config: Any) -> "torch.nn.Module":
 def _encoder_config(folder: Path) -> Any:
     from transformers import AutoConfig
 
-    cfg = gliner_checkpoint.read_json(folder / ENCODER_CONFIG)
+    cfg = files.read_json(folder / ENCODER_CONFIG)
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
         raise CheckpointError(f"{folder / ENCODER_CONFIG} must be a JSON object with a model_type.")
     cfg = dict(cfg)
@@ -158,15 +159,15 @@ def _tokenizer(folder: Path, encoder_config: Any) -> Any:
     from transformers import AutoTokenizer
 
     rows = encoder_config.vocab_size
-    if not any((folder / name).exists() for name in gliner_checkpoint.TOKENIZER_FILES):
+    if not any((folder / name).exists() for name in files.TOKENIZER_FILES):
         raise CheckpointError(f"{folder} holds no tokenizer files (tokenizer.json, tokenizer_config.json...): a GLiNER2 checkpoint ships its own.")
     try:
         try:
-            tokenizer = gliner_checkpoint._pretrained(AutoTokenizer, str(folder), config=encoder_config)
+            tokenizer = files.pretrained(AutoTokenizer, str(folder), config=encoder_config)
         except AttributeError as err:  # transformers 5 and the list of extra special tokens older gliner2 wrote
             if "'list' object has no attribute 'keys'" not in str(err):
                 raise
-            tokenizer = gliner_checkpoint._pretrained(AutoTokenizer, str(folder), config=encoder_config, extra_special_tokens={})
+            tokenizer = files.pretrained(AutoTokenizer, str(folder), config=encoder_config, extra_special_tokens={})
     except CheckpointError:
         raise
     except Exception as err:

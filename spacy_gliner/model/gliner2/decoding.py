@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
-from ..inputs import Words
+from ..words import Words
 from .inputs import SENTENCE_END
 from .schema import ENTITIES, ClassTask, Schema
 

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..inputs import DEFAULT_OVERLAP, Words
+from ..inputs import DEFAULT_OVERLAP
+from ..words import Words
 from ..search import max_tokens
 from .checkpoint import LoadedGliner2
 from .decoding import (

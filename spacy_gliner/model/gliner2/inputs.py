@@ -15,7 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ..inputs import Words, plan_windows, sentence_starts
+from ..inputs import plan_windows, sentence_starts
+from ..words import Words
 from .schema import SEP_STRUCT, SEP_TEXT, Task
 
 SENTENCE_END = (".", "!", "?")  # a text not ending with one is read with a "." after it
