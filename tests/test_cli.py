@@ -138,7 +138,7 @@ def test_predict_jsonl_bad_lines_fail_or_are_skipped_and_counted(tmp_path, conll
 
 
 def test_lines_without_a_text_say_what_they_hold(tmp_path):
-    from spacy_gliner.cli.io import LineError, iter_jsonl
+    from spacy_gliner.cli.inputs import LineError, iter_jsonl
 
     path = tmp_path / "lines.jsonl"
     path.write_text('{"body": "x"}\n{"text": null}\n{"text": 5}\n{"text": "ok"}\n', encoding="utf8")

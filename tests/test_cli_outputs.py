@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from spacy_gliner.cli.io import InputError, write_file
+from spacy_gliner.cli.inputs import InputError
+from spacy_gliner.cli.outputs import write_file
 from spacy_gliner.redact import redact_document
 from spacy_gliner.render import displacy_page, marked_page
 
