@@ -269,6 +269,62 @@ def test_unknown_model_folder(tmp_path):
     assert missing.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(missing)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "Some text.", "-l", LABELS, "-o", "out.csv"], "write .jsonl (one record a line) or .spacy (a DocBin), not .csv"),
+        (["predict", "empty_folder", "-l", LABELS], "holds no .txt files"),
+        (["predict", "Some text.", "-l", LABELS, "-t", "2"], "strictly between 0 and 1"),
+        (["predict", "Some text."], "No labels to look for"),
+        (["render", "Some text.", "-l", "\u200b"], "has no visible character"),
+        (["redact", "Some text.", "-l", LABELS, "-t", "0"], "strictly between 0 and 1"),
+        (["predict", "in.jsonl", "-o", "out.jsonl", "-l", LABELS, "-t", "1.5", "--engine", "ray"], "strictly between 0 and 1"),
+        (["predict", "in.jsonl", "-o", "out.spacy", "-l", LABELS, "--engine", "ray"], "with --engine ray, write .jsonl"),
+    ],
+)
+def test_mistakes_are_refused_before_the_model_loads(args, message, tmp_path, monkeypatch):
+    """With a bad model too, the mistake a user can fix without it is the one reported: no
+    model loads and no Ray starts before the input, the output and the options are checked."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty_folder").mkdir()
+    (tmp_path / "in.jsonl").write_text('{"text": "Ada Lovelace."}\n', encoding="utf8")
+    monkeypatch.setitem(sys.modules, "ray", None)  # --engine ray would fail on `import ray`
+    result = invoke(*args, "-m", tmp_path / "no-model")
+    assert result.exit_code == 1, result.output
+    assert message in said(result) and "no-model" not in said(result) and "pip install" not in said(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_folder", "in.jsonl"]
+
+
+def test_scale_checks_its_options_before_any_worker_starts(monkeypatch):
+    from spacy_gliner import scale
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for options, message in (({"threshold": 1.5}, "strictly between 0 and 1"), ({"labels": ["\u200b"]}, "no visible character")):
+        with pytest.raises(ValueError, match=message):
+            scale.annotate(None, "no-model", **options)
+
+
+def test_a_bad_first_line_says_nothing_of_records_never_written(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("not json\n" + json.dumps({"text": "Ada Lovelace."}) + "\n", encoding="utf8")
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL)
+    assert result.exit_code == 1 and "line 1" in said(result) and "records were written" not in said(result)
+    assert result.stdout == ""
+
+
+def test_help_names_values_and_keeps_brackets():
+    """Help is plain text: Rich markup took "[ray]" for a style; values are named (SOURCE,
+    LABELS), not typed (<str>, <list[str]>, {source})."""
+    result = runner.invoke(app, ["predict", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "predict [OPTIONS] SOURCE" in text and 'pip install "spacy-gliner[ray]"' in text
+    assert "--labels LABELS" in text and "--threshold PROBABILITY" in text and "--engine local|ray" in text
+    for command in ("predict", "render", "redact", "restore", "export", "info"):
+        shown = runner.invoke(app, [command, "--help"]).stdout
+        assert not re.search(r"<(str|int|float|bool|path|list\[\w+\]|\w+ range)>|\{\w+\}", shown), (command, shown)
+
+
 def test_text_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("Müller visited Zürich.".encode("latin1"))
