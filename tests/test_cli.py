@@ -505,6 +505,21 @@ def test_export_writes_a_checkpoint_that_predicts_the_same(saved_pipeline, tmp_p
     assert not_a_pipeline.exit_code == 1 and "not a saved spaCy pipeline" in said(not_a_pipeline)
 
 
+def test_export_refusals_end_in_one_line_before_loading(saved_pipeline, tmp_path):
+    existing = tmp_path / "existing.txt"
+    existing.write_text("not a folder", encoding="utf8")
+    cases = [
+        ((saved_pipeline, existing), "The output {} is a file, not a folder".format(existing)),
+        ((saved_pipeline, existing / "sub"), f"{existing} is not a folder"),
+        ((tmp_path / "scratch" / "nope", tmp_path / "out"), "Pipeline folder not found"),
+    ]
+    for args, message in cases:
+        result = invoke("export", *args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert message in said(result) and "no config.cfg" not in said(result)
+    assert existing.read_text(encoding="utf8") == "not a folder" and not (tmp_path / "out").exists()
+
+
 def test_info_checkpoint_and_pipeline(saved_pipeline):
     settings = json.loads((Path(MODEL) / "gliner_config.json").read_text(encoding="utf8"))
     result = invoke("info", MODEL)

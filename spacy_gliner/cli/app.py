@@ -46,7 +46,7 @@ from .options import (
     text_option,
     threshold_option,
 )
-from .outputs import check_outputs, private_mode, same_file, write_file
+from .outputs import check_output_folder, check_outputs, private_mode, same_file, write_file
 
 app = typer.Typer(
     name="spacy-gliner",
@@ -352,7 +352,10 @@ def export_cli(
     The folder loads with gliner.GLiNER.from_pretrained and with --model here.
     """
     if not (pipeline_dir / "config.cfg").is_file():
+        if not pipeline_dir.exists():
+            fail(f"Pipeline folder not found: {pipeline_dir}. Check the path: pass the folder written by nlp.to_disk or spacy train.")
         fail(f"{pipeline_dir} is not a saved spaCy pipeline (no config.cfg). Pass the folder written by nlp.to_disk or spacy train.")
+    _refused(check_output_folder, output_dir)
     if same_file(output_dir, pipeline_dir):
         fail(f"{output_dir} is the pipeline folder itself. Choose a new folder for the checkpoint.")
     if output_dir.exists() and any(output_dir.iterdir()) and not force:

@@ -65,7 +65,20 @@ def check_output(path: Path) -> None:
     if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
         what = "a folder" if stat.S_ISDIR(mode) else "neither a file, a pipe nor a character device"
         raise InputError(f"The output {path} is {what}: name a file to write (e.g. {path / 'out.txt'}).")
-    parent = Path(os.path.realpath(path)).parent if path.is_symlink() else path.parent
+    _check_parent(Path(os.path.realpath(path)) if path.is_symlink() else path)
+
+
+def check_output_folder(path: Path) -> None:
+    """An InputError unless ``path`` can take a folder of files: an existing folder, or a new
+    one in a folder that exists or can be made."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"The output {path} is a file, not a folder: name a folder to write into.")
+    _check_parent(path)
+
+
+def _check_parent(path: Path) -> None:
+    """An InputError unless the nearest existing folder above ``path`` is a folder."""
+    parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
