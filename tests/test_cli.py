@@ -366,6 +366,17 @@ def test_render_nested_uses_span_style(conll):
     assert sorted(starts) == sorted((label_color(e["label"]), e["label"]) for e in nested)  # one label tag per span
 
 
+def test_a_colour_for_a_label_not_looked_for_is_refused(saved_pipeline, tmp_path):
+    """A typo in --color (persn=red) was silently ignored: refused before the model loads when
+    --labels names the labels, else once the pipeline says its own."""
+    page = tmp_path / "page.html"
+    given = invoke("render", "Some text.", "-l", LABELS, "-m", tmp_path / "no-model", "--color", "person=red,persn=blue", "-o", page)
+    assert given.exit_code == 1 and "--color PERSN: the run looks for no such label (its labels: person, organization, location)" in said(given)
+    own = invoke("render", "Some text.", "-m", saved_pipeline, "--color", "per=red,person=blue", "-o", page)
+    assert own.exit_code == 1 and "--color PERSON: the run looks for no such label (its labels: PER, ORG, LOC)" in said(own)
+    assert not page.exists()
+
+
 def test_a_saved_pipeline_keeps_its_tokens_but_outputs_gliner_characters(saved_pipeline, tmp_path):
     """spaCy's tokenizer makes "Park.</p" one token: doc.ents are widened, but predict and render
     give and mark exactly what GLiNER found."""

@@ -34,6 +34,7 @@ from .options import (
     Command,
     Engine,
     OnError,
+    check_colors,
     check_labels_given,
     gpu_option,
     labels_option,
@@ -207,8 +208,12 @@ def render_cli(
     overrides = _refused(parse_colors, colors)
     _check_source(source, as_text, output)
     options = _options(model, labels, threshold, nested)
+    if options.labels is not None:  # else the pipeline's, known once it loads
+        _refused(check_colors, overrides, options.labels)
     text = strip_bom(_refused(read_document, source, as_text))[1]
     pipeline = _load(model, options, gpu_id)
+    if options.labels is None:
+        _refused(check_colors, overrides, pipeline.component.labels)
     doc = pipeline(text)
     try:
         html = render_html(doc, pipeline.component.spans_key, pipeline.component.nested, overrides)

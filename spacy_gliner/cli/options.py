@@ -5,7 +5,7 @@ Help is plain text (click's, not Rich markup, which took ``[ray]`` for a style),
 value shown by its name (``--labels LABELS``, ``SOURCE``) rather than its Python type.
 """
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import typer
 from typer.core import TyperArgument, TyperCommand
@@ -128,3 +128,14 @@ def parse_colors(values: List[str]) -> Dict[str, str]:
         colors[label.upper()] = check_color(value, f"--color {item!r}: ")
     return colors
 
+
+def check_colors(colors: Dict[str, str], labels: Iterable[str]) -> None:
+    """Refuse a ``--color`` for a label the run does not look for (a typo would be ignored)."""
+    labels = list(labels)
+    known = {label.upper() for label in labels}
+    unknown = [label for label in colors if label not in known]
+    if unknown:
+        raise InputError(
+            f"--color {unknown[0]}: the run looks for no such label (its labels: {', '.join(labels)}). "
+            "Give a colour to the labels --labels names."
+        )
