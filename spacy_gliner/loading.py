@@ -1,13 +1,14 @@
 """Pipelines from what a user names as "the model", and back to an official checkpoint.
 
 The command line, Ray workers and the zero-shot evaluation take one argument for the
-model (:func:`load_pipeline`): a saved spaCy pipeline folder (used as it is, with its own
-tokenizer), or a GLiNER checkpoint
+model (:func:`load_pipeline`): a saved spaCy pipeline, a folder or an installed package as
+``spacy.load`` takes them (used as it is, with its own tokenizer), or a GLiNER checkpoint
 (a folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's
 words, so that its ``doc.ents`` carry the official library's character offsets).
 :class:`RunOptions` are one run's labels, threshold and settings, checked when made.
 ``export`` writes a pipeline's component as a checkpoint folder.
 """
+import importlib.util
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -48,9 +49,21 @@ class RunOptions:
 
 def saved_pipeline(model: PathLike) -> Optional[Union[str, Path]]:
     """What ``spacy.load`` takes for ``model`` when it names a saved spaCy pipeline: a folder
-    with a config.cfg; None when it names a GLiNER checkpoint (a folder or a Hub id)."""
+    with a config.cfg, or the name of an installed pipeline package (found without importing
+    it); None when it names a GLiNER checkpoint (a folder or a Hub id)."""
     path = Path(model).expanduser()
-    return path if (path / "config.cfg").is_file() else None
+    if (path / "config.cfg").is_file():
+        return path
+    name = str(model)
+    if name.isidentifier() and spacy.util.is_package(name):
+        try:
+            spec = importlib.util.find_spec(name)  # a top-level name: found, not run
+        except (ImportError, ValueError):
+            spec = None
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        if folders and (Path(folders[0]) / "meta.json").is_file():  # what `spacy package` writes
+            return name
+    return None
 
 
 def _language(model: PathLike) -> Tuple[Language, str]:

@@ -8,6 +8,7 @@ import html as html_lib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -323,6 +324,44 @@ def test_help_names_values_and_keeps_brackets():
     for command in ("predict", "render", "redact", "restore", "export", "info"):
         shown = runner.invoke(app, [command, "--help"]).stdout
         assert not re.search(r"<(str|int|float|bool|path|list\[\w+\]|\w+ range)>|\{\w+\}", shown), (command, shown)
+
+
+@pytest.fixture
+def installed_package(tiny_checkpoint, tmp_path, monkeypatch):
+    """(name, folder) of a pipeline made by `spacy package` and installed as pip installs it:
+    the package folder and its dist-info on sys.path, where importlib.metadata and
+    spacy.load look."""
+    from spacy.cli.package import package
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person", "location"], "threshold": 0.3})
+    nlp.to_disk(tmp_path / "nlp")
+    (tmp_path / "built").mkdir()
+    package(tmp_path / "nlp", tmp_path / "built", name="gliner_demo", version="0.0.1", create_sdist=False)
+    site = tmp_path / "site"
+    site.mkdir()
+    built = tmp_path / "built" / "en_gliner_demo-0.0.1"
+    shutil.move(str(built / "en_gliner_demo"), str(site / "en_gliner_demo"))
+    shutil.copy(built / "meta.json", site / "en_gliner_demo")  # as the package's setup.py does when installed
+    (site / "en_gliner_demo-0.0.1.dist-info").mkdir()
+    (site / "en_gliner_demo-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: en_gliner_demo\nVersion: 0.0.1\n", encoding="utf8")
+    monkeypatch.syspath_prepend(str(site))
+    yield "en_gliner_demo", tmp_path / "nlp"
+    sys.modules.pop("en_gliner_demo", None)
+
+
+def test_model_takes_an_installed_pipeline_package(installed_package, conll, tmp_path):
+    """What spacy.load takes: `-m en_gliner_demo` was "neither an existing folder nor a Hub id"."""
+    name, folder = installed_package
+    assert spacy.load(name).pipe_names == ["gliner"]
+    by_name = invoke("predict", conll[1], "-m", name)
+    assert by_name.exit_code == 0, by_name.output
+    assert records(by_name.stdout)[0]["entities"] == records(invoke("predict", conll[1], "-m", folder).stdout)[0]["entities"]
+    assert records(by_name.stdout)[0]["entities"], "the tiny checkpoint finds entities at 0.3"
+    exported = invoke("export", name, tmp_path / "checkpoint")
+    assert exported.exit_code == 0 and (tmp_path / "checkpoint" / "gliner_config.json").is_file(), exported.output
+    other = invoke("predict", conll[1], "-l", "person", "-m", "typer")  # an installed distribution, not a pipeline: never run
+    assert other.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(other)
 
 
 def test_text_that_is_not_utf8(tmp_path):

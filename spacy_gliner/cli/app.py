@@ -21,7 +21,7 @@ import typer
 from wasabi import table
 
 from ..architectures import get_loaded
-from ..loading import Pipeline, RunOptions, export, load_pipeline
+from ..loading import Pipeline, RunOptions, export, load_pipeline, saved_pipeline
 from ..markup import KINDS, kind_of
 from ..redact import DEFAULT_PLACEHOLDER, RedactionIncomplete, decode_document, describe_left, redact_document, restore_document
 from ..render import PREVIEW_COLOR, check_color, marked_page, render_html
@@ -345,8 +345,8 @@ def restore_cli(
 @app.command("export", cls=Command)
 @guarded
 def export_cli(
-    pipeline_dir: Path = typer.Argument(
-        ..., metavar="PIPELINE", help="Saved spaCy pipeline folder with a gliner component (e.g. a training run's model-best)."
+    pipeline_dir: str = typer.Argument(
+        ..., metavar="PIPELINE", help="Saved spaCy pipeline with a gliner component: a folder (e.g. a training run's model-best) or an installed package."
     ),
     output_dir: Path = typer.Argument(..., metavar="OUTPUT_DIR", help="Folder to write the GLiNER checkpoint to."),
     component: Optional[str] = typer.Option(None, "--component", "-c", metavar="NAME", help="Name of the gliner component. Default: the pipeline's first."),
@@ -356,16 +356,16 @@ def export_cli(
 
     The folder loads with gliner.GLiNER.from_pretrained and with --model here.
     """
-    if not (pipeline_dir / "config.cfg").is_file():
-        if not pipeline_dir.exists():
-            fail(f"Pipeline folder not found: {pipeline_dir}. Check the path: pass the folder written by nlp.to_disk or spacy train.")
+    if saved_pipeline(pipeline_dir) is None:
+        if not Path(pipeline_dir).exists():
+            fail(f"Pipeline folder not found: {pipeline_dir} (nor an installed pipeline package of that name). Check the path: pass the folder written by nlp.to_disk or spacy train.")
         fail(f"{pipeline_dir} is not a saved spaCy pipeline (no config.cfg). Pass the folder written by nlp.to_disk or spacy train.")
     _refused(check_output_folder, output_dir)
-    if same_file(output_dir, pipeline_dir):
+    if same_file(output_dir, Path(pipeline_dir)):
         fail(f"{output_dir} is the pipeline folder itself. Choose a new folder for the checkpoint.")
     if output_dir.exists() and any(output_dir.iterdir()) and not force:
         fail(f"{output_dir} is not empty. Choose a new folder, or pass --force to write into it.")
-    pipeline = _load(str(pipeline_dir), need_labels=False)
+    pipeline = _load(pipeline_dir, need_labels=False)
     name = component or pipeline.name
     try:
         export(pipeline.nlp, name, output_dir)

@@ -28,7 +28,7 @@ class OnError(str, Enum):
 
 MODEL_HELP = (
     "GLiNER checkpoint (a local folder, or a Hugging Face Hub id such as urchade/gliner_small-v2.1) "
-    "or a saved spaCy pipeline folder with a gliner component."
+    "or a saved spaCy pipeline with a gliner component (a folder, or an installed pipeline package as spacy.load takes it)."
 )
 LABELS_HELP = (
     "Entity types to find, in plain words: comma-separated (person,organization), repeated, or a file "
