@@ -286,6 +286,18 @@ def test_a_missing_word_splitter_package_ends_in_one_line(tiny_checkpoint, tmp_p
     assert "janome" in said(result) and "pip install" in said(result)
 
 
+def test_a_splitter_the_component_chose_is_not_blamed_on_the_checkpoint(tiny_checkpoint, tmp_path, monkeypatch):
+    import spacy
+
+    monkeypatch.setitem(sys.modules, "mecab", None)  # not installed, whatever this machine has
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person"], "words": "mecab"})
+    nlp.to_disk(tmp_path / "nlp")
+    result = invoke("predict", "--text", TEXT, "-m", tmp_path / "nlp")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "The 'mecab' word splitter needs the package python-mecab-ko" in said(result) and "checkpoint" not in said(result)
+
+
 # -- files that hold the originals are private; pages escape what users control ----------------------
 def test_mapping_preview_and_restored_files_are_owner_only(tmp_path):
     old = os.umask(0o022)
