@@ -40,6 +40,15 @@ def check_parity(theirs: List[List[dict]], ours: List[List[dict]], labels: Dict[
     assert found and found <= set(labels)
 
 
+def test_no_labels_names_every_place_to_give_them(tiny_checkpoint):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert"))})
+    with pytest.raises(ValueError, match="no labels to look for") as err:
+        nlp("Ada Lovelace.")
+    assert 'config={"labels"' in str(err.value) and "component_cfg=" in str(err.value)
+    assert f'doc.user_data["{DOC_LABELS_KEY}"]' in str(err.value)
+
+
 @pytest.mark.parametrize("where", ["config", "call", "doc"])
 def test_dict_labels_give_the_official_entities(where, official):
     """The model reads the descriptions and the entities carry the labels, as in the official
