@@ -364,6 +364,16 @@ def test_model_takes_an_installed_pipeline_package(installed_package, conll, tmp
     assert other.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(other)
 
 
+def test_a_two_part_path_that_is_not_there_is_said_to_be_no_folder(tmp_path, monkeypatch, offline):
+    """`-m models/ref_minilm` from the wrong folder is shaped like a Hub id: the message says
+    first that no such folder is here, then what a Hub id would need."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("predict", "Some text here.", "-l", LABELS, "-m", "models/ref_minilm")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"is neither a folder here (there is no folder {tmp_path / 'models' / 'ref_minilm'})" in said(result)
+    assert "check the path" in said(result) and "hf download models/ref_minilm" in said(result)
+
+
 def test_text_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("Müller visited Zürich.".encode("latin1"))
