@@ -185,7 +185,8 @@ class GLiNERComponent(TrainablePipe):
                 raise ValueError(
                     f"The {self.name!r} component has no labels to look for. Give them in its config "
                     f'(nlp.add_pipe("gliner", config={{"labels": ["person", ...]}})), per call '
-                    f'(component_cfg={{"{self.name}": {{"labels": [...]}}}}), or train it.'
+                    f'(component_cfg={{"{self.name}": {{"labels": [...]}}}}), per document '
+                    f'(doc.user_data["{DOC_LABELS_KEY}"] = [...]), or train it.'
                 )
             maps.append(mapping)
         return maps

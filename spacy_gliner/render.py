@@ -48,19 +48,6 @@ def xterm_color(hex_color: str) -> int:
     return 16 + 36 * round(red / 51) + 6 * round(green / 51) + round(blue / 51)
 
 
-def parse_colors(values: List[str]) -> Dict[str, str]:
-    """``--color`` values (``LABEL=COLOUR``, repeated or comma-separated) as {LABEL: colour}."""
-    colors: Dict[str, str] = {}
-    for item in (part.strip() for value in values for part in value.split(",")):
-        if not item:
-            continue
-        label, sep, value = (x.strip() for x in item.rpartition("="))
-        if not sep or not label:
-            raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
-        colors[label.upper()] = check_color(value, f"--color {item!r}: ")
-    return colors
-
-
 def check_color(value: str, where: str = "") -> str:
     """``value`` if it is a CSS colour name or a hex code, else a ValueError saying so."""
     if not (_HEX.fullmatch(value.strip()) or value.strip().lower() in CSS_COLOR_NAMES):

@@ -3,8 +3,8 @@
 Ray does the scheduling, the data movement and the fault tolerance: each worker is a Ray
 actor that loads the pipeline once and annotates batches of records (``map_batches``);
 a worker that dies is restarted and its batch run again. The records keep all their
-columns; an ``entities`` column is added, holding what ``spacy-gliner predict`` writes
-(character offsets, text, label, score) because both use :class:`loading.Pipeline`, and
+columns; an ``entities`` column is added, holding the entity records that ``spacy-gliner
+predict`` writes (:mod:`spacy_gliner.records`: character offsets, text, label, score), and
 an :data:`ERROR` column saying why a record could not be annotated (null otherwise).
 Every column this module adds for its own use starts with :data:`PREFIX`, so it cannot
 take the place of a user's field (a dataset that already has such a column is refused).
@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 from .config import Labels
+from .loading import RunOptions, load_pipeline
+from .records import ENTITIES, arrow_type, missing_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
     import ray.data
 
-ENTITIES = "entities"
 PREFIX = "_spacy_gliner_"
 ERROR = PREFIX + "error"
 # the columns of JSON lines read as text (see read)
@@ -53,14 +54,6 @@ def require_ray() -> Any:
     return ray
 
 
-def entity_type() -> "pyarrow.DataType":
-    """The Arrow type of the ``entities`` column: a list of (start, end, text, label, score)."""
-    import pyarrow as pa
-
-    fields = [("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()), ("label", pa.string()), ("score", pa.float64())]
-    return pa.list_(pa.struct(fields))
-
-
 def check_columns(names: Sequence[str], where: str) -> None:
     """Refuse user columns named like this module's own (they would be overwritten or dropped)."""
     taken = [name for name in names if name.startswith(PREFIX)]
@@ -73,10 +66,7 @@ class RunSettings:
     """What every worker needs to build the same pipeline as ``spacy-gliner predict``."""
 
     model: str
-    labels: Optional[Labels] = None
-    threshold: Optional[float] = None
-    nested: Optional[bool] = None
-    batch_size: Optional[int] = None
+    options: RunOptions
     text_key: str = "text"
     use_gpu: bool = False
     threads: int = 1
@@ -91,13 +81,11 @@ class Annotator:
         import spacy
         import torch
 
-        from .loading import open_pipeline
-
         torch.set_num_threads(settings.threads)  # workers share the machine's cores
         if settings.use_gpu:
             spacy.require_gpu()
         self.settings = settings
-        self.pipeline = open_pipeline(settings.model, settings.labels, settings.threshold, settings.nested, settings.batch_size)
+        self.pipeline = load_pipeline(settings.model, settings.options)
 
     def annotate(self, texts: Sequence[str]) -> List[List[Dict[str, Any]]]:
         """The entity records of each text, in order."""
@@ -107,8 +95,6 @@ class Annotator:
 
     def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
         import pyarrow as pa
-
-        from .cli.io import missing_text
 
         check_columns(batch.column_names, "The dataset")
         key = self.settings.text_key
@@ -120,7 +106,7 @@ class Annotator:
             entities[i] = found
         if ENTITIES in batch.column_names:  # replaced, as the one-process path replaces it
             batch = batch.drop_columns([ENTITIES])
-        batch = batch.append_column(ENTITIES, pa.array(entities, type=entity_type()))
+        batch = batch.append_column(ENTITIES, pa.array(entities, type=arrow_type()))
         return batch.append_column(ERROR, pa.array(errors, type=pa.string()))
 
 
@@ -143,17 +129,16 @@ def annotate(
 
     model: a saved spaCy pipeline folder or a GLiNER checkpoint (folder or Hub id), loaded
     once per worker. labels, threshold, nested, batch_size: as for the component (None:
-    the component's). Each worker uses ``cpus_per_worker`` torch threads; with
+    the component's), checked here (:class:`loading.RunOptions`), before any worker starts. Each worker uses ``cpus_per_worker`` torch threads; with
     ``gpus_per_worker`` it runs on a GPU (``spacy.require_gpu`` inside the actor).
     Records keep their input order (the dataset's ``preserve_order`` is turned on).
     annotator: the actor class (a subclass of :class:`Annotator` for other kinds of rows).
     """
-    ray = require_ray()
+    options = RunOptions(labels, threshold, nested, batch_size)  # checked here, before any worker starts
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}.")
-    settings = RunSettings(
-        str(model), labels, threshold, nested, batch_size, text_key, use_gpu=gpus_per_worker > 0, threads=max(1, int(cpus_per_worker))
-    )
+    ray = require_ray()
+    settings = RunSettings(str(model), options, text_key, use_gpu=gpus_per_worker > 0, threads=max(1, int(cpus_per_worker)))
     dataset.context.execution_options.preserve_order = True  # copied into the mapped dataset
     return dataset.map_batches(
         annotator,

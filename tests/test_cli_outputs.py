@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from spacy_gliner.cli.io import InputError, write_file
+from spacy_gliner.cli.inputs import InputError
+from spacy_gliner.cli.outputs import write_file
 from spacy_gliner.redact import redact_document
 from spacy_gliner.render import displacy_page, marked_page
 
@@ -283,6 +284,18 @@ def test_a_missing_word_splitter_package_ends_in_one_line(tiny_checkpoint, tmp_p
     result = invoke("predict", "--text", TEXT, "-l", "person", "-m", folder)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "janome" in said(result) and "pip install" in said(result)
+
+
+def test_a_splitter_the_component_chose_is_not_blamed_on_the_checkpoint(tiny_checkpoint, tmp_path, monkeypatch):
+    import spacy
+
+    monkeypatch.setitem(sys.modules, "mecab", None)  # not installed, whatever this machine has
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person"], "words": "mecab"})
+    nlp.to_disk(tmp_path / "nlp")
+    result = invoke("predict", "--text", TEXT, "-m", tmp_path / "nlp")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "The 'mecab' word splitter needs the package python-mecab-ko" in said(result) and "checkpoint" not in said(result)
 
 
 # -- files that hold the originals are private; pages escape what users control ----------------------

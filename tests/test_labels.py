@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
 from spacy_gliner.component import DOC_LABELS_KEY, LABELS_FORMAT, LABELS_FORMAT_KEY
-from spacy_gliner.loading import GLINER_TOKENIZER, Pipeline, open_pipeline
+from spacy_gliner.loading import GLINER_TOKENIZER, Pipeline, RunOptions, load_pipeline
 
 from conftest import REF_MINILM, Comparison, benchmark, compare
 
@@ -40,6 +40,15 @@ def check_parity(theirs: List[List[dict]], ours: List[List[dict]], labels: Dict[
     assert found and found <= set(labels)
 
 
+def test_no_labels_names_every_place_to_give_them(tiny_checkpoint):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert"))})
+    with pytest.raises(ValueError, match="no labels to look for") as err:
+        nlp("Ada Lovelace.")
+    assert 'config={"labels"' in str(err.value) and "component_cfg=" in str(err.value)
+    assert f'doc.user_data["{DOC_LABELS_KEY}"]' in str(err.value)
+
+
 @pytest.mark.parametrize("where", ["config", "call", "doc"])
 def test_dict_labels_give_the_official_entities(where, official):
     """The model reads the descriptions and the entities carry the labels, as in the official
@@ -47,7 +56,7 @@ def test_dict_labels_give_the_official_entities(where, official):
     nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens are GLiNER's words
     configured = DESCRIBED if where == "config" else ["misc"]
     nlp.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": configured, "threshold": THRESHOLD})
-    pipeline = Pipeline(nlp, "gliner", DESCRIBED if where == "call" else None)
+    pipeline = Pipeline(nlp, "gliner", RunOptions(DESCRIBED if where == "call" else None))
     assert pipeline.component.labels == tuple(configured)
     docs = []
     for text in TEXTS:
@@ -65,7 +74,7 @@ def test_a_bi_encoder_reads_the_descriptions(official, checkpoint_path):
     name = "bi-markerV0-bert-h48"
     texts, labels = benchmark("conll2003", 12)
     described = {label.upper(): label for label in labels}
-    pipeline = open_pipeline(checkpoint_path(name), described, THRESHOLD)
+    pipeline = load_pipeline(checkpoint_path(name), RunOptions(described, THRESHOLD))
     ours = [pipeline.entities(doc) for doc in pipeline.nlp.pipe(texts, component_cfg=pipeline.cfg)]
     check_parity(official_entities(official, name, described, texts), ours, described)
 

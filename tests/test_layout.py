@@ -20,7 +20,7 @@ import spacy_gliner
 PACKAGE = Path(spacy_gliner.__file__).parent
 ROOT = PACKAGE.parent
 # layer of each module: 0 the torch-only GLiNER core, 1 the spaCy layer, 2 the tools around them
-TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.__main__")
+TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.redact", "spacy_gliner.markup", "spacy_gliner.__main__")
 SPACY_FREE = ("spacy", "thinc", "srsly", "typer", "wasabi")
 
 

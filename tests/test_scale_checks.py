@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from spacy_gliner.cli import distributed
+from spacy_gliner.cli import distributed, outputs
+from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.cli.app import app
+from spacy_gliner.records import arrow_type
 
 MODEL = "no-model-is-loaded-before-these-refusals"
 
@@ -65,7 +67,7 @@ def test_parquet_schema_comes_from_every_record(tmp_path, monkeypatch):
     schema = distributed.lines_schema([source], "text")
     assert schema.names == ["text", "late", "n", "entities", "last"]
     assert [str(schema.field(name).type) for name in ("late", "n", "last")] == ["string", "double", "list<item: int64>"]
-    assert schema.field("entities").type == distributed.scale.entity_type()
+    assert schema.field("entities").type == arrow_type()
 
 
 def test_parquet_to_jsonl_refuses_columns_json_cannot_hold(tmp_path):
@@ -78,8 +80,8 @@ def test_parquet_to_jsonl_refuses_columns_json_cannot_hold(tmp_path):
     pq.write_table(pa.table({"text": ["Ada."], "when": [datetime.datetime(2024, 1, 1)]}), source)
     message = _one_line(_ray(str(source), "-o", str(tmp_path / "out.jsonl")))
     assert "the column 'when' is timestamp[us], which JSON cannot hold as it is" in message
-    with pytest.raises(distributed.DistributedError, match="cannot be written as JSON"):
-        distributed._json_line({"id": 3, "x": float("nan")})  # found at its record: Parquet holds NaN, JSON does not
+    with pytest.raises(InputError, match="cannot be written as JSON"):
+        outputs._json_line({"id": 3, "x": float("nan")})  # found at its record: Parquet holds NaN, JSON does not
 
 
 def test_parquet_columns_named_like_the_internal_ones_are_refused(tmp_path):

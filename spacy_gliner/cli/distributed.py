@@ -1,23 +1,27 @@
 """``spacy-gliner predict --engine ray``: the same records as the single-process path,
-annotated by Ray workers (see ``spacy_gliner.scale``), streamed to one output file in
-input order.
+annotated by Ray workers (see ``spacy_gliner.scale``), in input order.
 
+:func:`corpus` finds and checks what to read before any cluster starts; :func:`annotated`
+runs the workers and hands back each record (``spacy_gliner.cli.predict`` writes them).
 JSON lines pass through as the one-process path passes them: each worker reads its lines
-as text and parses them with the same strict rules (``io.parse_line``), and writes each
-record back as its line with only ``"entities"`` added (``io.JsonRecord``), so both engines
-write the same bytes. Parquet output needs one type per column: its schema is found from
-every record before any work (a first pass over the input), or the run is refused there.
+as text and parses them with the same strict rules (``inputs.parse_line``), and writes each
+record back as its line with only ``"entities"`` added (``inputs.JsonRecord``), so both
+engines write the same bytes. Parquet output needs one type per column: its schema is
+found from every record before any work (a first pass over the input), or the run is
+refused there.
 """
 import contextlib
 import os
 import sys
-import time
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .. import scale
-from .io import AtomicOutput, LineError, Record, count_lines, dumps, loads, parse_line, read_labels
+from ..loading import RunOptions
+from ..records import ENTITIES, arrow_type
+from .inputs import LineError, Record, count_lines, dumps, parse_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -26,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 OUTPUT, COUNT = scale.PREFIX + "output", scale.PREFIX + "entity_count"
 ROWS_PER_CHECK = 1024
 Say = Callable[[str, str], None]  # (kind: "info", "warn"..., message)
+# (the JSON line or Parquet record to write, its entity count, or why it cannot be written)
+Result = Tuple[Union[str, Dict[str, Any]], int, Optional[str]]
 
 
 class DistributedError(ValueError):
@@ -44,85 +50,68 @@ class LineAnnotator(scale.Annotator):
         items = [item for item in items if item is not None]  # blank lines
         records = [item for item in items if isinstance(item, Record)]
         for record, entities in zip(records, self.annotate([record.text for record in records])):
-            record.data["entities"] = entities
+            record.data[ENTITIES] = entities
         return pa.table(
             {
                 OUTPUT: pa.array([dumps(item.data) if isinstance(item, Record) else None for item in items], type=pa.string()),
                 scale.ERROR: pa.array([str(item) if isinstance(item, LineError) else None for item in items], type=pa.string()),
-                COUNT: pa.array([len(item.data["entities"]) if isinstance(item, Record) else 0 for item in items], type=pa.int64()),
+                COUNT: pa.array([len(item.data[ENTITIES]) if isinstance(item, Record) else 0 for item in items], type=pa.int64()),
             }
         )
 
 
-def run(
-    source: Path,
-    output: Path,
-    *,
-    model: str,
-    labels: List[str],
-    threshold: Optional[float],
-    nested: Optional[bool],
-    batch_size: Optional[int],
-    text_key: str,
-    on_error: str,
-    address: Optional[str],
-    workers: int,
-    gpus_per_worker: float,
-    verbose: bool = False,
-    say: Optional[Say] = None,
-) -> Dict[str, Any]:
-    """Annotate ``source`` (JSONL or Parquet, file or folder) into ``output`` (.jsonl or
-    .parquet); returns counts. A record that cannot be annotated stops the run
-    (``on_error="fail"``) or is left out and reported (``"skip"``) with its file and line
-    (JSONL) or its position and id (Parquet). ``say`` gets the messages for the user;
-    Ray's own go to its log files unless ``verbose``."""
-    from tqdm import tqdm
+@dataclass
+class Corpus:
+    """What ``--engine ray`` reads, found and checked before any cluster starts."""
 
-    say = say or (lambda kind, text: tqdm.write(text, file=sys.stderr))
-    if output.suffix.lower() not in (".jsonl", ".parquet"):
-        raise DistributedError(f"--output {output}: with --engine ray, write .jsonl or .parquet.")
+    source: Path
+    kind: str  # "json" (JSON lines) or "parquet"
+    files: List[Path]
+    total: int  # lines or rows, for the progress bar
+    schema: Optional["pyarrow.Schema"]  # of a Parquet output; None for JSONL
+
+
+def corpus(source: Path, output: Path, text_key: str, to_parquet: bool) -> Corpus:
+    """The files of ``source`` (JSONL or Parquet, a file or a folder) and, for a Parquet
+    ``output``, the schema of every record: everything that can be refused is refused here
+    (a missing source, mixed kinds, an output inside the input, records Parquet or JSON
+    cannot hold), before any cluster starts."""
     if not source.exists():
         raise DistributedError(f"{source} not found: --engine ray reads a .jsonl or .parquet file, or a folder of them.")
     kind, files = scale.input_files(source)
     _refuse_output_in_input(output, source, files)
-    chosen = read_labels(labels) if labels else None
-    to_parquet = output.suffix.lower() == ".parquet"
-    # everything that can be refused is refused here, before any cluster starts
     if kind == "json":
         schema = lines_schema(files, text_key) if to_parquet else None
         total = sum(count_lines(file) for file in files)
     else:
         schema, total = parquet_schema(files, to_parquet)
-    started = time.perf_counter()
-    counts = {"records": 0, "entities": 0, "skipped": 0}
-    writer = _ParquetOut(output, schema) if to_parquet else _JsonlOut(output)
-    try:
-        with _cluster(address, workers, verbose, say):
-            dataset = scale.annotate(
-                scale.read(kind, files), model, labels=chosen, threshold=threshold, nested=nested, text_key=text_key,
-                batch_size=batch_size, workers=workers, gpus_per_worker=gpus_per_worker,
-                annotator=LineAnnotator if kind == "json" else scale.Annotator,
-            )  # fmt: skip
-            with tqdm(total=total, unit="doc", file=sys.stderr, delay=2.0, dynamic_ncols=True) as bar:
-                for record, found, error in _results(dataset, kind, source):
-                    bar.update(1)
-                    if error is not None:
-                        if on_error == "fail":
-                            raise DistributedError(f"{error}. Fix it, or pass --on-error skip to skip such records.")
-                        counts["skipped"] += 1
-                        say("warn", f"Skipped {error}")
-                        continue
-                    writer.add(record)
-                    counts["records"] += 1
-                    counts["entities"] += found
-        writer.close()
-    except DistributedError as err:
-        raise DistributedError(f"{err} {counts['records']} records were annotated before the stop; {writer.abort()}.") from None
-    except BaseException:
-        writer.abort()
-        raise
-    counts["seconds"] = time.perf_counter() - started
-    return counts
+    return Corpus(source, kind, files, total, schema)
+
+
+@contextlib.contextmanager
+def annotated(
+    found: Corpus,
+    model: str,
+    options: RunOptions,
+    *,
+    text_key: str,
+    address: Optional[str],
+    workers: int,
+    gpus_per_worker: float,
+    verbose: bool,
+    say: Say,
+) -> Iterator[Iterator[Result]]:
+    """The records of ``found`` annotated by ``workers`` Ray actors, in input order, as
+    (the JSON line or Parquet record to write, its entity count, or why it cannot be: a bad
+    line names its file and line, a Parquet record its position and id). Ray runs for the
+    ``with`` block; ``say`` gets the messages for the user, Ray's own go to its log files
+    unless ``verbose``."""
+    with _cluster(address, workers, verbose, say):
+        dataset = scale.annotate(
+            scale.read(found.kind, found.files), model, **asdict(options), text_key=text_key,
+            workers=workers, gpus_per_worker=gpus_per_worker, annotator=LineAnnotator if found.kind == "json" else scale.Annotator,
+        )  # fmt: skip
+        yield _results(dataset, found.kind, found.source)
 
 
 @contextlib.contextmanager
@@ -140,15 +129,13 @@ def _cluster(address: Optional[str], workers: int, verbose: bool, say: Say) -> I
                 ray.shutdown()  # while Ray's own messages still go nowhere
 
 
-def _results(dataset: Any, kind: str, source: Path) -> Iterator[Tuple[Union[str, Dict[str, Any]], int, Optional[str]]]:
-    """(the JSON line or Parquet record to write, its entity count, or why it cannot be
-    written: a bad line names its file and line, a Parquet record its position and id)."""
+def _results(dataset: Any, kind: str, source: Path) -> Iterator[Result]:
     for position, row in scale.records(dataset):
         error = row.pop(scale.ERROR)
         if kind == "json":
             yield row[OUTPUT], row[COUNT], error
         elif error is None:
-            yield row, len(row[scale.ENTITIES]), None
+            yield row, len(row[ENTITIES]), None
         else:
             where = f"{source}, record {position + 1}" + (f" (id {row['id']!r})" if "id" in row else "")
             yield row, 0, f"{where}: {error}"
@@ -193,7 +180,7 @@ def _convert_all(files: Sequence[Path], text_key: str, convert: Callable[[List[D
     name the first record that cannot be converted."""
     import pyarrow as pa
 
-    records = ((where, {**record, "entities": None}) for where, record in _numbered_records(files, text_key))
+    records = ((where, {**record, ENTITIES: None}) for where, record in _numbered_records(files, text_key))
     for chunk in _chunks(records, ROWS_PER_CHECK):
         try:
             convert([row for _, row in chunk])
@@ -240,7 +227,7 @@ def parquet_schema(files: Sequence[Path], to_parquet: bool) -> Tuple[Optional["p
         scale.check_columns(schema.names, str(file))
         if not to_parquet:
             for field in schema:
-                if field.name != scale.ENTITIES and not _json_type(field.type):
+                if field.name != ENTITIES and not _json_type(field.type):
                     raise DistributedError(
                         f"{file}: the column {field.name!r} is {field.type}, which JSON cannot hold as it is. Write Parquet (-o out.parquet)."
                     )
@@ -268,8 +255,8 @@ def _with_entities(schema: "pyarrow.Schema") -> "pyarrow.Schema":
     """``schema`` with the entities column, where the records had one, else at the end."""
     import pyarrow as pa
 
-    field = pa.field(scale.ENTITIES, scale.entity_type())
-    index = schema.get_field_index(scale.ENTITIES)
+    field = pa.field(ENTITIES, arrow_type())
+    index = schema.get_field_index(ENTITIES)
     return schema.set(index, field) if index >= 0 else schema.append(field)
 
 
@@ -303,68 +290,3 @@ def _ray_quiet(quiet: bool) -> Iterator[None]:
             sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
-
-
-class _JsonlOut:
-    """Records as JSON lines; the file appears only when the run succeeded."""
-
-    def __init__(self, path: Path) -> None:
-        self.out = AtomicOutput(path)
-
-    def add(self, record: Union[str, Dict[str, Any]]) -> None:
-        """A JSON line as the one-process path writes it, or a record (of a Parquet file)."""
-        line = record if isinstance(record, str) else _json_line(record)
-        self.out.file.write((line + "\n").encode("utf8", "surrogatepass"))
-
-    def close(self) -> None:
-        self.out.commit()
-
-    def abort(self) -> str:
-        return self.out.discard()
-
-
-def _json_line(record: Dict[str, Any]) -> str:
-    try:
-        return dumps(record)
-    except (OverflowError, TypeError, ValueError) as err:  # NaN or infinity in a float column
-        where = f" (id {record['id']!r})" if "id" in record else ""
-        raise DistributedError(f"A record{where} cannot be written as JSON ({err}). Write Parquet (-o out.parquet).") from None
-
-
-class _ParquetOut:
-    """Records into one Parquet file of one schema, a row group per 1,024 records; the file
-    appears only when the run succeeded."""
-
-    def __init__(self, path: Path, schema: "pyarrow.Schema") -> None:
-        import pyarrow.parquet as pq
-
-        self.out = AtomicOutput(path)
-        self.schema = schema
-        self.rows: List[Dict[str, Any]] = []
-        self.writer = pq.ParquetWriter(self.out.file, schema)
-
-    def add(self, record: Union[str, Dict[str, Any]]) -> None:
-        """A JSON line with its entities, or a record (of a Parquet file)."""
-        self.rows.append(loads(record) if isinstance(record, str) else record)
-        if len(self.rows) >= ROWS_PER_CHECK:
-            self._flush()
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-
-        if self.rows:
-            try:
-                table = pa.Table.from_pylist(self.rows, schema=self.schema)
-            except (pa.ArrowException, OverflowError) as err:  # an input file changed since the first pass
-                raise DistributedError(f"A record does not fit the Parquet schema found before the run ({err}).") from None
-            self.writer.write_table(table)
-            self.rows = []
-
-    def close(self) -> None:
-        self._flush()
-        self.writer.close()
-        self.out.commit()
-
-    def abort(self) -> str:
-        self.writer.close()
-        return self.out.discard()

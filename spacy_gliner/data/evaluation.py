@@ -162,10 +162,9 @@ def evaluate_benchmark(
 def load_search(model: PathLike) -> "SpanSearch":
     """The span search of a saved spaCy pipeline's gliner component, or of a GLiNER
     checkpoint, on the device of spaCy's current ops."""
-    from ..loading import load_gliner_pipeline
+    from ..loading import load_pipeline
 
-    nlp, name = load_gliner_pipeline(model)
-    return nlp.get_pipe(name).search()
+    return load_pipeline(model).component.search()
 
 
 def find_datasets(root: PathLike, names: Iterable[str] = ZERO_SHOT) -> List[Path]:

@@ -85,9 +85,11 @@ def resolve(source: Union[str, Path], config_file: str = CONFIG_FILE) -> Path:
         )
     except Exception as err:  # the hub raises many types: connection, auth, not found, offline
         raise CheckpointError(
-            f"Could not download the GLiNER checkpoint {str(source)!r} from the Hugging Face Hub "
-            f"({type(err).__name__}: {err}). If this machine is offline, download it where the Hub is "
-            f"reachable (`hf download {source} --local-dir <folder>`), copy the folder here and pass it instead "
+            f"GLiNER checkpoint {str(source)!r} is neither a folder here (there is no folder "
+            f"{path.absolute()}) nor a checkpoint the Hugging Face Hub could give ({type(err).__name__}: {err}). "
+            "If you meant a folder, check the path. If you meant a Hub id and this machine is offline, download "
+            f"it where the Hub is reachable (`hf download {source} --local-dir <folder>`), copy the folder here "
+            "and pass it instead "
             'of the id: `nlp.add_pipe("gliner", config={"model": "<folder>"})` in Python, `--model <folder>` '
             "on the command line, `make demo MODEL=<folder>`. Saved pipelines (`nlp.to_disk`) carry their "
             "weights and load offline."

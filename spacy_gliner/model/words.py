@@ -70,7 +70,7 @@ def _require(module: str, splitter: str, package: str) -> Any:
         return importlib.import_module(module)
     except ImportError as err:
         raise ImportError(
-            f"The {splitter!r} word splitter (words_splitter_type of this checkpoint) needs the package {package}: "
+            f"The {splitter!r} word splitter needs the package {package}: "
             f"`pip install 'spacy-gliner[{splitter}]'` or `pip install {package}`."
         ) from err
 

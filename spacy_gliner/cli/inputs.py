@@ -5,21 +5,17 @@ to the file exactly as it is (``\\r\\n`` included) and a document can be written
 byte for byte. A UTF-8 byte order mark (BOM) at the start of a file is not text: it is
 removed, and a document's offsets count from after it. JSONL is read one line at a time:
 memory does not grow with the file, and each record's other keys are written back exactly
-as they were (see :class:`JsonRecord`). Files are written whole or not at all
-(:class:`AtomicOutput`), never over their input or over one another (:func:`check_outputs`).
+as they were (see :class:`JsonRecord`). Where output goes: :mod:`.outputs`.
 """
 import json
-import os
-import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import srsly
 
-from ..model.files import new_file_mode
+from ..records import ENTITIES, missing_text
 
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
@@ -179,88 +175,6 @@ def read_document(source: str, is_text: bool = False) -> str:
     return decode(data, source)
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one existing file (through links, ``..`` or hard links too)."""
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def check_outputs(outputs: Sequence[Optional[Path]], source: str, inputs: Sequence[Path] = (), is_text: bool = False) -> None:
-    """Refuse, before any work, outputs that would destroy something or cannot be written:
-    an output on the input (``source``, or another file read: ``inputs``), two outputs on one
-    file (through links and ``..`` too), a folder, or a place that is not a folder."""
-    path = None if is_text else existing(source)
-    read = ([path] if path is not None else []) + list(inputs)
-    seen: Dict[Any, Path] = {}
-    for output in (o for o in outputs if o is not None):
-        check_output(output)
-        for other in read:
-            if same_file(output, other) or (other.is_dir() and _inside(output, other) and output.suffix.lower() == TEXT_SUFFIX):
-                raise InputError(f"The output {output} is also the input ({other}): writing it would destroy the input. Write to another file.")
-        key = _file_key(output)
-        if key is not None and key in seen:
-            raise InputError(f"The outputs {seen[key]} and {output} are one file: the second would overwrite the first. Give each output its own file.")
-        seen[key] = output
-
-
-def check_output(path: Path) -> None:
-    """An InputError unless ``path`` can take an output: a file (new or not), a pipe or a
-    character device (``/dev/null``), in a folder that exists or can be made."""
-    try:
-        mode = path.stat().st_mode if path.exists() else None
-    except OSError as err:
-        raise InputError(f"Cannot write {path}: {err.strerror}.") from err
-    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
-        what = "a folder" if stat.S_ISDIR(mode) else "neither a file, a pipe nor a character device"
-        raise InputError(f"The output {path} is {what}: name a file to write (e.g. {path / 'out.txt'}).")
-    parent = Path(os.path.realpath(path)).parent if path.is_symlink() else path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"Cannot write {path}: {parent} is not a folder.")
-
-
-def is_stream(path: Path) -> bool:
-    """Whether ``path`` is (or links to) a pipe or device, written as data comes, never replaced."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:  # not there (yet)
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
-
-
-def _file_key(path: Path) -> Any:
-    """What makes two output paths one file: the inode of an existing file (the real path of
-    a new one); None for a character device, which takes any number of outputs."""
-    try:
-        info = path.stat()
-    except OSError:
-        return os.path.realpath(path)
-    return None if stat.S_ISCHR(info.st_mode) else (info.st_dev, info.st_ino)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def private_mode(*inputs: Path) -> int:
-    """The mode of an output that holds the originals (a mapping, a preview, a restored
-    document): owner-only (0600), stricter where the umask or an input file is."""
-    mode = 0o600 & new_file_mode()
-    for path in inputs:
-        try:
-            mode &= path.stat().st_mode if path.is_file() else 0o777
-        except OSError:
-            pass
-    return mode
-
-
 def iter_records(source: str, text_key: str, on_error: str, is_text: bool = False) -> Iterator[Union[Record, LineError]]:
     """Documents from a text, a file, a folder of .txt files, a .jsonl file or ``-`` (stdin).
 
@@ -269,10 +183,7 @@ def iter_records(source: str, text_key: str, on_error: str, is_text: bool = Fals
     """
     path = source_path(source, is_text)
     if path is not None and path.is_dir():
-        files = sorted(p for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
-        if not files:
-            raise InputError(f"The folder {path} holds no {TEXT_SUFFIX} files.")
-        for file in files:
+        for file in text_files(path):
             try:
                 text = strip_bom(decode(file.read_bytes(), str(file)))[1]
             except InputError as err:
@@ -291,11 +202,12 @@ def iter_records(source: str, text_key: str, on_error: str, is_text: bool = Fals
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
-def missing_text(value: Any, key: str, unit: str) -> str:
-    """Why a record or line (``unit``) has no text to read: ``value`` is what it holds under
-    ``key`` (None: nothing, or null; Arrow gives None for a missing field too)."""
-    found = "no" if value is None else f"a non-string ({type(value).__name__})"
-    return f"{found} {key!r} value; each {unit} needs a text under {key!r} (see --text-key)"
+def text_files(folder: Path) -> List[Path]:
+    """The .txt files of a folder and its sub-folders, sorted; an InputError if it holds none."""
+    files = sorted(p for p in folder.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
+    if not files:
+        raise InputError(f"The folder {folder} holds no {TEXT_SUFFIX} files: predict reads a folder's .txt files.")
+    return files
 
 
 def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
@@ -335,23 +247,23 @@ def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Recor
 
 class JsonRecord(dict):
     """A JSONL record that remembers its line: written back with every key as it was written
-    (numbers digit for digit, escapes, key order), and only ``"entities"`` new."""
+    (numbers digit for digit, escapes, key order), and only its entities (:data:`ENTITIES`) new."""
 
     def __init__(self, data: Dict[str, Any], line: str) -> None:
         super().__init__(data)
         self.line = line
 
     def dumps(self) -> str:
-        entities = srsly.json_dumps(self.get("entities", []))
+        entities = srsly.json_dumps(self.get(ENTITIES, []))
         line = self.line
-        spans = [(start, end) for key, start, end in _values(line) if key == "entities"]
+        spans = [(start, end) for key, start, end in _values(line) if key == ENTITIES]
         if spans:
             for start, end in reversed(spans):
                 line = line[:start] + entities + line[end:]
             return line
         close = line.rindex("}")
         body = line[:close].rstrip()
-        return body + ("" if body.endswith("{") else ", ") + '"entities": ' + entities + line[close:]
+        return body + ("" if body.endswith("{") else ", ") + json.dumps(ENTITIES) + ": " + entities + line[close:]
 
 
 def _values(line: str) -> Iterator[Tuple[str, int, int]]:
@@ -373,74 +285,14 @@ def dumps(record: Dict[str, Any]) -> str:
     return record.dumps() if isinstance(record, JsonRecord) else srsly.json_dumps(record)
 
 
-class AtomicOutput:
-    """A file written under a temporary name in its folder and renamed to ``path`` by
-    :meth:`commit`: a failure or Ctrl-C never leaves a half-written file under the final
-    name, and a file already there stays as it was until the rename.
-
-    A symbolic link is followed: its target is written, atomically beside it (the link
-    stays). A pipe or character device (``/dev/null``, ``/dev/stdout``, a FIFO) is written
-    straight through, as it comes: it is never replaced by a file. ``mode``: the new
-    file's mode (default: the mode of the file it replaces, or the umask's).
-    """
-
-    def __init__(self, path: Path, mode: Optional[int] = None) -> None:
-        check_output(path)
-        self.path, self.existed, self.tmp = path, path.exists(), None
-        if is_stream(path):
-            self.file: IO[bytes] = open(path, "wb")
-            return
-        target = Path(os.path.realpath(path)) if path.is_symlink() else path
-        if self.existed and not same_file(target, path):
-            raise InputError(f"Cannot tell which file {path} names (it resolves to {target}, which is another file). Write to a plain file path.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        self.target, self.tmp = target, Path(tmp)
-        if mode is None:
-            mode = target.stat().st_mode & 0o777 if target.exists() else new_file_mode()
-        os.chmod(tmp, mode)  # mkstemp's is 0600
-        self.file = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        self.file.close()
-        if self.tmp is not None:
-            os.replace(self.tmp, self.target)
-
-    def discard(self) -> str:
-        """Remove the temporary file; says what became of ``path``."""
-        try:
-            self.file.close()
-        except OSError:  # a closed pipe, a full device: what was written is gone anyway
-            pass
-        if self.tmp is None:
-            return f"what was written went straight to {self.path} (a pipe or device)"
-        self.tmp.unlink(missing_ok=True)
-        return no_partial_file(self.path, self.existed)
-
-
-def no_partial_file(path: Path, existed: bool) -> str:
-    """What a stopped run says of its output file, which it never wrote in part."""
-    return f"no partial file was kept ({path} {'is unchanged' if existed else 'was not written'})"
-
-
-def write_file(path: Path, data: bytes, mode: Optional[int] = None) -> None:
-    """Write ``data`` to ``path`` whole, or not at all (see :class:`AtomicOutput`)."""
-    out = AtomicOutput(path, mode)
-    try:
-        out.file.write(data)
-    except BaseException:
-        out.discard()
-        raise
-    out.commit()
-
-
 def count_records(source: str, is_text: bool = False) -> Optional[int]:
-    """How many documents a source holds, when that is cheap to know (for the progress bar)."""
+    """How many documents a source holds, when that is cheap to know (for the progress bar);
+    an InputError for a folder that holds none."""
     path = None if is_text else existing(source)
     if path is None:
         return 1
     if path.is_dir():
-        return sum(1 for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
+        return len(text_files(path))
     if path.suffix.lower() != JSONL_SUFFIX:
         return 1
     return count_lines(path) or None
