@@ -299,6 +299,7 @@ TRICKY = [
 ]
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_official_entities_survive_in_doc_ents(official, loaded, checkpoint_path):
     labels = ["person", "organization", "location", "date", "website", "email"]
