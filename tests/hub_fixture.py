@@ -171,7 +171,7 @@ def run_default_pipeline(out: Path, saved: Path) -> None:
     import spacy
     from gliner import GLiNER
 
-    from conftest import aligned, official_inference
+    from conftest import official_inference
     from spacy_gliner.architectures import get_loaded
     from spacy_gliner.model.search import predict_entities
 
@@ -188,7 +188,6 @@ def run_default_pipeline(out: Path, saved: Path) -> None:
         "source": component.model.attrs.get("source"),
         "official": theirs,
         "official_candidates": [ents.candidates() for ents in theirs],  # what explains a difference
-        "aligned": [aligned(doc) for doc in docs],  # where spaCy's tokens are GLiNER's words
         "chars": predict_entities(loaded, texts, labels, THRESHOLD),
         "docs": [_doc_entities(doc) for doc in docs],
         "exact": [_doc_entities(doc, exact=True) for doc in docs],

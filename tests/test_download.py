@@ -69,14 +69,11 @@ def official_entities(run: Dict[str, Any]) -> List[OfficialEntities]:
 
 @pytest.mark.parity
 def test_parity_with_the_official_library_on_normalised_characters(default_run):
-    """Ligatures, full-width letters, odd spaces, emoji, combining accents: same entities and scores."""
+    """Ligatures, full-width letters, odd spaces, emoji, combining accents: same entities and
+    scores, from predict_entities and from the component (its exact characters, whatever its tokens)."""
     theirs = official_entities(default_run)
     compare(theirs, default_run["chars"], THRESHOLD, Comparison()).check()
-    # the component's spans, where spaCy's tokens are GLiNER's words (elsewhere it decodes
-    # token spans: issue 26, item 1; test_alignment covers those)
-    aligned = [i for i, ok in enumerate(default_run["aligned"]) if ok]
-    assert len(aligned) >= 3
-    compare([theirs[i] for i in aligned], [default_run["docs"][i] for i in aligned], THRESHOLD, Comparison()).check()
+    compare(theirs, default_run["exact"], THRESHOLD, Comparison()).check()
 
 
 def test_saved_pipeline_loads_with_an_empty_cache(default_run, tmp_path):
@@ -91,6 +88,7 @@ def test_saved_pipeline_loads_with_an_empty_cache(default_run, tmp_path):
     assert not list(empty.rglob("*.safetensors"))  # nothing was looked for in the cache
 
 
+@pytest.mark.parity
 def test_cli_predict_with_the_default_id(default_run, hub, tmp_path):
     source = tmp_path / "texts.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in NORMALISED_TEXTS), encoding="utf8")
@@ -100,12 +98,8 @@ def test_cli_predict_with_the_default_id(default_run, hub, tmp_path):
     result = _run(args, hub_env(hub), tmp_path)
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert [r["text"] for r in records] == list(NORMALISED_TEXTS)
-    # the command line writes GLiNER's own characters: those of predict_entities (where a word
-    # has no sub-token, the official library's slide), and the component's exact offsets where
-    # spaCy's tokens are GLiNER's words (elsewhere it decodes token spans: issue 26, item 1)
-    compare(default_run["chars"], [r["entities"] for r in records], THRESHOLD, Comparison()).check()
-    aligned = [i for i, ok in enumerate(default_run["aligned"]) if ok]
-    compare([default_run["chars"][i] for i in aligned], [default_run["exact"][i] for i in aligned], THRESHOLD, Comparison()).check()
+    # the command line writes GLiNER's own characters: the official entities
+    compare(official_entities(default_run), [r["entities"] for r in records], THRESHOLD, Comparison()).check()
 
 
 def test_missing_encoder_in_the_cache_says_how_to_get_it(hub, tmp_path):
