@@ -278,7 +278,7 @@ def explain(theirs: OfficialEntities, ours: List[dict]) -> Optional[str]:
     """
     threshold, candidates = theirs.threshold, theirs.candidates()
     scored = {_key(c): c["score"] for c in candidates}
-    decoded = _official_greedy([(c, c["score"]) for c in candidates if c["score"] > threshold], theirs.flat_ner, theirs.multi_label)
+    decoded = official_greedy([(c, c["score"]) for c in candidates if c["score"] > threshold], theirs.flat_ner, theirs.multi_label)
     if decoded != [_key(e) for e in theirs] or any(scored[_key(e)] != e["score"] for e in theirs):
         return "the official candidates do not decode to the official entities (the official run changed?)"
     mine = [_key(e) for e in ours]
@@ -297,7 +297,7 @@ def explain(theirs: OfficialEntities, ours: List[dict]) -> Optional[str]:
     rank = {k: r for r, k in enumerate(mine)}
     kept = [c for c in candidates if moved[_key(c)] > threshold]
     order = sorted(range(len(kept)), key=lambda j: (-moved[_key(kept[j])], rank.get(_key(kept[j]), len(rank) + j)))
-    if _official_greedy([(kept[j], moved[_key(kept[j])]) for j in order], theirs.flat_ner, theirs.multi_label) != mine:
+    if official_greedy([(kept[j], moved[_key(kept[j])]) for j in order], theirs.flat_ner, theirs.multi_label) != mine:
         their_scores = {k: round(scored[k], 7) for k in set(mine) ^ {_key(e) for e in theirs}}
         return f"no official scores within {SCORE_TOL} of {their_scores} (official scores) decode to ours"
     return None
@@ -307,7 +307,7 @@ def _key(entity: dict) -> Key:
     return (entity["start"], entity["end"], entity["label"])
 
 
-def _official_greedy(scored: List[Tuple[dict, float]], flat_ner: bool, multi_label: bool) -> List[Key]:
+def official_greedy(scored: List[Tuple[dict, float]], flat_ner: bool, multi_label: bool) -> List[Key]:
     """The official library's greedy search over (entity, score) pairs, in this order where scores are equal."""
     from gliner.decoding.decoder import Span, SpanDecoder
 

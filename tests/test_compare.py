@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import pytest
 
-from conftest import SCORE_TOL, TINY_CHECKPOINTS, Comparison, OfficialEntities, _official_greedy, benchmark, compare, official_candidates
+from conftest import SCORE_TOL, TINY_CHECKPOINTS, Comparison, OfficialEntities, benchmark, compare, official_candidates, official_greedy
 
 THRESHOLD = 0.5
 
@@ -21,7 +21,7 @@ def official_run(candidates: Sequence[dict], flat_ner: bool = True, multi_label:
     """What the official library returns for these candidates (in their candidate order)."""
     kept = [(c, c["score"]) for c in candidates if c["score"] > THRESHOLD]
     by_key = {(c["start"], c["end"], c["label"]): c for c in candidates}
-    entities = [by_key[k] for k in _official_greedy(kept, flat_ner, multi_label)]
+    entities = [by_key[k] for k in official_greedy(kept, flat_ner, multi_label)]
     return OfficialEntities(entities, lambda: list(candidates), THRESHOLD, flat_ner, multi_label)
 
 
@@ -145,7 +145,7 @@ def test_official_candidates_decode_to_the_official_entities(name, official):
         theirs = model.inference(texts, labels, threshold=THRESHOLD, flat_ner=flat_ner, multi_label=multi_label)
         assert sum(map(len, candidates)) > sum(map(len, theirs)) > 20
         for entities, found in zip(theirs, candidates):
-            assert _official_greedy([(c, c["score"]) for c in found], flat_ner, multi_label) == [(e["start"], e["end"], e["label"]) for e in entities]
+            assert official_greedy([(c, c["score"]) for c in found], flat_ner, multi_label) == [(e["start"], e["end"], e["label"]) for e in entities]
 
 
 @pytest.mark.parity
