@@ -40,7 +40,8 @@ BENCHMARKS = DATA / "benchmarks"
 # ``explain``). Float32 sums in another order (our code, or the official library on another
 # CPU: MKL's and ATen's kernels differ by CPU) move these models' scores by up to 2.5e-5
 # (measured on every checkpoint of the suite under MKL_CBWR=COMPATIBLE/AVX2 and
-# ATEN_CPU_CAPABILITY=default/avx2; ~1e-11 in float64): 4x margin. README, "Tests".
+# ATEN_CPU_CAPABILITY=default/avx2 by benchmarks/score_noise.py; ~1e-11 in float64): 4x
+# margin. README, "Tests".
 SCORE_TOL = 1e-4
 
 # The sentences of the parity checks: real benchmark text with each dataset's own labels.
