@@ -9,7 +9,7 @@ TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University 
 LABELS ?= person,organization,award,date
 THRESHOLD ?=
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast test-kernels
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: $(VENV)/.installed
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+# The checks against the official library again, under other float kernels than the CPU's
+# own (MKL's CPU-independent code path, ATen's plain C++ kernels): float noise that moves
+# with the CPU must not change their outcome. .ci/run runs it after `make test`.
+KERNELS ?= MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
+test-kernels: $(VENV)/.installed
+	$(KERNELS) $(PY) -m pytest -q -p no:cacheprovider -m parity $(PYTEST_ARGS)
 
 # The benchmark environment and the inference benchmark (docs/benchmarks.md). A venv of its
 # own: fast-gliner pins huggingface-hub<1.0 (so it goes in without its dependencies), and the

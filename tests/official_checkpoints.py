@@ -2,9 +2,10 @@
 
 Test-support module for parity tests of ``spacy_gliner`` against the official
 implementation.  :func:`write_official_checkpoint` builds a GLiNER model with a
-tiny, randomly initialised encoder (BERT or DeBERTa-v3 style) entirely offline
-and saves it with ``GLiNER.save_pretrained``, so the folder has exactly the
-layout of a real checkpoint::
+tiny, randomly initialised encoder (BERT, or DeBERTa-v3 style with absolute
+positions too: see ``_encoder_config``) entirely offline and saves it with
+``GLiNER.save_pretrained``, so the folder has exactly the layout of a real
+checkpoint::
 
     gliner_config.json   (with ``encoder_config``: reloading needs no download)
     model.safetensors
@@ -70,6 +71,10 @@ DEBERTA_POSITION_BUCKETS = 32
 #: centred part of the logits and the exact common logit offset.
 LOGIT_STD = 2.0
 LOGIT_MEAN = -2.5
+#: Largest factor ``_spread_scores`` may put on the prompts (a few hundred for the tiny
+#: encoders): a larger one would blow float noise up into the scores (labels the encoder
+#: barely tells apart), and the parity checks would then depend on the CPU.
+MAX_SPREAD_FACTOR = 1e4
 
 #: Probe texts and label sets used to calibrate the random head (none of them
 #: from the benchmark data used by the tests).
@@ -146,7 +151,11 @@ def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
     if encoder == "deberta":
         from transformers import DebertaV2Config
 
-        # DeBERTa-v3 style (cf. microsoft/deberta-v3-small), only much smaller.
+        # DeBERTa-v3 style (cf. microsoft/deberta-v3-small), only much smaller, and with
+        # absolute positions added to the input (position_biased_input, as DeBERTa v1 and
+        # some v2 checkpoints have): a random encoder that reads positions only relatively
+        # gives every <<ENT>> almost the same vector, so labels' scores would differ by
+        # little more than float noise, and the CPU's float noise would pick the labels.
         return DebertaV2Config(
             vocab_size=vocab_size,
             hidden_size=ENCODER_WIDTH,
@@ -163,7 +172,7 @@ def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
             pos_att_type=["p2c", "c2p"],
             norm_rel_ebd="layer_norm",
             share_att_key=True,
-            position_biased_input=False,
+            position_biased_input=True,
             pad_token_id=0,
         )
     raise ValueError(f"unknown encoder {encoder!r}; expected one of {ENCODERS}")
@@ -267,6 +276,11 @@ def _spread_scores(model, seed: int) -> dict:
         ]
     )
     factor = LOGIT_STD / float(centred.std())
+    if factor > MAX_SPREAD_FACTOR:
+        raise RuntimeError(
+            f"the encoder barely tells the probes' labels apart (spread factor {factor:.0f} > "
+            f"{MAX_SPREAD_FACTOR:.0f}): float noise would decide the scores"
+        )
 
     def reparametrise(linear, mean, scale, offset):
         weight = linear.weight.detach().double()

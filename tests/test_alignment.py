@@ -23,7 +23,7 @@ from spacy_gliner.model.checkpoint import LoadedGLiNER
 from spacy_gliner.model.words import split_words
 from spacy_gliner.render import render_html
 
-from conftest import fitting_ents  # noqa: E402
+from conftest import Comparison, compare, fitting_ents, official_inference  # noqa: E402
 
 # Pieces where the two tokenizations disagree, and plain words between them.
 PIECES = [
@@ -299,20 +299,22 @@ TRICKY = [
 ]
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_official_entities_survive_in_doc_ents(official, loaded, checkpoint_path):
     labels = ["person", "organization", "location", "date", "website", "email"]
-    theirs = official("ref_minilm").inference(TRICKY, labels, threshold=0.2)
+    theirs = official_inference(official("ref_minilm"), TRICKY, labels, threshold=0.2)
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(checkpoint_path("ref_minilm")), "labels": labels, "threshold": 0.2})
-    inside_tokens = collisions = 0
-    for text, entities, doc in zip(TRICKY, theirs, nlp.pipe(TRICKY)):
-        # the span group: every official entity, widened
-        widened = [(*expand(doc, e["start"], e["end"]), e["label"]) for e in entities]
-        assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == widened
-        assert [(a, b) for a, b in exact_offsets(doc.spans["sc"])] == [(e["start"], e["end"]) for e in entities]
-        inside_tokens += sum(doc.char_span(e["start"], e["end"]) is None for e in entities)
-        ents = fitting_ents(doc, entities)  # doc.ents: by score, then position, each entity whose tokens are free
-        collisions += len(entities) - len(ents)
-        assert [(e.start, e.end, e.label_) for e in doc.ents] == ents
+    comparison = Comparison()
+    inside_tokens = 0
+    for entities, doc in zip(theirs, nlp.pipe(TRICKY)):
+        group = doc.spans["sc"]
+        found = [{"start": e.start, "end": e.end, "label": e.label, "score": e.score} for e in exact_entities(group)]
+        compare([entities], [found], 0.2, comparison)  # the span group: every official entity...
+        assert [(s.start, s.end, s.label_) for s in group] == [(*expand(doc, e["start"], e["end"]), e["label"]) for e in found]  # ...widened
+        inside_tokens += sum(doc.char_span(e["start"], e["end"]) is None for e in found)
+        # doc.ents: by score, then position, each entity whose tokens are free
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == fitting_ents(doc, found)
+    comparison.check()
     assert inside_tokens >= 2  # some official offsets fall inside spaCy tokens

@@ -21,7 +21,7 @@ from spacy_gliner.loading import Pipeline
 from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
-from conftest import Comparison, compare
+from conftest import Comparison, compare, official_inference
 
 CHECKPOINTS = ("markerV0-bert", "token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta", "ref_minilm")
 MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True), "flat_multi_label": (True, True)}
@@ -89,13 +89,14 @@ def tokens_hold_several_words(docs: List[Doc], entities: List[List[dict]]) -> in
     return sum(doc.char_span(e["start"], e["end"]) is None for doc, ents in zip(docs, entities) for e in ents)
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_span_group_holds_the_official_entities_under_any_tokenizer(name, mode, loaded, official, trained):
     flat, multi = MODES[mode]
     threshold = THRESHOLD.get(name, 0.5)
-    theirs = official(name).inference(TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi)
+    theirs = official_inference(official(name), TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi)
     words = predict_entities(loaded(name), TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi)
     assert sum(map(len, theirs)) >= 10
     inside = 0

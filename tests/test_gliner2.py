@@ -131,14 +131,14 @@ def assert_exact_offsets(text: str, extraction: Any) -> None:
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n not in SLOW])
 def test_parity_with_gliner2(models: Callable, name: str) -> None:
     report = run_parity(models, name)
-    report.check(max_near_tie_share=0.0)
+    report.check()
     assert report.counts["relations"] > 0, report.counts
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
 def test_parity_with_gliner2_real_encoders(models: Callable, name: str) -> None:
-    run_parity(models, name).check(max_near_tie_share=0.0)
+    run_parity(models, name).check()
 
 
 @pytest.mark.slow
@@ -189,7 +189,7 @@ def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(models: Call
     expected = merge_chunk_results(text, chunks, results, include_confidence=True, include_spans=True, overlap_policy=policy)
     got = ours([text], schema, threshold=0.5)[0]
     report = compare(comparable(expected, text, schema), comparable(as_gliner2(got, schema), text, schema), thresholds, Report(), "long text")
-    report.check(max_near_tie_share=0.0)
+    report.check()
     assert_exact_offsets(text, got)
     assert got.entities and got.entities[-1].end > words[windows[-2].end - 1][2]  # found past the second-last window
 
@@ -249,7 +249,7 @@ def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> Non
         expected = reference.extract(text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True)
         compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, text)
         assert_exact_offsets(text, extraction)
-    report.check(max_near_tie_share=0.0)
+    report.check()
 
 
 @pytest.mark.parametrize("name, policy", [("span", "nested"), ("span", "flat"), ("boundary", "longest"), ("boundary", "allow")])
@@ -261,7 +261,7 @@ def test_overlap_policy_is_gliner2s(models: Callable, name: str, policy: str) ->
     for text, extraction in zip(texts, ours(texts, schema, 0.4, overlap_policy=policy)):
         expected = reference_model.extract(text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True, overlap_policy=policy)
         compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, text)
-    report.check(max_near_tie_share=0.0)
+    report.check()
 
 
 @pytest.mark.parametrize("name", ["span", "boundary"])

@@ -20,7 +20,7 @@ from spacy_gliner.alignment import word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
 
-from conftest import Comparison, benchmark, compare, load_official
+from conftest import Comparison, benchmark, compare, load_official, official_inference
 
 try:
     from official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
@@ -58,6 +58,7 @@ def models(official_path_checkpoint) -> Callable[[str], Tuple[Any, Any]]:
     cache.clear()
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", FAMILIES)
 def test_same_entities_as_the_official_library(name, mode, models):
@@ -65,7 +66,7 @@ def test_same_entities_as_the_official_library(name, mode, models):
     ours, theirs = models(name)
     comparison = Comparison()
     for texts, labels in _texts():
-        found = theirs.inference(texts, labels, threshold=0.5, flat_ner=flat, multi_label=multi)
+        found = official_inference(theirs, texts, labels, threshold=0.5, flat_ner=flat, multi_label=multi)
         compare(found, predict_entities(ours, texts, labels, 0.5, flat_ner=flat, multi_label=multi), 0.5, comparison)
     assert comparison.entities > 30  # the spread scores give entities to compare
     comparison.check()
@@ -83,6 +84,7 @@ def test_a_bi_encoders_text_tokenizer_holds_gliners_tokens_beyond_its_rows(name,
     assert len(ours.tokenizer) == rows
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name", BI_ENCODERS)
 def test_a_literal_marker_token_in_the_text_reads_as_its_characters(name, official_path_checkpoint, tmp_path):
     """With the spaCy splitter a word may hold "<<ENT>>", which the official tokenizer turns into
@@ -104,11 +106,12 @@ def test_a_literal_marker_token_in_the_text_reads_as_its_characters(name, offici
     texts, labels = benchmark("conll2003", 4)
     texts = MARKER_TEXTS + texts
     found = predict_entities(ours, texts, labels, 0.5, splitter=word_splitter("spacy"))
-    comparison = compare(official.inference(texts, labels, threshold=0.5), found, 0.5, Comparison())
+    comparison = compare(official_inference(official, texts, labels, threshold=0.5), found, 0.5, Comparison())
     assert comparison.entities > 5
     comparison.check()
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name", FAMILIES)
 def test_saved_here_loads_here_and_in_the_official_library(name, models, tmp_path):
     ours, _ = models(name)
@@ -116,4 +119,4 @@ def test_saved_here_loads_here_and_in_the_official_library(name, models, tmp_pat
     before = predict_entities(ours, texts, labels, 0.5)
     folder = checkpoint.save(ours, tmp_path / "saved")
     assert predict_entities(checkpoint.load(folder), texts, labels, 0.5) == before
-    compare(load_official(folder).inference(texts, labels, threshold=0.5), before, 0.5, Comparison()).check()
+    compare(official_inference(load_official(folder), texts, labels, threshold=0.5), before, 0.5, Comparison()).check()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from conftest import Comparison, benchmark, compare, load_official
+from conftest import Comparison, benchmark, compare, load_official, official_inference
 from spacy_gliner.alignment import doc_words, word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
@@ -30,6 +30,7 @@ def with_splitter(tiny_checkpoint, tmp_path: Path, splitter: str) -> Path:
     return folder
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("splitter", ["spacy", "jieba"])
 def test_named_splitter_parity_with_the_official_library(splitter, tiny_checkpoint, tmp_path):
     """Same words, so the same entities and scores, for a checkpoint with a non-whitespace splitter."""
@@ -44,17 +45,18 @@ def test_named_splitter_parity_with_the_official_library(splitter, tiny_checkpoi
     ours = checkpoint.load(folder)
     assert ours.settings.words_splitter_type == splitter
     for threshold in (0.3, 0.5):
-        theirs = official.inference(texts, LABELS, threshold=threshold)
-        compare(theirs, predict_entities(ours, texts, LABELS, threshold, splitter=word_splitter(splitter)), threshold, Comparison()).check(max_near_tie_share=0.0)
+        theirs = official_inference(official, texts, LABELS, threshold=threshold)
+        compare(theirs, predict_entities(ours, texts, LABELS, threshold, splitter=word_splitter(splitter)), threshold, Comparison()).check()
 
 
+@pytest.mark.parity
 @pytest.mark.xfail(strict=True, reason="open: a word with no sub-token (the spacy splitter's whitespace tokens) is read differently from the official library")
 def test_spacy_splitter_whitespace_words_parity(tiny_checkpoint, tmp_path):
     folder = with_splitter(tiny_checkpoint, tmp_path, "spacy")
     texts = ["Hello  world ,  U.S.-based  firms  hired  Ada Lovelace ."]  # jieba: "Apple 公司" has these too
-    theirs = load_official(folder).inference(texts, LABELS, threshold=0.3)
+    theirs = official_inference(load_official(folder), texts, LABELS, threshold=0.3)
     found = predict_entities(checkpoint.load(folder), texts, LABELS, 0.3, splitter=word_splitter("spacy"))
-    compare(theirs, found, 0.3, Comparison()).check(max_near_tie_share=0.0)
+    compare(theirs, found, 0.3, Comparison()).check()
 
 
 def test_saved_checkpoint_keeps_its_splitter(tiny_checkpoint, tmp_path):
@@ -174,6 +176,7 @@ def test_doc_tokens_are_the_words(nlp, text, loaded):
     assert list(words.first_token) == list(words.last_token) == [t.i for t in kept]
 
 
+@pytest.mark.parity
 def test_words_tokens_in_chinese_match_the_official_library_on_the_same_words(checkpoint_path):
     """``words = "tokens"`` with ``spacy.blank("zh")``: the official library, given a splitter that
     yields those tokens, finds the same entities with the same scores."""
@@ -187,13 +190,13 @@ def test_words_tokens_in_chinese_match_the_official_library_on_the_same_words(ch
     official = GLiNER.from_pretrained(str(model), local_files_only=True)
     official.data_processor.words_splitter = SpaCyTokenSplitter(lang="zh")
     official.eval()
-    theirs = official.inference(CHINESE, LABELS, threshold=0.3)
+    theirs = official_inference(official, CHINESE, LABELS, threshold=0.3)
     ours = [
         [{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(d.spans["sc"], d.spans["sc"].attrs["scores"])]
         for d in nlp.pipe(CHINESE)
     ]
     assert any(ours)
-    compare(theirs, ours, 0.3, Comparison()).check(max_near_tie_share=0.0)
+    compare(theirs, ours, 0.3, Comparison()).check()
 
 
 def test_words_tokens_equals_the_spacy_splitter_on_the_same_tokens(checkpoint_path):

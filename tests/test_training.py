@@ -41,7 +41,7 @@ from spacy_gliner.training import (
     warmup_cosine,
 )
 
-from conftest import REF_MINILM  # noqa: E402
+from conftest import REF_MINILM, Comparison, compare, load_official, official_inference  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
@@ -555,25 +555,20 @@ def assert_same_entities(a: List[List[tuple]], b: List[List[tuple]], tol: float)
 
 def assert_official_agrees(nlp: spacy.Language, export: Path, texts: Sequence[str], labels: List[str], thresholds: Sequence[float]) -> None:
     """The official library on the exported folder finds the component's entities, scores within 1e-4."""
-    from gliner import GLiNER
-
-    official = GLiNER.from_pretrained(str(export), local_files_only=True)
-    official.eval()
+    official = load_official(export)
     gliner = nlp.get_pipe("gliner")
     for threshold in thresholds:
         ours = []
         for text in texts:
             doc = gliner(nlp.make_doc(text), labels=labels, threshold=threshold)
             group = doc.spans["sc"]
-            ours.append([(s.start_char, s.end_char, s.label_, float(x)) for s, x in zip(group, group.attrs["scores"])])
-        theirs = [
-            [(e["start"], e["end"], e["label"], float(e["score"])) for e in official.predict_entities(t, labels, threshold=threshold)]
-            for t in texts
-        ]
+            ours.append([{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(group, group.attrs["scores"])])
+        theirs = official_inference(official, texts, labels, threshold=threshold)
         assert any(theirs)
-        assert_same_entities(ours, theirs, tol=1e-4)
+        compare(theirs, ours, threshold, Comparison()).check()
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Path, tmp_path: Path) -> None:
     nlp = spacy.blank("en")
@@ -664,6 +659,7 @@ def test_finetuning_an_official_checkpoint_overfits_and_reloads_offline(finetune
     assert_same_entities(reload_offline(model, texts), predictions(trained, texts), tol=1e-6)
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_export_loads_in_the_official_library_and_reimports_unchanged(finetuned: Tuple[Path, List[Doc]], tmp_path: Path) -> None:
     model, docs = finetuned
