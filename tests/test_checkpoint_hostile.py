@@ -20,12 +20,9 @@ from safetensors.torch import load_file
 from spacy_gliner.model import checkpoint, files, tokenizers
 from spacy_gliner.model.settings import MAX_LEN, MAX_WIDTH, RULES, CheckpointError
 
-from conftest import REF_MINILM
+from helpers.data import REF_MINILM
 
-try:
-    from hub_fixture import _cache_repo, hub_env
-except ImportError:  # tests/ collected as a package
-    from tests.hub_fixture import _cache_repo, hub_env
+from helpers.hub_fixture import _cache_repo, hub_env
 
 TEXT = "Alan Turing met Ada Lovelace in London."
 PYTHON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -23,7 +23,8 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
 
-from conftest import DATA, invoke, said  # noqa: E402
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import DATA  # noqa: E402
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
 THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5

@@ -22,7 +22,8 @@ from spacy_gliner.cli.outputs import write_file
 from spacy_gliner.redact import redact_document
 from spacy_gliner.render import displacy_page, marked_page
 
-from conftest import DATA, invoke, said  # noqa: E402
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import DATA  # noqa: E402
 
 MODEL = str(DATA / "models" / "ref_minilm")
 TEXT = "Alan Turing met Grace Hopper in London."

@@ -23,7 +23,8 @@ from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import get_loaded, is_loaded, set_loaded
 from spacy_gliner.component import DOC_LABELS_KEY, GLiNERComponent
 
-from conftest import REF_MINILM, Comparison, aligned, benchmark, compare, load_official, official_inference, token_entities
+from helpers.data import REF_MINILM, benchmark
+from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
 
 LABELS = ["person", "organization", "location"]
 TEXTS, _ = benchmark("conll2003", 60)

@@ -34,7 +34,7 @@ from spacy_gliner.data.corpora import (
     split_words,
 )
 
-from conftest import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
+from helpers.data import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
 
 REPO = Path(__file__).parents[1]
 PILENER = DATA / "pilener"

@@ -19,7 +19,8 @@ from spacy_gliner.loading import GLINER_TOKENIZER
 from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
-from conftest import REF_MINILM, Comparison, compare, official_inference  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, official_inference  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 THRESHOLD = 0.3

@@ -23,7 +23,8 @@ from spacy_gliner.model.decoding import token_candidates
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import UNSUPPORTED_SPAN_MODES, CheckpointError
 
-from conftest import Comparison, benchmark, compare, official_inference
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, official_inference
 
 FAMILIES = ("token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta")
 MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True)}
@@ -86,7 +87,7 @@ def test_token_level_scores_cover_a_long_text(loaded):
 @pytest.mark.parity
 @pytest.mark.parametrize("name", FAMILIES)
 def test_round_trip_and_export_to_the_official_library(name, loaded, tmp_path, offline):
-    from conftest import load_official
+    from helpers.parity import load_official
 
     texts, labels = benchmark("conll2003", 12)
     before = predict_entities(loaded(name), texts, labels)

@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from conftest import benchmark
-from gliner2_checkpoints import Report, compare, comparable, minilm, write_encoder, write_gliner2_checkpoint
+from helpers.data import benchmark
+from helpers.gliner2_checkpoints import Report, compare, comparable, minilm, write_encoder, write_gliner2_checkpoint
 
 from spacy_gliner.model.gliner2 import checkpoint
 from spacy_gliner.model.gliner2.decoding import as_gliner2

@@ -25,7 +25,8 @@ from spacy_gliner.model import checkpoint
 from spacy_gliner.model.decoding import Candidates, greedy_decode
 from spacy_gliner.model.settings import CheckpointError
 
-from conftest import REF_MINILM as REF, spans_of  # noqa: E402
+from helpers.data import REF_MINILM as REF  # noqa: E402
+from helpers.docs import spans_of  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 SENTENCE = "Barack Obama visited Microsoft in Seattle."

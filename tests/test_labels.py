@@ -21,7 +21,8 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.component import DOC_LABELS_KEY, LABELS_FORMAT, LABELS_FORMAT_KEY
 from spacy_gliner.loading import GLINER_TOKENIZER, Pipeline, RunOptions, load_pipeline
 
-from conftest import REF_MINILM, Comparison, benchmark, compare, official_inference
+from helpers.data import REF_MINILM, benchmark
+from helpers.parity import Comparison, compare, official_inference
 
 TEXTS, _ = benchmark("conll2003", 12)
 THRESHOLD = 0.3  # the reference checkpoint is weak

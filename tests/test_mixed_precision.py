@@ -16,7 +16,7 @@ import torch
 from spacy_gliner.architectures import build_gliner_model, get_loaded, set_loaded
 from spacy_gliner.model import checkpoint, precision
 
-from conftest import REF_MINILM
+from helpers.data import REF_MINILM
 
 TEXT = "Ada Lovelace worked with Charles Babbage in London."
 AVX2 = precision.CPU("AVX2 CPU", "AVX2", frozenset({"avx", "avx2", "fma"}))

@@ -14,14 +14,11 @@ import socket
 import pytest
 from safetensors import safe_open
 
-try:
-    from official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
-except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
+from helpers.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
 
 from gliner import GLiNER
 
-from conftest import BENCHMARKS  # noqa: E402
+from helpers.data import BENCHMARKS  # noqa: E402
 
 CROSSNER_AI = BENCHMARKS / "CrossNER_AI"
 

@@ -20,12 +20,10 @@ from spacy_gliner.alignment import word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
 
-from conftest import Comparison, benchmark, compare, load_official, official_inference
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, load_official, official_inference
 
-try:
-    from official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
-except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
+from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
 
 pytestmark = pytest.mark.slow  # four checkpoints around a 22M-parameter encoder, each run by both libraries
 

@@ -15,7 +15,7 @@ from spacy_gliner.architectures import get_loaded
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.network import reduced_precision_copy
 
-from conftest import REF_MINILM
+from helpers.data import REF_MINILM
 
 TEXTS = [
     "Marie Curie won the Nobel Prize in 1903 while working at the University of Paris.",

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from conftest import assert_valid_output, spans_of
+from helpers.docs import assert_valid_output, spans_of
 from spacy_gliner.component import DOC_LABELS_KEY
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,7 +17,7 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.markup import classify
 from spacy_gliner.redact import BOM, RedactionIncomplete, redact_document, redact_text, restore_document
 
-from conftest import REF_MINILM  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
 
 NAMES = ["Alan Turing", "Ada Lovelace", "Grace Hopper", "Zoë Saldaña", "Jose\u0301 Mourinho", "李小龙", "O'Neil", "Turing"]
 WORDS = ["the", "paper", "by", "and", "1,234,567", "e.g.", "U.S.-based", "😀", "|", "---", "#", "-", "1.", ">", "< ", "a < b", "\u200b"]

@@ -23,7 +23,8 @@ from spacy.tokens import Doc, Span
 from spacy_gliner.component import DOC_LABELS_KEY
 from spacy_gliner.model.settings import CheckpointError
 
-from conftest import DATA, REF_MINILM as REF, assert_valid_output, spans_of  # noqa: E402
+from helpers.data import DATA, REF_MINILM as REF  # noqa: E402
+from helpers.docs import assert_valid_output, spans_of  # noqa: E402
 
 PILENER_TYPES = DATA / "pilener" / "types.txt"
 LABELS = ["person", "organization", "location"]

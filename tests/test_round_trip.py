@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
 
-from conftest import benchmark
+from helpers.data import benchmark
 
 FAMILIES = ("markerV0-bert", "token-bert-w3", "bi-markerV0-bert-h48", "bi-token-deberta")
 TEXTS, LABELS = benchmark("CrossNER_AI", 6)

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BENCHMARKS
+from helpers.data import BENCHMARKS
 from spacy_gliner.cli.app import app
 
 pytestmark = pytest.mark.slow

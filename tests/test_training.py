@@ -41,7 +41,8 @@ from spacy_gliner.training import (
     warmup_cosine,
 )
 
-from conftest import REF_MINILM, Comparison, compare, load_official, official_inference  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, load_official, official_inference  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
