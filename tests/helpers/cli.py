@@ -1,5 +1,6 @@
 """Running the command line in this process, and reading what it said."""
-from typing import Any
+from pathlib import Path
+from typing import Any, List
 
 
 def invoke(*args: Any, input: Any = None) -> Any:
@@ -16,3 +17,9 @@ def said(result: Any) -> str:
     import re
 
     return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split())
+
+
+def write_jsonl(path: Path, lines: List[str]) -> Path:
+    """``path`` holding these lines, each ended by a newline."""
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf8")
+    return path

@@ -40,4 +40,21 @@ def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool
 
 
 def spans_of(doc: Doc, key: str = "sc") -> List[tuple]:
+    """A span group as (start token, end token, label)."""
     return [(s.start, s.end, s.label_) for s in doc.spans[key]]
+
+
+def span_scores(doc: Doc, key: str = "sc") -> np.ndarray:
+    """The scores of a span group, as float64."""
+    return np.asarray(doc.spans[key].attrs["scores"], dtype=np.float64)
+
+
+def spans_and_scores(doc: Doc, key: str = "sc") -> tuple:
+    """A span group's (start, end, label) token spans and its scores: what a component wrote."""
+    return spans_of(doc, key), doc.spans[key].attrs["scores"].tolist()
+
+
+def assert_same_output(a: Doc, b: Doc, key: str = "sc", atol: float = 1e-5) -> None:
+    """Identical spans; scores within ``atol`` (0: bit-identical)."""
+    assert spans_of(a, key) == spans_of(b, key)
+    np.testing.assert_allclose(span_scores(a, key), span_scores(b, key), rtol=0, atol=atol)
