@@ -458,7 +458,7 @@ def test_mixed_precision_sets_gradient_scaling(tiny_model: checkpoint.LoadedGLiN
     """fp16 is thinc's CUDA autocast with gradient scaling; bf16 is our own autocast, unscaled."""
     from copy import deepcopy
 
-    shim = GLiNERShim(deepcopy(tiny_model.network), mixed_precision=setting)  # fp16 needs CUDA in set_loaded (test_mixed_precision.py)
+    shim = GLiNERShim(deepcopy(tiny_model.network), mixed_precision=setting)  # fp16 needs CUDA in set_loaded (test_precision.py)
     assert shim._mixed_precision == scaled and shim._grad_scaler._enabled == scaled
 
 
