@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
+from .relation_settings import NOT_IN_PIPELINE, RelationSettings, check_tokenizer
 from .settings import CheckpointError, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,15 +87,19 @@ def resolve(source: Union[str, Path]) -> Path:
     return resolve(folder)
 
 
-def read_settings(folder: Path) -> GLiNERSettings:
+def read_settings(folder: Path, relations: bool = False) -> GLiNERSettings:
+    """The checkpoint's settings; a relation-extraction model only where the caller reads ``relations``."""
     try:
         cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf8"))
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"Cannot read {folder / CONFIG_FILE}: {err}") from err
-    return GLiNERSettings.from_official(cfg)
+    settings = GLiNERSettings.from_official(cfg)
+    if RelationSettings.from_official(cfg) is not None and not relations:
+        raise CheckpointError(NOT_IN_PIPELINE)
+    return settings
 
 
-def check_local(source: Union[str, Path]) -> None:
+def check_local(source: Union[str, Path], relations: bool = False) -> None:
     """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
 
     Reads the config (model family, options) and the safetensors header (a truncated or
@@ -104,7 +109,7 @@ def check_local(source: Union[str, Path]) -> None:
     folder = Path(source).expanduser()
     if not folder.is_dir():
         return
-    settings = read_settings(resolve(folder))
+    settings = read_settings(resolve(folder), relations)
     path = _weights_file(folder)
     if path.suffix == ".safetensors":
         from safetensors import safe_open
@@ -120,8 +125,10 @@ def check_local(source: Union[str, Path]) -> None:
 # A tensor (official name prefix) that each part of a family has, and whether it must be there.
 _FAMILY_MARKERS = (
     ("scorer.", lambda s: s.token_level, "the token-level scorer"),
-    ("span_rep_layer.", lambda s: not s.token_level, "the span layer"),
+    ("span_rep_layer.", lambda s: not s.token_level or s.relex, "the span layer"),
     ("token_rep_layer.labels_encoder.", lambda s: s.bi_encoder, "the labels encoder"),
+    ("pair_rep_layer.", lambda s: s.relex, "the relation head"),
+    ("relations_rep_layer.", lambda s: s.relex and RelationSettings.of(s).adjacency, "the adjacency layer"),
 )
 
 
@@ -138,10 +145,13 @@ def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
             )
 
 
-def load(source: Union[str, Path]) -> LoadedGLiNER:
-    """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way."""
+def load(source: Union[str, Path], relations: bool = False) -> LoadedGLiNER:
+    """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way.
+
+    Relation-extraction (relex) checkpoints load only for a caller that reads ``relations``.
+    """
     folder = resolve(source)
-    settings = read_settings(folder)
+    settings = read_settings(folder, relations)
     if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
         from .inputs import word_splitter
 
@@ -152,15 +162,21 @@ def load(source: Union[str, Path]) -> LoadedGLiNER:
     encoder_config = _encoder_config(settings.encoder_config, settings.model_name, "encoder_config")
     rows = _embedding_rows(state, "token_rep_layer.bert_layer.")
     _check_vocabulary(tokenizer, settings, rows, folder)
+    relex = RelationSettings.of(settings)
+    if relex is not None:
+        check_tokenizer(tokenizer, relex, str(folder))
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
         labels_tokenizer = _load_labels_tokenizer(folder, settings)
         labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
         labels_config.vocab_size = _embedding_rows(state, "token_rep_layer.labels_encoder.")
-    from .network import GLiNERSpanModel
+    if relex is not None:
+        from .relations import GLiNERRelexModel as network_class
+    else:
+        from .network import GLiNERSpanModel as network_class
 
-    network = GLiNERSpanModel.from_encoder_config(settings, encoder_config, labels_config)
+    network = network_class.from_encoder_config(settings, encoder_config, labels_config)
     load_state(network, to_internal_keys(state), str(folder), settings.family)
     network.eval()
     settings.encoder_config = encoder_config.to_dict()
@@ -444,10 +460,13 @@ def save_tokenizer(tokenizer: Any, folder: Path) -> None:
 
 def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
     """Add [FLERT], the entity and the separator token where missing, in the official order
-    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added)."""
+    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added;
+    relex models add the entity, separator and relation tokens)."""
     if settings.bi_encoder:
         return
-    missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
+    relex = RelationSettings.of(settings)
+    tokens = (settings.ent_token, settings.sep_token, relex.rel_token) if relex else (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token)
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
 

@@ -4,7 +4,7 @@ Knows nothing of spaCy: the component aligns the candidates with tokens, and
 ``predict_entities`` offers the official library's text-in, character-offsets-out call.
 The threshold is applied here, once: what comes out is what decoding chooses from.
 """
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,7 +13,10 @@ from .checkpoint import LoadedGLiNER
 from .decoding import Candidates, greedy_decode, token_candidates
 from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_splitter
 
-Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+Runner = Callable[[Dict[str, torch.Tensor]], Any]
+# what a runner returned -> the entity logits; relation search reads its own output here
+Reader = Callable[[Sequence[Window], Dict[str, torch.Tensor], Any], torch.Tensor]
+Labels = Union[Sequence[str], Mapping[str, str]]  # names, or {name: description the model reads}
 
 
 LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
@@ -30,10 +33,18 @@ class SpanSearch:
     per distinct label, whatever the number of texts) and run windows without a prompt.
     """
 
+    builder_class = InputBuilder
+    reads_relations = False  # relex models prompt relation types too: relation_search.RelationSearch
+
     def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
+        if loaded.settings.relex != self.reads_relations:
+            raise ValueError(
+                f"A {loaded.settings.family} GLiNER model is searched by "
+                + ("relation_search.RelationSearch (predict_relations)." if loaded.settings.relex else "SpanSearch, not RelationSearch.")
+            )
         self.loaded = loaded
         self.overlap = overlap
-        self.builder = InputBuilder(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
+        self.builder = self.builder_class(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
 
     def __call__(
         self,
@@ -43,11 +54,13 @@ class SpanSearch:
         batch_size: int,
         run: Optional[Runner] = None,
         embed: Optional[LabelEncoder] = None,
+        read: Optional[Reader] = None,
     ) -> List[Candidates]:
         """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``.
 
         ``embed``: bi-encoders only, label texts -> their vectors [C, H] (default
-        ``encode_labels``; the component passes its cache).
+        ``encode_labels``; the component passes its cache). ``read``: each batch's windows,
+        tensors and ``run`` output -> the entity logits (default: the output is the logits).
         """
         run = run or self._run
         settings = self.loaded.settings
@@ -71,7 +84,8 @@ class SpanSearch:
                 tensors = self.builder.collate(batch, device)
                 if vectors:
                     tensors["label_embeddings"] = _pad_rows([vectors[tuple(labels[w.text])] for w in batch], device)
-                logits = run(tensors)
+                output = run(tensors)
+                logits = output if read is None else read(batch, tensors, output)
                 if settings.token_level:
                     _store_word_scores(logits, batch, word_scores)
                     continue
@@ -170,10 +184,37 @@ def unique_labels(labels: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(labels))
 
 
+def prompts_and_names(labels: Labels) -> Tuple[List[str], List[str]]:
+    """What the model reads and what comes back: a list is both (de-duplicated, as officially);
+    ``{name: description}`` prompts the descriptions and returns the names."""
+    if isinstance(labels, str):
+        labels = [labels]
+    if not isinstance(labels, Mapping):
+        names = unique_labels(labels)
+        return names, names
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise TypeError("A {label: description} mapping must hold strings only.")
+    prompts = list(labels.values())
+    if len(set(prompts)) != len(prompts):
+        raise ValueError("Two labels share a description: each label needs its own, or the model cannot tell them apart.")
+    return prompts, list(labels)
+
+
+def decode_text(text: str, words: Sequence[Tuple[str, int, int]], cands: Candidates, names: Sequence[str], flat_ner: bool, multi_label: bool) -> Tuple[List[dict], List[Tuple[int, int]]]:
+    """The official entity dicts of one text (character offsets) and their word spans (end inclusive)."""
+    ents, spans = [], []
+    for i in greedy_decode(cands, flat=flat_ner, multi_label=multi_label):
+        first, last = int(cands.starts[i]), int(cands.ends[i])
+        start, end = words[first][1], words[last][2]
+        ents.append({"start": start, "end": end, "text": text[start:end], "label": names[cands.labels[i]], "score": float(cands.scores[i])})
+        spans.append((first, last))
+    return ents, spans
+
+
 def predict_entities(
     loaded: LoadedGLiNER,
     texts: Sequence[str],
-    labels: Sequence[str],
+    labels: Labels,
     threshold: float = 0.5,
     flat_ner: bool = True,
     multi_label: bool = False,
@@ -182,18 +223,13 @@ def predict_entities(
 ) -> List[List[dict]]:
     """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
     search = search or SpanSearch(loaded)
-    labels = unique_labels(labels)
-    split_text = word_splitter(loaded.settings.words_splitter_type)  # the checkpoint's words, as officially
-    split = [split_text(t) for t in texts]
-    word_lists = [[w for w, _, _ in words] for words in split]
-    found = search(word_lists, [labels] * len(texts), threshold, batch_size)
-    out = []
-    for text, words, cands in zip(texts, split, found):
-        ents = []
-        for i in greedy_decode(cands, flat=flat_ner, multi_label=multi_label):
-            start, end = words[cands.starts[i]][1], words[cands.ends[i]][2]
-            ents.append(
-                {"start": start, "end": end, "text": text[start:end], "label": labels[cands.labels[i]], "score": float(cands.scores[i])}
-            )
-        out.append(ents)
-    return out
+    prompts, names = prompts_and_names(labels)
+    split = split_texts(loaded, texts)
+    found = search([[w for w, _, _ in words] for words in split], [prompts] * len(texts), threshold, batch_size)
+    return [decode_text(text, words, cands, names, flat_ner, multi_label)[0] for text, words, cands in zip(texts, split, found)]
+
+
+def split_texts(loaded: LoadedGLiNER, texts: Sequence[str]) -> List[List[Tuple[str, int, int]]]:
+    """Each text's words (word, char start, char end) by the checkpoint's splitter, as officially."""
+    split_text = word_splitter(loaded.settings.words_splitter_type)
+    return [split_text(t) for t in texts]
