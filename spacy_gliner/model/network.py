@@ -187,25 +187,11 @@ class GLiNERSpanModel(nn.Module):
         labels_encoder = AutoModel.from_config(labels_encoder_config) if labels_encoder_config is not None else None
         return cls(settings, AutoModel.from_config(encoder_config), labels_encoder)
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        word_index: torch.Tensor,
-        word_has_token: torch.Tensor,
-        word_lengths: torch.Tensor,
-        label_index: Optional[torch.Tensor] = None,
-        label_embeddings: Optional[torch.Tensor] = None,
-        **_: Any,
-    ) -> torch.Tensor:
-        """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3];
-        masks are applied by the caller (decoding or loss).
-
-        Labels: uni-encoders read them at ``label_index`` in the text's prompt; bi-encoders
-        take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
-        """
-        _, words, labels = self.encode(input_ids, attention_mask, word_index, word_has_token, word_lengths, label_index, label_embeddings)
-        return self.score(words, labels, word_lengths)
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3], of
+        ``encode``'s inputs; masks are applied by the caller (decoding or loss)."""
+        _, words, labels = self.encode(**inputs)
+        return self.score(words, labels, inputs["word_lengths"])
 
     def encode(
         self,
@@ -216,9 +202,14 @@ class GLiNERSpanModel(nn.Module):
         word_lengths: torch.Tensor,
         label_index: Optional[torch.Tensor] = None,
         label_embeddings: Optional[torch.Tensor] = None,
+        **_: Any,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The encoder's sub-token vectors [B, T, H] (projected), the words [B, L, H] (after
-        the LSTM) and the labels' vectors [B, C, H] (before the prompt layer)."""
+        the LSTM) and the labels' vectors [B, C, H] (before the prompt layer).
+
+        Labels: uni-encoders read them at ``label_index`` in the text's prompt; bi-encoders
+        take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
+        """
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.projection is not None:
             h = self.projection(h)

@@ -91,26 +91,16 @@ class GLiNERRelexModel(GLiNERSpanModel):
         self.relations_rep_layer = AdjacencyLayer(hidden) if relations.adjacency else None
         self.pair_rep_layer = _mlp(2 * hidden, 4 * hidden, hidden, dropout)
 
-    def forward(  # type: ignore[override]
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        word_index: torch.Tensor,
-        word_has_token: torch.Tensor,
-        word_lengths: torch.Tensor,
-        label_index: Optional[torch.Tensor] = None,
-        relation_index: Optional[torch.Tensor] = None,
-        **_: object,
-    ) -> RelexPass:
+    def forward(self, **inputs: torch.Tensor) -> RelexPass:  # type: ignore[override]
         """Entity logits, words and relation-type vectors (read at ``relation_index``, the
         ``<<REL>>`` markers, from the projected encoder output: no prompt layer, as officially)."""
-        if relation_index is None:
+        if "relation_index" not in inputs:
             raise ValueError(
                 "A relex GLiNER network reads relation types from its prompt (relation_index): run it through "
                 "relation_search.RelationSearch."
             )
-        h, words, labels = self.encode(input_ids, attention_mask, word_index, word_has_token, word_lengths, label_index)
-        return RelexPass(self.score(words, labels, word_lengths), words, _gather(h, relation_index))
+        h, words, labels = self.encode(**inputs)
+        return RelexPass(self.score(words, labels, inputs["word_lengths"]), words, _gather(h, inputs["relation_index"]))
 
     def score(self, words: torch.Tensor, labels: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:
         if self.scorer is not None:  # token relex models score words against prompt-layer labels
