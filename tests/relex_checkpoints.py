@@ -100,6 +100,8 @@ def _spread_adjacency(model) -> None:
             centred = o[0].double() - mean
             products.append((centred @ centred.T)[~torch.eye(len(centred), dtype=torch.bool)])
     products = torch.cat(products)
+    if len(products) < 2:  # the probes have no pair of entity candidates: nothing to calibrate on
+        return
     factor = (ADJACENCY_STD / float(products.std())) ** 0.5
     with torch.no_grad():
         proj.weight.copy_((factor * proj.weight.double()).float())
@@ -130,14 +132,17 @@ def _spread_relations(model) -> None:
         last.bias.copy_((factor * (last.bias.double() - p0) + v).float())
 
 
-def write_relex_checkpoint(path: Path, encoder: Path, *, span_mode: str = "markerV0", relations_layer: str = "none", seed: int = 0) -> Path:
-    """A tiny relex checkpoint (``pytorch_model.bin``) created and saved by the official library."""
+def write_relex_checkpoint(
+    path: Path, encoder: Path, *, span_mode: str = "markerV0", relations_layer: str = "none", seed: int = 0, hidden_size: int = ENCODER_WIDTH
+) -> Path:
+    """A relex checkpoint (``pytorch_model.bin``) created and saved by the official library, on
+    the encoder in the folder ``encoder`` (``hidden_size``: the GLiNER layers' width)."""
     import torch
     from gliner import GLiNERConfig
     from gliner.model import UniEncoderSpanRelexGLiNER, UniEncoderTokenRelexGLiNER
 
     gliner_class = UniEncoderTokenRelexGLiNER if span_mode == "token_level" else UniEncoderSpanRelexGLiNER
-    config = GLiNERConfig(model_name=str(encoder), span_mode=span_mode, relations_layer=relations_layer, hidden_size=ENCODER_WIDTH)
+    config = GLiNERConfig(model_name=str(encoder), span_mode=span_mode, relations_layer=relations_layer, hidden_size=hidden_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = gliner_class.load_from_config(config, backbone_from_pretrained=True, local_files_only=True)

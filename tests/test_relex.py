@@ -178,6 +178,27 @@ def test_bad_relex_configs_are_refused(relex_checkpoint, tmp_path, change, messa
         checkpoint.load(_copy(relex_checkpoint("span-none"), tmp_path, **change), relations=True)
 
 
+@pytest.mark.parametrize(
+    ("name", "layer", "drop", "message"),
+    [
+        ("span-none", "none", "pair_rep_layer.", "lack the relation head"),
+        ("span-gcn", "none", "", "hold the adjacency layer"),
+        ("span-none", "gcn", "", "lack the adjacency layer"),
+    ],
+)
+def test_weights_of_another_relex_family_fail_at_the_header(relex_checkpoint, tmp_path, name, layer, drop, message):  # noqa: F811
+    """A relex checkpoint in safetensors: its tensor names are checked against the config
+    before any weight is read (the official library writes pytorch_model.bin, read whole)."""
+    from safetensors.torch import save_file
+
+    folder = _copy(relex_checkpoint(name), tmp_path, relations_layer=layer)
+    state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    save_file({k: v.contiguous() for k, v in state.items() if not (drop and k.startswith(drop))}, str(folder / "model.safetensors"))
+    (folder / "pytorch_model.bin").unlink()
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.check_local(folder, relations=True)
+
+
 def test_the_spacy_pipeline_still_refuses_relex_checkpoints(relex_checkpoint, models):  # noqa: F811
     import spacy
 

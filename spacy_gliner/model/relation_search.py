@@ -92,6 +92,8 @@ class RelationSearch(SpanSearch):
         run: Optional[Runner] = None,
     ) -> Tuple[List[Candidates], List[List[RelationRow]]]:
         """``relations[i]``: the relation types of text ``i``; both other thresholds default to ``threshold``."""
+        if len(relations) != len(word_lists):
+            raise ValueError(f"{len(word_lists)} texts need {len(word_lists)} lists of relation types, not {len(relations)}.")
         relation_threshold = threshold if relation_threshold is None else relation_threshold
         adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
         self.builder.relation_types = relations
@@ -118,7 +120,7 @@ class RelationSearch(SpanSearch):
         else:  # spans whose best label is above the threshold, by start then width
             best = torch.sigmoid(logits[..., : w.n_labels]).max(dim=-1).values
             starts, widths = ((best > threshold) & span_mask).nonzero(as_tuple=True)
-            starts, ends = starts, starts + widths
+            ends = starts + widths
         if len(starts) < 2 or not n_types:
             return []
         spans = network.span_layer.span_vectors(output.words[i], starts, ends)
