@@ -28,13 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 # name -> (span_mode, relations_layer, threshold). The re-parametrised random token-level
-# heads on this encoder score benchmark text low: at 0.2 they find a few dozen candidates a
-# sentence (0.1: thousands, 0.3: none). A token-level 'gcn' head's calibration on the probes
-# finds thousands of candidates, and the official library runs out of memory on their pairs.
+# heads on this encoder score benchmark text low and steeply: on 200 sentences, at most 75
+# entity candidates a sentence at 0.22, 173 at 0.2 (where the official library, which builds
+# every pair's hidden vector for a whole batch at once, ran out of 16 GB), none at 0.3. A
+# token-level 'gcn' head's calibration on the probes finds thousands of candidates, and the
+# official library runs out of memory on their pairs.
 ROWS = {
     "span/none": ("markerV0", "none", 0.5),
     "span/gcn": ("markerV0", "gcn", 0.5),
-    "token-level/none": ("token_level", "none", 0.2),
+    "token-level/none": ("token_level", "none", 0.22),
 }
 
 
