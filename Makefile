@@ -9,7 +9,7 @@ TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University 
 LABELS ?= person,organization,award,date
 THRESHOLD ?=
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast test-kernels
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 # Zero-shot NER on example text. Offline, pass a local checkpoint folder:
 #   make demo MODEL=../shared/data/models/ref_minilm  (THRESHOLD=0.3: a lower score threshold)
 demo: $(VENV)/.installed
-	$(PY) -m spacy_gliner predict "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
+	$(PY) -m spacy_gliner predict --text "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed
@@ -32,6 +32,13 @@ test: $(VENV)/.installed
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+# The checks against the official library again, under other float kernels than the CPU's
+# own (MKL's CPU-independent code path, ATen's plain C++ kernels): float noise that moves
+# with the CPU must not change their outcome. .ci/run runs it after `make test`.
+KERNELS ?= MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
+test-kernels: $(VENV)/.installed
+	$(KERNELS) $(PY) -m pytest -q -p no:cacheprovider -m parity $(PYTEST_ARGS)
 
 # The benchmark environment and the inference benchmark (docs/benchmarks.md). A venv of its
 # own: fast-gliner pins huggingface-hub<1.0 (so it goes in without its dependencies), and the
@@ -67,3 +74,22 @@ bench-ner-setup: $(NER_VENV)/.installed
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/bench_inference.py $(BENCH_ARGS)
+
+# The GPU benchmark (README "GPU in one call"), in two halves. Here, with the package index:
+# the wheels (for CPython 3.12 manylinux: spaCy, thinc, CuPy, the official gliner, Ray Data,
+# this package; not torch or transformers) and the data, into one folder. CUPY: the CuPy for
+# the CUDA machine's torch (torch.version.cuda 12.x: cupy-cuda12x; 13.x: cupy-cuda13x);
+# GPU_WHEELS_ARGS="--no-ray" leaves Ray Data out. Then copy that folder and the repository to
+# the CUDA machine and run `make bench-gpu` (or benchmarks/gpu.sh) there, with no network:
+# one table in $(GPU_OUT)/gpu.md.
+GPU_WHEELS ?= gpu-wheels
+GPU_OUT ?= gpu-results
+CUPY ?= cupy-cuda12x
+GPU_WHEELS_ARGS ?=
+
+.PHONY: gpu-wheels bench-gpu
+gpu-wheels: $(VENV)/.installed
+	$(PY) benchmarks/gpu_wheels.py $(GPU_WHEELS) --cupy "$(CUPY)" $(GPU_WHEELS_ARGS)
+
+bench-gpu:
+	bash benchmarks/gpu.sh $(GPU_WHEELS) $(GPU_OUT)

@@ -58,7 +58,7 @@ Task = Tuple[str, List[str], List[str]]  # (set name, texts, labels)
 
 def load_tasks(per_dataset: int, long_docs: int, long_words: int) -> Dict[str, List[Task]]:
     """The benchmark texts: {"sentences": [...], "long": [...]}, one task per label list."""
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
 
     sentences = []
     for folder in sorted((DATA / "benchmarks").iterdir()):
@@ -81,7 +81,7 @@ def load_tasks(per_dataset: int, long_docs: int, long_words: int) -> Dict[str, L
 
 
 def count_words(tasks: List[Task]) -> int:
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
 
     return sum(len(split_words(t)) for _, texts, _ in tasks for t in texts)
 
@@ -190,7 +190,7 @@ def run_fast_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dic
 def _official_texts(task: str, texts: List[str]) -> List[str]:
     """The texts as the official library's rows get them: long documents cut into pieces of
     at most 384 words (it truncates), sentences as they are."""
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
 
     if task != "long-documents":
         return texts

@@ -35,7 +35,7 @@ def main() -> None:
     import spacy
 
     from official_checkpoints import write_official_checkpoint
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
 
     items = json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))
     texts = [item["sentence"] for item in items[: args.sentences]]

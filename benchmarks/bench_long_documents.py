@@ -25,7 +25,7 @@ from _paths import DATA, REF  # noqa: E402
 
 
 def document(n_words: int) -> str:
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
 
     folders = sorted((DATA / "benchmarks").iterdir(), key=lambda f: (f.name != "conll2003", f.name))
     sentences, count = [], 0

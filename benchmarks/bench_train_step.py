@@ -50,7 +50,7 @@ def conll_examples(nlp: spacy.Language, n: int) -> List[Example]:
 
 def official_batch(gliner_model: Any, examples: List[Example], types: List[List[str]], nested: bool = False) -> Dict[str, Any]:
     """The official collator's batch for the same words, gold word spans and type lists."""
-    from spacy_gliner.model.inputs import split_words
+    from spacy_gliner.model.words import split_words
     from spacy_gliner.training import GoldStats, gold_spans, place_spans
 
     items = []

@@ -8,13 +8,16 @@ weights. A component that runs before any weights were loaded calls the model's
 pretrained encoder (``GLiNEREncoderModel.v1``). This happens at ``initialize``.
 """
 import contextlib
+import warnings
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Sequence, Tuple
 
 from spacy.util import registry
 from thinc.api import Model, Optimizer, PyTorchGradScaler, PyTorchShim
 from thinc.util import torch2xp, xp2torch
 
+from .model import precision
+from .model.precision import MixedPrecision
 from .model.settings import SPAN_HEADS, TOKEN_LEVEL, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_SOURCE = "urchade/gliner_small-v2.1"
 DEFAULT_ENCODER_LR_SCALE = 0.2  # paper: encoder 1e-5, new layers 5e-5
 Inputs = Dict[str, "torch.Tensor"]
-MixedPrecision = Union[bool, str]
-MIXED_PRECISION = (False, True, "fp16", "bf16", "int8")
 
 
 @registry.architectures("spacy_gliner.GLiNERModel.v1")
@@ -36,12 +37,12 @@ def build_gliner_model(
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
     source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
-    mixed_precision: false (float32, exact parity); "bf16" (predictions from a bfloat16 copy of
-    the whole network, training under a bfloat16 autocast; for CUDA or a CPU with AMX/AVX-512
-    bf16, where the encoder runs ~3x faster and scores move by ~1e-2; elsewhere bf16 is
-    emulated and slower); "int8" (predictions from a copy whose linear layers are dynamically
-    quantized to int8, for CPUs without bf16; training and saving stay float32); or "fp16" /
-    true (float16 autocast with gradient scaling, CUDA only).
+    mixed_precision: false (float32, exact parity); "bf16" (predictions from a copy with bfloat16
+    linear weights under a bf16 autocast, residuals and LayerNorms float32; training under a
+    bf16 autocast; for CUDA or a CPU with AMX/AVX-512 BF16, elsewhere bf16 is emulated and
+    slower); "int8" (predictions from a copy whose linear layers are dynamically quantized to
+    int8, CPU only; training and saving stay float32); or "fp16" / true (float16 autocast with
+    gradient scaling, CUDA only). ``precision.advice`` says which suits a CPU.
     encoder_lr_scale: in training, the encoder's learning rate is the optimizer's times this.
     A local folder is checked at once (config and weights file, see ``checkpoint.check_local``).
     """
@@ -54,28 +55,26 @@ def build_gliner_model(
 @registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")
 def build_gliner_encoder_model(
     encoder: str,
-    hidden_size: int = 512,
-    max_width: int = 12,
-    max_len: int = 384,
-    dropout: float = 0.4,
-    span_mode: str = "markerV0",
-    num_rnn_layers: int = 1,
-    embed_ent_token: bool = True,
+    hidden_size: int = GLiNERSettings.hidden_size,
+    max_width: int = GLiNERSettings.max_width,
+    max_len: int = GLiNERSettings.max_len,
+    dropout: float = GLiNERSettings.dropout,
+    span_mode: str = GLiNERSettings.span_mode,
+    num_rnn_layers: int = GLiNERSettings.num_rnn_layers,
+    embed_ent_token: bool = GLiNERSettings.embed_ent_token,
     mixed_precision: MixedPrecision = False,
     encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE,
 ) -> Model:
     """A new GLiNER span model to train: a pretrained encoder and random GLiNER layers.
 
     encoder: a Hugging Face model id or a local folder (loaded at ``initialize``; a saved
-    pipeline carries its weights). The other settings are those of ``gliner_config.json``;
-    ``embed_ent_token=False`` reads each type at its first sub-token instead of at its
-    ``<<ENT>>`` marker.
+    pipeline carries its weights). The other settings are those of ``gliner_config.json``,
+    with the defaults of ``GLiNERSettings``; ``embed_ent_token=False`` reads each type at its
+    first sub-token instead of at its ``<<ENT>>`` marker.
     """
     if span_mode not in SPAN_HEADS:
         why = " (token-level models load from checkpoints but cannot be trained here yet)" if span_mode == TOKEN_LEVEL else ""
         raise ValueError(f"span_mode must be one of {SPAN_HEADS}, got {span_mode!r}{why}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     settings = GLiNERSettings(
         model_name=encoder,
         hidden_size=hidden_size,
@@ -86,15 +85,14 @@ def build_gliner_encoder_model(
         num_rnn_layers=num_rnn_layers,
         embed_ent_token=embed_ent_token,
     )
-    settings.validate()
+    settings.validate("spacy_gliner.GLiNEREncoderModel.v1")
     from .model import checkpoint
 
     return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)
 
 
 def _lazy_model(load: Callable[[], "LoadedGLiNER"], mixed_precision: MixedPrecision, encoder_lr_scale: float, **attrs: Any) -> Model:
-    if mixed_precision not in MIXED_PRECISION:
-        raise ValueError(f"mixed_precision must be false, true, 'fp16', 'bf16' or 'int8', got {mixed_precision!r}.")
+    mixed_precision = precision.normalize(mixed_precision)
     if isinstance(encoder_lr_scale, bool) or not isinstance(encoder_lr_scale, (int, float)) or encoder_lr_scale < 0:
         raise ValueError(f"encoder_lr_scale must be a number >= 0, got {encoder_lr_scale!r}.")
     attrs.update(load=load, mixed_precision=mixed_precision, encoder_lr_scale=float(encoder_lr_scale), loaded=None)
@@ -114,7 +112,7 @@ def is_loaded(model: Model) -> bool:
 
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     """Install a network in the model, on the device that thinc's current ops use."""
-    _check_fp16_device(model.attrs["mixed_precision"])
+    _check_device(model.attrs["mixed_precision"])
     shim = GLiNERShim(
         loaded.network, mixed_precision=model.attrs["mixed_precision"], encoder_lr_scale=model.attrs["encoder_lr_scale"]
     )
@@ -124,25 +122,30 @@ def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     model.attrs["loaded"] = loaded
 
 
-def _check_fp16_device(mixed_precision: MixedPrecision) -> None:
-    """fp16 is CUDA only (thinc's autocast): refuse it on any other device, before any work.
+def _check_device(mixed_precision: MixedPrecision) -> None:
+    """Each mode's device rule, checked before any work: fp16 is CUDA only (thinc's autocast),
+    int8 CPU only (FBGEMM kernels); on a CPU, a mode that is slow there gets a warning.
 
     Checked where the network gets its device (thinc's current one), not when the model is
     built: ``spacy.require_gpu()`` may come after building, and CPU-only tools (``spacy init
     fill-config``, ``debug config``) build GPU configs without running them.
     """
-    if mixed_precision not in (True, "fp16"):
-        return
     from thinc.util import get_torch_default_device
 
-    device = get_torch_default_device()
-    if device.type != "cuda":
+    device = get_torch_default_device().type
+    if mixed_precision == "fp16" and device != "cuda":
         raise ValueError(
-            f"mixed_precision {mixed_precision!r} (float16) runs on CUDA only, but the network would run on "
-            f"{device.type!r}. Call spacy.require_gpu() before the pipe loads its weights, or set mixed_precision "
+            f"mixed_precision 'fp16' (float16) runs on CUDA only, but the network would run on "
+            f"{device!r}. Call spacy.require_gpu() before the pipe loads its weights, or set mixed_precision "
             "to 'bf16' (CUDA, or a CPU with AMX/AVX-512 bf16) or false (float32, exact parity). For a saved "
             'pipeline: spacy.load(path, config={"components": {"gliner": {"model": {"mixed_precision": False}}}}).'
         )
+    if mixed_precision == "int8" and device != "cpu":
+        raise ValueError(f"mixed_precision 'int8' runs on the CPU only (the network would run on {device!r}); use 'bf16' or 'fp16' on a GPU.")
+    if device == "cpu":
+        why = precision.poor_fit(mixed_precision, precision.this_cpu())
+        if why:
+            warnings.warn(why, stacklevel=3)
 
 
 def encode_labels(model: Model, labels: Sequence[str]) -> "torch.Tensor":
@@ -168,7 +171,7 @@ def _forward(model: Model, inputs: Inputs, is_train: bool) -> Tuple["torch.Tenso
 
     get_loaded(model)
     shim = model.shims[0]
-    if not is_train and shim.precision in ("bf16", "int8"):
+    if not is_train and shim.precision in precision.COPY_PRECISIONS:
         import torch
 
         with torch.no_grad():
@@ -193,20 +196,18 @@ class GLiNERShim(PyTorchShim):
     """thinc's PyTorchShim, with the encoder updated at ``encoder_lr_scale`` times the learning rate,
     and with the optimizer's parameter averages (``use_averages = true``) really used.
 
-    ``mixed_precision``: "fp16" or ``True`` (thinc's CUDA autocast with gradient scaling);
-    "bf16" in training is left to the caller's autocast on the network's device (no scaling
-    needed); "bf16" and "int8" predict with ``inference_network()``.
+    ``mixed_precision`` (``precision.normalize``'s values): "fp16" (thinc's CUDA autocast with
+    gradient scaling); "bf16" in training is left to the caller's autocast on the network's
+    device (no scaling needed); "bf16" and "int8" predict with ``inference_network()``.
     """
 
-    def __init__(self, network: "torch.nn.Module", *, mixed_precision: object = False, encoder_lr_scale: float = 1.0) -> None:
-        fp16 = mixed_precision in (True, "fp16")
+    def __init__(self, network: "torch.nn.Module", *, mixed_precision: MixedPrecision = False, encoder_lr_scale: float = 1.0) -> None:
+        fp16 = mixed_precision == "fp16"
         super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
         self.precision = mixed_precision
         self.encoder_lr_scale = encoder_lr_scale
         self._encoder_params = {id(p) for p in network.parameter_groups()["encoder"]}
         self._inference: Optional[Tuple[tuple, "torch.nn.Module"]] = None
-        if mixed_precision == "int8" and self.device.type != "cpu":
-            raise ValueError(f"mixed_precision 'int8' runs on the CPU only (the network is on {self.device}); use 'bf16' or 'fp16' on a GPU.")
 
     def inference_network(self) -> "torch.nn.Module":
         """The reduced-precision copy that predictions run through ("bf16" or "int8"), made

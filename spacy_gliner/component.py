@@ -2,15 +2,12 @@
 
 Import-light on purpose: spaCy imports factory modules for every ``Language``, so the
 GLiNER core (torch networks, transformers) is imported only when the component first
-needs it. Methods follow a batch's life: labels, prediction, annotation, training,
-scoring, initialization and serialization.
+needs it. Its settings and their checks are ``config``'s. Methods follow a batch's life:
+labels, prediction, annotation, training, scoring, initialization and serialization.
 """
-import inspect
-import numbers
-import operator
-import unicodedata
-from dataclasses import MISSING, dataclass, field, fields, replace
-from decimal import Decimal
+import json
+import warnings
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -19,157 +16,44 @@ import srsly
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer, get_ner_prf
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .architectures import DEFAULT_SOURCE, build_gliner_model, get_loaded, is_loaded, set_loaded
-from .model.settings import WORD_SPLITTERS
+from .architectures import build_gliner_model, get_loaded, is_loaded, set_loaded
+from .config import (
+    CHECKPOINT_WORDS,
+    DEFAULT_CONFIG,
+    DOC_TOKENS,
+    GLiNERConfig,
+    LabelMap,
+    Labels,
+    check_labels,
+    check_threshold,
+    takes_fields,
+)
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .alignment import AlignedWords
     from .model.decoding import Candidates
-    from .model.inputs import Splitter
     from .model.search import SpanSearch
+    from .model.words import Splitter
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
-# Unicode categories that show nothing on their own: controls, format characters (zero-width
-# space, BOM, soft hyphen), surrogates, separators, and combining marks without a base.
-_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
-Labels = Union[Sequence[str], Dict[str, str]]
-LabelMap = Dict[str, str]  # label the model reads -> spaCy label written on the span
-WORDS_CHOICES = ("checkpoint", "tokens", *WORD_SPLITTERS)  # the ``words`` setting
+# cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
+# official library's form; absent (1): earlier versions' {text the model reads: label}.
+LABELS_FORMAT_KEY = "labels_format"
+LABELS_FORMAT = 2
 
 
-def check_labels(labels: Any) -> LabelMap:
-    """Labels as {label text: spaCy label}; a list maps every label to itself."""
-    if isinstance(labels, str) or not isinstance(labels, (list, tuple, dict)):
-        raise TypeError(
-            f"labels must be a list of label texts or a dict from label text to spaCy label, not {type(labels).__name__}: "
-            'e.g. ["person", "organization"] or {"person": "PERSON"}.'
-        )
-    pairs = labels.items() if isinstance(labels, dict) else ((label, label) for label in labels)
-    out: LabelMap = {}
-    for text, label in pairs:
-        for value in (text, label):
-            if not isinstance(value, str):
-                raise TypeError(f"Every label must be a string; got {value!r} ({type(value).__name__}).")
-            if not value.strip():
-                raise ValueError("Labels must not be empty or whitespace only.")
-            if any("\ud800" <= c <= "\udfff" for c in value):
-                raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
-            if all(unicodedata.category(c) in _INVISIBLE for c in value):
-                raise ValueError(
-                    f"The label {value!r} has no visible character (only {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): "
-                    "every entity would get an invisible label. Remove it, or check how the labels were read."
-                )
-        out.setdefault(text, label)  # duplicates keep their first mapping, in order
-    return out
-
-
-def _is_number(value: Any) -> bool:
-    """Any real number (int, float, numpy scalars, Fraction, Decimal), but not a boolean."""
-    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_threshold(threshold: Any) -> float:
-    try:
-        number = float(threshold) if _is_number(threshold) else None
-    except (ValueError, OverflowError):  # Decimal("sNaN")
-        number = None
-    if number is None or not 0.0 < number < 1.0:
-        raise ValueError(f"threshold must be a number strictly between 0 and 1 (a probability), got {threshold!r}.")
-    return number
-
-
-def check_positive(name: str, value: Any) -> int:
-    """A positive integer, of any integer type (numpy too), or a number with an integer value."""
-    number: Optional[int] = None
-    if not isinstance(value, (bool, np.bool_)):
-        try:
-            number = operator.index(value)
-        except TypeError:
-            try:
-                number = int(value) if _is_number(value) and value == int(value) else None
-            except (ValueError, OverflowError):  # NaN, infinity
-                number = None
-    if number is None or number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return number
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """True or false (numpy booleans too); a string such as "no" is not silently true."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be true or false, got {value!r} ({type(value).__name__}).")
-    return bool(value)
-
-
-@dataclass(frozen=True)
-class GLiNERConfig:
-    """The component's settings, written once: each field is a key of its config block, with
-    the config's default, and is checked here (a bad value fails when the pipe is built).
-
-    labels: the label texts to look for (a list), or a dict from label text to the spaCy
-        label written on the spans; may be empty when labels come per call, per doc or
-        from training data.
-    threshold: keep spans scoring above this probability.
-    nested: entities may contain each other (``doc.spans`` only) instead of flat ``doc.ents``.
-    multi_label: one span may carry several labels.
-    spans_key: the ``doc.spans`` key of the predicted spans and their scores.
-    batch_size: windows per forward pass.
-    overwrite_ents: on a clash with an existing entity, the new one wins.
-    window_overlap: words shared by neighbouring windows of a long text.
-    words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
-        as the official library splits), "tokens" (the Doc's own tokens: entities fit the
-        tokens exactly, and any language the pipeline's tokenizer segments can be read), or
-        the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
-    """
-
-    labels: Labels = field(default_factory=list)
-    threshold: float = 0.5
-    nested: bool = False
-    multi_label: bool = False
-    spans_key: str = "sc"
-    batch_size: int = 8
-    overwrite_ents: bool = False
-    window_overlap: int = 64
-    words: str = "checkpoint"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.spans_key, str) or not self.spans_key:
-            raise ValueError(f"spans_key must be a non-empty string, got {self.spans_key!r}.")
-        if self.words not in WORDS_CHOICES:
-            raise ValueError(f"words must be one of {', '.join(map(repr, WORDS_CHOICES))}, got {self.words!r}.")
-        checked = {
-            "labels": check_labels(self.labels),
-            "threshold": check_threshold(self.threshold),
-            "nested": check_flag("nested", self.nested),
-            "multi_label": check_flag("multi_label", self.multi_label),
-            "batch_size": check_positive("batch_size", self.batch_size),
-            "overwrite_ents": check_flag("overwrite_ents", self.overwrite_ents),
-            "window_overlap": check_positive("window_overlap", self.window_overlap),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-
-def _default(f: Any) -> Any:
-    return f.default_factory() if f.default is MISSING else f.default
-
-
-DEFAULT_CONFIG = {
-    "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": DEFAULT_SOURCE, "mixed_precision": False},
-    **{f.name: _default(f) for f in fields(GLiNERConfig)},
-    "training": {"@misc": "spacy_gliner.TrainingSettings.v1"},
-    "scorer": {"@scorers": "spacy_gliner.gliner_scorer.v1"},
-}
-
-
+# spaCy validates a factory's config against its signature: the settings' parameters
+# are taken from GLiNERConfig, so that each setting is written in one place.
+@takes_fields(GLiNERConfig)
 def make_gliner(
     nlp: Language, name: str, model: Union[str, Model], training: TrainingSettings, scorer: Optional[Callable], **settings: Any
 ) -> "GLiNERComponent":
@@ -180,13 +64,6 @@ def make_gliner(
     return GLiNERComponent(nlp.vocab, model, name, training=training, scorer=scorer, **settings)
 
 
-# spaCy validates a factory's config against its signature: the settings' parameters
-# are taken from GLiNERConfig, so that each setting is written in one place.
-make_gliner.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [p for p in inspect.signature(make_gliner).parameters.values() if p.kind is not p.VAR_KEYWORD]
-    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type) for f in fields(GLiNERConfig)],
-    return_annotation="GLiNERComponent",
-)
 Language.factory(
     "gliner",
     assigns=["doc.ents", "doc.spans"],
@@ -195,8 +72,11 @@ Language.factory(
 )(make_gliner)
 
 
-def score_gliner(examples: Iterable[Example], *, nested: bool = False, spans_key: str = "sc", **kwargs: Any) -> Dict[str, Any]:
-    """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested)."""
+def score_gliner(
+    examples: Iterable[Example], *, nested: bool = GLiNERConfig.nested, spans_key: str = GLiNERConfig.spans_key, **kwargs: Any
+) -> Dict[str, Any]:
+    """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested); the component
+    passes its own ``nested`` and ``spans_key``."""
     if not nested:
         return get_ner_prf(examples, **kwargs)
     return Scorer.score_spans(
@@ -215,30 +95,14 @@ def make_gliner_scorer() -> Callable[..., Dict[str, Any]]:
     return score_gliner
 
 
-def _one_per_span_label(keep: np.ndarray, cands: "Candidates", span_labels: List[str]) -> np.ndarray:
-    """``keep`` with one span per (start, end, spaCy label), the best-scoring: two prompts
-    mapped to one spaCy label (with ``multi_label``) would otherwise write a span twice."""
-    if len(set(span_labels)) == len(span_labels):
-        return keep
-    best: Dict[tuple, int] = {}
-    for i in keep.tolist():
-        key = (int(cands.starts[i]), int(cands.ends[i]), span_labels[cands.labels[i]])
-        if key not in best or cands.scores[i] > cands.scores[best[key]]:
-            best[key] = i
-    chosen = set(best.values())
-    return np.asarray([i for i in keep.tolist() if i in chosen], dtype=np.int64)
-
-
+@dataclass
 class DocPrediction:
-    """Candidates of one doc in token units, with the labels they refer to and the character
-    offsets of the words each was found on (``char_starts``/``char_ends``, aligned with them)."""
+    """Candidates of one doc in GLiNER's word units, the label each of their label indices
+    writes, and the words (with the tokens holding them)."""
 
-    def __init__(self, candidates: "Candidates", label_map: LabelMap, char_starts: Optional[np.ndarray] = None, char_ends: Optional[np.ndarray] = None) -> None:
-        self.candidates = candidates
-        self.labels = list(label_map)  # what the model was asked for
-        self.span_labels = list(label_map.values())  # the spaCy label written for each
-        self.char_starts = char_starts
-        self.char_ends = char_ends
+    candidates: "Candidates"
+    labels: List[str]
+    words: "AlignedWords"
 
 
 class _Setting:
@@ -289,34 +153,30 @@ class GLiNERComponent(TrainablePipe):
         self.training = training or TrainingSettings()
         self.scorer = scorer
         self.gold_stats = GoldStats()  # gold spans seen by update(), and those it could not use
-        self.cfg: Dict[str, Any] = {"trained_labels": {}}
+        self.cfg: Dict[str, Any] = {"trained_labels": {}, LABELS_FORMAT_KEY: LABELS_FORMAT}
         self._derived: Tuple[Any, Dict[str, Any]] = (None, {})  # (loaded checkpoint, what was derived from it)
 
     # -- labels ---------------------------------------------------------------
     @property
-    def label_map(self) -> LabelMap:
-        """The configured labels, {label text: spaCy label}."""
-        return self.settings.labels
-
-    @property
-    def default_labels(self) -> LabelMap:
-        """What is looked for when a call or doc names no labels: the configured labels, else
-        those collected from training data."""
+    def label_descriptions(self) -> LabelMap:
+        """What is looked for when a call or doc names no labels, {label: the description the
+        model reads}: the configured labels, else those collected from training data."""
         return self.settings.labels or self.cfg["trained_labels"]
 
     @property
     def labels(self) -> tuple:
-        """The label texts used when no per-call labels are given."""
-        return tuple(self.default_labels)
+        """The labels written on the spans when a call or doc names none (spaCy's ``labels``:
+        the keys of ``label_descriptions``)."""
+        return tuple(self.label_descriptions)
 
     def add_label(self, label: str) -> int:
         if label in self.cfg["trained_labels"]:
             return 0
-        self.cfg["trained_labels"].update(check_labels([label]))
+        self.cfg["trained_labels"] = check_labels({**self.cfg["trained_labels"], label: label})
         return 1
 
     def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
-        default = check_labels(labels) if labels is not None else self.default_labels
+        default = check_labels(labels) if labels is not None else self.label_descriptions
         maps = []
         for doc in docs:
             own = doc.user_data.get(DOC_LABELS_KEY)
@@ -325,7 +185,8 @@ class GLiNERComponent(TrainablePipe):
                 raise ValueError(
                     f"The {self.name!r} component has no labels to look for. Give them in its config "
                     f'(nlp.add_pipe("gliner", config={{"labels": ["person", ...]}})), per call '
-                    f'(component_cfg={{"{self.name}": {{"labels": [...]}}}}), or train it.'
+                    f'(component_cfg={{"{self.name}": {{"labels": [...]}}}}), per document '
+                    f'(doc.user_data["{DOC_LABELS_KEY}"] = [...]), or train it.'
                 )
             maps.append(mapping)
         return maps
@@ -355,7 +216,7 @@ class GLiNERComponent(TrainablePipe):
         self._set_annotations(list(docs), preds)
 
     def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[float]) -> List[DocPrediction]:
-        """Candidates above the threshold (the configured one, or this call's), in token units."""
+        """Candidates above the threshold (the configured one, or this call's), in word units."""
         from .alignment import doc_words
 
         maps = self._label_maps(docs, labels)
@@ -364,17 +225,16 @@ class GLiNERComponent(TrainablePipe):
         aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
-        found = search([a.words for a in aligned], [list(m) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
-        return [DocPrediction(a.to_tokens(c), m, *a.word_offsets(c)) for a, c, m in zip(aligned, found, maps)]
+        found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
+        return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
-        from .alignment import DOC_TOKENS  # also registers the "spacy" splitter
-        from .model.inputs import word_splitter
+        from .alignment import word_splitter
 
         if self.words == DOC_TOKENS:
             return None
-        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == "checkpoint" else self.words)
+        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words)
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
@@ -413,26 +273,19 @@ class GLiNERComponent(TrainablePipe):
         return torch.stack([cache[label] for label in labels]).to(loaded.device)
 
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
-        from .alignment import ENDS, STARTS
-        from .model.decoding import greedy_decode
+        """Decode on GLiNER's words as the official library does, then place the entities
+        (see ``alignment``): all in the span group, those that fit in ``doc.ents``."""
+        from .alignment import entity_group, fitting_entities
+        from .model.decoding import decode_entities
 
         self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
-            cands = pred.candidates
-            keep = greedy_decode(cands, flat=not self.nested, multi_label=self.multi_label)
-            keep = _one_per_span_label(keep, cands, pred.span_labels)
-            spans = [Span(doc, int(cands.starts[i]), int(cands.ends[i]) + 1, label=pred.span_labels[cands.labels[i]]) for i in keep]
-            attrs = {"scores": cands.scores[keep].astype("float32"), OWNER_ATTR: self.name}
-            if pred.char_starts is not None and pred.char_ends is not None:
-                # GLiNER's own characters of each kept span (see alignment.exact_offsets)
-                attrs[STARTS], attrs[ENDS] = pred.char_starts[keep].astype("int64"), pred.char_ends[keep].astype("int64")
-            else:  # a prediction made in token units only: the token offsets are the exact ones
-                attrs[STARTS] = np.asarray([s.start_char for s in spans], dtype="int64")
-                attrs[ENDS] = np.asarray([s.end_char for s in spans], dtype="int64")
-            scores = attrs["scores"]
-            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs=attrs)
+            words = pred.words
+            found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
+            group = entity_group(doc, self.spans_key, words, found, pred.labels, {OWNER_ATTR: self.name})
+            doc.spans[self.spans_key] = group
             if not self.nested:
-                self._write_ents(doc, self._merge_ents(doc, spans, scores))
+                self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
 
     def _check_span_groups(self, docs: List[Doc]) -> None:
         """A span group this component did not write is never replaced (nothing is lost):
@@ -471,19 +324,10 @@ class GLiNERComponent(TrainablePipe):
                 i = j
         doc.set_ents(ents, outside=outside, default="unmodified")
 
-    def _merge_ents(self, doc: Doc, spans: List[Span], scores: np.ndarray) -> List[Span]:
-        """New entities and the doc's existing ones, by the ``overwrite_ents`` policy.
-
-        Non-clashing entities of both kinds are always kept. On a clash, the existing
-        entity wins unless ``overwrite_ents`` is true. With ``multi_label``, a span with
-        several labels enters ``doc.ents`` once, with its best label.
-        """
-        best: Dict[tuple, int] = {}
-        for i, span in enumerate(spans):
-            key = (span.start, span.end)
-            if key not in best or scores[i] > scores[best[key]]:
-                best[key] = i
-        new = [spans[i] for i in sorted(best.values(), key=lambda i: spans[i].start)]
+    def _merge_ents(self, doc: Doc, new: List[Span]) -> List[Span]:
+        """New entities (which share no token) and the doc's existing ones, by the
+        ``overwrite_ents`` policy: non-clashing entities of both kinds are always kept; on a
+        clash, the existing entity wins unless ``overwrite_ents`` is true."""
         old = list(doc.ents)
         first, second = (new, old) if self.overwrite_ents else (old, new)
         taken = np.zeros(len(doc) + 1, dtype=bool)
@@ -521,7 +365,7 @@ class GLiNERComponent(TrainablePipe):
             self.training,
             nested=self.nested,
             spans_key=self.spans_key,
-            label_texts={label: text for text, label in reversed(list(self.default_labels.items()))},
+            label_texts=self.label_descriptions,
             stats=self.gold_stats,
             device=get_loaded(self.model).device,
             splitter=self.word_splitter(),
@@ -551,7 +395,11 @@ class GLiNERComponent(TrainablePipe):
 
     # -- initialization and serialization -------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None, labels: Optional[Labels] = None) -> None:
-        """Load the checkpoint (hub access happens here) and collect labels from the data."""
+        """Load the checkpoint (hub access happens here) and collect labels from the data.
+
+        With no configured labels, the collected ones are what the trained pipeline looks
+        for by default (dev scoring included): more than ``max_types`` of them (a zero-shot
+        corpus such as Pile-NER) is warned about, naming the setting that picks the labels."""
         get_loaded(self.model)
         if labels is not None:
             self.cfg["trained_labels"] = check_labels(labels)
@@ -559,17 +407,29 @@ class GLiNERComponent(TrainablePipe):
         for example in get_examples():
             for span in gold_spans(example.reference, self.nested, self.spans_key):
                 self.add_label(span.label_)
+        found = len(self.cfg["trained_labels"])
+        if not self.settings.labels and found > self.training.max_types:
+            warnings.warn(
+                f"The {self.name!r} component found {found} labels in the training data and has no labels configured, "
+                f"so the trained pipeline will look for all {found} in every text by default (dev scoring during "
+                f"training included), which is slow. If it is meant for other labels (a zero-shot corpus such as Pile-NER), set "
+                f"the labels it predicts by default: [components.{self.name}] labels = [...] in the config, or "
+                f"--components.{self.name}.labels '[\"person\", ...]' (or a {{label: description}} dict) with spacy train.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """``cfg`` (JSON: trained labels and the component's settings) and ``model`` (an official
-        checkpoint folder); names in ``exclude`` are left out."""
+        """``cfg`` (JSON: trained labels, the component's settings and the labels format) and
+        ``model`` (an official checkpoint folder); names in ``exclude`` are left out."""
         from .model import checkpoint
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if "cfg" not in exclude:
             settings = {f.name: getattr(self.settings, f.name) for f in fields(GLiNERConfig)}
-            srsly.write_json(path / "cfg", {**self.cfg, "settings": settings})
+            # the standard json module: srsly's reads 0.3 back as 0.30000000000000004 and writes 10 digits
+            (path / "cfg").write_text(json.dumps({**self.cfg, "settings": settings}, indent=2, ensure_ascii=False), encoding="utf8")
         if "model" not in exclude:
             checkpoint.save(get_loaded(self.model), path / "model")
 
@@ -577,13 +437,15 @@ class GLiNERComponent(TrainablePipe):
         """Restore the trained labels, the settings (labels, threshold, ...) and the weights
         the component had when saved. Everything is read and checked first, then swapped in:
         a failure leaves the component as it was. A ``cfg`` of older versions holds only
-        ``trained_labels``; the settings are then those of the config."""
-        from .model import checkpoint
+        ``trained_labels``; the settings are then those of the config. One without
+        ``labels_format`` writes label dicts the earlier way round, and is converted (see
+        ``_read_cfg``)."""
+        from .model import checkpoint, files
 
         path = Path(path)
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
-            cfg, settings = self._read_cfg(srsly.read_json(path / "cfg"))
+            cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
         loaded = checkpoint.load(path / "model") if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
@@ -594,18 +456,51 @@ class GLiNERComponent(TrainablePipe):
         return self
 
     def _read_cfg(self, data: Any) -> Tuple[Dict[str, Any], Optional[GLiNERConfig]]:
-        """The checked contents of a saved ``cfg``: (cfg, settings or None)."""
+        """The checked contents of a saved ``cfg``: (cfg, settings or None). Label dicts of a
+        cfg without ``labels_format`` (earlier versions) are {text the model reads: label}:
+        they are turned round, not read backwards."""
         if not isinstance(data, dict):
             raise ValueError(f"The saved cfg of the {self.name!r} component is not a JSON object; it was not written by to_disk.")
         cfg = dict(data)
         stored = cfg.pop("settings", None)
+        if stored is not None and not isinstance(stored, dict):
+            raise ValueError(f"The saved settings of the {self.name!r} component are not a JSON object.")
+        stored = None if stored is None else dict(stored)
+        version = cfg.get(LABELS_FORMAT_KEY, 1)
+        if isinstance(version, bool) or version not in (1, LABELS_FORMAT):
+            raise ValueError(
+                f"The saved cfg of the {self.name!r} component has {LABELS_FORMAT_KEY} {version!r}; this version of "
+                f"spacy-gliner reads 1 (none given) and {LABELS_FORMAT}. It was written by another version: upgrade spacy-gliner."
+            )
+        if version == 1:
+            for where, holder, key in (("trained_labels", cfg, "trained_labels"), ("settings.labels", stored or {}, "labels")):
+                if isinstance(holder.get(key), dict):
+                    holder[key] = self._turned_round(holder[key], where)
+        cfg[LABELS_FORMAT_KEY] = LABELS_FORMAT
         cfg["trained_labels"] = check_labels(cfg.get("trained_labels", {}))
         if stored is None:
             return cfg, None
-        if not isinstance(stored, dict):
-            raise ValueError(f"The saved settings of the {self.name!r} component are not a JSON object.")
         known = {f.name for f in fields(GLiNERConfig)}
         return cfg, replace(self.settings, **{k: v for k, v in stored.items() if k in known})
+
+    def _turned_round(self, old: Dict[str, str], where: str) -> LabelMap:
+        """An earlier version's {text the model reads: label} as {label: description}; a label
+        read from several texts has no such form and is refused."""
+        check_labels([*old, *old.values()])  # strings with a visible character, as any label
+        texts: Dict[str, List[str]] = {}
+        for text, label in old.items():
+            texts.setdefault(label, []).append(text)
+        several = {label: found for label, found in texts.items() if len(found) > 1}
+        if several:
+            label, found = next(iter(several.items()))
+            raise ValueError(
+                f"The saved cfg of the {self.name!r} component was written by an earlier spacy-gliner, whose label dicts "
+                f"were {{text the model reads: label}}; its {where} read the label {label!r} from several texts "
+                f"({', '.join(map(repr, found))}), which the {{label: description}} form of this version cannot hold. "
+                f"Edit the component's cfg file in the saved pipeline: give {where} as {{label: description}} with one "
+                f'description per label, and add "{LABELS_FORMAT_KEY}": {LABELS_FORMAT}.'
+            )
+        return {label: found[0] for label, found in texts.items()}
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         import tempfile
@@ -617,8 +512,8 @@ class GLiNERComponent(TrainablePipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
         """What ``to_bytes`` wrote: the bytes are untrusted, so only the file names it writes
-        (``cfg`` and ``model/<file>``) are accepted, and nothing is written outside a
-        temporary folder."""
+        (``cfg``, ``model/<file>``, a bi-encoder's ``model/labels_tokenizer/<file>``) are
+        accepted, and nothing is written outside a temporary folder."""
         import tempfile
 
         files = _component_files(bytes_data)
@@ -647,12 +542,16 @@ def _component_files(bytes_data: Any) -> Dict[str, bytes]:
             f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
             "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
         )
+    from .model.tokenizers import LABELS_TOKENIZER_DIR
+
     for name in files:
         parts = name.split("/")
         plain = all(part not in ("", ".", "..") and "\\" not in part and "\x00" not in part for part in parts)
-        if not plain or not (parts == ["cfg"] or (len(parts) == 2 and parts[0] == "model")):
+        folder = parts[:-1]
+        if not plain or not (parts == ["cfg"] or folder in (["model"], ["model", LABELS_TOKENIZER_DIR])):
             raise ValueError(
-                f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg' and "
-                "'model/<file>' are accepted; these bytes were not written by to_bytes, or were altered."
+                f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg', "
+                f"'model/<file>' and 'model/{LABELS_TOKENIZER_DIR}/<file>' are accepted; these bytes were not "
+                "written by to_bytes, or were altered."
             )
     return files

@@ -1,12 +1,17 @@
 """Pipelines from what a user names as "the model", and back to an official checkpoint.
 
-The command line and the zero-shot evaluation take one argument for the model: a saved
-spaCy pipeline folder (used as it is, with its own tokenizer) or a GLiNER checkpoint (a
-folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's words,
-so that its ``doc.ents`` carry the official library's character offsets). ``export`` writes a pipeline's component as a checkpoint folder.
+The command line, Ray workers and the zero-shot evaluation take one argument for the
+model (:func:`load_pipeline`): a saved spaCy pipeline, a folder or an installed package as
+``spacy.load`` takes them (used as it is, with its own tokenizer), or a GLiNER checkpoint
+(a folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's
+words, so that its ``doc.ents`` carry the official library's character offsets).
+:class:`RunOptions` are one run's labels, threshold and settings, checked when made.
+``export`` writes a pipeline's component as a checkpoint folder.
 """
+import importlib.util
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -15,30 +20,71 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .architectures import get_loaded
-from .component import GLiNERComponent, Labels, check_labels, check_threshold
+from .component import GLiNERComponent
+from .config import Labels, check_flag, check_labels, check_positive, check_threshold
+from .records import EntityRecord, entity_records
 
 PathLike = Union[str, Path]
 # the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
 GLINER_TOKENIZER = {"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1"}}}
 
 
-def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
+@dataclass(frozen=True)
+class RunOptions:
+    """One run's settings over the component's (None: the component's own), checked when
+    made: the command line and ``scale.annotate`` make them once, before anything loads or
+    any worker starts. Labels are kept as {label: description}."""
+
+    labels: Optional[Labels] = None
+    threshold: Optional[float] = None
+    nested: Optional[bool] = None
+    batch_size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        checks = {"labels": check_labels, "threshold": check_threshold, "nested": partial(check_flag, "nested")}
+        checks["batch_size"] = partial(check_positive, "batch_size")
+        for name, check in checks.items():
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check(getattr(self, name)))
+
+
+def saved_pipeline(model: PathLike) -> Optional[Union[str, Path]]:
+    """What ``spacy.load`` takes for ``model`` when it names a saved spaCy pipeline: a folder
+    with a config.cfg, or the name of an installed pipeline package (found without importing
+    it); None when it names a GLiNER checkpoint (a folder or a Hub id)."""
+    path = Path(model).expanduser()
+    if (path / "config.cfg").is_file():
+        return path
+    name = str(model)
+    if name.isidentifier() and spacy.util.is_package(name):
+        try:
+            spec = importlib.util.find_spec(name)  # a top-level name: found, not run
+        except (ImportError, ValueError):
+            spec = None
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        if folders and (Path(folders[0]) / "meta.json").is_file():  # what `spacy package` writes
+            return name
+    return None
+
+
+def _language(model: PathLike) -> Tuple[Language, str]:
     """The pipeline for ``model`` and the name of its (first) gliner component.
 
     Raises ``ValueError`` (``CheckpointError`` for checkpoints) saying what is wrong.
     """
     from .model.checkpoint import CONFIG_FILE
 
-    path = Path(model).expanduser()
-    if (path / "config.cfg").is_file():
+    saved = saved_pipeline(model)
+    if saved is not None:
         try:
-            nlp = spacy.load(path)
+            nlp = spacy.load(saved)
         except Exception as err:  # spaCy raises many types for broken or foreign pipelines
-            raise ValueError(f"Cannot load the spaCy pipeline in {path} ({type(err).__name__}: {err}).") from err
+            raise ValueError(f"Cannot load the spaCy pipeline {saved} ({type(err).__name__}: {err}).") from err
         names = [name for name in nlp.pipe_names if isinstance(nlp.get_pipe(name), GLiNERComponent)]
         if not names:
-            raise ValueError(f"The pipeline in {path} has no gliner component (its components: {', '.join(nlp.pipe_names) or 'none'}).")
+            raise ValueError(f"The pipeline {saved} has no gliner component (its components: {', '.join(nlp.pipe_names) or 'none'}).")
         return nlp, names[0]
+    path = Path(model).expanduser()
     if path.is_dir() and not (path / CONFIG_FILE).is_file():
         raise ValueError(f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg).")
     nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens == GLiNER's words: exact offsets everywhere
@@ -48,13 +94,12 @@ def load_gliner_pipeline(model: PathLike) -> Tuple[Language, str]:
 
 @dataclass
 class Pipeline:
-    """A pipeline with a gliner component, and the labels and threshold of one run: what
-    every command line path (one process, or Ray workers) annotates with."""
+    """A pipeline with a gliner component, and the options of one run: what every command
+    line path (one process, or Ray workers) annotates with."""
 
     nlp: Language
     name: str
-    labels: Optional[Labels] = None
-    threshold: Optional[float] = None
+    options: RunOptions = RunOptions()
 
     @property
     def component(self) -> GLiNERComponent:
@@ -63,12 +108,8 @@ class Pipeline:
     @property
     def cfg(self) -> Dict[str, Dict[str, Any]]:
         """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
-        kwargs: Dict[str, Any] = {}
-        if self.labels is not None:
-            kwargs["labels"] = self.labels
-        if self.threshold is not None:
-            kwargs["threshold"] = self.threshold
-        return {self.name: kwargs}
+        kwargs = {name: getattr(self.options, name) for name in ("labels", "threshold")}
+        return {self.name: {name: value for name, value in kwargs.items() if value is not None}}
 
     def __call__(self, text: str) -> Doc:
         return self.nlp(text, component_cfg=self.cfg)
@@ -76,43 +117,23 @@ class Pipeline:
     def pipe(self, items: Iterable[Tuple[str, Any]], batch_size: int) -> Iterator[Tuple[Doc, Any]]:
         return self.nlp.pipe(items, as_tuples=True, batch_size=batch_size, component_cfg=self.cfg)
 
-    def entities(self, doc: Doc) -> List[Dict[str, Any]]:
-        """The component's entities at GLiNER's own characters (not widened to tokens): start,
-        end, text, label and score, as the official ``predict_entities`` gives them."""
-        from .alignment import exact_offsets
-
-        key = self.component.spans_key
-        if key not in doc.spans or not len(doc.spans[key]):
-            return []
-        group = doc.spans[key]
-        scores = group.attrs.get("scores", [])
-        return [
-            {"start": a, "end": b, "text": doc.text[a:b], "label": s.label_, "score": round(float(p), 4)}
-            for s, (a, b), p in zip(group, exact_offsets(group), scores)
-        ]
+    def entities(self, doc: Doc) -> List[EntityRecord]:
+        """The component's entities as records (:func:`records.entity_records`)."""
+        return entity_records(doc, self.component.spans_key)
 
 
-def open_pipeline(
-    model: PathLike,
-    labels: Optional[Labels] = None,
-    threshold: Optional[float] = None,
-    nested: Optional[bool] = None,
-    batch_size: Optional[int] = None,
-) -> Pipeline:
-    """The pipeline of ``model``, weights loaded, with this run's settings (None: the
-    component's). Raises ``ValueError`` saying what is wrong."""
-    if labels is not None:
-        check_labels(labels)
-    if threshold is not None:
-        threshold = check_threshold(threshold)
-    nlp, name = load_gliner_pipeline(model)
-    pipeline = Pipeline(nlp, name, labels, threshold)
+def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeline:
+    """The pipeline of ``model`` (a saved pipeline folder or package, or a GLiNER checkpoint
+    folder or Hub id), weights loaded, with this run's ``options``. Raises ``ValueError``
+    saying what is wrong."""
+    nlp, name = _language(model)
+    pipeline = Pipeline(nlp, name, options)
     component = pipeline.component
     get_loaded(component.model)
-    if nested is not None:
-        component.nested = nested
-    if batch_size is not None:
-        component.batch_size = batch_size
+    if options.nested is not None:
+        component.nested = options.nested
+    if options.batch_size is not None:
+        component.batch_size = options.batch_size
     nlp.max_length = sys.maxsize  # the component windows long documents
     return pipeline
 

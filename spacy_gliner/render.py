@@ -6,6 +6,7 @@ GLiNER's own characters (``alignment.exact_offsets``), not at the widened token 
 """
 import colorsys
 import hashlib
+import html
 import re
 import warnings
 from typing import Any, Dict, Iterable, List, Tuple
@@ -47,19 +48,6 @@ def xterm_color(hex_color: str) -> int:
     return 16 + 36 * round(red / 51) + 6 * round(green / 51) + round(blue / 51)
 
 
-def parse_colors(values: List[str]) -> Dict[str, str]:
-    """``--color`` values (``LABEL=COLOUR``, repeated or comma-separated) as {LABEL: colour}."""
-    colors: Dict[str, str] = {}
-    for item in (part.strip() for value in values for part in value.split(",")):
-        if not item:
-            continue
-        label, sep, value = (x.strip() for x in item.rpartition("="))
-        if not sep or not label:
-            raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
-        colors[label.upper()] = check_color(value, f"--color {item!r}: ")
-    return colors
-
-
 def check_color(value: str, where: str = "") -> str:
     """``value`` if it is a CSS colour name or a hex code, else a ValueError saying so."""
     if not (_HEX.fullmatch(value.strip()) or value.strip().lower() in CSS_COLOR_NAMES):
@@ -92,28 +80,64 @@ def highlight(text: str, entities: List[Dict[str, Any]]) -> str:
 
 
 def displacy_page(docs: Any, style: str, colors: Dict[str, str], manual: bool = False, **options: Any) -> str:
+    """A displaCy page (``ent`` or ``span`` style) with every text of the documents escaped.
+
+    displaCy escapes the document's text but not labels, titles, knowledge-base links or
+    colours: a label like ``<img src=x onerror=...>`` would run as code in the page. Here
+    documents go to displaCy as manual data with all of them escaped.
+    """
     from spacy import displacy
 
+    items = docs if manual else [_parse(doc, style, options) for doc in (docs if isinstance(docs, (list, tuple)) else [docs])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # displaCy warns about documents without entities
-        return displacy.render(docs, style=style, page=True, manual=manual, options={"colors": colors, **options})
+        return displacy.render(
+            [_escaped(item) for item in (items if isinstance(items, (list, tuple)) else [items])],
+            style=style,
+            page=True,
+            manual=True,
+            options={**options, "colors": {html.escape(label): html.escape(value) for label, value in colors.items()}},
+        )
+
+
+def _parse(doc: Any, style: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    from spacy import displacy
+
+    parse = {"ent": displacy.parse_ents, "span": displacy.parse_spans}.get(style)
+    if parse is None:
+        raise ValueError(f"displacy_page draws the 'ent' and 'span' styles, not {style!r}.")
+    return parse(doc, options)
+
+
+def _escaped(item: Dict[str, Any]) -> Dict[str, Any]:
+    """displaCy's manual data with every text it does not escape itself escaped."""
+    out = dict(item)
+    for key in ("ents", "spans"):
+        if key in out:
+            out[key] = [{k: html.escape(v) if k in ("label", "kb_id", "kb_url") and isinstance(v, str) else v for k, v in span.items()} for span in out[key]]
+    if out.get("title"):
+        out["title"] = html.escape(str(out["title"]))
+    if isinstance(out.get("settings"), dict):
+        out["settings"] = {k: html.escape(v) if isinstance(v, str) else v for k, v in out["settings"].items()}
+    return out
 
 
 def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:
     """A self-contained HTML page of ``doc``; ``overrides`` maps upper-cased labels to colours.
 
-    Flat: entity style, each entity marked at GLiNER's own characters (the spans of
-    ``doc.spans[key]``, which ``doc.ents`` widens to tokens). Nested: displaCy's span style,
-    which draws tokens (exact with the GLiNER tokenizer, where tokens are words).
+    Flat: entity style, each entity of ``doc.spans[key]`` marked at GLiNER's own characters
+    (``doc.ents`` holds them widened to tokens). Nested: displaCy's span style, which draws
+    the widened spans (exact with the GLiNER tokenizer, where tokens are words). Raises
+    ``ValueError`` where the group no longer fits the doc's tokens (``merge_entities``).
     """
     from .alignment import exact_offsets
 
     group = doc.spans[key] if key in doc.spans else None
+    offsets = exact_offsets(group) if group is not None else [(s.start_char, s.end_char) for s in doc.ents]
     spans = list(group) if group is not None else ([] if nested else list(doc.ents))
     colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
     if nested:
         return displacy_page(doc, "span", colors, spans_key=key)
-    offsets = exact_offsets(group) if group is not None else [(s.start_char, s.end_char) for s in spans]
     ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
     return marked_page(doc.text, merge_spans(ents), colors)
 

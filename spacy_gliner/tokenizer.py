@@ -2,7 +2,7 @@
 
 With it, every token is a GLiNER word (or a run of whitespace), so the word -> token
 mapping of ``alignment`` is one to one and ``doc.ents`` carries exactly the character
-offsets the official library returns. The words come from ``model.inputs.split_words``
+offsets the official library returns. The words come from ``model.words.split_words``
 (the official regex), the whitespace follows spaCy's conventions: one space after a word
 is that token's ``whitespace_``; any other whitespace becomes a whitespace token, as
 ``spacy.blank("en")`` makes it. ``doc.text == text`` for every text.
@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from spacy.vocab import Vocab
 
-from .model.inputs import split_words
+from .model.words import split_words
 
 
 class GLiNERTokenizer:

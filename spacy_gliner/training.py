@@ -10,7 +10,8 @@ What one update does (the paper's recipe, each knob in ``TrainingSettings``):
   (``doc.user_data["gliner_negatives"]``, written by ``corpora`` and kept by
   ``DocBin(store_user_data=True)``), then types of the other examples of the batch as
   sampled negatives. At most ``max_types`` are kept (positives first, then explicit,
-  then sampled negatives) and the list is shuffled.
+  then sampled negatives) and the list is shuffled. The model reads each type as its
+  description in the component's labels ({label: description}), else as it is.
 * Examples go through the same windows and label groups as inference; each window is
   trained on the spans whose start it owns, so a long doc trains like it predicts.
 * Loss: binary cross-entropy over every valid (span, type) pair, with the official
@@ -31,14 +32,16 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
 from .alignment import word_spans
-from .model.inputs import InputBuilder, Splitter, Window, split_words
+from .config import takes_fields
+from .model.inputs import InputBuilder, Window
+from .model.words import Splitter, split_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -73,15 +76,11 @@ class TrainingSettings:
 
 
 @registry.misc("spacy_gliner.TrainingSettings.v1")
-def make_training_settings(
-    max_types: int = 25,
-    focal_alpha: float = -1.0,
-    focal_gamma: float = 0.0,
-    label_smoothing: float = 0.0,
-    loss_reduction: str = "sum",
-) -> TrainingSettings:
-    """Type sampling and loss settings of the ``gliner`` component (see ``training``)."""
-    return TrainingSettings(max_types, focal_alpha, focal_gamma, label_smoothing, loss_reduction)
+@takes_fields(TrainingSettings)
+def make_training_settings(**settings: Any) -> TrainingSettings:
+    """Type sampling and loss settings of the ``gliner`` component (see ``training``): the
+    fields of :class:`TrainingSettings`, with its defaults."""
+    return TrainingSettings(**settings)
 
 
 @dataclass
@@ -160,6 +159,33 @@ def sample_labels(
     return out
 
 
+class LabelPrompts:
+    """What the model reads for a gold or negative label: its description in ``label_texts``
+    ({label: description}), else the label itself. A label that is not described but is
+    another label's description is refused: read as it is, it would be prompted like that
+    other label, and it is the sign of a labels dict in the reversed form that earlier
+    versions took ({text the model reads: label})."""
+
+    def __init__(self, label_texts: Dict[str, str]) -> None:
+        self.label_texts = label_texts
+        self.described = {text: label for label, text in label_texts.items()}
+
+    def __call__(self, label: str) -> str:
+        text = self.label_texts.get(label)
+        if text is not None:
+            return text
+        other = self.described.get(label)
+        if other is not None:
+            raise ValueError(
+                f"The training data holds the label {label!r}, which the component's labels give as the description "
+                f"of another label: {{{other!r}: {label!r}}}. A labels dict is {{label: description}}, as in the "
+                "official library: the key is the label of the gold spans and entities, the value the text the "
+                "model reads. Earlier versions of spacy-gliner took the reverse; if that is what this dict is, "
+                f"swap each pair, e.g. {{{label!r}: {other!r}}}."
+            )
+        return label
+
+
 @dataclass
 class TrainingBatch:
     """Model inputs for a batch of examples, with the targets and the loss mask."""
@@ -186,20 +212,22 @@ def make_batch(
 ) -> Optional[TrainingBatch]:
     """Type lists, windows, padded inputs and targets; None when nothing can be trained.
 
-    ``label_texts`` maps a spaCy label to the label text the model reads (the inverse of
-    the component's ``labels``); other labels are read as they are. ``splitter`` gives the
-    words, as in prediction (``None``: the Doc's tokens).
+    ``label_texts`` maps a label to the text the model reads for it, its description (the
+    component's ``labels``, {label: description}); gold and negative labels it does not
+    describe are read as they are. ``splitter`` gives the words, as in prediction
+    (``None``: the Doc's tokens).
     """
     max_width = builder.settings.max_width
+    prompt = LabelPrompts(label_texts)
     words, placed, positives, negatives = [], [], [], []
     for eg in examples:
         ref = eg.reference
         split = word_spans(ref, splitter)  # the words prediction reads (None: the Doc's tokens)
-        spans = [(s.start_char, s.end_char, label_texts.get(s.label_, s.label_)) for s in gold_spans(ref, nested, spans_key)]
+        spans = [(s.start_char, s.end_char, prompt(s.label_)) for s in gold_spans(ref, nested, spans_key)]
         words.append(split)
         placed.append(place_spans(ref, split, spans, max_width, stats))
         positives.append([label for _, _, label in spans])
-        negatives.append(list(ref.user_data.get(NEGATIVES_KEY, [])))
+        negatives.append([prompt(label) for label in ref.user_data.get(NEGATIVES_KEY, [])])
     labels = sample_labels(positives, negatives, settings.max_types, rng)
     windows: List[Window] = []
     for i, (split, text_labels) in enumerate(zip(words, labels)):

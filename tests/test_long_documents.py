@@ -26,9 +26,10 @@ import pytest
 import spacy
 
 from spacy_gliner.model.search import SpanSearch, predict_entities
-from spacy_gliner.model.inputs import sentence_starts, split_words
+from spacy_gliner.model.inputs import sentence_starts
+from spacy_gliner.model.words import split_words
 
-from conftest import BENCHMARKS, REF_MINILM
+from conftest import BENCHMARKS, REF_MINILM, Comparison, compare, official_inference
 
 THRESHOLD = 0.3
 Entity = Tuple[int, int, str]
@@ -67,7 +68,8 @@ def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[st
     words = split_words(text)
     windows = finder.builder.windows(0, [w for w, _, _ in words], labels)
     assert len(windows) > 1 and max(len(w.input_ids) for w in windows) <= finder.builder.max_tokens
-    found = keys(predict_entities(model, [text], labels, threshold=THRESHOLD, batch_size=8, search=finder)[0])
+    entities = predict_entities(model, [text], labels, threshold=THRESHOLD, batch_size=8, search=finder)[0]
+    found = keys(entities)
 
     starts = set(sentence_starts([w for w, _, _ in words])) | {0}
     max_width = model.settings.max_width
@@ -76,15 +78,18 @@ def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[st
     for w in windows:
         stats["switch_at_sentence_start"] += w.own_start in starts
         passage_start, passage_end = words[w.start][1], words[w.end - 1][2]
-        reference = keys(official.inference([text[passage_start:passage_end]], labels, threshold=THRESHOLD)[0], passage_start)
+        reference = official_inference(official, [text[passage_start:passage_end]], labels, threshold=THRESHOLD)[0]
         # the owned range less max_width - 1 words at each switch, where spans that the
         # neighbouring window scored can still reach and win a conflict
         first = w.own_start + (max_width - 1 if w.own_start else 0)
         last = w.own_end - (max_width - 1 if w.own_end < len(words) else 0)
-        low = words[first][1]
-        high = words[last][1] if last < len(words) else len(text)
-        in_doc = {e for e in found if low <= e[0] < high}
-        assert in_doc == {e for e in reference if low <= e[0] < high}, f"window {w.start}-{w.end}"
+        low = words[first][1] - passage_start
+        high = (words[last][1] if last < len(words) else len(text)) - passage_start
+        ours = [{**e, "start": e["start"] - passage_start, "end": e["end"] - passage_start} for e in entities if low <= e["start"] - passage_start < high]
+        # the passage's official entities, ours in the range: the same, or another official reading
+        reading = sorted([e for e in reference if not low <= e["start"] < high] + ours, key=lambda e: e["start"])
+        compare([reference], [reading], THRESHOLD, Comparison()).check()
+        in_doc = keys(ours, passage_start)
         stats["in_last_ten"] += sum(e[0] >= last_ten for e in in_doc)
         if w.end < len(words):
             stats["cut_by_a_window_end"] += sum(e[0] < words[w.end][1] < e[1] for e in found)
@@ -98,11 +103,13 @@ def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[st
     return stats
 
 
+@pytest.mark.parity
 def test_2000_word_document_equals_the_official_library_on_each_window(labels, loaded, official):
     stats = check_document(2_000, labels, loaded, official("ref_minilm"))
     assert stats["windows"] >= 6
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_20000_word_document_finds_entities_up_to_its_last_sentences(labels, loaded, official):
     stats = check_document(20_000, labels, loaded, official("ref_minilm"))

@@ -36,6 +36,8 @@ def project_copy(tmp: Path) -> Path:
         shutil.copy(PROJECT / name, dest / name)
     for name in ("configs", "scripts"):
         shutil.copytree(PROJECT / name, dest / name)
+    (dest / "assets").mkdir()  # a folder of the checkout: its README only (downloads are not the project's files)
+    shutil.copy(PROJECT / "assets" / "README.md", dest / "assets" / "README.md")
     return dest
 
 
@@ -95,6 +97,7 @@ def miniature(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, object]:
         "gpu_id": -1,
         "check_limit": 0,
         "package_name": "gliner_ci",
+        "spacy_gliner_source": PROJECT.parent,  # the project is copied away from the checkout
     }
     out = spacy_project("offline", project, variables)
     return {"project": project, "variables": variables, "stdout": out}
@@ -126,10 +129,11 @@ def test_offline_workflow_writes_every_output(miniature: Dict[str, object]) -> N
     check = srsly.read_json(project / "metrics" / "official_check.json")
     assert set(check["thresholds"]) == {"0.5", "0.3"} and check["max_difference"] <= 1e-3
     assert "Same F1 as the official library" in " ".join(out.split())
-    # packaged, installed in a fresh environment and loaded offline
-    wheels = list((project / "packages" / "en_gliner_ci-0.1.0" / "dist").glob("*.whl"))
-    assert len(wheels) == 1
-    assert "in a fresh environment and loaded it" in " ".join(out.split())
+    # packaged beside a spacy-gliner wheel, installed in a fresh environment that borrows
+    # nothing (its requirements from the package index) and loaded offline
+    wheels = sorted(p.name.split("-")[0] for p in (project / "packages" / "en_gliner_ci-0.1.0" / "dist").glob("*.whl"))
+    assert wheels == ["en_gliner_ci", "spacy_gliner"]
+    assert "nothing borrowed: spacy, torch, spacy_gliner and en_gliner_ci all loaded from it) and loaded it" in " ".join(out.split())
     # displaCy page with the sample texts
     html = (project / "visuals" / "samples.html").read_text()
     first = srsly.read_jsonl(project / "samples.jsonl").__next__()["text"]
@@ -271,6 +275,30 @@ def test_a_failed_project_run_leaves_no_folders(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "unpack-benchmarks", str(project)], capture_output=True, text=True)
     assert done.returncode == 1 and "spacy project assets" in " ".join(done.stdout.split())
     assert tree(project) == before
+
+
+def test_a_failed_asset_download_leaves_nothing_behind(tmp_path: Path) -> None:
+    """`spacy project assets` where the downloads fail (no network): spaCy's own error, and the
+    project as it was: every asset goes directly into assets/, a folder of the checkout, so
+    spaCy creates no folder that the failure would leave empty."""
+    project = project_copy(tmp_path)
+    raw = (project / "project.yml").read_text(encoding="utf8")
+    for asset in srsly.read_yaml(PROJECT / "project.yml")["assets"]:  # a closed local port: refused, as with no network
+        raw = raw.replace(asset["url"], f"http://127.0.0.1:9/{asset['dest']}")
+    (project / "project.yml").write_text(raw, encoding="utf8")
+    before = tree(project)
+    done = subprocess.run([sys.executable, "-m", "spacy", "project", "assets", str(project)], capture_output=True, text=True)
+    assert done.returncode != 0 and "ConnectionError" in done.stderr, done.stdout + done.stderr
+    assert tree(project) == before
+
+
+def test_check_package_wants_the_spacy_gliner_wheel_beside_the_pipeline(tmp_path: Path) -> None:
+    """spacy-gliner is not on the package index: a dist folder without its wheel is refused
+    before anything is installed, saying how to build it."""
+    (tmp_path / "en_demo-0.0.1-py3-none-any.whl").write_bytes(b"")
+    done = run_script("check_package.py", tmp_path, "en_demo")
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 1 and "one wheel of spacy-gliner" in said and "pip wheel --no-deps" in said, done.stdout + done.stderr
 
 
 def test_project_readme_is_what_spacy_project_document_writes(tmp_path: Path) -> None:

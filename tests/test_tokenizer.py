@@ -9,8 +9,8 @@ import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_gliner.loading import GLINER_TOKENIZER, load_gliner_pipeline
-from spacy_gliner.model.inputs import split_words
+from spacy_gliner.loading import GLINER_TOKENIZER, load_pipeline
+from spacy_gliner.model.words import split_words
 from spacy_gliner.tokenizer import GLiNERTokenizer
 
 from conftest import BENCHMARKS, aligned  # noqa: E402
@@ -89,11 +89,10 @@ def test_saved_and_loaded_with_the_pipeline(tmp_path):
 
 def test_bare_checkpoints_load_with_it_saved_pipelines_keep_theirs(tiny_checkpoint, tmp_path):
     path = tiny_checkpoint("markerV0-bert")
-    nlp, name = load_gliner_pipeline(path)
-    assert isinstance(nlp.tokenizer, GLiNERTokenizer)
+    assert isinstance(load_pipeline(path).nlp.tokenizer, GLiNERTokenizer)
     own = spacy.blank("en")
     own.add_pipe("gliner", config={"model": str(path), "labels": ["person"]})
     own.to_disk(tmp_path / "own")
-    reloaded, _ = load_gliner_pipeline(tmp_path / "own")
+    reloaded = load_pipeline(tmp_path / "own").nlp
     assert not isinstance(reloaded.tokenizer, GLiNERTokenizer)
     assert [t.text for t in reloaded("U.S.-based")] == [t.text for t in DEFAULT("U.S.-based")]

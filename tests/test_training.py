@@ -8,6 +8,7 @@ tokenizer, so GLiNER's special tokens must be added) and the reference checkpoin
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ import spacy_gliner
 from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import GLiNERShim, build_gliner_encoder_model, build_gliner_model, get_loaded, set_loaded
 from spacy_gliner.training import NEGATIVES_KEY
-from spacy_gliner.model.inputs import InputBuilder, split_words
+from spacy_gliner.model.inputs import InputBuilder
+from spacy_gliner.model.words import split_words
 from spacy_gliner.model.settings import GLiNERSettings
 from spacy_gliner.training import (
     GoldStats,
@@ -39,7 +41,7 @@ from spacy_gliner.training import (
     warmup_cosine,
 )
 
-from conftest import REF_MINILM  # noqa: E402
+from conftest import REF_MINILM, Comparison, compare, load_official, official_inference  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
@@ -294,21 +296,28 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkp
     assert batch.labels[1] == ["person"]  # explicit negatives belong to their own example
 
 
-def test_gold_labels_are_prompted_through_the_component_labels(tiny_encoder: Path) -> None:
+@pytest.mark.parametrize("given", ["config", "initialize"])
+def test_gold_labels_are_prompted_with_their_descriptions(tiny_encoder: Path, given: str, monkeypatch) -> None:
+    """A labels dict is {label: description}: gold and negative labels are prompted with
+    their descriptions, from the config or from ``initialize(labels=...)``."""
+    from spacy_gliner import component
+
+    described = {"PER": "person", "LOC": "city", "ORG": "company"}
+    batches: List[TrainingBatch] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Optional[TrainingBatch]:
+        batches.append(make_batch(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(component, "make_batch", recording)
     nlp = spacy.blank("en")
-    gliner = nlp.add_pipe(
-        "gliner",
-        config={
-            "labels": {"person": "PER", "human being": "PER", "city": "LOC"},
-            "model": {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32},
-        },
-    )
-    eg = Example(nlp.make_doc("Alice lives in Paris ."), make_doc(nlp, "Alice lives in Paris .", [(0, 5, "PER"), (15, 20, "LOC")]))
-    nlp.initialize(lambda: [eg])
-    losses = gliner.update([eg])
-    assert losses["gliner"] > 0
-    batch = flat_batch([eg], gliner.search().builder, gliner.training, label_texts={"PER": "person", "LOC": "city"})
-    assert sorted(batch.labels[0]) == ["city", "person"]
+    model = {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32}
+    gliner = nlp.add_pipe("gliner", config={"model": model, **({"labels": described} if given == "config" else {})})
+    text = "Alice lives in Paris ."
+    eg = Example(nlp.make_doc(text), make_doc(nlp, text, [(0, 5, "PER"), (15, 20, "LOC")], negatives=["ORG"]))
+    gliner.initialize(lambda: [eg], nlp=nlp, labels=described if given == "initialize" else None)
+    assert gliner.update([eg])["gliner"] > 0
+    assert sorted(batches[0].labels[0]) == ["city", "company", "person"]
 
 
 def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
@@ -322,6 +331,30 @@ def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
     with pytest.warns(UserWarning, match="'do' holds no whole GLiNER word"):
         gliner.update([eg])
     assert (gliner.gold_stats.spans, gliner.gold_stats.unplaced) == (2, 1)
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_many_training_labels_are_warned_about_unless_labels_are_configured(tiny_encoder: Path, configured: bool) -> None:
+    """The labels collected from the training data are the trained pipeline's default: more
+    than max_types of them (a zero-shot corpus) is warned about, naming the setting; with
+    configured labels, those are the default and nothing is said."""
+    import warnings
+
+    nlp = spacy.blank("en")
+    model = {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32}
+    training = {"@misc": "spacy_gliner.TrainingSettings.v1", "max_types": 2}
+    config = {"model": model, "training": training, **({"labels": ["person"]} if configured else {})}
+    gliner = nlp.add_pipe("gliner", config=config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nlp.initialize(lambda: examples(nlp))
+    said = [str(w.message) for w in caught if "labels in the training data" in str(w.message)]
+    assert gliner.cfg["trained_labels"] == {"person": "person", "city": "city", "company": "company"}
+    if configured:
+        assert said == [] and gliner.labels == ("person",)
+    else:
+        assert len(said) == 1 and "found 3 labels" in said[0] and "--components.gliner.labels" in said[0]
+        assert gliner.labels == ("person", "city", "company")
 
 
 # -- learning rates, schedule, architectures ------------------------------------------
@@ -383,11 +416,11 @@ def test_warmup_cosine_schedule() -> None:
 @pytest.mark.parametrize(
     "build,kwargs,message",
     [
-        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, "mixed_precision must be false, true, 'fp16', 'bf16' or 'int8', got 'fp32'"),
+        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, re.escape("mixed_precision must be false (float32), true (= 'fp16') or one of 'fp16', 'bf16', 'int8', got 'fp32'")),
         (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}, "encoder_lr_scale must be a number >= 0, got -0.1"),
         (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}, "span_mode must be one of"),
-        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size must be a positive even number, got 33"),
-        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size in spacy_gliner.GLiNEREncoderModel.v1 must be an even integer >= 2, got 33"),
+        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout in spacy_gliner.GLiNEREncoderModel.v1 must be a finite number with 0.0 <= value < 1.0, got 1.0"),
     ],
 )
 def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[str, Any], message: str) -> None:
@@ -424,7 +457,7 @@ def test_the_encoder_is_loaded_at_initialize_only(tiny_encoder: Path) -> None:
         get_loaded(model)
 
 
-@pytest.mark.parametrize("setting,scaled", [("bf16", False), ("fp16", True), (True, True)])
+@pytest.mark.parametrize("setting,scaled", [("bf16", False), ("fp16", True)])
 def test_mixed_precision_sets_gradient_scaling(tiny: checkpoint.LoadedGLiNER, setting: Any, scaled: bool) -> None:
     """fp16 is thinc's CUDA autocast with gradient scaling; bf16 is our own autocast, unscaled."""
     from copy import deepcopy
@@ -434,8 +467,8 @@ def test_mixed_precision_sets_gradient_scaling(tiny: checkpoint.LoadedGLiNER, se
 
 
 def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny: checkpoint.LoadedGLiNER) -> None:
-    """On the CPU, bf16 predicts with a bfloat16 copy of the network (no autocast needed) and
-    trains under autocast; predictions stay close to float32."""
+    """On the CPU, bf16 predicts with a copy holding bfloat16 linear weights under a bf16
+    autocast, and trains the float32 network under autocast; predictions stay close to float32."""
     from copy import deepcopy
 
     from spacy_gliner.model.inputs import collate
@@ -453,7 +486,7 @@ def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny: checkpoint.Lo
         backprop(torch.ones_like(logits))
         hook.remove()
         # predict (the copy carries the hook along), then begin_update
-        assert seen == ([(False, torch.bfloat16), (True, torch.bfloat16)] if setting else [(False, torch.float32)] * 2)
+        assert seen == ([(True, torch.bfloat16)] * 2 if setting else [(False, torch.float32)] * 2)
         network = get_loaded(model).network
         assert all(p.grad is not None for p in network.span_layer.parameters())
         assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
@@ -522,25 +555,20 @@ def assert_same_entities(a: List[List[tuple]], b: List[List[tuple]], tol: float)
 
 def assert_official_agrees(nlp: spacy.Language, export: Path, texts: Sequence[str], labels: List[str], thresholds: Sequence[float]) -> None:
     """The official library on the exported folder finds the component's entities, scores within 1e-4."""
-    from gliner import GLiNER
-
-    official = GLiNER.from_pretrained(str(export), local_files_only=True)
-    official.eval()
+    official = load_official(export)
     gliner = nlp.get_pipe("gliner")
     for threshold in thresholds:
         ours = []
         for text in texts:
             doc = gliner(nlp.make_doc(text), labels=labels, threshold=threshold)
             group = doc.spans["sc"]
-            ours.append([(s.start_char, s.end_char, s.label_, float(x)) for s, x in zip(group, group.attrs["scores"])])
-        theirs = [
-            [(e["start"], e["end"], e["label"], float(e["score"])) for e in official.predict_entities(t, labels, threshold=threshold)]
-            for t in texts
-        ]
+            ours.append([{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(group, group.attrs["scores"])])
+        theirs = official_inference(official, texts, labels, threshold=threshold)
         assert any(theirs)
-        assert_same_entities(ours, theirs, tol=1e-4)
+        compare(theirs, ours, threshold, Comparison()).check()
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Path, tmp_path: Path) -> None:
     nlp = spacy.blank("en")
@@ -631,6 +659,7 @@ def test_finetuning_an_official_checkpoint_overfits_and_reloads_offline(finetune
     assert_same_entities(reload_offline(model, texts), predictions(trained, texts), tol=1e-6)
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 def test_export_loads_in_the_official_library_and_reimports_unchanged(finetuned: Tuple[Path, List[Doc]], tmp_path: Path) -> None:
     model, docs = finetuned

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from spacy_gliner.model.decoding import Candidates, greedy_decode
 from spacy_gliner.model.search import SpanSearch, predict_entities
-from spacy_gliner.model.inputs import plan_windows, sentence_starts, split_words
+from spacy_gliner.model.inputs import plan_windows, sentence_starts
+from spacy_gliner.model.words import split_words
 
 from conftest import DATA, benchmark
 

@@ -1,19 +1,22 @@
-"""Install a packaged pipeline in a fresh virtual environment with the network off, then load it.
+"""Install a packaged pipeline as a user would on another machine, then load it with the network off.
 
-The new environment has no packages of its own: a ``.pth`` file adds this environment's
-site-packages after its own (as ``--system-site-packages`` does for a system Python), so
-spaCy, torch and spacy-gliner come from here and the wheel's requirements are met without
-an index. pip runs with ``--no-index --find-links``; where ``unshare -rn`` works (Linux user
-namespaces), installing and loading also run with no network device at all.
+The new virtual environment borrows nothing from this one (no site-packages, no PYTHONPATH):
+torch goes in first (``--torch``: the CPU wheel, so that no CUDA packages come), then
+``pip install --find-links DIST NAME`` takes the pipeline's wheel and the spacy-gliner
+wheel beside it from DIST (spacy-gliner is not on the package index) and everything else
+(spaCy, transformers, ...) from the package index pip is configured with: the commands of
+the README's "Packaging a pipeline". That takes a few minutes. The pipeline is then loaded
+and run with no network device where ``unshare -rn`` works (Linux user namespaces), else
+with the Hugging Face Hub switched off by settings; spaCy, torch, spacy-gliner and the
+pipeline must all be the new environment's.
 """
 import json
 import os
-import site
 import subprocess
 import tempfile
 import venv
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import typer
 from wasabi import msg
@@ -21,12 +24,15 @@ from wasabi import msg
 app = typer.Typer(add_completion=False)
 
 LOAD = """
-import json, sys, spacy
+import json, sys, spacy, spacy_gliner, torch
 nlp = spacy.load(sys.argv[1])
 doc = nlp(sys.argv[2], component_cfg={"gliner": {"labels": sys.argv[3].split(","), "threshold": 0.1}})
-print(json.dumps({"package": spacy.util.get_package_path(sys.argv[1]).as_posix(), "pipeline": nlp.pipe_names,
-                  "entities": [[e.text, e.label_] for e in doc.spans["sc"]]}))
+where = {"spacy": spacy.__file__, "torch": torch.__file__, "spacy_gliner": spacy_gliner.__file__,
+         sys.argv[1]: str(spacy.util.get_package_path(sys.argv[1]))}
+print(json.dumps({"where": where, "pipeline": nlp.pipe_names, "entities": [[e.text, e.label_] for e in doc.spans["sc"]]}))
 """
+# What would let the new environment see this one's packages.
+BORROWING = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV")
 
 
 def network_off() -> List[str]:
@@ -38,38 +44,52 @@ def network_off() -> List[str]:
     return ["unshare", "-rn"]
 
 
-def run(cmd: List[str], env: dict) -> str:
+def run(cmd: List[str], env: Dict[str, str]) -> str:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
-        msg.fail(f"Failed: {' '.join(cmd)}", done.stdout + done.stderr, exits=1)
+        msg.fail(f"Failed: {' '.join(cmd)}", done.stdout[-4000:] + done.stderr[-4000:], exits=1)
     return done.stdout
+
+
+def one_wheel(dist: Path, project: str, what: str) -> Path:
+    """The wheel of ``project`` in ``dist`` (wheel file names write ``-`` as ``_``)."""
+    wheels = sorted(dist.glob(f"{project.replace('-', '_')}-*.whl"))
+    if len(wheels) != 1:
+        msg.fail(f"Expected one wheel of {project} in {dist}, found {len(wheels)}", what, exits=1)
+    return wheels[0]
 
 
 @app.command()
 def main(
-    dist: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder holding the pipeline's wheel"),
+    dist: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder holding the pipeline's wheel and a spacy-gliner wheel"),
     name: str = typer.Argument(..., help="Package name, e.g. en_gliner_zero_shot"),
+    torch: str = typer.Option("torch==2.13.0", help="What pip installs first: the CPU build of torch (here the configured index has the CPU wheel of 2.13.0)"),
     text: str = typer.Option("Marie Curie won the Nobel Prize while working at the University of Paris.", help="Text to run"),
     labels: str = typer.Option("person,award,organization", help="Comma-separated labels"),
 ) -> None:
-    wheels = sorted(dist.glob("*.whl"))
-    if len(wheels) != 1:
-        msg.fail(f"Expected one wheel in {dist}, found {len(wheels)}", exits=1)
+    dist = dist.resolve()
+    pipeline = one_wheel(dist, name, "Build it with: python -m spacy package PIPELINE OUT --name ... --build wheel")
+    one_wheel(dist, "spacy-gliner", f"spacy-gliner is not on the package index: build its wheel beside the pipeline's, python -m pip wheel --no-deps SPACY_GLINER_SOURCE --wheel-dir {dist}")
+    env = {k: v for k, v in os.environ.items() if k not in BORROWING}
+    env["PYTHONNOUSERSITE"] = "1"
     prefix = network_off()
-    env = {**os.environ, "PIP_NO_INDEX": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "venv"
-        venv.EnvBuilder(with_pip=False).create(root)
+        venv.EnvBuilder(with_pip=True).create(root)
         python = str(root / "bin" / "python")
-        purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env).strip()
-        lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in site.getsitepackages())
-        Path(purelib, "_parent_environment.pth").write_text(lines, encoding="utf8")
-        run(prefix + [python, "-m", "pip", "install", "--no-index", "--find-links", str(dist.resolve()), name], env)
-        result = json.loads(run(prefix + [python, "-c", LOAD, name, text, labels], env).strip().splitlines()[-1])
-        if not result["package"].startswith(str(root)):
-            msg.fail(f"{name} was loaded from {result['package']}, not from the new environment", exits=1)
-    where = "with no network device (unshare -rn)" if prefix else "offline by settings (no unshare here): pip --no-index, HF_HUB_OFFLINE"
-    msg.good(f"Installed {wheels[0].name} in a fresh environment and loaded it {where}")
+        msg.info(f"Installing {pipeline.name} and its requirements in a fresh environment (a few minutes)")
+        run([python, "-m", "pip", "install", "--quiet", "--no-compile", torch], env)
+        run([python, "-m", "pip", "install", "--quiet", "--no-compile", "--find-links", str(dist), name], env)
+        offline = {**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        result = json.loads(run(prefix + [python, "-c", LOAD, name, text, labels], offline).strip().splitlines()[-1])
+        outside = {module: path for module, path in result["where"].items() if not path.startswith(str(root))}
+        if outside:
+            msg.fail(f"Not loaded from the new environment {root}: {outside}", exits=1)
+    where = "with no network device (unshare -rn)" if prefix else "offline by settings (no unshare here): HF_HUB_OFFLINE"
+    msg.good(
+        f"Installed {pipeline.name} in a fresh environment (nothing borrowed: spacy, torch, spacy_gliner and "
+        f"{name} all loaded from it) and loaded it {where}"
+    )
     msg.text(f"pipeline {result['pipeline']}; entities (threshold 0.1): {result['entities']}")
 
 

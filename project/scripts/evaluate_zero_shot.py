@@ -10,7 +10,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from spacy_gliner.data.evaluation import ZERO_SHOT, evaluate_zero_shot, markdown_table, plot_f1, results_to_json
+from spacy_gliner.data.evaluation import BATCH_SIZE, PROTOCOL_THRESHOLD, ZERO_SHOT, evaluate_zero_shot, markdown_table, plot_f1, results_to_json
 
 app = typer.Typer(add_completion=False)
 
@@ -24,8 +24,8 @@ def main(
     chart: Optional[Path] = typer.Option(None, help="Bar chart (PNG; needs matplotlib)"),
     name: str = typer.Option("this model", help="Row name in the table and chart"),
     datasets: List[str] = typer.Option(list(ZERO_SHOT), "--dataset", "-d", help="Datasets to evaluate"),
-    threshold: float = typer.Option(0.5, help="Probability threshold (paper: 0.5)"),
-    batch_size: int = typer.Option(12, help="Sentences per forward pass"),
+    threshold: float = typer.Option(PROTOCOL_THRESHOLD, help="Probability threshold (default: the paper's)"),
+    batch_size: int = typer.Option(BATCH_SIZE, help="Sentences per forward pass"),
     limit: int = typer.Option(0, help="Only the first N sentences of each dataset (0: all)"),
     gpu_id: int = typer.Option(-1, help="GPU to run on if there is one, or -1 for the CPU"),
 ) -> None:

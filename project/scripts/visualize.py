@@ -14,7 +14,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_gliner.loading import load_gliner_pipeline
+from spacy_gliner.loading import load_pipeline
 from spacy_gliner.render import displacy_page, label_color
 
 app = typer.Typer(add_completion=False)
@@ -30,8 +30,8 @@ def main(
 ) -> None:
     if gpu_id >= 0:
         spacy.prefer_gpu(gpu_id)
-    nlp, name = load_gliner_pipeline(model)
-    component = nlp.get_pipe(name)
+    pipeline = load_pipeline(model)
+    nlp, name, component = pipeline.nlp, pipeline.name, pipeline.component
     cfg = {} if threshold is None else {"threshold": threshold}
     docs = [nlp(sample["text"], component_cfg={name: {**cfg, "labels": list(sample["labels"])}}) for sample in srsly.read_jsonl(samples)]
     labels = sorted({label for sample in srsly.read_jsonl(samples) for label in sample["labels"]})

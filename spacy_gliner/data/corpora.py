@@ -25,10 +25,10 @@ from spacy.vocab import Vocab
 from srsly.msgpack import Packer
 from tqdm import tqdm
 
-from ..model.inputs import split_words  # the one GLiNER word splitter, so spans agree with the model
+from ..model.words import split_words  # the one GLiNER word splitter, so spans agree with the model
+from ..config import GLiNERConfig
 from ..training import NEGATIVES_KEY
 
-SPANS_KEY = "sc"
 MAX_EXAMPLES = 5
 
 PathLike = Union[str, Path]
@@ -46,7 +46,7 @@ class GoldFormat:
 
     lowercase_types: bool = False
     nested: bool = False
-    spans_key: str = SPANS_KEY
+    spans_key: str = GLiNERConfig.spans_key  # the component's, where nested training reads them
 
     def type_name(self, label: Any) -> str:
         """A source's type name as written to docs: stripped, lower-cased if asked for."""

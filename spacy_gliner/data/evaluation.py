@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..model.search import SpanSearch
 
 PathLike = Union[str, Path]
+PROTOCOL_THRESHOLD = 0.5  # the paper's and gliner.evaluation's, whatever the component's default
+BATCH_SIZE = 12  # sentences per forward pass, as gliner.evaluation's
 # (sentence index, first word, last word inclusive, type); word indices may be None (unaligned gold)
 Mention = Tuple[int, Optional[int], Optional[int], str]
 
@@ -116,9 +118,9 @@ def predict_word_spans(
     search: "SpanSearch",
     word_lists: Sequence[Sequence[str]],
     labels: Sequence[str],
-    threshold: float = 0.5,
+    threshold: float = PROTOCOL_THRESHOLD,
     flat: bool = True,
-    batch_size: int = 12,
+    batch_size: int = BATCH_SIZE,
 ) -> Set[Mention]:
     """Decoded predictions on given words, as (sentence, first word, last word, label)."""
     from ..model.decoding import greedy_decode
@@ -143,7 +145,7 @@ def micro_prf(gold: Set[Mention], predicted: Set[Mention]) -> Tuple[float, float
 
 
 def evaluate_benchmark(
-    search: "SpanSearch", bench: Benchmark, threshold: float = 0.5, batch_size: int = 12, limit: int = 0
+    search: "SpanSearch", bench: Benchmark, threshold: float = PROTOCOL_THRESHOLD, batch_size: int = BATCH_SIZE, limit: int = 0
 ) -> Scores:
     """Score one benchmark (its first ``limit`` sentences if ``limit``)."""
     import time
@@ -160,10 +162,9 @@ def evaluate_benchmark(
 def load_search(model: PathLike) -> "SpanSearch":
     """The span search of a saved spaCy pipeline's gliner component, or of a GLiNER
     checkpoint, on the device of spaCy's current ops."""
-    from ..loading import load_gliner_pipeline
+    from ..loading import load_pipeline
 
-    nlp, name = load_gliner_pipeline(model)
-    return nlp.get_pipe(name).search()
+    return load_pipeline(model).component.search()
 
 
 def find_datasets(root: PathLike, names: Iterable[str] = ZERO_SHOT) -> List[Path]:
@@ -180,8 +181,8 @@ def evaluate_zero_shot(
     model: PathLike,
     root: PathLike,
     names: Iterable[str] = ZERO_SHOT,
-    threshold: float = 0.5,
-    batch_size: int = 12,
+    threshold: float = PROTOCOL_THRESHOLD,
+    batch_size: int = BATCH_SIZE,
     limit: int = 0,
     progress: bool = True,
 ) -> Dict[str, Scores]:

@@ -1,35 +1,43 @@
 """Reading and writing official GLiNER checkpoint folders.
 
 A folder holds ``gliner_config.json``, ``model.safetensors`` (or ``pytorch_model.bin``)
-and, usually, the tokenizer files. The component saves itself in exactly this format,
-so a saved pipeline is self-contained and its ``gliner/model`` folder loads in the
-official library too.
+and, usually, the tokenizer files (``tokenizers``). The component saves itself in exactly
+this format, so a saved pipeline is self-contained and its ``gliner/model`` folder loads in
+the official library too. Nothing is built before every size in the config is checked
+against the weights file's header; files are read as ``files`` allows (bounded, no code).
 """
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
-from .relation_settings import NOT_IN_PIPELINE, RelationSettings, check_tokenizer
-from .settings import CheckpointError, GLiNERSettings
+from .files import check_code_free, new_file_mode, pretrained, read_json
+from .relation_settings import NOT_IN_PIPELINE, RelationSettings
+from .settings import CheckpointError, GLiNERSettings, Rule
+from .tokenizers import LABELS_TOKENIZER_DIR, add_special_tokens, load_labels_tokenizer, load_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
-SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
-LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
+# encoder config fields that multiply the modules built: each such layer holds at least one tensor
+LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layers", "num_hidden_groups", "inner_group_num")
+
+ENCODER = "token_rep_layer.bert_layer.model."  # official prefix of the text encoder's tensors
+LABELS_ENCODER = "token_rep_layer.labels_encoder.model."  # and of a bi-encoder's labels encoder
+Shapes = Dict[str, Tuple[int, ...]]
 
 # official state-dict prefix -> ours
 _KEY_PREFIXES = (
-    ("token_rep_layer.bert_layer.model.", "encoder."),
-    ("token_rep_layer.labels_encoder.model.", "labels_encoder."),
+    (ENCODER, "encoder."),
+    (LABELS_ENCODER, "labels_encoder."),
     ("token_rep_layer.labels_projection.", "labels_projection."),
     ("token_rep_layer.projection.", "projection."),
     ("rnn.lstm.", "lstm."),
@@ -46,7 +54,7 @@ class LoadedGLiNER:
     """Everything needed to run a checkpoint: settings, network and tokenizer."""
 
     settings: GLiNERSettings
-    network: "GLiNERSpanModel"
+    network: "GLiNERNetwork"
     tokenizer: "PreTrainedTokenizerBase"
     labels_tokenizer: Optional["PreTrainedTokenizerBase"] = None  # bi-encoders only
 
@@ -56,17 +64,18 @@ class LoadedGLiNER:
         return next(self.network.parameters()).device
 
 
-def resolve(source: Union[str, Path]) -> Path:
-    """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)."""
+def resolve(source: Union[str, Path], config_file: str = CONFIG_FILE) -> Path:
+    """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)
+    that holds ``config_file`` (GLiNER2 checkpoints: ``config.json``)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if not (path / CONFIG_FILE).exists():
-            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {CONFIG_FILE}.")
+        if not (path / config_file).exists():
+            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {config_file}.")
         return path
     if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
         raise CheckpointError(
             f"GLiNER checkpoint {str(source)!r} is neither an existing folder nor a Hugging Face Hub id "
-            "('owner/name'). Pass the path of a folder holding gliner_config.json and the weights."
+            f"('owner/name'). Pass the path of a folder holding {config_file} and the weights."
         )
     try:
         from huggingface_hub import snapshot_download
@@ -77,22 +86,22 @@ def resolve(source: Union[str, Path]) -> Path:
         )
     except Exception as err:  # the hub raises many types: connection, auth, not found, offline
         raise CheckpointError(
-            f"Could not download the GLiNER checkpoint {str(source)!r} from the Hugging Face Hub "
-            f"({type(err).__name__}: {err}). If this machine is offline, download it where the Hub is "
-            f"reachable (`hf download {source} --local-dir <folder>`), copy the folder here and pass it instead "
+            f"GLiNER checkpoint {str(source)!r} is neither a folder here (there is no folder "
+            f"{path.absolute()}) nor a checkpoint the Hugging Face Hub could give ({type(err).__name__}: {err}). "
+            "If you meant a folder, check the path. If you meant a Hub id and this machine is offline, download "
+            f"it where the Hub is reachable (`hf download {source} --local-dir <folder>`), copy the folder here "
+            "and pass it instead "
             'of the id: `nlp.add_pipe("gliner", config={"model": "<folder>"})` in Python, `--model <folder>` '
             "on the command line, `make demo MODEL=<folder>`. Saved pipelines (`nlp.to_disk`) carry their "
             "weights and load offline."
         ) from err
-    return resolve(folder)
+    return resolve(folder, config_file)
 
 
 def read_settings(folder: Path, relations: bool = False) -> GLiNERSettings:
-    """The checkpoint's settings; a relation-extraction model only where the caller reads ``relations``."""
-    try:
-        cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"Cannot read {folder / CONFIG_FILE}: {err}") from err
+    """The checked settings of ``folder``'s gliner_config.json (every field by type and range);
+    a relation-extraction model only where the caller reads ``relations``."""
+    cfg = read_json(folder / CONFIG_FILE)
     settings = GLiNERSettings.from_official(cfg)
     if RelationSettings.from_official(cfg) is not None and not relations:
         raise CheckpointError(NOT_IN_PIPELINE)
@@ -102,24 +111,26 @@ def read_settings(folder: Path, relations: bool = False) -> GLiNERSettings:
 def check_local(source: Union[str, Path], relations: bool = False) -> None:
     """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
 
-    Reads the config (model family, options) and the safetensors header (a truncated or
-    foreign file fails here); loads no weights. Hub ids and paths that do not exist here are
-    left to ``load``: a saved pipeline brings its own weights.
+    Reads the config (every field, model family, options), the weights file's header (a
+    truncated or foreign file fails here; each tensor's name and shape, no data) and the
+    tokenizer files' configs (custom code is refused). Hub ids and paths that do not exist
+    here are left to ``load``: a saved pipeline brings its own weights.
     """
     folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return
-    settings = read_settings(resolve(folder), relations)
-    path = _weights_file(folder)
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+    if folder.is_dir():
+        folder = resolve(folder)
+        _check_files(folder, read_settings(folder, relations))
 
-        try:
-            with safe_open(str(path), framework="numpy") as weights:
-                keys = list(weights.keys())
-        except Exception as err:  # safetensors raises its own error type for every defect
-            raise _damaged(path, err) from err
-        check_family(keys, settings, str(folder))
+
+def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
+    """The weights file and its tensors' shapes, checked against the config (family, layer
+    counts), and the tokenizer folders checked for custom code: all that reads no tensor data."""
+    path = _weights_file(folder)
+    shapes = weight_shapes(path)
+    check_family(shapes, settings, str(folder))
+    check_counts(shapes, settings, str(folder))
+    check_code_free(folder, folder / LABELS_TOKENIZER_DIR)
+    return path, shapes
 
 
 # A tensor (official name prefix) that each part of a family has, and whether it must be there.
@@ -130,6 +141,17 @@ _FAMILY_MARKERS = (
     ("pair_rep_layer.", lambda s: s.relex, "the relation head"),
     ("relations_rep_layer.", lambda s: s.relex and RelationSettings.of(s).adjacency, "the adjacency layer"),
 )
+
+
+def check_counts(shapes: Shapes, settings: GLiNERSettings, where: str) -> None:
+    """The LSTM's layer count must be that of the weights: checked on the header, before anything
+    is built (a hostile count would build modules until memory runs out)."""
+    layers = sum(1 for key in shapes if re.fullmatch(r"rnn\.lstm\.weight_ih_l\d+", key))
+    if settings.num_rnn_layers != layers:
+        raise CheckpointError(
+            f"num_rnn_layers in gliner_config.json is {settings.num_rnn_layers}, but the weights in {where} hold "
+            f"{layers} LSTM layers. The config does not belong to these weights."
+        )
 
 
 def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
@@ -146,38 +168,28 @@ def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
 
 
 def load(source: Union[str, Path], relations: bool = False) -> LoadedGLiNER:
-    """Load a checkpoint folder or hub id; every tensor is checked, nothing loads half-way.
-
-    Relation-extraction (relex) checkpoints load only for a caller that reads ``relations``.
-    """
+    """Load a checkpoint folder or hub id. Every size in the config is checked against the
+    weights file's header before anything is built, every tensor when the weights load;
+    nothing loads half-way, and no code from the folder runs. Relation-extraction (relex)
+    checkpoints load only for a caller that reads ``relations``."""
     folder = resolve(source)
     settings = read_settings(folder, relations)
-    if settings.words_splitter_type not in ("whitespace", "spacy"):  # its optional package is here, or a clear error now
-        from .inputs import word_splitter
+    if settings.words_splitter_type != "spacy":  # its optional packages are here, or a clear error now
+        from .words import word_splitter
 
         word_splitter(settings.words_splitter_type)
-    state = _read_weights(folder)
-    check_family(state, settings, str(folder))
-    tokenizer = _load_tokenizer(folder, settings)
+    path, shapes = _check_files(folder, settings)
+    rows = _embedding_rows(shapes, ENCODER)
+    tokenizer = load_tokenizer(folder, settings, rows)
     encoder_config = _encoder_config(settings.encoder_config, settings.model_name, "encoder_config")
-    rows = _embedding_rows(state, "token_rep_layer.bert_layer.")
-    _check_vocabulary(tokenizer, settings, rows, folder)
-    relex = RelationSettings.of(settings)
-    if relex is not None:
-        check_tokenizer(tokenizer, relex, str(folder))
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
-        labels_tokenizer = _load_labels_tokenizer(folder, settings)
         labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
-        labels_config.vocab_size = _embedding_rows(state, "token_rep_layer.labels_encoder.")
-    if relex is not None:
-        from .relations import GLiNERRelexModel as network_class
-    else:
-        from .network import GLiNERSpanModel as network_class
-
-    network = network_class.from_encoder_config(settings, encoder_config, labels_config)
-    load_state(network, to_internal_keys(state), str(folder), settings.family)
+        labels_config.vocab_size = _embedding_rows(shapes, LABELS_ENCODER)
+        labels_tokenizer = load_labels_tokenizer(folder, settings, labels_config.vocab_size)
+    network = _build(settings, encoder_config, labels_config, shapes, str(folder))
+    load_state(network, to_internal_keys(_read_weights(path)), str(folder), settings.family)
     network.eval()
     settings.encoder_config = encoder_config.to_dict()
     if labels_config is not None:
@@ -193,10 +205,15 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
     """
     from transformers import AutoModel, AutoTokenizer
 
-    source = str(Path(encoder).expanduser()) if Path(encoder).expanduser().is_dir() else str(encoder)
+    local = Path(encoder).expanduser()
+    if local.is_dir():
+        check_code_free(local)
+    source = str(local) if local.is_dir() else str(encoder)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-        model = AutoModel.from_pretrained(source)
+        tokenizer = pretrained(AutoTokenizer, source, use_fast=True)
+        model = pretrained(AutoModel, source)
+    except CheckpointError:
+        raise
     except Exception as err:  # hub errors, missing files, unknown architectures
         raise CheckpointError(
             f"Cannot load the encoder {source!r} ({type(err).__name__}: {err}). Pass a Hugging Face model id "
@@ -205,12 +222,12 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
         ) from err
     if not tokenizer.is_fast:
         raise CheckpointError(f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one.")
-    _add_special_tokens(tokenizer, settings)
+    add_special_tokens(tokenizer, settings)
     model.resize_token_embeddings(len(tokenizer))
-    from .network import GLiNERSpanModel
+    from .network import GLiNERNetwork
 
     settings = replace(settings, model_name=str(encoder), encoder_config=model.config.to_dict())
-    network = GLiNERSpanModel(settings, model)
+    network = GLiNERNetwork(settings, model)
     network.eval()
     return LoadedGLiNER(settings, network, tokenizer)
 
@@ -223,11 +240,13 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = loaded.tokenizer
     labels_encoder = loaded.network.labels_encoder
+    marker = loaded.settings.ent_token
     settings = replace(  # a copy: the live network and input builder share loaded.settings
         loaded.settings,
         encoder_config=loaded.network.encoder.config.to_dict(),
         labels_encoder_config=labels_encoder.config.to_dict() if labels_encoder is not None else None,
-        class_token_index=tokenizer.convert_tokens_to_ids(loaded.settings.ent_token),
+        # -1: a bi-encoder's text tokenizer without GLiNER's tokens, which the official loader adds back
+        class_token_index=tokenizer.convert_tokens_to_ids(marker) if marker in tokenizer.get_vocab() else -1,
         vocab_size=len(tokenizer),
     )
     cfg = settings.to_official()
@@ -242,26 +261,6 @@ def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
     if loaded.labels_tokenizer is not None:
         save_tokenizer(loaded.labels_tokenizer, folder / LABELS_TOKENIZER_DIR)
     return folder
-
-
-def new_file_mode() -> int:
-    """The mode a newly created file gets from the user's umask (``0o666 & ~umask``), for
-    files written under a private temporary name first (mkstemp, safetensors: 0600)."""
-    return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux shows it (no race with threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def to_internal_keys(state: Dict[str, Any]) -> Dict[str, Any]:
@@ -279,19 +278,13 @@ def _rename(key: str, src: int, dst: int) -> str:
     return key
 
 
-def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, family: str = "span") -> None:
-    """Load ``state`` strictly, except for tensors that are known to be optional.
-
-    Problems name the tensors as the official weights file does, so users can find them.
-    """
-    own = network.state_dict()
-    missing = [_rename(k, 1, 0) for k in own if k not in state and not _optional(k)]
-    unexpected = [_rename(k, 1, 0) for k in state if k not in own and not _optional(k)]
-    wrong_shape = [
-        f"{_rename(k, 1, 0)}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
+def check_fit(own: Shapes, given: Shapes, where: str, family: str = "span") -> None:
+    """The tensors ``given`` (internal names) must be the network's ``own``, shape for shape, except
+    for tensors known to be optional. Problems name the tensors as the official weights file does,
+    so users can find them."""
+    missing = [_rename(k, 1, 0) for k in own if k not in given and not _optional(k)]
+    unexpected = [_rename(k, 1, 0) for k in given if k not in own and not _optional(k)]
+    wrong_shape = [f"{_rename(k, 1, 0)}: checkpoint {given[k]} vs model {own[k]}" for k in own if k in given and given[k] != own[k]]
     problems = []
     if missing:
         problems.append(f"missing tensors: {_some(missing)}")
@@ -299,20 +292,75 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
         problems.append(f"unexpected tensors: {_some(unexpected)}")
     if wrong_shape:
         problems.append(f"tensors of the wrong shape: {_some(wrong_shape)}")
-    if not problems:
-        non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
-        if non_finite:
-            raise CheckpointError(
-                f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
-                "nothing. The file is damaged, or training diverged; use another checkpoint."
-            )
     if problems:
         raise CheckpointError(
             f"The weights in {where} do not fit the {family} GLiNER model described by its config ("
             + "; ".join(problems)
             + "). Is it another GLiNER family, or were the files mixed up?"
         )
+
+
+def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, family: str = "span") -> None:
+    """Load ``state`` strictly (``check_fit``), refusing NaN or infinite weights."""
+    own = network.state_dict()
+    check_fit({k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in state.items()}, where, family)
+    non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
+    if non_finite:
+        raise CheckpointError(
+            f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
+            "nothing. The file is damaged, or training diverged; use another checkpoint."
+        )
     network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERNetwork":
+    """The network, built once every size in the configs is known to fit the weights file.
+
+    Layer counts are checked against the header first (each layer holds a tensor); then the
+    network (a relex network with its relation head) is built on torch's meta device (shapes,
+    no memory) and compared with the header tensor by tensor, and the buffers that no weight
+    checks (position ids) may hold at most as many elements as the weights file: a hostile
+    config fails here, before any allocation.
+    """
+    import torch
+
+    if settings.relex:  # the relation head's class (relation_settings checked its layer)
+        from .relations import GLiNERRelexNetwork as network_class
+    else:
+        from .network import GLiNERNetwork as network_class
+
+    _check_layer_counts(encoder_config, shapes, ENCODER, "encoder_config", where)
+    if labels_config is not None:
+        _check_layer_counts(labels_config, shapes, LABELS_ENCODER, "labels_encoder_config", where)
+    try:
+        with torch.device("meta"):
+            skeleton = network_class.from_encoder_config(settings, encoder_config, labels_config)
+    except Exception as err:  # torch and transformers refuse impossible sizes with many error types
+        raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
+    own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    given = to_internal_keys(shapes)
+    check_fit(own, given, where, settings.family)
+    unchecked = {k: t.numel() for k, t in skeleton.named_buffers() if k not in given}
+    weights = sum(math.prod(shape) for shape in shapes.values())
+    if sum(unchecked.values()) > weights:
+        largest = max(unchecked, key=unchecked.__getitem__)
+        raise CheckpointError(
+            f"gliner_config.json in {where} describes buffers of {sum(unchecked.values()):,} elements that no weight "
+            f"checks (the largest: {_rename(largest, 1, 0)}, {unchecked[largest]:,}), more than the {weights:,} of the "
+            "weights file. Its sizes (e.g. max_position_embeddings) do not belong to these weights."
+        )
+    return network_class.from_encoder_config(settings, encoder_config, labels_config)
+
+
+def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, where: str) -> None:
+    tensors = sum(1 for key in shapes if key.startswith(prefix))
+    for name in LAYER_COUNTS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > tensors:
+            raise CheckpointError(
+                f"{field}.{name} in gliner_config.json is {value:,}: more layers than the weights in {where} could hold "
+                f"({tensors} tensors of that encoder). The config does not belong to these weights."
+            )
 
 
 def _optional(key: str) -> bool:
@@ -335,8 +383,25 @@ def _damaged(path: Path, err: Exception) -> CheckpointError:
     return CheckpointError(f"Cannot read the weights file {path}: it is damaged or not a weights file ({err}).")
 
 
-def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
-    path = _weights_file(folder)
+def weight_shapes(path: Path) -> Shapes:
+    """Each tensor's shape, from the weights file's header: no tensor data is read (a
+    ``pytorch_model.bin`` is memory-mapped, and only its small pickle is unpickled)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as weights:
+                return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+        return {key: tuple(tensor.shape) for key, tensor in _read_weights(path).items()}
+    except CheckpointError:
+        raise
+    except Exception as err:  # safetensors and torch raise their own error types for every defect
+        raise _damaged(path, err) from err
+
+
+def _read_weights(path: Path) -> Dict[str, "torch.Tensor"]:
+    """The tensors; a ``.bin`` memory-mapped (a zip written by ``torch.save``), unpickled with
+    ``weights_only`` (no code runs), so its data are read only where used."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -344,131 +409,12 @@ def _read_weights(folder: Path) -> Dict[str, "torch.Tensor"]:
             return load_file(str(path), device="cpu")
         import torch
 
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # corrupt or truncated files raise format-specific errors
         raise _damaged(path, err) from err
-
-
-def _has_tokenizer_files(folder: Path) -> bool:
-    return any((folder / name).exists() for name in TOKENIZER_FILES)
-
-
-def _load_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
-    from transformers import AutoTokenizer
-
-    source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-    except Exception as err:
-        raise CheckpointError(_tokenizer_failure(folder, settings, source, err)) from err
-    if not tokenizer.is_fast:
-        raise CheckpointError(
-            f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
-        )
-    _add_special_tokens(tokenizer, settings)
-    return tokenizer
-
-
-def _load_labels_tokenizer(folder: Path, settings: GLiNERSettings) -> "PreTrainedTokenizerBase":
-    """A bi-encoder's labels tokenizer: ``labels_tokenizer/`` in the folder, else its ``labels_encoder`` id."""
-    from transformers import AutoTokenizer
-
-    local = folder / LABELS_TOKENIZER_DIR
-    source = str(local) if (local / "tokenizer_config.json").is_file() else str(settings.labels_encoder)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-    except Exception as err:
-        raise CheckpointError(
-            f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
-            f"Offline, copy the labels encoder's tokenizer files into {local}."
-        ) from err
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
-    return tokenizer
-
-
-def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err: Exception) -> str:
-    """Why the tokenizer did not load, naming the real cause where it can be told."""
-    import transformers
-
-    cause = f"({type(err).__name__}: {err})"
-    version = transformers.__version__
-    if source != settings.model_name:
-        special = _tokenizer_config(folder).get("extra_special_tokens")
-        if isinstance(special, list) and int(version.split(".")[0]) < 5:
-            return (
-                f"The tokenizer files in {folder} were written by transformers 5 (extra_special_tokens is a list) "
-                f"and transformers {version} cannot read them {cause}. Upgrade transformers "
-                "(`pip install -U 'transformers>=5'`), or save the pipeline again with this version of "
-                "spacy-gliner, which writes tokenizer files that transformers 4 and 5 both read."
-            )
-        return f"The tokenizer files in {folder} could not be read by transformers {version} {cause}."
-    needs = [name for name in ("sentencepiece", "google.protobuf") if not _importable(name)]
-    if needs and _is_sentencepiece(err):
-        return (
-            f"This checkpoint ships no tokenizer files, and the tokenizer of its encoder {settings.model_name!r} "
-            f"is a SentencePiece model that transformers converts with the packages "
-            f"{' and '.join(n.split('.')[0] for n in needs)} {cause}: `pip install sentencepiece protobuf`."
-        )
-    return (
-        f"This checkpoint ships no tokenizer files, so the tokenizer of its encoder {settings.model_name!r} is "
-        f"needed, from the Hugging Face Hub or its local cache {cause}. If this machine is offline, download it "
-        f"where the Hub is reachable (`hf download {settings.model_name} --local-dir <folder>`) and copy the "
-        f"tokenizer files into the checkpoint folder {folder}; or load the checkpoint once online and save the "
-        "pipeline (`nlp.to_disk`): a saved pipeline carries its tokenizer."
-    )
-
-
-def _tokenizer_config(folder: Path) -> Dict[str, Any]:
-    try:
-        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _is_sentencepiece(err: Exception) -> bool:
-    text = f"{type(err).__name__} {err}".lower()
-    return "sentencepiece" in text or "protobuf" in text
-
-
-def save_tokenizer(tokenizer: Any, folder: Path) -> None:
-    """``save_pretrained``, with a ``tokenizer_config.json`` that transformers 4 and 5 both read.
-
-    transformers 5 writes the extra special tokens as a list under ``extra_special_tokens``,
-    a key that transformers 4 reads as a dict (and fails on); under the older name
-    ``additional_special_tokens`` both read the list.
-    """
-    tokenizer.save_pretrained(str(folder))
-    path = folder / "tokenizer_config.json"
-    cfg = _tokenizer_config(folder)
-    special = cfg.get("extra_special_tokens")
-    if isinstance(special, list):
-        del cfg["extra_special_tokens"]
-        cfg["additional_special_tokens"] = list(dict.fromkeys([*cfg.get("additional_special_tokens", []), *special]))
-        path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-
-
-def _add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
-    """Add [FLERT], the entity and the separator token where missing, in the official order
-    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added;
-    relex models add the entity, separator and relation tokens)."""
-    if settings.bi_encoder:
-        return
-    relex = RelationSettings.of(settings)
-    tokens = (settings.ent_token, settings.sep_token, relex.rel_token) if relex else (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token)
-    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
-    if missing:
-        tokenizer.add_tokens(missing, special_tokens=True)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and hasattr(v, "shape") for k, v in state.items()):
+        raise _damaged(path, TypeError("it holds no mapping of tensor names to tensors"))
+    return state
 
 
 def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> Any:
@@ -479,14 +425,26 @@ def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> 
     if stored:
         cfg = dict(stored)
         model_type = cfg.pop("model_type", None)
-        if not model_type:
+        if not model_type or not isinstance(model_type, str):
             raise CheckpointError(f"{field} in gliner_config.json has no model_type.")
+        if "auto_map" in cfg:
+            raise CheckpointError(
+                f"{field} in gliner_config.json names custom code (auto_map: {cfg['auto_map']!r}); spacy-gliner never "
+                "runs code from a checkpoint."
+            )
+        try:
+            defaults = AutoConfig.for_model(model_type)
+        except Exception as err:
+            raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
+        _check_encoder_fields(cfg, defaults, field)
         try:
             return AutoConfig.for_model(model_type, **cfg)
         except Exception as err:
             raise CheckpointError(f"{field} describes an encoder transformers cannot build: {err}") from err
     try:
-        return AutoConfig.from_pretrained(str(name))
+        return pretrained(AutoConfig, str(name))
+    except CheckpointError:
+        raise
     except Exception as err:
         raise CheckpointError(
             f"gliner_config.json has no {field}, so the config of the encoder {name!r} is needed from the "
@@ -494,33 +452,28 @@ def _encoder_config(stored: Optional[Dict[str, Any]], name: str, field: str) -> 
         ) from err
 
 
-def _embedding_rows(state: Dict[str, "torch.Tensor"], prefix: str) -> int:
+def _check_encoder_fields(cfg: Dict[str, Any], defaults: Any, field: str) -> None:
+    """Each value of an encoder config whose default is a number, flag or text must be one too
+    (null allowed, as transformers configs use it), whatever transformers version checks."""
+    for key, value in cfg.items():
+        kind = type(getattr(defaults, key, None))
+        if kind is int and _is_rate(key):  # transformers 4 defaults some rates to 0 (DeBERTa's pooler_dropout)
+            kind = float
+        rule = Rule(kind, optional=True)
+        if kind in (int, float, bool, str) and not rule.allows(value):
+            raise CheckpointError(f"{field}.{key} in gliner_config.json must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+
+
+def _is_rate(key: str) -> bool:
+    """A setting that is a probability or a small constant, whatever type its default has."""
+    return "dropout" in key or key.endswith(("_prob", "_eps", "_rate"))
+
+
+def _embedding_rows(shapes: Shapes, prefix: str) -> int:
     """Rows of the word-embedding matrix of the encoder whose official keys start with ``prefix``."""
-    keys = [k for k in state if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
-    if len(keys) != 1:
+    keys = [k for k in shapes if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
+    if len(keys) != 1 or len(shapes[keys[0]]) != 2:
         raise CheckpointError(f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight).")
-    return int(state[keys[0]].shape[0])
+    return int(shapes[keys[0]][0])
 
-
-def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folder: Path) -> None:
-    """The tokenizer must address exactly the checkpoint's embedding rows."""
-    size = len(tokenizer)
-    ent_id = tokenizer.convert_tokens_to_ids(settings.ent_token)
-    if settings.bi_encoder:  # no prompt, so no marker tokens; the official loader never resizes these
-        if size > rows:
-            raise CheckpointError(
-                f"The tokenizer ({size} tokens) addresses more rows than the text encoder's embeddings in {folder} "
-                f"({rows}). The tokenizer files belong to another model."
-            )
-        return
-    if size != rows:
-        raise CheckpointError(
-            f"The tokenizer ({size} tokens, with GLiNER's special tokens) does not match the weights in {folder} "
-            f"({rows} embedding rows). The tokenizer files belong to another model."
-        )
-    if settings.class_token_index not in (-1, ent_id):
-        raise CheckpointError(
-            f"gliner_config.json says {settings.ent_token} has id {settings.class_token_index} but the tokenizer "
-            f"gives {ent_id}. The tokenizer files belong to another model."
-        )
 

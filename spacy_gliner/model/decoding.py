@@ -5,11 +5,13 @@ start, width, label order); a span is accepted unless it conflicts with one alre
 accepted. Flat: any overlap conflicts. Nested: only crossing spans (or the same span)
 conflict. Multi-label: the same span may take several labels.
 
-Spans are in "units" (GLiNER words, or spaCy tokens after alignment), end inclusive.
+Spans are in GLiNER words, end inclusive; ``decode_entities`` adds their characters.
 """
 from dataclasses import dataclass
 
 import numpy as np
+
+DEFAULT_THRESHOLD = 0.5  # the official library's: spans scoring above it are candidates
 
 
 @dataclass
@@ -35,6 +37,29 @@ class Candidates:
     def canonical(self) -> "Candidates":
         """Sorted by (start, end, label): the order in which GLiNER breaks score ties."""
         return self.select(np.lexsort((self.labels, self.ends, self.starts)))
+
+
+@dataclass
+class Entities:
+    """Decoded entities of one text, in the official order (by start, then acceptance order)."""
+
+    words: Candidates  # the accepted candidates, in word units
+    starts: np.ndarray  # each entity's first character
+    ends: np.ndarray  # one past each entity's last character
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def select(self, index: np.ndarray) -> "Entities":
+        return Entities(self.words.select(index), self.starts[index], self.ends[index])
+
+
+def decode_entities(cands: Candidates, word_starts: np.ndarray, word_ends: np.ndarray, *, flat: bool = True, multi_label: bool = False) -> Entities:
+    """The entities of a text from its candidates in word units, with the characters of their
+    words (``word_starts``/``word_ends``: each word's first and one-past-last character): the
+    official library's decoding, for ``predict_entities`` and the spaCy component alike."""
+    kept = cands.select(greedy_decode(cands, flat=flat, multi_label=multi_label))
+    return Entities(kept, word_starts[kept.starts], word_ends[kept.ends])
 
 
 def greedy_decode(cands: Candidates, *, flat: bool = True, multi_label: bool = False) -> np.ndarray:

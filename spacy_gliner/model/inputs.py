@@ -1,180 +1,24 @@
-"""Model inputs: words, label prompts, windows and padded batches.
+"""Model inputs: label prompts, windows and padded batches, from GLiNER's words (``words``).
 
-A text becomes GLiNER words (the official regex, or the checkpoint's named splitter). Long texts are cut into overlapping
-windows of words that fit both the checkpoint's ``max_len`` (words) and the encoder's
-sub-token limit together with the label prompt; many labels are split into groups that
-run as separate passes. Each window "owns" a range of span starts, so every span is
-scored exactly once, by a window that holds it with context on both sides.
+Long texts are cut into overlapping windows of words that fit both the checkpoint's
+``max_len`` (words) and the encoder's sub-token limit together with the label prompt; many
+labels are split into groups that run as separate passes. Each window "owns" a range of
+span starts, so every span is scored exactly once, by a window that holds it with context
+on both sides.
 """
 import bisect
-import functools
-import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
-
-from .settings import WORD_SPLITTERS
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .settings import GLiNERSettings
 
-WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 DEFAULT_OVERLAP = 64  # words shared by neighbouring windows (at least 2 * max_width is used)
+DEFAULT_BATCH_SIZE = 8  # windows per forward pass (the official library's batch size)
 SENTENCE_END = frozenset({".", "!", "?", "…", "。", "！", "？"})
-
-
-def split_words(text: str) -> List[Tuple[str, int, int]]:
-    """GLiNER's word splitter: (word, char start, char end) for each word of ``text``."""
-    return [(m.group(), m.start(), m.end()) for m in WORD_PATTERN.finditer(text)]
-
-
-Words = List[Tuple[str, int, int]]
-Splitter = Callable[[str], Words]
-# splitters provided by an upper layer (the spaCy layer registers "spacy": this core imports no spaCy)
-_REGISTERED: Dict[str, Callable[[], Splitter]] = {}
-
-
-def register_splitter(name: str, factory: Callable[[], Splitter]) -> None:
-    """Make ``word_splitter(name)`` build its splitter with ``factory``."""
-    _REGISTERED[name] = factory
-    word_splitter.cache_clear()
-
-
-@functools.lru_cache(maxsize=None)
-def word_splitter(name: str) -> Splitter:
-    """The word splitter of a checkpoint's ``words_splitter_type``, as the official library splits.
-
-    Named splitters use the library the official one uses, an optional extra of this package;
-    a missing one raises ImportError naming the ``pip install`` to run.
-    """
-    if name == "whitespace":
-        return split_words
-    if name in _REGISTERED:
-        return _REGISTERED[name]()
-    if name == "spacy":
-        raise ImportError("The 'spacy' word splitter is provided by spacy_gliner's spaCy layer: import spacy_gliner.alignment first.")
-    if name not in _SPLITTER_FACTORIES:
-        raise ValueError(f"Unknown word splitter {name!r}; known: {', '.join(WORD_SPLITTERS)}.")
-    return _SPLITTER_FACTORIES[name]()
-
-
-def _require(module: str, splitter: str, package: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(
-            f"The {splitter!r} word splitter (words_splitter_type of this checkpoint) needs the package {package}: "
-            f"`pip install 'spacy-gliner[{splitter}]'` or `pip install {package}`."
-        ) from err
-
-
-def _placed(text: str, tokens: Iterable[str]) -> Words:
-    """Tokens of a splitter that returns strings, placed in ``text`` left to right (as the official
-    splitters do); a token not found in the text (a splitter that normalises) is left out."""
-    out: Words = []
-    last = 0
-    for token in tokens:
-        start = text.find(token, last)
-        if not token or start < 0:
-            continue
-        last = start + len(token)
-        out.append((token, start, last))
-    return out
-
-
-def _jieba() -> Splitter:
-    tagger = _require("jieba3", "jieba", "jieba3").jieba3()
-    return lambda text: _placed(text, tagger.cut_text(text))
-
-
-def _janome() -> Splitter:
-    tokenizer = _require("janome.tokenizer", "janome", "janome").Tokenizer()
-    return lambda text: _placed(text, tokenizer.tokenize(text, wakati=True))
-
-
-def _mecab() -> Splitter:
-    tagger = _require("mecab", "mecab", "python-mecab-ko").MeCab()
-    return lambda text: _placed(text, tagger.morphs(text))
-
-
-def _camel() -> Splitter:
-    tokenize = _require("camel_tools.tokenizers.word", "camel", "camel-tools").simple_word_tokenize
-    return lambda text: _placed(text, tokenize(text))
-
-
-def _hindi() -> Splitter:
-    module = _require("indicnlp.tokenize.indic_tokenize", "hindi", "indic-nlp-library")
-    return lambda text: _placed(text, module.trivial_tokenize(text, lang="hi"))
-
-
-def _hanlp() -> Splitter:
-    hanlp = _require("hanlp", "hanlp", "hanlp")
-    tagger = hanlp.load(hanlp.pretrained.tok.ALL["FINE_ELECTRA_SMALL_ZH"])  # the official default model
-    return lambda text: _placed(text, tagger(text))
-
-
-def _stanza() -> Splitter:
-    stanza = _require("stanza", "stanza", "stanza")
-    langdetect = _require("langdetect", "stanza", "langdetect")
-    langdetect.DetectorFactory.seed = 42
-    pipelines: Dict[str, Any] = {}
-
-    def pipeline(lang: str) -> Any:
-        if lang not in pipelines:
-            try:
-                pipelines[lang] = stanza.Pipeline(lang, processors="tokenize", verbose=False, download_method=None)
-            except Exception:  # no local model: download it, as the official splitter does
-                try:
-                    stanza.download(lang, processors="tokenize", verbose=False)
-                    pipelines[lang] = stanza.Pipeline(lang, processors="tokenize", verbose=False)
-                except Exception:
-                    pipelines[lang] = None
-        return pipelines[lang]
-
-    def split(text: str) -> Words:
-        try:
-            lang = langdetect.detect(text)
-        except langdetect.lang_detect_exception.LangDetectException:
-            lang = "en"
-        nlp = pipeline("zh" if lang == "zh-cn" else lang) or pipeline("en")
-        if nlp is None:
-            raise RuntimeError(f"No stanza tokenizer model for {lang!r} or 'en' could be loaded or downloaded.")
-        return [(w.text, w.start_char, w.end_char) for sentence in nlp(text).sentences for w in sentence.words]
-
-    return split
-
-
-def _universal() -> Splitter:
-    langdetect = _require("langdetect", "universal", "langdetect")
-    langdetect.DetectorFactory.seed = 0
-    by_lang = {"ko": _mecab(), "ja": _janome(), "hi": _hindi(), "ar": _camel()}
-    by_lang.update(dict.fromkeys(("zh-cn", "zh-tw", "zh"), _jieba()))
-    fallback = word_splitter("spacy") if "spacy" in _REGISTERED else split_words
-
-    def split(text: str) -> Words:
-        try:
-            lang = langdetect.detect(text)
-        except langdetect.lang_detect_exception.LangDetectException:
-            return fallback(text)
-        return by_lang.get(lang, fallback)(text)
-
-    return split
-
-
-_SPLITTER_FACTORIES: Dict[str, Callable[[], Splitter]] = {
-    "jieba": _jieba,
-    "janome": _janome,
-    "mecab": _mecab,
-    "camel": _camel,
-    "hindi": _hindi,
-    "hanlp": _hanlp,
-    "stanza": _stanza,
-    "universal": _universal,
-}
 
 
 @dataclass
@@ -361,7 +205,7 @@ def _nearest(sorted_values: Sequence[int], low: int, high: int, target: int) -> 
 
 
 def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device") -> Dict[str, "torch.Tensor"]:
-    """Pad a batch of windows into the tensors ``GLiNERSpanModel.forward`` takes."""
+    """Pad a batch of windows into the tensors ``GLiNERNetwork.forward`` takes."""
     import torch
 
     n_tokens = max(len(w.input_ids) for w in windows)

@@ -13,6 +13,7 @@ per-word start part plus a per-word end part, and the last span layer followed b
 dot product with a label vector folds into one product with ``W2^T q``. Per span and
 label that is ~4H multiply-adds instead of ~12H^2, with identical results.
 """
+import contextlib
 import copy
 import os
 import warnings
@@ -21,6 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 from torch import nn
 
+from .precision import COPY_PRECISIONS
 from .settings import GLiNERSettings
 
 
@@ -146,7 +148,7 @@ class TokenScorer(nn.Module):
         return self.out_mlp[3](torch.relu(self.out_mlp[1](h)))
 
 
-class GLiNERSpanModel(nn.Module):
+class GLiNERNetwork(nn.Module):
     """The whole network, any family; inputs come from ``inputs.collate``."""
 
     def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
@@ -176,16 +178,20 @@ class GLiNERSpanModel(nn.Module):
             self.labels_projection = nn.Linear(labels_encoder.config.hidden_size, hidden)
         if settings.bi_encoder and labels_encoder is None:
             raise ValueError("A bi-encoder GLiNER network needs its labels encoder.")
+        self.autocast_dtype: Optional[torch.dtype] = None  # set on a "bf16" copy (reduced_precision_copy)
 
     @classmethod
     def from_encoder_config(
         cls, settings: GLiNERSettings, encoder_config: Any, labels_encoder_config: Any = None
-    ) -> "GLiNERSpanModel":
+    ) -> "GLiNERNetwork":
         """Random weights with the given encoder architectures (weights are loaded afterwards)."""
         from transformers import AutoModel
 
-        labels_encoder = AutoModel.from_config(labels_encoder_config) if labels_encoder_config is not None else None
-        return cls(settings, AutoModel.from_config(encoder_config), labels_encoder)
+        def build(config: Any) -> nn.Module:  # never code named by a checkpoint's config (auto_map)
+            return AutoModel.from_config(config, trust_remote_code=False)
+
+        labels_encoder = build(labels_encoder_config) if labels_encoder_config is not None else None
+        return cls(settings, build(encoder_config), labels_encoder)
 
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
         """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3], of
@@ -210,37 +216,47 @@ class GLiNERSpanModel(nn.Module):
         Labels: uni-encoders read them at ``label_index`` in the text's prompt; bi-encoders
         take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
         """
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.projection is not None:
-            h = self.projection(h)
-        words = _gather(h, word_index) * word_has_token.unsqueeze(-1).to(h.dtype)
-        if self.lstm is not None and not self.settings.bi_encoder:
-            words = self._run_lstm(words, word_lengths)
-        if self.settings.bi_encoder:
-            if label_embeddings is None:
-                raise ValueError("A bi-encoder needs label_embeddings (from encode_labels), not a label prompt.")
-            labels = label_embeddings.to(words.dtype)
-        else:
-            labels = _gather(h, label_index)
+        with self._autocast():
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self.projection is not None:
+                h = self.projection(h)
+            words = _gather(h, word_index) * word_has_token.unsqueeze(-1).to(h.dtype)
+            if self.lstm is not None and not self.settings.bi_encoder:
+                words = self._run_lstm(words, word_lengths)
+            if self.settings.bi_encoder:
+                if label_embeddings is None:
+                    raise ValueError("A bi-encoder needs label_embeddings (from encode_labels), not a label prompt.")
+                labels = label_embeddings.to(words.dtype)
+            else:
+                labels = _gather(h, label_index)
         return h, words, labels
 
     def score(self, words: torch.Tensor, labels: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:
         """Span logits [B, L, K, C] or token-level word logits [B, L, C, 3] of ``encode``'s words and labels."""
-        if self.scorer is not None:
-            return self.scorer(words, labels)
-        labels = self.prompt_layer(labels)
-        valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
-        return self.span_layer(words, labels, self.settings.max_width, valid)
+        with self._autocast():
+            if self.scorer is not None:
+                return self.scorer(words, labels)
+            labels = self.prompt_layer(labels)
+            valid = torch.arange(words.shape[1], device=words.device) < word_lengths.to(words.device)[:, None]
+            return self.span_layer(words, labels, self.settings.max_width, valid)
 
     def encode_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Bi-encoders: one vector per label text [N, H], the mean of its tokens' vectors."""
         if self.labels_encoder is None:
             raise ValueError("Only bi-encoder GLiNER models encode labels on their own.")
-        h = self.labels_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.labels_projection is not None:
-            h = self.labels_projection(h)
-        mask = attention_mask.unsqueeze(-1).to(h.dtype)
-        return (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        with self._autocast():
+            h = self.labels_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self.labels_projection is not None:
+                h = self.labels_projection(h)
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)
+            return (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """A "bf16" copy runs under a bf16 autocast (see ``reduced_precision_copy``); any other
+        network as its caller set (training's bf16 autocast included)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(next(self.parameters()).device.type, dtype=self.autocast_dtype)
 
     def _run_lstm(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The bidirectional LSTM over each window's words only (as with packed sequences).
@@ -253,8 +269,6 @@ class GLiNERSpanModel(nn.Module):
             with torch.autocast("cpu", enabled=False):  # oneDNN has no bf16 LSTM for this CPU
                 return self._run_lstm(words.float(), lengths)
         lstm = self.lstm
-        if words.dtype != lstm.weight_ih_l0.dtype:  # a bf16 network whose LSTM stayed float32
-            return self._run_lstm(words.to(lstm.weight_ih_l0.dtype), lengths).to(words.dtype)
         n_words = words.shape[1]
         positions = torch.arange(n_words, device=words.device)
         lengths = lengths.to(words.device).clamp(min=1)[:, None]
@@ -280,32 +294,34 @@ class GLiNERSpanModel(nn.Module):
         return groups
 
 
-PRECISIONS = ("bf16", "int8")
-
-
-def reduced_precision_copy(network: GLiNERSpanModel, precision: str) -> GLiNERSpanModel:
+def reduced_precision_copy(network: GLiNERNetwork, precision: str) -> GLiNERNetwork:
     """A copy of ``network`` for inference in ``precision``; the float32 original stays the
-    one that trains and is saved (official checkpoints hold float32 weights).
+    one that trains and is saved (official checkpoints hold float32 weights). The copy shares
+    every other parameter with ``network``: only the reduced weights are new.
 
-    "bf16": every weight in bfloat16, so the LSTM, prompt and span layers run in bf16 too,
-    not only the matmuls an autocast picks (the LSTM stays float32 on CPUs where oneDNN has
-    no bf16 LSTM, see ``CPU_BF16_LSTM``). "int8": dynamic quantization (int8 weights, int8
+    "bf16": the linear layers' weights in bfloat16, and the copy runs under a bf16 autocast
+    (``autocast_dtype``). So the matmuls (linear layers, attention, the span loop) run in bf16
+    with no weight cast per call, while what autocast keeps in float32 stays float32: the
+    embeddings, the residual sums and LayerNorms of the encoder, softmax. A copy with every
+    weight and activation in bf16 changed the entities of 9 of 800 benchmark texts against
+    float32 (ref_minilm, threshold 0.3), mostly through the encoder's residual stream and
+    LayerNorms rounded to bf16 at each layer; this one 3 of 800, none at 0.5
+    (docs/benchmarks.md, "Precision modes"). "int8": dynamic quantization (int8 weights, int8
     activations scaled per batch, float32 results) of the linear layers that ``_int8_linear``
-    picks; CPU only (FBGEMM kernels). The copy shares every float parameter with
-    ``network``: only the int8 weights are new.
+    picks; CPU only (FBGEMM kernels; the architectures check the device).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
-    device = next(network.parameters()).device
+    if precision not in COPY_PRECISIONS:
+        raise ValueError(f"precision must be one of {COPY_PRECISIONS}, got {precision!r}.")
+    shared = {id(t): t for t in list(network.parameters()) + list(network.buffers())}
+    reduced = copy.deepcopy(network, memo=shared)
     if precision == "bf16":
-        reduced = copy.deepcopy(network).to(torch.bfloat16)
-        if reduced.lstm is not None and device.type == "cpu" and not CPU_BF16_LSTM:
-            reduced.lstm.float()
+        for module in reduced.modules():
+            if isinstance(module, nn.Linear):
+                module.weight = nn.Parameter(module.weight.detach().to(torch.bfloat16), requires_grad=False)
+                if module.bias is not None:
+                    module.bias = nn.Parameter(module.bias.detach().to(torch.bfloat16), requires_grad=False)
+        reduced.autocast_dtype = torch.bfloat16
     else:
-        if device.type != "cpu":
-            raise ValueError(f"int8 runs on the CPU only (the network is on {device}); use 'bf16' or 'fp16' on a GPU.")
-        shared = {id(t): t for t in list(network.parameters()) + list(network.buffers())}
-        reduced = copy.deepcopy(network, memo=shared)
         names = {name for name, module in reduced.named_modules() if isinstance(module, nn.Linear) and _int8_linear(name)}
         with warnings.catch_warnings():  # torch.ao's notice that torchao will replace it
             warnings.simplefilter("ignore")
@@ -317,11 +333,11 @@ def _int8_linear(name: str) -> bool:
     """The linear layers that "int8" quantizes: the encoder's attention layers, the projection,
     the prompt layer and the span layer's start/end MLPs. The encoder's feed-forward layers
     stay float32: with one activation scale per batch they moved ref_minilm's scores by up
-    to 0.3 (attention and head alone: 0.045). The span layer's output MLP stays float32
-    because the factorised head slices its weights."""
+    to 0.3 (attention and head alone: 0.045). The span layer's output MLP and the token-level
+    scorer's first layer stay float32 because the factorised heads slice their weights."""
     if name.startswith("encoder."):
         return "attention" in name
-    return not name.startswith("span_layer.out_project")
+    return not name.startswith(("span_layer.out_project", "scorer.out_mlp.0"))
 
 
 def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:

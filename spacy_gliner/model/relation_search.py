@@ -17,11 +17,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window
+from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities
+from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window
 from .relation_settings import RelationSettings
 from .relations import RelexPass
-from .search import Labels, Runner, SpanSearch, decode_text, prompts_and_names, split_texts
+from .search import Runner, SpanSearch, entity_dicts, split_texts, unique_labels
+from .words import Splitter, word_offsets
 
 # (head first word, head last word, tail first word, tail last word, relation type, score): document words
 RelationRow = Tuple[int, int, int, int, int, float]
@@ -123,8 +124,7 @@ class RelationSearch(SpanSearch):
             ends = starts + widths
         if len(starts) < 2 or not n_types:
             return []
-        spans = network.span_layer.span_vectors(output.words[i], starts, ends)
-        heads, tails, scores = network.relation_logits(spans, output.relation_vectors[i, :n_types], adjacency_threshold)
+        heads, tails, scores = network.relation_logits(output.words[i], starts, ends, output.relation_vectors[i, :n_types], adjacency_threshold)
         probs = torch.sigmoid(scores.float())
         pair, kind = (probs > relation_threshold).nonzero(as_tuple=True)  # by pair, then relation type
         head, tail = heads[pair], tails[pair]
@@ -168,41 +168,43 @@ def _one_window_each(parts: List[Tuple[Window, List[RelationRow]]]) -> List[Rela
 def predict_relations(
     loaded: LoadedGLiNER,
     texts: Sequence[str],
-    labels: Labels,
-    relations: Labels,
-    threshold: float = 0.5,
+    labels: Sequence[str],
+    relations: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
     relation_threshold: Optional[float] = None,
     adjacency_threshold: Optional[float] = None,
     flat_ner: bool = True,
     multi_label: bool = False,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     search: Optional[RelationSearch] = None,
+    splitter: Optional[Splitter] = None,
 ) -> Tuple[List[List[dict]], List[List[dict]]]:
     """The official relex ``inference`` call: (entities, relations) of each text.
 
     Entities as ``predict_entities`` gives them; a relation is ``{"head": {"start", "end",
     "text", "type", "entity_idx"}, "tail": {...}, "relation", "score"}`` with character
-    offsets and ``entity_idx`` the index of that end in the text's entities. ``labels`` and
-    ``relations``: names, or ``{name: description}`` (the model reads the descriptions).
+    offsets and ``entity_idx`` the index of that end in the text's entities. Labels and
+    relation types are the texts the model reads (the component maps descriptions to
+    names, as for entities); ``splitter`` as for ``predict_entities``.
     """
     search = search or RelationSearch(loaded)
-    prompts, names = prompts_and_names(labels)
-    type_prompts, type_names = prompts_and_names(relations)
-    split = split_texts(loaded, texts)
+    labels, relations = unique_labels(labels), unique_labels(relations)
+    split = split_texts(loaded, texts, splitter)
     word_lists = [[w for w, _, _ in words] for words in split]
     n = len(texts)
-    found, rows = search(word_lists, [prompts] * n, [type_prompts] * n, threshold, batch_size, relation_threshold, adjacency_threshold)
+    found, rows = search(word_lists, [labels] * n, [relations] * n, threshold, batch_size, relation_threshold, adjacency_threshold)
     entities_out, relations_out = [], []
     for text, words, cands, text_rows in zip(texts, split, found, rows):
-        entities, spans = decode_text(text, words, cands, names, flat_ner, multi_label)
+        decoded = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)
+        entities = entity_dicts(text, decoded, labels)
         index: Dict[Tuple[int, int], int] = {}
-        for i, span in enumerate(spans):
+        for i, span in enumerate(zip(decoded.words.starts.tolist(), decoded.words.ends.tolist())):
             index.setdefault(span, i)  # the first entity of those bounds, as officially
         out = []
         for hs, he, ts, te, kind, score in text_rows:
             head, tail = index.get((hs, he)), index.get((ts, te))
             if head is not None and tail is not None:
-                out.append({"head": _end(entities, head), "tail": _end(entities, tail), "relation": type_names[kind], "score": score})
+                out.append({"head": _end(entities, head), "tail": _end(entities, tail), "relation": relations[kind], "score": score})
         entities_out.append(entities)
         relations_out.append(out)
     return entities_out, relations_out

@@ -8,7 +8,7 @@ against them. Kept free of torch imports, like ``settings``.
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from .settings import CheckpointError, GLiNERSettings
+from .settings import CheckpointError, GLiNERSettings, Rule, check_fields
 
 # relations_layer values that published checkpoints use: 'none' scores every pair of entity
 # candidates (knowledgator/gliner-relex-{base,large}-v1.0), 'gcn' keeps the pairs a graph
@@ -28,6 +28,9 @@ UNSUPPORTED_RELATION_LAYERS = {
 # span layers a relex model may have: the official relation head reads span vectors of
 # the markerV0 layer ('token_level' models carry one too, for their decoded spans)
 RELEX_SPAN_MODES = ("markerV0", "token_level")
+
+# the relex fields of gliner_config.json and what each may hold (as ``settings.RULES``)
+RULES = {"relations_layer": Rule(str), "rel_token": Rule(str), "rel_token_index": Rule(int, low=-1), "embed_rel_token": Rule(bool)}
 
 NOT_IN_PIPELINE = (
     "This checkpoint is a relation-extraction GLiNER model (relex). The spaCy component does not run relex "
@@ -61,8 +64,7 @@ class RelationSettings:
         layer = cfg.get("relations_layer")
         if layer is None:  # the official library tests `is not None`: '' would be a relex model too
             return None
-        if not isinstance(layer, str):
-            raise CheckpointError(f"relations_layer must be a string, not {type(layer).__name__}.")
+        check_fields(cfg, rules=RULES)
         supported = ", ".join(map(repr, RELATION_LAYERS))
         # the official RelationsRepLayer lower-cases its mode; only 'none' itself is compared as written
         name = layer if layer == "none" else layer.lower()
@@ -90,26 +92,6 @@ class RelationSettings:
                 f"A relex GLiNER model with span_mode={span_mode!r} is not implemented: relations are read from "
                 f"{' or '.join(map(repr, RELEX_SPAN_MODES))} models (the published relex checkpoints)."
             )
-        rel_token = cfg.get("rel_token", "<<REL>>")
-        if not isinstance(rel_token, str) or not rel_token:
-            raise CheckpointError(f"rel_token must be a non-empty string, got {rel_token!r}.")
-        index = cfg.get("rel_token_index", -1)
-        embed = cfg.get("embed_rel_token", True)
-        if not isinstance(index, int) or isinstance(index, bool) or not isinstance(embed, bool):
-            raise CheckpointError("rel_token_index must be an integer and embed_rel_token true or false.")
+        rel_token, index, embed = (cfg.get(key, getattr(cls, key)) for key in ("rel_token", "rel_token_index", "embed_rel_token"))
         return cls(name, rel_token, index, embed)
 
-
-def check_tokenizer(tokenizer: Any, relations: RelationSettings, where: str) -> None:
-    """The tokenizer must hold the relation marker, at the index the config names (if it names one)."""
-    rel_id = tokenizer.convert_tokens_to_ids(relations.rel_token)
-    if rel_id is None or rel_id == tokenizer.unk_token_id:
-        raise CheckpointError(
-            f"The tokenizer in {where} has no {relations.rel_token} token, which relex models prompt relation types "
-            "with. The tokenizer files belong to another model."
-        )
-    if relations.rel_token_index not in (-1, rel_id):
-        raise CheckpointError(
-            f"gliner_config.json says {relations.rel_token} has id {relations.rel_token_index} but the tokenizer "
-            f"gives {rel_id}. The tokenizer files belong to another model."
-        )

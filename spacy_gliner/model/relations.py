@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 from torch import nn
 
-from .network import GLiNERSpanModel, SpanMarkerV0, _gather, _mlp
+from .network import GLiNERNetwork, SpanMarkerV0, _gather, _mlp
 from .relation_settings import RelationSettings
 from .settings import CheckpointError, GLiNERSettings
 
@@ -75,7 +75,7 @@ class AdjacencyLayer(nn.Module):
         return self.relation_rep_layer(x)
 
 
-class GLiNERRelexModel(GLiNERSpanModel):
+class GLiNERRelexNetwork(GLiNERNetwork):
     """A span or token-level GLiNER network with the official relation head."""
 
     def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
@@ -104,15 +104,21 @@ class GLiNERRelexModel(GLiNERSpanModel):
 
     def score(self, words: torch.Tensor, labels: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:
         if self.scorer is not None:  # token relex models score words against prompt-layer labels
-            return self.scorer(words, self.prompt_layer(labels))
+            with self._autocast():
+                return self.scorer(words, self.prompt_layer(labels))
         return super().score(words, labels, word_lengths)
 
     def relation_logits(
-        self, spans: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float
+        self, words: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Candidates' span vectors [E, H] and relation types [R, H] -> heads [N], tails [N]
-        (indices into the candidates) and logits [N, R]; pairs in the official order
-        (by head, then tail)."""
+        """A window's words [L, H], its entity candidates (first and last word [E]) and the
+        relation types [R, H] -> heads [N], tails [N] (indices into the candidates) and
+        logits [N, R]; pairs in the official order (by head, then tail)."""
+        with self._autocast():
+            return self._pair_logits(self.span_layer.span_vectors(words, starts, ends), relation_vectors, adjacency_threshold)
+
+    def _pair_logits(self, spans: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Candidates' span vectors [E, H] -> heads, tails and logits (see ``relation_logits``)."""
         n = spans.shape[0]
         grid = torch.arange(n, device=spans.device)
         heads, tails = grid.repeat_interleave(n), grid.repeat(n)

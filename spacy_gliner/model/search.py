@@ -1,22 +1,23 @@
 """From words and labels to scored span candidates, across windows, label groups and batches.
 
-Knows nothing of spaCy: the component aligns the candidates with tokens, and
-``predict_entities`` offers the official library's text-in, character-offsets-out call.
+Knows nothing of spaCy: ``predict_entities`` offers the official library's text-in,
+character-offsets-out call, and the component decodes the same way before placing the
+entities on its tokens.
 The threshold is applied here, once: what comes out is what decoding chooses from.
 """
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import Candidates, greedy_decode, token_candidates
-from .inputs import DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label, word_splitter
+from .decoding import DEFAULT_THRESHOLD, Candidates, Entities, decode_entities, token_candidates
+from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
+from .words import Splitter, Words, word_offsets, word_splitter
 
 Runner = Callable[[Dict[str, torch.Tensor]], Any]
 # what a runner returned -> the entity logits; relation search reads its own output here
 Reader = Callable[[Sequence[Window], Dict[str, torch.Tensor], Any], torch.Tensor]
-Labels = Union[Sequence[str], Mapping[str, str]]  # names, or {name: description the model reads}
 
 
 LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
@@ -184,52 +185,40 @@ def unique_labels(labels: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(labels))
 
 
-def prompts_and_names(labels: Labels) -> Tuple[List[str], List[str]]:
-    """What the model reads and what comes back: a list is both (de-duplicated, as officially);
-    ``{name: description}`` prompts the descriptions and returns the names."""
-    if isinstance(labels, str):
-        labels = [labels]
-    if not isinstance(labels, Mapping):
-        names = unique_labels(labels)
-        return names, names
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise TypeError("A {label: description} mapping must hold strings only.")
-    prompts = list(labels.values())
-    if len(set(prompts)) != len(prompts):
-        raise ValueError("Two labels share a description: each label needs its own, or the model cannot tell them apart.")
-    return prompts, list(labels)
-
-
-def decode_text(text: str, words: Sequence[Tuple[str, int, int]], cands: Candidates, names: Sequence[str], flat_ner: bool, multi_label: bool) -> Tuple[List[dict], List[Tuple[int, int]]]:
-    """The official entity dicts of one text (character offsets) and their word spans (end inclusive)."""
-    ents, spans = [], []
-    for i in greedy_decode(cands, flat=flat_ner, multi_label=multi_label):
-        first, last = int(cands.starts[i]), int(cands.ends[i])
-        start, end = words[first][1], words[last][2]
-        ents.append({"start": start, "end": end, "text": text[start:end], "label": names[cands.labels[i]], "score": float(cands.scores[i])})
-        spans.append((first, last))
-    return ents, spans
-
-
 def predict_entities(
     loaded: LoadedGLiNER,
     texts: Sequence[str],
-    labels: Labels,
-    threshold: float = 0.5,
+    labels: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
     flat_ner: bool = True,
     multi_label: bool = False,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     search: Optional[SpanSearch] = None,
+    splitter: Optional[Splitter] = None,
 ) -> List[List[dict]]:
-    """The official ``GLiNER.inference`` call: entities as dicts with character offsets."""
+    """The official ``GLiNER.inference`` call: entities as dicts with character offsets.
+
+    ``splitter``: the words, by default the checkpoint's splitter as officially (spaCy's, for
+    "spacy" and "universal", comes from the spaCy layer: ``alignment.word_splitter``)."""
     search = search or SpanSearch(loaded)
-    prompts, names = prompts_and_names(labels)
-    split = split_texts(loaded, texts)
-    found = search([[w for w, _, _ in words] for words in split], [prompts] * len(texts), threshold, batch_size)
-    return [decode_text(text, words, cands, names, flat_ner, multi_label)[0] for text, words, cands in zip(texts, split, found)]
+    labels = unique_labels(labels)
+    split = split_texts(loaded, texts, splitter)
+    found = search([[w for w, _, _ in words] for words in split], [labels] * len(texts), threshold, batch_size)
+    return [
+        entity_dicts(text, decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label), labels)
+        for text, words, cands in zip(texts, split, found)
+    ]
 
 
-def split_texts(loaded: LoadedGLiNER, texts: Sequence[str]) -> List[List[Tuple[str, int, int]]]:
-    """Each text's words (word, char start, char end) by the checkpoint's splitter, as officially."""
-    split_text = word_splitter(loaded.settings.words_splitter_type)
+def split_texts(loaded: LoadedGLiNER, texts: Sequence[str], splitter: Optional[Splitter] = None) -> List[Words]:
+    """Each text's words: ``splitter``'s, by default the checkpoint's splitter, as officially."""
+    split_text = splitter or word_splitter(loaded.settings.words_splitter_type)
     return [split_text(t) for t in texts]
+
+
+def entity_dicts(text: str, ents: Entities, labels: Sequence[str]) -> List[dict]:
+    """The official library's entity dicts of one text's decoded entities."""
+    return [
+        {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
+        for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
+    ]

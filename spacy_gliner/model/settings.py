@@ -2,6 +2,7 @@
 
 Kept free of torch imports so that configs can be validated cheaply.
 """
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
@@ -66,6 +67,85 @@ class CheckpointError(ValueError):
     """A checkpoint folder or config that spacy-gliner cannot load, with the reason."""
 
 
+# Bounds of the settings that no tensor of the weights can check (the weights check the others,
+# see ``checkpoint.check_sizes``). Published checkpoints use max_width 12 and max_len 384-2048.
+MAX_WIDTH = 128  # the span scores grow with it: [windows, words, max_width, labels]
+MAX_LEN = 65_536  # words per window; the encoder's sub-token limit (at most 512) cuts windows first
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting may hold: a JSON type, and a range for numbers."""
+
+    kind: type  # int, float, bool, str or dict
+    low: Optional[float] = None  # smallest number allowed
+    high: Optional[float] = None  # largest number allowed (inclusive), or below it for floats
+    even: bool = False
+    optional: bool = False  # null (or an empty string) allowed: the default is used
+    closed: bool = False  # floats: ``high`` itself allowed too
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return False
+            return (self.low is None or value >= self.low) and (self.high is None or value < self.high or (self.closed and value == self.high))
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return False
+            return (self.low is None or value >= self.low) and (self.high is None or value <= self.high) and not (self.even and value % 2)
+        if self.kind is str:  # empty: the default, where null is allowed
+            return isinstance(value, str) and (bool(value.strip()) or self.optional)
+        return isinstance(value, self.kind)
+
+    def describe(self) -> str:
+        if self.kind is float:
+            wanted = f"a finite number{_range(self.low, self.high, '<=' if self.closed else '<')}"
+        elif self.kind is int:
+            wanted = f"{'an even' if self.even else 'an'} integer{_range(self.low, self.high, '<=')}"
+        else:
+            wanted = {str: "a non-empty string", bool: "true or false", dict: "a JSON object"}[self.kind]
+        return wanted + (" or null" if self.optional else "")
+
+
+def _range(low: Optional[float], high: Optional[float], upper: str) -> str:
+    if low is not None and high is not None:
+        return f" with {low} <= value {upper} {high}"
+    return f" >= {low}" if low is not None else (f" {upper} {high}" if high is not None else "")
+
+
+# Every setting read from gliner_config.json, with what it may hold. Checked first, so that a
+# value of the wrong type fails here, naming the field, and never later inside torch.
+RULES: Dict[str, Rule] = {
+    "model_name": Rule(str),
+    "encoder_config": Rule(dict, optional=True),
+    "hidden_size": Rule(int, low=2, even=True),
+    "max_width": Rule(int, low=1, high=MAX_WIDTH),
+    "max_len": Rule(int, low=1, high=MAX_LEN),
+    "dropout": Rule(float, low=0.0, high=1.0),
+    "span_mode": Rule(str),
+    "num_rnn_layers": Rule(int, low=0),
+    "ent_token": Rule(str),
+    "sep_token": Rule(str),
+    "embed_ent_token": Rule(bool),
+    "words_splitter_type": Rule(str, optional=True),
+    "subtoken_pooling": Rule(str, optional=True),
+    "class_token_index": Rule(int, low=-1),
+    "vocab_size": Rule(int, low=-1),
+    "labels_encoder": Rule(str, optional=True),
+    "labels_encoder_config": Rule(dict, optional=True),
+}
+
+
+def check_fields(values: Dict[str, Any], where: str = "gliner_config.json", rules: Dict[str, Rule] = RULES) -> None:
+    """Each value of ``values`` that ``rules`` knows must fit its rule (a CheckpointError naming it)."""
+    for name, value in values.items():
+        rule = rules.get(name)
+        if rule is not None and not rule.allows(value):
+            raise CheckpointError(f"{name} in {where} must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+
+
 @dataclass
 class GLiNERSettings:
     """Architecture settings of a GLiNER span model (names as in ``gliner_config.json``)."""
@@ -94,6 +174,7 @@ class GLiNERSettings:
         """Read an official config dict, rejecting families and options we do not implement."""
         if not isinstance(cfg, dict):
             raise CheckpointError(f"gliner_config.json must hold a JSON object, not {type(cfg).__name__}.")
+        check_fields(cfg)
         for key, family in _OTHER_FAMILY_FIELDS.items():
             if cfg.get(key):
                 raise CheckpointError(
@@ -130,7 +211,7 @@ class GLiNERSettings:
         values = {k: cfg[k] for k in known if k in cfg and cfg[k] is not None}
         values["extra"] = {k: v for k, v in cfg.items() if k not in known}
         settings = cls(**values)
-        settings.validate()
+        settings.validate("gliner_config.json")
         return settings
 
     @property
@@ -154,15 +235,11 @@ class GLiNERSettings:
         kind = f"{'bi-encoder' if self.bi_encoder else 'uni-encoder'} {'token-level' if self.token_level else 'span'}"
         return kind + (" relation-extraction" if self.relex else "")
 
-    def validate(self) -> None:
-        if self.hidden_size <= 0 or self.hidden_size % 2:
-            raise CheckpointError(f"hidden_size must be a positive even number, got {self.hidden_size}.")
-        if self.max_width < 1:
-            raise CheckpointError(f"max_width must be at least 1, got {self.max_width}.")
-        if self.max_len < 1:
-            raise CheckpointError(f"max_len must be at least 1, got {self.max_len}.")
-        if self.num_rnn_layers < 0:
-            raise CheckpointError(f"num_rnn_layers must be >= 0, got {self.num_rnn_layers}.")
+    def validate(self, where: str = "the GLiNER settings") -> None:
+        """Every field by ``RULES``; the marker tokens must differ (each prompt needs both)."""
+        check_fields({k: v for k, v in asdict(self).items() if k != "extra"}, where)
+        if self.ent_token == self.sep_token:
+            raise CheckpointError(f"ent_token and sep_token in {where} must differ, both are {self.ent_token!r}.")
 
     def to_official(self) -> Dict[str, Any]:
         """The config dict in the official layout (unknown fields are written back unchanged)."""

