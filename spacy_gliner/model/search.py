@@ -5,17 +5,19 @@ character-offsets-out call, and the component decodes the same way before placin
 entities on its tokens.
 The threshold is applied here, once: what comes out is what decoding chooses from.
 """
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities, token_candidates
+from .decoding import DEFAULT_THRESHOLD, Candidates, Entities, decode_entities, token_candidates
 from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
-from .words import Splitter, word_offsets, word_splitter
+from .words import Splitter, Words, word_offsets, word_splitter
 
-Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+Runner = Callable[[Dict[str, torch.Tensor]], Any]
+# what a runner returned -> the entity logits; relation search reads its own output here
+Reader = Callable[[Sequence[Window], Dict[str, torch.Tensor], Any], torch.Tensor]
 
 
 LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
@@ -32,10 +34,18 @@ class SpanSearch:
     per distinct label, whatever the number of texts) and run windows without a prompt.
     """
 
+    builder_class = InputBuilder
+    reads_relations = False  # relex models prompt relation types too: relation_search.RelationSearch
+
     def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
+        if loaded.settings.relex != self.reads_relations:
+            raise ValueError(
+                f"A {loaded.settings.family} GLiNER model is searched by "
+                + ("relation_search.RelationSearch (predict_relations)." if loaded.settings.relex else "SpanSearch, not RelationSearch.")
+            )
         self.loaded = loaded
         self.overlap = overlap
-        self.builder = InputBuilder(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
+        self.builder = self.builder_class(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
 
     def __call__(
         self,
@@ -45,11 +55,13 @@ class SpanSearch:
         batch_size: int,
         run: Optional[Runner] = None,
         embed: Optional[LabelEncoder] = None,
+        read: Optional[Reader] = None,
     ) -> List[Candidates]:
         """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``.
 
         ``embed``: bi-encoders only, label texts -> their vectors [C, H] (default
-        ``encode_labels``; the component passes its cache).
+        ``encode_labels``; the component passes its cache). ``read``: each batch's windows,
+        tensors and ``run`` output -> the entity logits (default: the output is the logits).
         """
         run = run or self._run
         settings = self.loaded.settings
@@ -73,7 +85,8 @@ class SpanSearch:
                 tensors = self.builder.collate(batch, device)
                 if vectors:
                     tensors["label_embeddings"] = _pad_rows([vectors[tuple(labels[w.text])] for w in batch], device)
-                logits = run(tensors)
+                output = run(tensors)
+                logits = output if read is None else read(batch, tensors, output)
                 if settings.token_level:
                     _store_word_scores(logits, batch, word_scores)
                     continue
@@ -189,17 +202,23 @@ def predict_entities(
     "spacy" and "universal", comes from the spaCy layer: ``alignment.word_splitter``)."""
     search = search or SpanSearch(loaded)
     labels = unique_labels(labels)
+    split = split_texts(loaded, texts, splitter)
+    found = search([[w for w, _, _ in words] for words in split], [labels] * len(texts), threshold, batch_size)
+    return [
+        entity_dicts(text, decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label), labels)
+        for text, words, cands in zip(texts, split, found)
+    ]
+
+
+def split_texts(loaded: LoadedGLiNER, texts: Sequence[str], splitter: Optional[Splitter] = None) -> List[Words]:
+    """Each text's words: ``splitter``'s, by default the checkpoint's splitter, as officially."""
     split_text = splitter or word_splitter(loaded.settings.words_splitter_type)
-    split = [split_text(t) for t in texts]
-    word_lists = [[w for w, _, _ in words] for words in split]
-    found = search(word_lists, [labels] * len(texts), threshold, batch_size)
-    out = []
-    for text, words, cands in zip(texts, split, found):
-        ents = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)
-        out.append(
-            [
-                {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
-                for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
-            ]
-        )
-    return out
+    return [split_text(t) for t in texts]
+
+
+def entity_dicts(text: str, ents: Entities, labels: Sequence[str]) -> List[dict]:
+    """The official library's entity dicts of one text's decoded entities."""
+    return [
+        {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
+        for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
+    ]
