@@ -3,7 +3,6 @@ and the parts of found names ("parts"), after decoding; in the Doc, the records,
 (same numbered placeholder, byte-exact mapping and restore) and the preview."""
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +133,12 @@ def test_paper_redaction_with_parts_leaves_fewer_names_and_restores(tmp_path):
         assert r["placeholder"] in {p for o, p in numbers.items() if r["original"] in name_parts(o) or r["original"] == o}
     assert "(propagated)" in runs["parts"][2] and "#ffc04d" in runs["parts"][2]
     assert "(propagated)" not in runs["off"][2]
+
+
+def test_predict_shows_what_it_took():
+    result = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "parts")
+    assert result.exit_code == 0, said(result)
+    ents = json.loads(result.stdout)["entities"]
+    assert any(e.get("propagated") == "Nadi Tomeh" and e["text"] == "Tomeh" for e in ents)
+    result = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "always")
+    assert result.exit_code == 1 and "propagate must be one of 'off', 'exact', 'parts', got 'always'" in said(result)

@@ -2,7 +2,7 @@
 threshold is taken (config, per call, per doc, saved pipelines, the CLI, Ray's options, info),
 applied once in the span search (token-level models too)."""
 import json
-from typing import Any, Dict, List
+from typing import List
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from spacy_gliner.cli.options import parse_threshold
 from spacy_gliner.config import OTHER_LABELS, check_threshold, describe_threshold, label_thresholds
 from spacy_gliner.loading import RunOptions
 from spacy_gliner.model.decoding import Candidates, token_candidates
-from spacy_gliner.model.search import SpanSearch, predict_entities
+from spacy_gliner.model.search import SpanSearch
 
 from conftest import REF_MINILM, invoke, said  # noqa: E402
 
