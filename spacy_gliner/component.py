@@ -234,7 +234,7 @@ class GLiNERComponent(TrainablePipe):
         found = search([a.words for a in aligned], [list(m.values()) for m in maps], limits, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
 
-    def _thresholds(self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]) -> List[Any]:
+    def _thresholds(self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]) -> List[Union[float, List[float]]]:
         """Each doc's thresholds, one per label (or one number): the doc's own
         (``doc.user_data["gliner_threshold"]``), else this call's, else the configured one. A
         dict given per doc or per call may name only labels that doc is looked at for; the

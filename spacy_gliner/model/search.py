@@ -6,6 +6,7 @@ entities on its tokens.
 The threshold is applied here, once: what comes out is what decoding chooses from. It is one
 number for all, or one per text (a number, or one per label of that text: per-label thresholds).
 """
+import numbers
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -139,13 +140,13 @@ def _store_word_scores(logits: torch.Tensor, batch: Sequence[Window], word_score
 
 def _text_thresholds(threshold: Union[float, Sequence[TextThreshold]], labels: Sequence[Sequence[str]]) -> List[Union[float, np.ndarray]]:
     """Each text's threshold: a number, or an array of one per label of the text."""
-    if isinstance(threshold, (int, float)):
+    if isinstance(threshold, numbers.Real):  # numpy scalars too
         return [float(threshold)] * len(labels)
     if len(threshold) != len(labels):
         raise ValueError(f"{len(threshold)} thresholds for {len(labels)} texts: give one per text (or one number).")
     out: List[Union[float, np.ndarray]] = []
     for limit, text_labels in zip(threshold, labels):
-        if isinstance(limit, (int, float)):
+        if isinstance(limit, numbers.Real):
             out.append(float(limit))
             continue
         if len(limit) != len(text_labels):
