@@ -3,9 +3,11 @@
 Knows nothing of spaCy: ``predict_entities`` offers the official library's text-in,
 character-offsets-out call, and the component decodes the same way before placing the
 entities on its tokens.
-The threshold is applied here, once: what comes out is what decoding chooses from.
+The threshold is applied here, once: what comes out is what decoding chooses from. It is one
+number for all, or one per text (a number, or one per label of that text: per-label thresholds).
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence
+import numbers
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -21,6 +23,8 @@ Reader = Callable[[Sequence[Window], Dict[str, torch.Tensor], Any], torch.Tensor
 
 
 LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
+# a text's threshold: one number, or one per label (in the order of the text's labels)
+TextThreshold = Union[float, Sequence[float]]
 LABELS_PER_PASS = 64  # label texts per pass of a bi-encoder's labels encoder
 
 
@@ -51,13 +55,15 @@ class SpanSearch:
         self,
         word_lists: Sequence[Sequence[str]],
         labels: Sequence[Sequence[str]],
-        threshold: float,
+        threshold: Union[float, Sequence[TextThreshold]],
         batch_size: int,
         run: Optional[Runner] = None,
         embed: Optional[LabelEncoder] = None,
         read: Optional[Reader] = None,
     ) -> List[Candidates]:
         """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``.
+        ``threshold``: one for all texts, or ``threshold[i]`` for text ``i`` (a number, or
+        one per label of ``labels[i]``): a candidate is kept when its score is above its label's.
 
         ``embed``: bi-encoders only, label texts -> their vectors [C, H] (default
         ``encode_labels``; the component passes its cache). ``read``: each batch's windows,
@@ -65,6 +71,7 @@ class SpanSearch:
         """
         run = run or self._run
         settings = self.loaded.settings
+        limits = _text_thresholds(threshold, labels)
         windows: List[Window] = []
         pieces = self.builder.pieces(word_lists)
         for i, (words, text_labels) in enumerate(zip(word_lists, labels)):
@@ -90,11 +97,11 @@ class SpanSearch:
                 if settings.token_level:
                     _store_word_scores(logits, batch, word_scores)
                     continue
-                rows_per_window = _above_threshold(logits, tensors, batch, threshold)
+                rows_per_window = _above_threshold(logits, tensors, batch, _window_thresholds(limits, batch))
             for w, rows in zip(batch, rows_per_window):
                 found[w.text].append(rows)
         if settings.token_level:
-            return [token_candidates(scores, threshold) for scores in word_scores]
+            return [token_candidates(scores, limit) for scores, limit in zip(word_scores, limits)]
         return [_merge(parts) for parts in found]
 
     def _run(self, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -144,10 +151,42 @@ def _store_word_scores(logits: torch.Tensor, batch: Sequence[Window], word_score
         word_scores[w.text][w.own_start : w.own_end, w.label_offset : w.label_offset + w.n_labels] = probs[i, a:z, : w.n_labels]
 
 
-def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:
-    """Per window: rows (start, end, label, score) in document coordinates, owned spans only."""
+def _text_thresholds(threshold: Union[float, Sequence[TextThreshold]], labels: Sequence[Sequence[str]]) -> List[Union[float, np.ndarray]]:
+    """Each text's threshold: a number, or an array of one per label of the text."""
+    if isinstance(threshold, numbers.Real):  # numpy scalars too
+        return [float(threshold)] * len(labels)
+    if len(threshold) != len(labels):
+        raise ValueError(f"{len(threshold)} thresholds for {len(labels)} texts: give one per text (or one number).")
+    out: List[Union[float, np.ndarray]] = []
+    for limit, text_labels in zip(threshold, labels):
+        if isinstance(limit, numbers.Real):
+            out.append(float(limit))
+            continue
+        if len(limit) != len(text_labels):
+            raise ValueError(f"{len(limit)} thresholds for {len(text_labels)} labels: give one per label of the text.")
+        out.append(np.asarray(limit, dtype=np.float64))
+    return out
+
+
+def _window_thresholds(limits: Sequence[Union[float, np.ndarray]], batch: Sequence[Window]) -> Union[float, np.ndarray]:
+    """The thresholds of a batch: one number when every window shares it (compared as the
+    official library compares), else [windows, labels] (1.0 for padding: never above)."""
+    mine = [limits[w.text] for w in batch]
+    if all(isinstance(m, float) for m in mine) and len(set(mine)) == 1:
+        return mine[0]
+    table = np.ones((len(batch), max(w.n_labels for w in batch)), dtype=np.float64)
+    for i, (w, m) in enumerate(zip(batch, mine)):
+        table[i, : w.n_labels] = m if isinstance(m, float) else m[w.label_offset : w.label_offset + w.n_labels]
+    return table
+
+
+def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: Union[float, np.ndarray]) -> List[np.ndarray]:
+    """Per window: rows (start, end, label, score) in document coordinates, owned spans only.
+    ``threshold``: one number, or [windows, labels] (each window's labels' own)."""
     # half precision is scored in float32; a float64 network keeps float64 scores
     probs = torch.sigmoid(logits.to(torch.promote_types(logits.dtype, torch.float32)))
+    if not isinstance(threshold, float):
+        threshold = torch.as_tensor(threshold, device=probs.device).to(probs.dtype)[:, None, None, : probs.shape[-1]]
     keep = (probs > threshold) & tensors["span_mask"][..., None] & tensors["label_mask"][:, None, None, :]
     b, s, k, c = keep.nonzero(as_tuple=True)
     scores = probs[b, s, k, c].cpu().numpy().astype(np.float64)
