@@ -38,7 +38,7 @@ test-fast: $(VENV)/.installed
 # with the CPU must not change their outcome. .ci/run runs it after `make test`.
 KERNELS ?= MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
 test-kernels: $(VENV)/.installed
-	$(KERNELS) $(PY) -m pytest -q -p no:cacheprovider -m parity $(PYTEST_ARGS)
+	$(KERNELS) $(PY) -m pytest -q -p no:cacheprovider -m "parity and not slow" $(PYTEST_ARGS)
 
 # The benchmark environment and the inference benchmark (docs/benchmarks.md). A venv of its
 # own: fast-gliner pins huggingface-hub<1.0 (so it goes in without its dependencies), and the

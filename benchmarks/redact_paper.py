@@ -9,9 +9,12 @@ back, and scores the replacements against the person mentions listed in ``GOLD``
 
     python benchmarks/redact_paper.py --model ../shared/data/models/ref_minilm --threshold 0.3
 
+It runs three times: ``--propagate off``, ``exact`` and ``parts`` (a found name's other
+occurrences, and its parts), and compares them.
+
 Writes ``docs/redaction/paper.redacted.md``, ``docs/redaction/mapping.json``,
-``docs/redaction/preview.html``, ``docs/redaction/results.md`` and, with Chromium
-installed, the screenshot ``docs/redaction/preview.png``.
+``docs/redaction/preview.html`` (and the same with ``.parts`` before the suffix), ``docs/redaction/results.md`` and, with Chromium installed, the screenshots
+``docs/redaction/preview.png`` and ``preview.parts.png``.
 """
 import argparse
 import json
@@ -21,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from _paths import DATA  # noqa: E402
 
@@ -55,14 +58,12 @@ def gold_mentions(text: str) -> List[Tuple[int, int]]:
     return sorted(found)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline")
-    parser.add_argument("--threshold", default="0.3", help="threshold (the reference model is weak: its scores sit low)")
-    args = parser.parse_args()
-    paper = FOLDER / "paper.md"
-    redacted, mapping, preview = FOLDER / "paper.redacted.md", FOLDER / "mapping.json", FOLDER / "preview.html"
-    run = [sys.executable, "-m", "spacy_gliner", "redact", str(paper), "-l", "person", "-m", args.model, "-t", args.threshold]
+def redact(paper: Path, model: str, threshold: Optional[str], propagate: str, suffix: str, folder: Path = FOLDER) -> dict:
+    """One ``spacy-gliner redact`` run (and restore) as a user runs it; what it replaced, what
+    it missed, and whether every other byte stayed and restore gave the input back."""
+    redacted, mapping, preview = (folder / f"{name}{suffix}{ext}" for name, ext in (("paper.redacted", ".md"), ("mapping", ".json"), ("preview", ".html")))
+    run = [sys.executable, "-m", "spacy_gliner", "redact", str(paper), "-l", "person", "-m", model, "--propagate", propagate]
+    run += ["-t", threshold] if threshold is not None else []
     run += ["-p", "numbered", "-o", str(redacted), "--mapping", str(mapping), "--preview", str(preview)]
     subprocess.run(run, check=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,34 +91,56 @@ def main() -> None:
     for a, b in gold:
         in_gold[a:b] = [True] * (b - a)
     wrong = [r["original"] for r in reps if not any(in_gold[r["start"] : r["end"]])]
+    propagated = sum(bool(r.get("propagated")) for r in reps)
+    return {"gold": gold, "full": full, "none": none, "part": part, "wrong": wrong, "reps": reps, "kept": kept, "restored": restored,
+            "propagated": propagated, "preview": preview}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline")
+    parser.add_argument("--threshold", default=None, help="threshold, e.g. 0.3 or person=0.2,0.5 (default: the model's own; the reference model is weak: its scores sit low)")
+    parser.add_argument("--out", type=Path, default=FOLDER, help="folder for the outputs (default: docs/redaction)")
+    args = parser.parse_args()
+    paper = FOLDER / "paper.md"
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # the "exact" run's files are not kept: only its numbers
+        folders = {"off": args.out, "exact": Path(tmp), "parts": args.out}
+        runs = {mode: redact(paper, args.model, args.threshold, mode, "" if mode == "off" else f".{mode}", folder) for mode, folder in folders.items()}
+    base = runs["off"]
+    n = len(base["gold"])
     lines = [
-        f"# Redaction of `paper.md`: results (threshold {args.threshold}, labels: person)",
+        f"# Redaction of `paper.md`: results (model {Path(args.model).name}, threshold {args.threshold or 'the model' + chr(39) + 's'}, labels: person)",
         "",
-        "Written by `benchmarks/redact_paper.py`.",
+        "Written by `benchmarks/redact_paper.py`. `--propagate off` (the files without a suffix), `exact` (numbers only) and `parts` (the files with `.parts`).",
         "",
-        f"- person mentions on the page: {len(gold)}",
-        f"- fully replaced: {len(full)} ({100 * len(full) / len(gold):.0f}%)",
-        f"- partly replaced: {len(part)}",
-        f"- missed: {len(none)}",
-        f"- replacements: {len(reps)}, of which not a person name: {len(wrong)}",
-        f"- every byte outside the replaced ranges kept: {'yes' if kept else 'NO'}",
-        f"- `spacy-gliner restore` gives the input back byte for byte: {'yes' if restored else 'NO'}",
-        "",
+        "| --propagate | fully replaced | partly | missed | replacements | of which propagated | not a person | other bytes kept | restore byte-identical |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for title, names in (("Missed", none), ("Partly replaced", part), ("Replaced but not a person name", wrong), ("Fully replaced", full)):
-        lines += [f"## {title}", "", ", ".join(f"`{m}`" for m in names) or "none", ""]
-    (FOLDER / "results.md").write_text("\n".join(lines), encoding="utf8")
-    print("\n".join(lines[4:11]))
+    for mode, r in runs.items():
+        lines.append(
+            f"| {mode} | {len(r['full'])} of {n} ({100 * len(r['full']) / n:.0f}%) | {len(r['part'])} | {len(r['none'])} | {len(r['reps'])} | "
+            f"{r['propagated']} | {len(r['wrong'])} | {'yes' if r['kept'] else 'NO'} | {'yes' if r['restored'] else 'NO'} |"
+        )
+    lines.append("")
+    for title, key in (("Missed", "none"), ("Partly replaced", "part"), ("Replaced but not a person name", "wrong"), ("Fully replaced", "full")):
+        names = base[key] if key != "wrong" else base["wrong"]
+        lines += [f"## {title} (--propagate off)", "", ", ".join(f"`{m}`" for m in names) or "none", ""]
+    gained = [m for m in runs["parts"]["full"] if m not in base["full"]]
+    lines += ["## Fully replaced with --propagate parts only", "", ", ".join(f"`{m}`" for m in sorted(set(gained))) or "none", ""]
+    (args.out / "results.md").write_text("\n".join(lines), encoding="utf8")
+    print("\n".join(lines[4:9]))
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         print("Chromium is not installed (apt-get install -y chromium): no screenshot")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        shot = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-        shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
-        shot += [f"--screenshot={(FOLDER / 'preview.png').resolve()}", "--window-size=1200,1500", preview.resolve().as_uri()]
-        subprocess.run(shot, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    print(f"Screenshot -> {FOLDER / 'preview.png'}")
+    for mode, png in (("off", "preview.png"), ("parts", "preview.parts.png")):  # screenshots: in docs/redaction
+        with tempfile.TemporaryDirectory() as tmp:
+            shot = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+            shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
+            shot += [f"--screenshot={(FOLDER / png).resolve()}", "--window-size=1200,1500", runs[mode]["preview"].resolve().as_uri()]
+            subprocess.run(shot, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        print(f"Screenshot -> {FOLDER / png}")
 
 
 if __name__ == "__main__":

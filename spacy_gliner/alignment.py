@@ -40,6 +40,7 @@ from .model.words import word_splitter as core_word_splitter
 
 # span group attrs: the official entities (characters, spaCy label, score), in the official order
 STARTS, ENDS, LABELS, SCORES = "starts", "ends", "labels", "scores"
+PROPAGATED = "propagated"  # group attr (with propagation on): per entity, the found text it was taken from, or None
 EXACT_ID = "gliner"  # prefix of the ``id_`` of each span the component writes: "gliner:A:B"
 
 

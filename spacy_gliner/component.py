@@ -30,8 +30,11 @@ from .config import (
     GLiNERConfig,
     LabelMap,
     Labels,
+    Threshold,
     check_labels,
     check_threshold,
+    check_threshold_labels,
+    label_thresholds,
     takes_fields,
 )
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.words import Splitter
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
+DOC_THRESHOLD_KEY = "gliner_threshold"  # doc.user_data key: threshold (a number or {label: number}) for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 # cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
@@ -130,6 +134,8 @@ class GLiNERComponent(TrainablePipe):
     overwrite_ents = _Setting()
     window_overlap = _Setting()
     words = _Setting()
+    propagate = _Setting()
+    name_labels = _Setting()
 
     def __init__(
         self,
@@ -192,7 +198,7 @@ class GLiNERComponent(TrainablePipe):
         return maps
 
     # -- prediction -----------------------------------------------------------
-    def __call__(self, doc: Doc, *, labels: Optional[Labels] = None, threshold: Optional[float] = None) -> Doc:
+    def __call__(self, doc: Doc, *, labels: Optional[Labels] = None, threshold: Optional[Threshold] = None) -> Doc:
         self._set_annotations([doc], self._predict([doc], labels, threshold))
         return doc
 
@@ -202,7 +208,7 @@ class GLiNERComponent(TrainablePipe):
         *,
         batch_size: int = 128,
         labels: Optional[Labels] = None,
-        threshold: Optional[float] = None,
+        threshold: Optional[Threshold] = None,
     ) -> Iterator[Doc]:
         """Docs are encoded together: windows of many docs share each forward pass."""
         for docs in minibatch(stream, size=batch_size):
@@ -215,18 +221,34 @@ class GLiNERComponent(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], preds: List[DocPrediction]) -> None:
         self._set_annotations(list(docs), preds)
 
-    def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[float]) -> List[DocPrediction]:
-        """Candidates above the threshold (the configured one, or this call's), in word units."""
+    def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[Threshold]) -> List[DocPrediction]:
+        """Candidates above the threshold of their label, in word units."""
         from .alignment import doc_words
 
         maps = self._label_maps(docs, labels)
-        threshold = self.threshold if threshold is None else check_threshold(threshold)
+        limits = self._thresholds(docs, maps, threshold)
         splitter = self.word_splitter()
         aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
         embed = self.label_vectors if search.loaded.settings.bi_encoder else None
-        found = search([a.words for a in aligned], [list(m.values()) for m in maps], threshold, self.batch_size, run=self.model.predict, embed=embed)
+        found = search([a.words for a in aligned], [list(m.values()) for m in maps], limits, self.batch_size, run=self.model.predict, embed=embed)
         return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
+
+    def _thresholds(self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]) -> List[Union[float, List[float]]]:
+        """Each doc's thresholds, one per label (or one number): the doc's own
+        (``doc.user_data["gliner_threshold"]``), else this call's, else the configured one. A
+        dict given per doc or per call may name only labels that doc is looked at for; the
+        configured one is for the configured labels, and other labels get its ``"*"``."""
+        call = None if threshold is None else check_threshold(threshold)
+        out = []
+        for doc, mapping in zip(docs, maps):
+            own = doc.user_data.get(DOC_THRESHOLD_KEY)
+            chosen = check_threshold(own) if own is not None else call
+            if chosen is not None:
+                where = f'doc.user_data["{DOC_THRESHOLD_KEY}"]' if own is not None else "The threshold of this call"
+                check_threshold_labels(chosen, list(mapping), where)
+            out.append(label_thresholds(self.threshold if chosen is None else chosen, list(mapping)))
+        return out
 
     def word_splitter(self) -> Optional["Splitter"]:
         """What splits a doc's text into GLiNER's words (``words`` setting); None: the Doc's tokens."""
@@ -275,14 +297,18 @@ class GLiNERComponent(TrainablePipe):
     def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
         """Decode on GLiNER's words as the official library does, then place the entities
         (see ``alignment``): all in the span group, those that fit in ``doc.ents``."""
-        from .alignment import entity_group, fitting_entities
+        from .alignment import PROPAGATED, entity_group, fitting_entities
         from .model.decoding import decode_entities
+        from .model.propagation import OFF, propagate
 
         self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
             words = pred.words
             found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
-            group = entity_group(doc, self.spans_key, words, found, pred.labels, {OWNER_ATTR: self.name})
+            attrs: Dict[str, Any] = {OWNER_ATTR: self.name}
+            if self.propagate != OFF:  # the text each entity was taken from (None: found by the model)
+                found, attrs[PROPAGATED] = propagate(doc.text, found, pred.labels, words.char_starts, words.char_ends, self.propagate, self.name_labels)
+            group = entity_group(doc, self.spans_key, words, found, pred.labels, attrs)
             doc.spans[self.spans_key] = group
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))

@@ -12,18 +12,23 @@ import operator
 import unicodedata
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Callable, Dict, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
 from .model.decoding import DEFAULT_THRESHOLD
 from .model.inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP
+from .model.propagation import DEFAULT_NAME_LABELS, DEFAULT_PROPAGATE, PROPAGATE_CHOICES
 from .model.settings import WORD_SPLITTERS
 
 # Unicode categories that show nothing on their own: controls, format characters (zero-width
 # space, BOM, soft hyphen), surrogates, separators, and combining marks without a base.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
 Labels = Union[Sequence[str], Dict[str, str]]
+# a threshold: one probability for every label, or {label: probability} with OTHER_LABELS's
+# value for the labels the dict does not name (DEFAULT_THRESHOLD where it has no such key)
+Threshold = Union[float, Dict[str, float]]
+OTHER_LABELS = "*"
 LabelMap = Dict[str, str]  # label written on the spans -> its description, the text the model reads
 # the ``words`` setting: the checkpoint's splitter, the Doc's tokens, or a named splitter
 CHECKPOINT_WORDS = "checkpoint"
@@ -83,15 +88,67 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_threshold(threshold: Any) -> float:
+def check_probability(value: Any, what: str = "threshold") -> float:
     """A probability strictly between 0 and 1, of any real number type (not a boolean)."""
     try:
-        number = float(threshold) if _is_number(threshold) else None
+        number = float(value) if _is_number(value) else None
     except (ValueError, OverflowError):  # Decimal("sNaN")
         number = None
     if number is None or not 0.0 < number < 1.0:
-        raise ValueError(f"threshold must be a number strictly between 0 and 1 (a probability), got {threshold!r}.")
+        raise ValueError(f"{what} must be a number strictly between 0 and 1 (a probability), got {value!r}.")
     return number
+
+
+def check_threshold(threshold: Any) -> Threshold:
+    """One probability for all labels, or {label: probability}: a dict always comes back with
+    its ``"*"`` key (the labels it does not name; ``DEFAULT_THRESHOLD`` when not given), so
+    that what it means is written in it, and a saved pipeline reads it back as it was."""
+    if not isinstance(threshold, Mapping):
+        return check_probability(threshold)
+    out: Dict[str, float] = {}
+    for label, value in threshold.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"A threshold dict maps labels (non-empty strings) to probabilities; got the key {label!r}.")
+        out[label] = check_probability(value, f"The threshold of {label!r}")
+    out.setdefault(OTHER_LABELS, DEFAULT_THRESHOLD)
+    return out
+
+
+def check_threshold_labels(threshold: Threshold, labels: Sequence[str], where: str) -> None:
+    """Refuse a threshold dict naming a label that ``labels`` (those looked for) lacks: a typo
+    would otherwise leave that label at the default without a word."""
+    if isinstance(threshold, dict):
+        unknown = [label for label in threshold if label != OTHER_LABELS and label not in labels]
+        if unknown:
+            raise ValueError(
+                f"{where} gives a threshold to {', '.join(map(repr, unknown))}, which is not among the labels looked for "
+                f"({', '.join(map(repr, labels))}). Name the labels as written on the entities (the keys of a labels dict), "
+                f'or "{OTHER_LABELS}" for all others.'
+            )
+
+
+def label_thresholds(threshold: Threshold, labels: Sequence[str]) -> Union[float, List[float]]:
+    """The threshold of each of ``labels``; one number when they all share it (then the span
+    search compares as the official library does, with that number)."""
+    if not isinstance(threshold, dict):
+        return threshold
+    values = [threshold.get(label, threshold[OTHER_LABELS]) for label in labels]
+    return values[0] if len(set(values)) == 1 else values
+
+
+def describe_threshold(threshold: Threshold) -> str:
+    """A threshold as people read it: "0.5", or "person 0.35, others 0.5"."""
+    if not isinstance(threshold, dict):
+        return str(threshold)
+    named = [f"{label} {value}" for label, value in threshold.items() if label != OTHER_LABELS]
+    return ", ".join([*named, f"others {threshold[OTHER_LABELS]}"])
+
+
+def check_propagate(value: Any) -> str:
+    """One of ``PROPAGATE_CHOICES``: "off", "exact" or "parts"."""
+    if value not in PROPAGATE_CHOICES:
+        raise ValueError(f"propagate must be one of {', '.join(map(repr, PROPAGATE_CHOICES))}, got {value!r}.")
+    return value
 
 
 def check_positive(name: str, value: Any) -> int:
@@ -128,7 +185,8 @@ class GLiNERConfig:
         official library takes it: the label is written on the spans, the description is
         what the model reads; may be empty when labels come per call, per doc or from
         training data.
-    threshold: keep spans scoring above this probability.
+    threshold: keep spans scoring above this probability; or {label: probability}, with
+        ``"*"`` for the labels it does not name (0.5 if absent).
     nested: entities may contain each other (``doc.spans`` only) instead of flat ``doc.ents``.
     multi_label: one span may carry several labels.
     spans_key: the ``doc.spans`` key of the predicted spans and their scores.
@@ -139,10 +197,14 @@ class GLiNERConfig:
         as the official library splits), "tokens" (the Doc's own tokens: entities fit the
         tokens exactly, and any language the pipeline's tokenizer segments can be read), or
         the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
+    propagate: after decoding, "exact" takes every other occurrence of a found entity's text
+        as an entity too (same label and score, marked as propagated); "parts" also takes the
+        parts of the names found with a label of ``name_labels``; "off" takes none.
+    name_labels: the labels (any case) whose entities name people, for "parts".
     """
 
     labels: Labels = field(default_factory=list)
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: Threshold = DEFAULT_THRESHOLD
     nested: bool = False
     multi_label: bool = False
     spans_key: str = "sc"
@@ -150,12 +212,17 @@ class GLiNERConfig:
     overwrite_ents: bool = False
     window_overlap: int = DEFAULT_OVERLAP
     words: str = CHECKPOINT_WORDS
+    propagate: str = DEFAULT_PROPAGATE
+    name_labels: List[str] = field(default_factory=lambda: list(DEFAULT_NAME_LABELS))
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans_key, str) or not self.spans_key:
             raise ValueError(f"spans_key must be a non-empty string, got {self.spans_key!r}.")
         if self.words not in WORDS_CHOICES:
             raise ValueError(f"words must be one of {', '.join(map(repr, WORDS_CHOICES))}, got {self.words!r}.")
+        check_propagate(self.propagate)
+        if isinstance(self.name_labels, str) or not all(isinstance(x, str) for x in self.name_labels):
+            raise TypeError(f'name_labels must be a list of labels, e.g. ["person", "name"], got {self.name_labels!r}.')
         checked = {
             "labels": check_labels(self.labels),
             "threshold": check_threshold(self.threshold),
@@ -164,9 +231,12 @@ class GLiNERConfig:
             "batch_size": check_positive("batch_size", self.batch_size),
             "overwrite_ents": check_flag("overwrite_ents", self.overwrite_ents),
             "window_overlap": check_positive("window_overlap", self.window_overlap),
+            "name_labels": list(self.name_labels),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        if self.labels:
+            check_threshold_labels(self.threshold, list(self.labels), "The threshold setting")
 
 
 def _default(f: Any) -> Any:

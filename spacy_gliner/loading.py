@@ -21,7 +21,7 @@ from spacy.tokens import Doc
 
 from .architectures import get_loaded
 from .component import GLiNERComponent
-from .config import Labels, check_flag, check_labels, check_positive, check_threshold
+from .config import Labels, Threshold, check_flag, check_labels, check_positive, check_propagate, check_threshold, check_threshold_labels
 from .records import EntityRecord, entity_records
 
 PathLike = Union[str, Path]
@@ -36,16 +36,20 @@ class RunOptions:
     any worker starts. Labels are kept as {label: description}."""
 
     labels: Optional[Labels] = None
-    threshold: Optional[float] = None
+    threshold: Optional[Threshold] = None
     nested: Optional[bool] = None
     batch_size: Optional[int] = None
+    propagate: Optional[str] = None
 
     def __post_init__(self) -> None:
         checks = {"labels": check_labels, "threshold": check_threshold, "nested": partial(check_flag, "nested")}
         checks["batch_size"] = partial(check_positive, "batch_size")
+        checks["propagate"] = check_propagate
         for name, check in checks.items():
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check(getattr(self, name)))
+        if self.labels is not None and self.threshold is not None:
+            check_threshold_labels(self.threshold, list(self.labels), "--threshold")
 
 
 def saved_pipeline(model: PathLike) -> Optional[Union[str, Path]]:
@@ -130,10 +134,14 @@ def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeli
     pipeline = Pipeline(nlp, name, options)
     component = pipeline.component
     get_loaded(component.model)
+    if options.labels is None and options.threshold is not None:  # the pipeline's own labels, known now
+        check_threshold_labels(options.threshold, component.labels, "--threshold")
     if options.nested is not None:
         component.nested = options.nested
     if options.batch_size is not None:
         component.batch_size = options.batch_size
+    if options.propagate is not None:
+        component.propagate = options.propagate
     nlp.max_length = sys.maxsize  # the component windows long documents
     return pipeline
 

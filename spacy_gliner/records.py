@@ -4,7 +4,8 @@ and why an input record has no text to read.
 An entity record is ``{"start", "end", "text", "label", "score"}``: GLiNER's own character
 offsets into the text (those of the official ``predict_entities``, not widened to tokens),
 the characters themselves, the label written on the span, and the score rounded to
-:data:`SCORE_DIGITS` decimals (the span group's attrs keep the full float). A record's
+:data:`SCORE_DIGITS` decimals (the span group's attrs keep the full float); an entity taken by
+propagation also has ``"propagated"``: the found text it was taken from (Arrow columns leave it out). A record's
 entities are under :data:`ENTITIES`, in JSON lines, DocBin metadata and Arrow columns
 (:func:`arrow_type`) alike. The core's ``model.search.predict_entities`` keeps the official
 library's unrounded floats: it is the official call for parity checks, not a record.
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any, Dict, List
 
 from spacy.tokens import Doc
 
-from .alignment import exact_entities
+from .alignment import ENDS, LABELS, PROPAGATED, STARTS, exact_entities
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
 ENTITIES = "entities"  # the key (and column) of a record's entities
 FIELDS = ("start", "end", "text", "label", "score")  # the keys of an entity record, in order
+# an entity taken by propagation (the ``propagate`` setting) also has this key: the found text it was taken from
+PROPAGATED_KEY = "propagated"
 SCORE_DIGITS = 4
 EntityRecord = Dict[str, Any]
 
@@ -30,9 +33,17 @@ def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
     Raises ``ValueError`` where a later component invalidated the group (``merge_entities``)."""
     if spans_key not in doc.spans:
         return []
-    found = exact_entities(doc.spans[spans_key])
+    group = doc.spans[spans_key]
+    found = exact_entities(group)
     text = doc.text if found else ""
-    return [dict(zip(FIELDS, (e.start, e.end, text[e.start : e.end], e.label, round(e.score, SCORE_DIGITS)))) for e in found]
+    records = [dict(zip(FIELDS, (e.start, e.end, text[e.start : e.end], e.label, round(e.score, SCORE_DIGITS)))) for e in found]
+    if PROPAGATED in group.attrs:
+        sources = dict(zip(zip(group.attrs[STARTS], group.attrs[ENDS], group.attrs[LABELS]), group.attrs[PROPAGATED]))
+        for record in records:
+            source = sources.get((record["start"], record["end"], record["label"]))
+            if source is not None:
+                record[PROPAGATED_KEY] = source
+    return records
 
 
 def arrow_type() -> "pyarrow.DataType":

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .markup import CHAR_INSIDE, CHAR_KEPT, CHAR_TEXT, TEXT, check_kind, classify, overlapping
+from .records import PROPAGATED_KEY
 from .render import merge_spans
 
 BOM = b"\xef\xbb\xbf"
@@ -57,6 +58,7 @@ class Replacement:
     redacted_end: int
     redacted: str
     pieces: Tuple[Tuple[int, int], ...] = field(default=())
+    propagated: bool = False  # every entity joined here was taken by propagation, none found by the model
 
 
 @dataclass
@@ -210,7 +212,9 @@ def redact_text(
             left.extend(found)
         if not pieces:
             continue
-        fill = fills(label, text[start:end])
+        sources = [e.get(PROPAGATED_KEY) for e in found]
+        propagated = all(sources)
+        fill = fills(label, sources[0] if propagated else text[start:end])  # a part of a name: the name's number
         redacted, cut = [], start
         for a, b in pieces:
             redacted += [text[cut:a], fill]
@@ -219,7 +223,7 @@ def redact_text(
         new = "".join(redacted)
         out += [text[pos:start], new]
         r_start = start + shift
-        replacements.append(Replacement(start, end, label, text[start:end], fill, r_start, r_start + len(new), new, tuple(pieces)))
+        replacements.append(Replacement(start, end, label, text[start:end], fill, r_start, r_start + len(new), new, tuple(pieces), propagated))
         shift += len(new) - (end - start)
         pos = end
     out.append(text[pos:])

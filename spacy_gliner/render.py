@@ -32,6 +32,8 @@ CSS_COLOR_NAMES = frozenset(
     thistle tomato turquoise violet wheat white whitesmoke yellow yellowgreen""".split()
 )
 PREVIEW_COLOR = "#ff7a7a"
+# the redaction preview: entities taken by propagation, marked apart (label "PERSON (propagated)")
+PROPAGATED_MARK, PROPAGATED_COLOR = "(propagated)", "#ffc04d"
 
 
 def label_color(label: str) -> str:

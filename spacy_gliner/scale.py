@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
-from .config import Labels
+from .config import Labels, Threshold
 from .loading import RunOptions, load_pipeline
 from .records import ENTITIES, arrow_type, missing_text
 
@@ -115,7 +115,7 @@ def annotate(
     model: Union[str, Path],
     *,
     labels: Optional[Labels] = None,
-    threshold: Optional[float] = None,
+    threshold: Optional[Threshold] = None,
     nested: Optional[bool] = None,
     text_key: str = "text",
     batch_size: Optional[int] = None,

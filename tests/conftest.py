@@ -20,6 +20,7 @@ from helpers.data import PARITY_SETS, REF_MINILM, TINY_CHECKPOINTS, benchmark  #
 from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint  # noqa: E402
 from helpers.parity import load_official  # noqa: E402
 from helpers.pipelines import THRESHOLD, gliner_pipeline  # noqa: E402
+from helpers.relex_checkpoints import RELEX_CHECKPOINTS, write_relex_checkpoint, write_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -170,3 +171,21 @@ def weights_read_once():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checkpoint, "load", load)
         yield
+
+
+@pytest.fixture(scope="session")
+def relex_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Folder of a tiny relex checkpoint by name (see ``RELEX_CHECKPOINTS``), written once a session."""
+    written: Dict[str, Path] = {}
+    encoder: Dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if not encoder:
+            encoder["path"] = write_tiny_encoder(tmp_path_factory.mktemp("relex-encoder") / "bert")
+        if name not in written:
+            span_mode, layer, seed = RELEX_CHECKPOINTS[name]
+            folder = tmp_path_factory.mktemp(f"relex-{name}") / "model"
+            written[name] = write_relex_checkpoint(folder, encoder["path"], span_mode=span_mode, relations_layer=layer, seed=seed)
+        return written[name]
+
+    return get

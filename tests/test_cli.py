@@ -73,7 +73,7 @@ def test_every_command_and_option_is_explained():
     import typer.main
 
     group = typer.main.get_command(app)
-    assert set(group.commands) == {"predict", "render", "redact", "restore", "export", "info"}
+    assert set(group.commands) == {"predict", "render", "redact", "restore", "export", "calibrate", "info"}
     for name, command in group.commands.items():
         assert command.help, name
         for param in command.params:

@@ -471,6 +471,7 @@ OWNERS = {
     "window_overlap": "model/inputs.py",
     "spans_key": "config.py",
     "words": "config.py",
+    **dict.fromkeys(("propagate", "name_labels"), "model/propagation.py"),
     **dict.fromkeys(("max_types", "focal_alpha", "focal_gamma", "label_smoothing", "loss_reduction"), "training.py"),
     **dict.fromkeys(("hidden_size", "max_width", "max_len", "dropout", "span_mode", "num_rnn_layers", "embed_ent_token"), "model/settings.py"),
     **dict.fromkeys(("source", "encoder_lr_scale"), "architectures.py"),

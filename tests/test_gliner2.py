@@ -128,6 +128,7 @@ def assert_exact_offsets(text: str, extraction: Any) -> None:
         assert 0 <= m.start < m.end <= len(text) and text[m.start : m.end] == m.text, (m, text)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n not in SLOW])
 def test_parity_with_gliner2(gliner2_models: Callable, name: str) -> None:
     report = run_parity(gliner2_models, name)
@@ -135,6 +136,7 @@ def test_parity_with_gliner2(gliner2_models: Callable, name: str) -> None:
     assert report.counts["relations"] > 0, report.counts
 
 
+@pytest.mark.parity
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
 def test_parity_with_gliner2_real_encoders(gliner2_models: Callable, name: str) -> None:
@@ -165,6 +167,7 @@ def long_document(sentences: int) -> str:
     return " ".join(texts[40:])
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name", ["span", "boundary"])
 def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(gliner2_models: Callable, name: str) -> None:
     """A text longer than the encoder reads at once: several windows, each decoded as gliner2
@@ -236,6 +239,7 @@ def test_bad_words_are_refused(gliner2_models: Callable, words: list, message: s
         ours(["Paris is big."], schema, words=[words])
 
 
+@pytest.mark.parity
 def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> None:
     """gliner2's "char" splitter (Chinese, Japanese): Latin words whole, any other character alone."""
     from gliner2 import AutoExtractor
@@ -252,6 +256,7 @@ def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> Non
     report.check()
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("name, policy", [("span", "nested"), ("span", "flat"), ("boundary", "longest"), ("boundary", "allow")])
 def test_overlap_policy_is_gliner2s(gliner2_models: Callable, name: str, policy: str) -> None:
     reference_model, ours = gliner2_models(name)

@@ -1,4 +1,4 @@
-"""The ``spacy-gliner`` command line: predict, render, redact, restore, export and info.
+"""The ``spacy-gliner`` command line: predict, render, redact, restore, export, calibrate and info.
 
 Every command checks what it is given before anything loads (:mod:`.options`,
 :mod:`.inputs`, :mod:`.outputs`), then loads its pipeline with
@@ -21,10 +21,11 @@ import typer
 from wasabi import table
 
 from ..architectures import get_loaded
+from ..config import describe_threshold
 from ..loading import Pipeline, RunOptions, export, load_pipeline, saved_pipeline
 from ..markup import KINDS, kind_of
 from ..redact import DEFAULT_PLACEHOLDER, RedactionIncomplete, decode_document, describe_left, redact_document, restore_document
-from ..render import PREVIEW_COLOR, check_color, marked_page, render_html
+from ..render import PREVIEW_COLOR, PROPAGATED_COLOR, PROPAGATED_MARK, check_color, marked_page, render_html
 from . import predict
 from .inputs import InputError, read_document, read_json, read_source, source_path, strip_bom
 from .messages import fail, guarded, note
@@ -42,6 +43,7 @@ from .options import (
     model_option,
     nested_option,
     output_option,
+    propagate_option,
     parse_colors,
     run_options,
     source_argument,
@@ -73,10 +75,10 @@ def use_gpu(gpu_id: int) -> None:
         )
 
 
-def _options(model: str, labels: List[str], threshold: Optional[float], nested: Optional[bool]) -> RunOptions:
+def _options(model: str, labels: List[str], threshold: Optional[str], nested: Optional[bool], propagate: Optional[str] = None) -> RunOptions:
     """This run's options, checked, and labels for a checkpoint required: before anything loads."""
     try:
-        options = run_options(labels, threshold, nested)
+        options = run_options(labels, threshold, nested, propagate=propagate)
         check_labels_given(model, options)
     except (InputError, ValueError) as err:
         fail(str(err))
@@ -138,8 +140,9 @@ def predict_cli(
     ),
     text_key: str = typer.Option("text", "--text-key", "-k", metavar="KEY", help="Key of the text in the JSONL records (in and out)."),
     as_text: bool = text_option(),
-    threshold: Optional[float] = threshold_option(),
+    threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(),
+    propagate: Optional[str] = propagate_option(),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", "-b", min=1, metavar="N", help=BATCH_HELP
     ),
@@ -177,7 +180,7 @@ def predict_cli(
     With --engine ray the same records come from Ray workers (see the README's "Corpora
     bigger than one machine").
     """
-    plan = predict.check(source, as_text, output, engine, model, labels, threshold, nested, batch_size, text_key, on_error)
+    plan = predict.check(source, as_text, output, engine, model, labels, threshold, nested, batch_size, text_key, on_error, propagate)
     if engine is Engine.ray:
         counts = predict.run_with_ray(plan, model, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker, verbose=verbose)
     else:
@@ -201,7 +204,7 @@ def render_cli(
         help="Colour of a label as LABEL=COLOUR, a CSS colour name or hex code (person=red, date=#ffcc00); "
         "repeat or separate with commas. Other labels get a colour derived from their name, the same on every run.",
     ),
-    threshold: Optional[float] = threshold_option(),
+    threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(" Nested entities are drawn in displaCy's span style."),
     gpu_id: int = gpu_option(),
 ) -> None:
@@ -268,8 +271,9 @@ def redact_cli(
     allow_skipped: bool = typer.Option(
         False, "--allow-skipped", help="Write the output even though entities found inside markup are left in it (they are counted on standard error)."
     ),
-    threshold: Optional[float] = threshold_option(),
+    threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(),
+    propagate: Optional[str] = propagate_option(),
     gpu_id: int = gpu_option(),
 ) -> None:
     """Replace entities in a document by a placeholder, keeping every other byte as it is.
@@ -282,7 +286,7 @@ def redact_cli(
     """
     path = _check_source(source, as_text, output, preview, mapping)
     preview_color = _refused(check_color, preview_color, "--preview-color: ")
-    options = _options(model, labels, threshold, nested)
+    options = _options(model, labels, threshold, nested, propagate)
     kind_name = kind_of(str(path) if path is not None and path.is_file() else None) if kind.value == AUTO else kind.value
     data = _refused(read_source, source, as_text)
     pipeline = _load(model, options, gpu_id)
@@ -296,8 +300,9 @@ def redact_cli(
     private = private_mode(*([path] if path is not None else []))
     if preview is not None:
         text, _ = decode_document(redaction.original)
-        ranges = [(a, b, r.label) for r in replaced for a, b in r.pieces]
-        page = marked_page(text, ranges, {label: preview_color for _, _, label in ranges})
+        ranges = [(a, b, f"{r.label} {PROPAGATED_MARK}" if r.propagated else r.label) for r in replaced for a, b in r.pieces]
+        colors = {label: PROPAGATED_COLOR if label.endswith(PROPAGATED_MARK) else preview_color for _, _, label in ranges}
+        page = marked_page(text, ranges, colors)
         _write_bytes(page.encode("utf8"), preview, private)
         note("info", f"Preview of the {len(replaced)} replaced entities -> {preview} (it holds the originals: readable by you only)")
     if mapping is not None:
@@ -375,6 +380,51 @@ def export_cli(
     note("good", f"GLiNER checkpoint of component {name!r} -> {output_dir}")
 
 
+@app.command("calibrate", cls=Command)
+@guarded
+def calibrate_cli(
+    model: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
+    gold: Path = typer.Argument(
+        ..., metavar="GOLD", help="Gold data: a .spacy DocBin (its doc.ents) or a .jsonl file of records {\"text\", \"entities\": [{\"start\", \"end\", \"label\"}]}."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", metavar="PIPELINE", help="Folder to save the pipeline to, with the calibrated thresholds (may be MODEL's own folder)."),
+    labels: List[str] = labels_option(" They must include every label of the gold data."),
+    min_recall: Optional[float] = typer.Option(
+        None, "--min-recall", metavar="R", help="Per label, the best precision among the thresholds whose recall reaches R (e.g. 0.95 for redaction), "
+        "instead of the best F1."
+    ),
+    plot_file: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png", help="Also write precision and recall against the threshold, a panel per label (needs matplotlib)."),
+    floor: float = typer.Option(0.05, "--floor", metavar="P", help="The lowest threshold tried: the pipe runs once at it."),
+    gpu_id: int = gpu_option(),
+) -> None:
+    """Choose a threshold per label from gold data and save the pipeline with them.
+
+    The pipe runs once over the gold texts at --floor; each threshold tried re-decodes the
+    candidates kept. Per label: the best F1, or with --min-recall the best precision at that
+    recall. Prints a table (threshold, P, R, F, support per label, and the best single
+    threshold for comparison). See the README's "Calibrating thresholds".
+    """
+    from ..data.calibration import apply, calibrate, plot, read_gold
+
+    if plot_file is not None and plot_file.suffix.lower() != ".png":
+        fail(f"--plot {plot_file}: the plot is a PNG file; name it with .png.")
+    _refused(check_output_folder, output)
+    if output.is_dir() and any(output.iterdir()) and not (output / "config.cfg").is_file():
+        fail(f"{output} is a folder that is not empty and not a saved pipeline: choose a new folder.")
+    options = _options(model, labels, None, None)
+    pipeline = _load(model, options, gpu_id)
+    try:
+        result = calibrate(pipeline, read_gold(gold, pipeline), min_recall=min_recall, floor=floor)
+        if plot_file is not None:
+            plot(result, plot_file)
+    except (ImportError, ValueError) as err:
+        fail(str(err))
+    print(table(result.rows(), header=("label", "threshold", "P", "R", "F", "support"), divider=True))
+    apply(pipeline, result)
+    pipeline.nlp.to_disk(output)
+    note("good", f"Thresholds {describe_threshold(result.thresholds)} -> {output}{f'; plot -> {plot_file}' if plot_file else ''}")
+
+
 @app.command("info", cls=Command)
 @guarded
 def info_cli(
@@ -411,7 +461,7 @@ def info_cli(
         labels = [*labels[:first], f"... and {len(labels) - first} more ({len(labels)} labels)"]
     rows = [
         ("model", model),
-        ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {component.threshold})"),
+        ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {describe_threshold(component.threshold)})"),
         ("labels", ", ".join(labels) or "none (give --labels when predicting)"),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),

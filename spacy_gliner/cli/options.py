@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from ..architectures import DEFAULT_SOURCE
-from ..config import GLiNERConfig
+from ..config import OTHER_LABELS, GLiNERConfig, Threshold
 from ..loading import PathLike, RunOptions, saved_pipeline
 from ..render import check_color
 from .inputs import InputError, read_labels
@@ -37,7 +37,10 @@ LABELS_HELP = (
     "the text the model reads). "
     "Default for a saved pipeline: its component's labels."
 )
-THRESHOLD_HELP = f"Keep spans scoring above this probability (0 to 1). Default: the component's ({GLiNERConfig.threshold} for a checkpoint)."
+THRESHOLD_HELP = (
+    "Keep spans scoring above this probability (0 to 1); or per label, comma-separated LABEL=P with a bare P for the "
+    f"other labels (person=0.35,0.5). Default: the component's ({GLiNERConfig.threshold} for a checkpoint)."
+)
 BATCH_HELP = f"Texts (and windows of long texts) encoded together in one forward pass. Default: the component's ({GLiNERConfig.batch_size})."
 NESTED_HELP = "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for a checkpoint)."
 GPU_HELP = "GPU to run on (spacy.require_gpu; needs CuPy), or -1 for the CPU."
@@ -60,6 +63,17 @@ def labels_option(more: str = "") -> Any:
 
 def threshold_option() -> Any:
     return typer.Option(None, "--threshold", "-t", metavar="PROBABILITY", help=THRESHOLD_HELP)
+
+
+PROPAGATE_HELP = (
+    "After decoding, also take every other occurrence of a found entity's exact text (exact), and for labels that "
+    "name people the parts of the names found (parts: Tomeh from Nadi Tomeh; capitalised, 3 letters or more); "
+    "never inside a longer word. Default: the component's (off for a checkpoint)."
+)
+
+
+def propagate_option() -> Any:
+    return typer.Option(None, "--propagate", metavar="exact|parts|off", help=PROPAGATE_HELP)
 
 
 def nested_option(more: str = "") -> Any:
@@ -102,13 +116,34 @@ def _name(argument: TyperArgument) -> str:
     return argument.metavar or str(argument.name).upper()
 
 
-def run_options(labels: List[str], threshold: Optional[float], nested: Optional[bool] = None, batch_size: Optional[int] = None) -> RunOptions:
+def run_options(
+    labels: List[str], threshold: Optional[str], nested: Optional[bool] = None, batch_size: Optional[int] = None, propagate: Optional[str] = None
+) -> RunOptions:
     """``--labels`` (read: words, or a .txt/.json file), ``--threshold``, ``--nested/--flat``
-    and ``--batch-size``, checked (an InputError or ValueError saying what is wrong)."""
+    ``--batch-size`` and ``--propagate``, checked (an InputError or ValueError saying what is wrong)."""
     chosen = read_labels(labels) if labels else None
     if labels and not chosen:
         raise InputError("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
-    return RunOptions(chosen, threshold, nested, batch_size)
+    return RunOptions(chosen, None if threshold is None else parse_threshold(threshold), nested, batch_size, propagate)
+
+
+def parse_threshold(value: str) -> Threshold:
+    """``--threshold``: ``0.3`` (all labels), or ``person=0.35,org=0.6,0.5`` ({label: P}, the bare
+    number for the other labels, as the dict's ``"*"``); values are checked by ``RunOptions``."""
+    found: Dict[str, Any] = {}
+    for item in (part.strip() for part in value.split(",")):
+        label, sep, number = (x.strip() for x in item.rpartition("="))
+        key = label if sep else OTHER_LABELS
+        if (sep and not label) or key in found:
+            raise InputError(
+                f"--threshold {value!r}: {item!r} is not LABEL=P, or gives a label (or the others) a second threshold. "
+                "Write a probability (0.3), or LABEL=P pairs with a bare P for the other labels: person=0.35,0.5."
+            )
+        try:
+            found[key] = float(number)
+        except ValueError:
+            raise InputError(f"--threshold {value!r}: {number!r} is not a number; write e.g. --threshold 0.3 or person=0.35,0.5.") from None
+    return found[OTHER_LABELS] if list(found) == [OTHER_LABELS] else found
 
 
 def check_labels_given(model: PathLike, options: RunOptions) -> None:

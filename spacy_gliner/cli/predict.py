@@ -53,11 +53,12 @@ def check(
     engine: Engine,
     model: str,
     labels: List[str],
-    threshold: Optional[float],
+    threshold: Optional[str],
     nested: Optional[bool],
     batch_size: Optional[int],
     text_key: str,
     on_error: OnError,
+    propagate: Optional[str] = None,
 ) -> Plan:
     """Every check that needs no model, the input's first: the source, the output and its
     format, the options; for ``--engine ray``, Ray itself and the corpus (its files, and the
@@ -66,7 +67,7 @@ def check(
         path = source_path(source, as_text)
         check_outputs([output], source, is_text=as_text)
         chosen = output_format(output, engine)
-        options = run_options(labels, threshold, nested, batch_size)
+        options = run_options(labels, threshold, nested, batch_size, propagate)
         check_labels_given(model, options)
         if engine is Engine.local:
             return Plan(source, as_text, output, chosen, options, text_key, on_error, count_records(source, as_text))

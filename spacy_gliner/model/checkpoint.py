@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 from .files import check_code_free, new_file_mode, pretrained, read_json
+from .relation_settings import NOT_IN_PIPELINE, RelationSettings
 from .settings import CheckpointError, GLiNERSettings, Rule
 from .tokenizers import LABELS_TOKENIZER_DIR, add_special_tokens, load_labels_tokenizer, load_tokenizer, save_tokenizer
 
@@ -97,12 +98,17 @@ def resolve(source: Union[str, Path], config_file: str = CONFIG_FILE) -> Path:
     return resolve(folder, config_file)
 
 
-def read_settings(folder: Path) -> GLiNERSettings:
-    """The checked settings of ``folder``'s gliner_config.json (every field by type and range)."""
-    return GLiNERSettings.from_official(read_json(folder / CONFIG_FILE))
+def read_settings(folder: Path, relations: bool = False) -> GLiNERSettings:
+    """The checked settings of ``folder``'s gliner_config.json (every field by type and range);
+    a relation-extraction model only where the caller reads ``relations``."""
+    cfg = read_json(folder / CONFIG_FILE)
+    settings = GLiNERSettings.from_official(cfg)
+    if RelationSettings.from_official(cfg) is not None and not relations:
+        raise CheckpointError(NOT_IN_PIPELINE)
+    return settings
 
 
-def check_local(source: Union[str, Path]) -> None:
+def check_local(source: Union[str, Path], relations: bool = False) -> None:
     """Cheap checks of a local checkpoint folder, so that a bad one fails when the pipeline is built.
 
     Reads the config (every field, model family, options), the weights file's header (a
@@ -113,7 +119,7 @@ def check_local(source: Union[str, Path]) -> None:
     folder = Path(source).expanduser()
     if folder.is_dir():
         folder = resolve(folder)
-        _check_files(folder, read_settings(folder))
+        _check_files(folder, read_settings(folder, relations))
 
 
 def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
@@ -130,8 +136,10 @@ def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
 # A tensor (official name prefix) that each part of a family has, and whether it must be there.
 _FAMILY_MARKERS = (
     ("scorer.", lambda s: s.token_level, "the token-level scorer"),
-    ("span_rep_layer.", lambda s: not s.token_level, "the span layer"),
+    ("span_rep_layer.", lambda s: not s.token_level or s.relex, "the span layer"),
     ("token_rep_layer.labels_encoder.", lambda s: s.bi_encoder, "the labels encoder"),
+    ("pair_rep_layer.", lambda s: s.relex, "the relation head"),
+    ("relations_rep_layer.", lambda s: s.relex and RelationSettings.of(s).adjacency, "the adjacency layer"),
 )
 
 
@@ -159,12 +167,13 @@ def check_family(keys: Any, settings: GLiNERSettings, where: str) -> None:
             )
 
 
-def load(source: Union[str, Path]) -> LoadedGLiNER:
+def load(source: Union[str, Path], relations: bool = False) -> LoadedGLiNER:
     """Load a checkpoint folder or hub id. Every size in the config is checked against the
     weights file's header before anything is built, every tensor when the weights load;
-    nothing loads half-way, and no code from the folder runs."""
+    nothing loads half-way, and no code from the folder runs. Relation-extraction (relex)
+    checkpoints load only for a caller that reads ``relations``."""
     folder = resolve(source)
-    settings = read_settings(folder)
+    settings = read_settings(folder, relations)
     if settings.words_splitter_type != "spacy":  # its optional packages are here, or a clear error now
         from .words import word_splitter
 
@@ -308,20 +317,24 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
     """The network, built once every size in the configs is known to fit the weights file.
 
     Layer counts are checked against the header first (each layer holds a tensor); then the
-    network is built on torch's meta device (shapes, no memory) and compared with the header
-    tensor by tensor, and the buffers that no weight checks (position ids) may hold at most as
-    many elements as the weights file: a hostile config fails here, before any allocation.
+    network (a relex network with its relation head) is built on torch's meta device (shapes,
+    no memory) and compared with the header tensor by tensor, and the buffers that no weight
+    checks (position ids) may hold at most as many elements as the weights file: a hostile
+    config fails here, before any allocation.
     """
     import torch
 
-    from .network import GLiNERNetwork
+    if settings.relex:  # the relation head's class (relation_settings checked its layer)
+        from .relations import GLiNERRelexNetwork as network_class
+    else:
+        from .network import GLiNERNetwork as network_class
 
     _check_layer_counts(encoder_config, shapes, ENCODER, "encoder_config", where)
     if labels_config is not None:
         _check_layer_counts(labels_config, shapes, LABELS_ENCODER, "labels_encoder_config", where)
     try:
         with torch.device("meta"):
-            skeleton = GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
+            skeleton = network_class.from_encoder_config(settings, encoder_config, labels_config)
     except Exception as err:  # torch and transformers refuse impossible sizes with many error types
         raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
     own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -336,7 +349,7 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
             f"checks (the largest: {_rename(largest, 1, 0)}, {unchecked[largest]:,}), more than the {weights:,} of the "
             "weights file. Its sizes (e.g. max_position_embeddings) do not belong to these weights."
         )
-    return GLiNERNetwork.from_encoder_config(settings, encoder_config, labels_config)
+    return network_class.from_encoder_config(settings, encoder_config, labels_config)
 
 
 def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, where: str) -> None:

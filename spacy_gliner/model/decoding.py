@@ -8,6 +8,7 @@ conflict. Multi-label: the same span may take several labels.
 Spans are in GLiNER words, end inclusive; ``decode_entities`` adds their characters.
 """
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 
@@ -118,8 +119,9 @@ def _nested(order, starts, ends, labels, multi_label, accepted) -> None:
         accepted.append(i)
 
 
-def token_candidates(probs: np.ndarray, threshold: float) -> Candidates:
+def token_candidates(probs: np.ndarray, threshold: Union[float, np.ndarray]) -> Candidates:
     """Token-level models: spans from per-word probabilities [words, labels, 3] (start, end, inside).
+    ``threshold``: one number, or one per label (per-label thresholds).
 
     As the official ``TokenDecoder``: a span (s, e) of label c is a candidate when the
     start score of s and the end score of e are above the threshold and every word of
@@ -133,9 +135,9 @@ def token_candidates(probs: np.ndarray, threshold: float) -> Candidates:
     if n_words == 0 or probs.shape[1] == 0:
         return Candidates.empty()
     start, end, inside = probs[..., 0], probs[..., 1], probs[..., 2]
-    start_ok = start > np.float32(threshold)
-    end_ok = end > np.float32(threshold)
-    inside_ok = inside.astype(np.float64) >= threshold
+    start_ok = start > np.asarray(threshold, dtype=np.float32)
+    end_ok = end > np.asarray(threshold, dtype=np.float32)
+    inside_ok = inside.astype(np.float64) >= np.asarray(threshold, dtype=np.float64)
     parts = []
     for s, c in zip(*np.nonzero(start_ok & inside_ok)):
         stop = s + 1

@@ -68,6 +68,12 @@ class SpanMarkerV0(nn.Module):
             out[k, :, :rows] = torch.bmm(dropout(h), u)
         return out.permute(1, 2, 0, 3) + bias[:, None, None, :]
 
+    def span_vectors(self, words: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """words [L, H], word indices [E] -> the span representations [E, H] of those spans
+        (unfactorised, as the official layer computes them: relation heads read them)."""
+        cat = torch.cat([self.project_start(words[starts]), self.project_end(words[ends])], dim=-1)
+        return self.out_project(torch.relu(cat))
+
     def word_parts(self, words: torch.Tensor, valid: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Per word, the first output layer's start half (with its bias) and end half."""
         hidden = words.shape[-1]
@@ -187,7 +193,13 @@ class GLiNERNetwork(nn.Module):
         labels_encoder = build(labels_encoder_config) if labels_encoder_config is not None else None
         return cls(settings, build(encoder_config), labels_encoder)
 
-    def forward(
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3], of
+        ``encode``'s inputs; masks are applied by the caller (decoding or loss)."""
+        _, words, labels = self.encode(**inputs)
+        return self.score(words, labels, inputs["word_lengths"])
+
+    def encode(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
@@ -197,9 +209,9 @@ class GLiNERNetwork(nn.Module):
         label_index: Optional[torch.Tensor] = None,
         label_embeddings: Optional[torch.Tensor] = None,
         **_: Any,
-    ) -> torch.Tensor:
-        """Span logits [B, L, K, C], or for token-level models word logits [B, L, C, 3];
-        masks are applied by the caller (decoding or loss).
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoder's sub-token vectors [B, T, H] (projected), the words [B, L, H] (after
+        the LSTM) and the labels' vectors [B, C, H] (before the prompt layer).
 
         Labels: uni-encoders read them at ``label_index`` in the text's prompt; bi-encoders
         take ``label_embeddings`` [B, C, H] from ``encode_labels`` (zero rows for padding).
@@ -217,6 +229,11 @@ class GLiNERNetwork(nn.Module):
                 labels = label_embeddings.to(words.dtype)
             else:
                 labels = _gather(h, label_index)
+        return h, words, labels
+
+    def score(self, words: torch.Tensor, labels: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:
+        """Span logits [B, L, K, C] or token-level word logits [B, L, C, 3] of ``encode``'s words and labels."""
+        with self._autocast():
             if self.scorer is not None:
                 return self.scorer(words, labels)
             labels = self.prompt_layer(labels)

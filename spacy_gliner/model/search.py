@@ -3,22 +3,28 @@
 Knows nothing of spaCy: ``predict_entities`` offers the official library's text-in,
 character-offsets-out call, and the component decodes the same way before placing the
 entities on its tokens.
-The threshold is applied here, once: what comes out is what decoding chooses from.
+The threshold is applied here, once: what comes out is what decoding chooses from. It is one
+number for all, or one per text (a number, or one per label of that text: per-label thresholds).
 """
-from typing import Callable, Dict, List, Optional, Sequence
+import numbers
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities, token_candidates
+from .decoding import DEFAULT_THRESHOLD, Candidates, Entities, decode_entities, token_candidates
 from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window, unreadable_label
-from .words import Splitter, word_offsets, word_splitter
+from .words import Splitter, Words, word_offsets, word_splitter
 
-Runner = Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+Runner = Callable[[Dict[str, torch.Tensor]], Any]
+# what a runner returned -> the entity logits; relation search reads its own output here
+Reader = Callable[[Sequence[Window], Dict[str, torch.Tensor], Any], torch.Tensor]
 
 
 LabelEncoder = Callable[[Sequence[str]], torch.Tensor]
+# a text's threshold: one number, or one per label (in the order of the text's labels)
+TextThreshold = Union[float, Sequence[float]]
 LABELS_PER_PASS = 64  # label texts per pass of a bi-encoder's labels encoder
 
 
@@ -32,27 +38,40 @@ class SpanSearch:
     per distinct label, whatever the number of texts) and run windows without a prompt.
     """
 
+    builder_class = InputBuilder
+    reads_relations = False  # relex models prompt relation types too: relation_search.RelationSearch
+
     def __init__(self, loaded: LoadedGLiNER, overlap: int = DEFAULT_OVERLAP) -> None:
+        if loaded.settings.relex != self.reads_relations:
+            raise ValueError(
+                f"A {loaded.settings.family} GLiNER model is searched by "
+                + ("relation_search.RelationSearch (predict_relations)." if loaded.settings.relex else "SpanSearch, not RelationSearch.")
+            )
         self.loaded = loaded
         self.overlap = overlap
-        self.builder = InputBuilder(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
+        self.builder = self.builder_class(loaded.tokenizer, loaded.settings, max_tokens(loaded), overlap)
 
     def __call__(
         self,
         word_lists: Sequence[Sequence[str]],
         labels: Sequence[Sequence[str]],
-        threshold: float,
+        threshold: Union[float, Sequence[TextThreshold]],
         batch_size: int,
         run: Optional[Runner] = None,
         embed: Optional[LabelEncoder] = None,
+        read: Optional[Reader] = None,
     ) -> List[Candidates]:
         """Candidates (word units) of each text; ``labels[i]`` are the labels of text ``i``.
+        ``threshold``: one for all texts, or ``threshold[i]`` for text ``i`` (a number, or
+        one per label of ``labels[i]``): a candidate is kept when its score is above its label's.
 
         ``embed``: bi-encoders only, label texts -> their vectors [C, H] (default
-        ``encode_labels``; the component passes its cache).
+        ``encode_labels``; the component passes its cache). ``read``: each batch's windows,
+        tensors and ``run`` output -> the entity logits (default: the output is the logits).
         """
         run = run or self._run
         settings = self.loaded.settings
+        limits = _text_thresholds(threshold, labels)
         windows: List[Window] = []
         pieces = self.builder.pieces(word_lists)
         for i, (words, text_labels) in enumerate(zip(word_lists, labels)):
@@ -73,15 +92,16 @@ class SpanSearch:
                 tensors = self.builder.collate(batch, device)
                 if vectors:
                     tensors["label_embeddings"] = _pad_rows([vectors[tuple(labels[w.text])] for w in batch], device)
-                logits = run(tensors)
+                output = run(tensors)
+                logits = output if read is None else read(batch, tensors, output)
                 if settings.token_level:
                     _store_word_scores(logits, batch, word_scores)
                     continue
-                rows_per_window = _above_threshold(logits, tensors, batch, threshold)
+                rows_per_window = _above_threshold(logits, tensors, batch, _window_thresholds(limits, batch))
             for w, rows in zip(batch, rows_per_window):
                 found[w.text].append(rows)
         if settings.token_level:
-            return [token_candidates(scores, threshold) for scores in word_scores]
+            return [token_candidates(scores, limit) for scores, limit in zip(word_scores, limits)]
         return [_merge(parts) for parts in found]
 
     def _run(self, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -131,10 +151,42 @@ def _store_word_scores(logits: torch.Tensor, batch: Sequence[Window], word_score
         word_scores[w.text][w.own_start : w.own_end, w.label_offset : w.label_offset + w.n_labels] = probs[i, a:z, : w.n_labels]
 
 
-def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: float) -> List[np.ndarray]:
-    """Per window: rows (start, end, label, score) in document coordinates, owned spans only."""
+def _text_thresholds(threshold: Union[float, Sequence[TextThreshold]], labels: Sequence[Sequence[str]]) -> List[Union[float, np.ndarray]]:
+    """Each text's threshold: a number, or an array of one per label of the text."""
+    if isinstance(threshold, numbers.Real):  # numpy scalars too
+        return [float(threshold)] * len(labels)
+    if len(threshold) != len(labels):
+        raise ValueError(f"{len(threshold)} thresholds for {len(labels)} texts: give one per text (or one number).")
+    out: List[Union[float, np.ndarray]] = []
+    for limit, text_labels in zip(threshold, labels):
+        if isinstance(limit, numbers.Real):
+            out.append(float(limit))
+            continue
+        if len(limit) != len(text_labels):
+            raise ValueError(f"{len(limit)} thresholds for {len(text_labels)} labels: give one per label of the text.")
+        out.append(np.asarray(limit, dtype=np.float64))
+    return out
+
+
+def _window_thresholds(limits: Sequence[Union[float, np.ndarray]], batch: Sequence[Window]) -> Union[float, np.ndarray]:
+    """The thresholds of a batch: one number when every window shares it (compared as the
+    official library compares), else [windows, labels] (1.0 for padding: never above)."""
+    mine = [limits[w.text] for w in batch]
+    if all(isinstance(m, float) for m in mine) and len(set(mine)) == 1:
+        return mine[0]
+    table = np.ones((len(batch), max(w.n_labels for w in batch)), dtype=np.float64)
+    for i, (w, m) in enumerate(zip(batch, mine)):
+        table[i, : w.n_labels] = m if isinstance(m, float) else m[w.label_offset : w.label_offset + w.n_labels]
+    return table
+
+
+def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: Union[float, np.ndarray]) -> List[np.ndarray]:
+    """Per window: rows (start, end, label, score) in document coordinates, owned spans only.
+    ``threshold``: one number, or [windows, labels] (each window's labels' own)."""
     # half precision is scored in float32; a float64 network keeps float64 scores
     probs = torch.sigmoid(logits.to(torch.promote_types(logits.dtype, torch.float32)))
+    if not isinstance(threshold, float):
+        threshold = torch.as_tensor(threshold, device=probs.device).to(probs.dtype)[:, None, None, : probs.shape[-1]]
     keep = (probs > threshold) & tensors["span_mask"][..., None] & tensors["label_mask"][:, None, None, :]
     b, s, k, c = keep.nonzero(as_tuple=True)
     scores = probs[b, s, k, c].cpu().numpy().astype(np.float64)
@@ -189,17 +241,23 @@ def predict_entities(
     "spacy" and "universal", comes from the spaCy layer: ``alignment.word_splitter``)."""
     search = search or SpanSearch(loaded)
     labels = unique_labels(labels)
+    split = split_texts(loaded, texts, splitter)
+    found = search([[w for w, _, _ in words] for words in split], [labels] * len(texts), threshold, batch_size)
+    return [
+        entity_dicts(text, decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label), labels)
+        for text, words, cands in zip(texts, split, found)
+    ]
+
+
+def split_texts(loaded: LoadedGLiNER, texts: Sequence[str], splitter: Optional[Splitter] = None) -> List[Words]:
+    """Each text's words: ``splitter``'s, by default the checkpoint's splitter, as officially."""
     split_text = splitter or word_splitter(loaded.settings.words_splitter_type)
-    split = [split_text(t) for t in texts]
-    word_lists = [[w for w, _, _ in words] for words in split]
-    found = search(word_lists, [labels] * len(texts), threshold, batch_size)
-    out = []
-    for text, words, cands in zip(texts, split, found):
-        ents = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)
-        out.append(
-            [
-                {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
-                for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
-            ]
-        )
-    return out
+    return [split_text(t) for t in texts]
+
+
+def entity_dicts(text: str, ents: Entities, labels: Sequence[str]) -> List[dict]:
+    """The official library's entity dicts of one text's decoded entities."""
+    return [
+        {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
+        for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
+    ]

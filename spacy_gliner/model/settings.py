@@ -15,7 +15,6 @@ WORD_SPLITTERS = ("whitespace", "spacy", "jieba", "janome", "mecab", "hanlp", "c
 # Fields that, when set, mean another GLiNER family that this package does not implement.
 _OTHER_FAMILY_FIELDS = {
     "labels_decoder": "label-decoder",
-    "relations_layer": "relation-extraction",
 }
 
 # Span layers of the official SpanRepLayer that are refused, and why. No published
@@ -59,6 +58,8 @@ _MODEL_TYPES = (
     "gliner_bi_encoder",
     "gliner_bi_encoder_span",
     "gliner_bi_encoder_token",
+    "gliner_uni_encoder_span_relex",  # relation extraction: relations_layer is read by relation_settings
+    "gliner_uni_encoder_token_relex",
 )
 
 
@@ -137,10 +138,10 @@ RULES: Dict[str, Rule] = {
 }
 
 
-def check_fields(values: Dict[str, Any], where: str = "gliner_config.json") -> None:
-    """Each value of ``values`` that ``RULES`` knows must fit its rule (a CheckpointError naming it)."""
+def check_fields(values: Dict[str, Any], where: str = "gliner_config.json", rules: Dict[str, Rule] = RULES) -> None:
+    """Each value of ``values`` that ``rules`` knows must fit its rule (a CheckpointError naming it)."""
     for name, value in values.items():
-        rule = RULES.get(name)
+        rule = rules.get(name)
         if rule is not None and not rule.allows(value):
             raise CheckpointError(f"{name} in {where} must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
 
@@ -224,9 +225,15 @@ class GLiNERSettings:
         return bool(self.labels_encoder)
 
     @property
+    def relex(self) -> bool:
+        """Entities and relations between them (official ``*RelexModel``; ``relation_settings`` reads the rest)."""
+        return self.extra.get("relations_layer") is not None
+
+    @property
     def family(self) -> str:
         """The official model class this checkpoint is, in words (for messages)."""
-        return f"{'bi-encoder' if self.bi_encoder else 'uni-encoder'} {'token-level' if self.token_level else 'span'}"
+        kind = f"{'bi-encoder' if self.bi_encoder else 'uni-encoder'} {'token-level' if self.token_level else 'span'}"
+        return kind + (" relation-extraction" if self.relex else "")
 
     def validate(self, where: str = "the GLiNER settings") -> None:
         """Every field by ``RULES``; the marker tokens must differ (each prompt needs both)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set
 
 from .files import TOKENIZER_FILES, check_code_free, pretrained, read_json
+from .relation_settings import RelationSettings
 from .settings import CheckpointError, GLiNERSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,10 +92,13 @@ def save_tokenizer(tokenizer: Any, folder: Path) -> None:
 
 def add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
     """Add [FLERT], the entity and the separator token where missing, in the official order
-    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added)."""
+    (bi-encoders prompt nothing and their embeddings are never resized: nothing is added;
+    relex models add the entity, separator and relation tokens, as their official loader)."""
     if settings.bi_encoder:
         return
-    missing = [t for t in (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token) if t not in tokenizer.get_vocab()]
+    relex = RelationSettings.of(settings)
+    tokens = (settings.ent_token, settings.sep_token, relex.rel_token) if relex else (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token)
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
 
@@ -129,7 +133,25 @@ def _check_vocabulary(tokenizer: Any, settings: GLiNERSettings, rows: int, folde
             f"gliner_config.json says {settings.ent_token} has id {settings.class_token_index} but the tokenizer "
             f"gives {ent_id}. The tokenizer files belong to another model."
         )
+    relex = RelationSettings.of(settings)
+    if relex is not None:
+        _check_relation_marker(tokenizer, relex, folder)
     return tokenizer
+
+
+def _check_relation_marker(tokenizer: Any, relations: RelationSettings, folder: Path) -> None:
+    """A relex model's tokenizer must hold the relation marker, at the index the config names (if any)."""
+    rel_id = tokenizer.convert_tokens_to_ids(relations.rel_token)
+    if rel_id is None or rel_id == tokenizer.unk_token_id:
+        raise CheckpointError(
+            f"The tokenizer in {folder} has no {relations.rel_token} token, which relex models prompt relation types "
+            "with. The tokenizer files belong to another model."
+        )
+    if relations.rel_token_index not in (-1, rel_id):
+        raise CheckpointError(
+            f"gliner_config.json says {relations.rel_token} has id {relations.rel_token_index} but the tokenizer "
+            f"gives {rel_id}. The tokenizer files belong to another model."
+        )
 
 
 def _without_tokens(tokenizer: Any, ids: Set[int]) -> Any:

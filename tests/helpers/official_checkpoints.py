@@ -178,7 +178,7 @@ def _encoder_config(encoder: str, vocab_size: int, width: int = ENCODER_WIDTH):
     raise ValueError(f"unknown encoder {encoder!r}; expected one of {ENCODERS}")
 
 
-def _probe(model, text: str, labels: list[str]):
+def _probe(model, text: str, labels: list[str], **options):
     """Run one probe through the official pipeline.
 
     Returns ``(span_reps, prompt_hidden, logits)``: the span representations of
@@ -206,7 +206,7 @@ def _probe(model, text: str, labels: list[str]):
     ]
     try:
         with torch.no_grad():
-            model.inference([text], labels, threshold=0.5)
+            model.inference([text], labels, threshold=0.5, **options)
     finally:
         for handle in handles:
             handle.remove()
@@ -227,7 +227,7 @@ def _last_linear(module):
     return last
 
 
-def _spread_scores(model, seed: int) -> dict:
+def _spread_scores(model, seed: int, **options) -> dict:
     """Re-parametrise the last span and prompt Linears so that logits are spread out.
 
     The logits are dot products ``s . q`` of span representations ``s`` (last
@@ -242,7 +242,7 @@ def _spread_scores(model, seed: int) -> dict:
 
     hence ``s' . q' = f (P(s - s0)) . (P(q - q0)) + LOGIT_MEAN`` exactly: a
     fixed offset plus a centred part whose std over the probes is
-    ``LOGIT_STD``.
+    ``LOGIT_STD``. ``options`` go to ``inference`` (relex models: the relation types).
     """
     import torch
 
@@ -250,7 +250,7 @@ def _spread_scores(model, seed: int) -> dict:
     prompt_last = _last_linear(model.model.prompt_rep_layer)
     spans, prompts = [], []
     for text, labels in PROBES:
-        span_reps, prompt_hidden, logits = _probe(model, text, labels)
+        span_reps, prompt_hidden, logits = _probe(model, text, labels, **options)
         prompt_reps = (
             prompt_hidden @ prompt_last.weight.detach().T + prompt_last.bias.detach()
         )
@@ -302,10 +302,11 @@ def _spread_scores(model, seed: int) -> dict:
     }
 
 
-def _spread_token_scores(model) -> dict:
+def _spread_token_scores(model, means=TOKEN_LOGIT_MEANS, **options) -> dict:
     """Token-level heads: re-parametrise the scorer's last Linear (3 outputs: start,
     end, inside) so that on the probes each output has std ``LOGIT_STD`` and the mean
-    of ``TOKEN_LOGIT_MEANS``: entities of several words, and scores spread over (0, 1).
+    of ``means`` (start, end, inside): entities of several words, and scores spread over (0, 1).
+    ``options`` go to ``inference`` (relex models: the relation types of the prompt).
     """
     import torch
 
@@ -322,14 +323,14 @@ def _spread_token_scores(model) -> dict:
     try:
         with torch.no_grad():
             for text, labels in PROBES:
-                model.inference([text], labels, threshold=0.5)
+                model.inference([text], labels, threshold=0.5, **options)
     finally:
         handle.remove()
     x = torch.cat(hidden).double()
     weight, bias = last.weight.detach().double(), last.bias.detach().double()
     out = x @ weight.T + bias
     mean, std = out.mean(0), out.std(0)
-    target = torch.tensor(TOKEN_LOGIT_MEANS, dtype=torch.float64)
+    target = torch.tensor(means, dtype=torch.float64)
     scale = LOGIT_STD / std
     with torch.no_grad():
         last.weight.copy_((weight * scale[:, None]).to(last.weight.dtype))

@@ -48,31 +48,39 @@ class OfficialEntities(list):
 
 
 def official_inference(
-    model: Any, texts: Sequence[str], labels: Any, threshold: float = 0.5, flat_ner: bool = True, multi_label: bool = False, batch_size: int = 8
+    model: Any,
+    texts: Sequence[str],
+    labels: Any,
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    batch_size: int = 8,
+    **options: Any,
 ) -> List[OfficialEntities]:
     """``model.inference`` (the official library), each text's entities able to explain a
     difference. The candidates come from a second run in the same batches (so with the same
-    scores), made the first time a difference asks for them."""
+    scores), made the first time a difference asks for them. ``options`` go to both runs
+    (relex models: ``relations``, which are part of the prompt, and ``return_relations=False``)."""
     texts = list(texts)
-    entities = model.inference(texts, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, batch_size=batch_size)
+    entities = model.inference(texts, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, batch_size=batch_size, **options)
     runs: List[List[List[dict]]] = []
 
     def candidates(i: int) -> List[dict]:
         if not runs:
-            runs.append(official_candidates(model, texts, labels, threshold - SCORE_TOL, batch_size))
+            runs.append(official_candidates(model, texts, labels, threshold - SCORE_TOL, batch_size, **options))
         return runs[0][i]
 
     return [OfficialEntities(e, partial(candidates, i), threshold, flat_ner, multi_label) for i, e in enumerate(entities)]
 
 
-def official_candidates(model: Any, texts: Sequence[str], labels: Any, threshold: float, batch_size: int = 8) -> List[List[dict]]:
+def official_candidates(model: Any, texts: Sequence[str], labels: Any, threshold: float, batch_size: int = 8, **options: Any) -> List[List[dict]]:
     """Every span the official library scores above ``threshold`` in each text, as entity
     dicts with its scores, in the order its greedy search receives them (which settles equal
     scores): its own ``inference``, its decoder's greedy search keeping every candidate."""
     decoder = model.decoder
     decoder.greedy_search = lambda spans, flat_ner=True, multi_label=False: list(spans)
     try:
-        return model.inference(list(texts), labels, threshold=threshold, batch_size=batch_size)
+        return model.inference(list(texts), labels, threshold=threshold, batch_size=batch_size, **options)
     finally:
         del decoder.greedy_search
 
