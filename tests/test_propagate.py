@@ -142,3 +142,12 @@ def test_predict_shows_what_it_took():
     assert any(e.get("propagated") == "Nadi Tomeh" and e["text"] == "Tomeh" for e in ents)
     result = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "always")
     assert result.exit_code == 1 and "propagate must be one of 'off', 'exact', 'parts', got 'always'" in said(result)
+
+
+def test_propagate_alone_means_exact():
+    alone = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate")
+    assert alone.exit_code == 0, said(alone)
+    exact = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "exact", "-t", "0.5")
+    assert json.loads(alone.stdout) == json.loads(exact.stdout)
+    before = invoke("predict", TEXT, "--propagate", "-l", "person", "-m", REF_MINILM)  # followed by an option
+    assert before.exit_code == 0 and json.loads(before.stdout) == json.loads(exact.stdout), said(before)
