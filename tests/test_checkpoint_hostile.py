@@ -70,6 +70,7 @@ def says_yes(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n" * 10))
 
 
+@pytest.mark.slow
 def test_cli_never_runs_a_checkpoints_code_even_when_stdin_says_yes(tmp_path):
     folder = copy_of(REF_MINILM, tmp_path / "evil")
     marker = tmp_path / "MARKER"
@@ -143,6 +144,7 @@ def test_custom_code_of_a_new_models_encoder_is_refused(tmp_path, says_yes):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_hub_repository_with_custom_code_runs_none_of_it(tiny_checkpoint, tmp_path):
     """The tokenizer of a Hub id (``model_name``) whose repository names custom code, from the local
     Hub cache: transformers is told never to trust it, so it neither asks nor runs it."""
@@ -236,6 +238,7 @@ def _load_each(folders: Dict[str, str], out: str) -> None:  # pragma: no cover -
         Path(out).write_text(json.dumps(results), encoding="utf8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["safetensors", "bin"])
 def test_sizes_beyond_the_weights_are_refused_before_anything_is_built(weights, tiny_checkpoint, tmp_path):
     folders = {}

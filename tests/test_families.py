@@ -72,6 +72,7 @@ def test_token_level_spans_follow_the_official_rule():
     assert cands.scores.tolist() == pytest.approx([0.5, 0.8])
 
 
+@pytest.mark.slow
 def test_token_level_scores_cover_a_long_text(loaded):
     """Past max_len words the official library drops the text; here every word is scored by
     the window that owns it, so entities are found to the end."""
