@@ -282,3 +282,13 @@ def test_a_ray_worker_refuses_a_pipeline_whose_relations_it_would_lose(nlp, tmp_
     nlp.to_disk(tmp_path / "nlp")
     with pytest.raises(ValueError, match="which Ray Data runs do not carry yet"):
         Annotator(RunSettings(str(tmp_path / "nlp"), RunOptions()))
+
+
+def test_docs_of_one_batch_keep_their_own_relation_thresholds(nlp, sentences):
+    """A doc with its own relation threshold is searched apart: each doc of the batch gets what it gets alone."""
+    texts = sentences[0][3:5]
+    docs = [nlp.make_doc(t) for t in texts]
+    docs[1].user_data["gliner_relation_threshold"] = 0.9
+    together = [as_core(d) for d in nlp.get_pipe("gliner").pipe(docs)]
+    alone = [as_core(nlp(texts[0])), as_core(nlp.get_pipe("gliner")(nlp.make_doc(texts[1]), relation_threshold=0.9))]
+    assert together == alone and all(r[3] > 0.9 for r in together[1]) and any(r[3] <= 0.9 for r in together[0])
