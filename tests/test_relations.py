@@ -292,3 +292,10 @@ def test_docs_of_one_batch_keep_their_own_relation_thresholds(nlp, sentences):
     together = [as_core(d) for d in nlp.get_pipe("gliner").pipe(docs)]
     alone = [as_core(nlp(texts[0])), as_core(nlp.get_pipe("gliner")(nlp.make_doc(texts[1]), relation_threshold=0.9))]
     assert together == alone and all(r[3] > 0.9 for r in together[1]) and any(r[3] <= 0.9 for r in together[0])
+
+
+def test_info_names_the_relation_types_of_a_relex_pipeline(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "nlp")
+    result = invoke("info", str(tmp_path / "nlp"))
+    assert result.exit_code == 0, result.output
+    assert "REL0 (works for)" in result.stdout

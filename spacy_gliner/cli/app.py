@@ -469,6 +469,11 @@ def info_cli(
         ("model", model),
         ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {describe_threshold(component.threshold)})"),
         ("labels", ", ".join(labels) or "none (give --labels when predicting)"),
+        *(
+            [("relations", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.relations.items()) or "none (give --relations when predicting)")]
+            if settings.relex
+            else []
+        ),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),
