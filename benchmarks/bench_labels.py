@@ -1,7 +1,7 @@
 """Many labels: a bi-encoder (labels encoded once, windows without a prompt) vs a uni-encoder
 (labels in the prompt, split into label groups that each take an encoder pass over the text).
 
-Two tiny random checkpoints written by the official library (tests/official_checkpoints.py:
+Two tiny random checkpoints written by the official library (tests/helpers/official_checkpoints.py:
 BERT text encoder of width 32, 2 layers; the bi-encoder's labels encoder is another tiny
 BERT), so the numbers show how the work grows with the number of labels, not the speed of
 a real model. Texts: the first ``--sentences`` CoNLL-2003 test sentences. Labels: 10, 100,
@@ -34,7 +34,7 @@ def main() -> None:
 
     import spacy
 
-    from official_checkpoints import write_official_checkpoint
+    from helpers.official_checkpoints import write_official_checkpoint
     from spacy_gliner.model.words import split_words
 
     items = json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))

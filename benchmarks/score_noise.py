@@ -1,8 +1,8 @@
 """Float noise on the scores of the test suite's checkpoints: the measurements behind SCORE_TOL.
 
-Every candidate that ref_minilm and the tiny checkpoints (tests/conftest.py TINY_CHECKPOINTS,
+Every candidate that ref_minilm and the tiny checkpoints (tests/helpers/data.py TINY_CHECKPOINTS,
 written once by the official library) score above 0.02 on the parity sentences, scored by the
-official library (its greedy search bypassed: conftest ``official_candidates``) and by ours
+official library (its greedy search bypassed: ``helpers.parity.official_candidates``) and by ours
 (``SpanSearch``), under this machine's own kernels and under each other kernel setting (a
 process of its own per setting: MKL reads MKL_CBWR, ATen ATEN_CPU_CAPABILITY at start-up).
 Prints, per checkpoint, the largest |ours - official| within a setting, and the largest move
@@ -32,7 +32,8 @@ def scores(folders: Dict[str, str], float64: bool) -> Dict[str, List[list]]:
     """name -> [dataset, text index, start, end, label, official score or None, our score or None]."""
     import torch
 
-    from conftest import PARITY_SETS, benchmark, load_official, official_candidates
+    from helpers.data import PARITY_SETS, benchmark
+    from helpers.parity import load_official, official_candidates
     from spacy_gliner.model import checkpoint
     from spacy_gliner.model.inputs import word_splitter
     from spacy_gliner.model.search import SpanSearch, unique_labels
@@ -70,8 +71,8 @@ def main() -> None:
         Path(args.child[1]).write_text(json.dumps(scores(folders, args.float64)))
         return
 
-    from conftest import REF_MINILM, TINY_CHECKPOINTS
-    from official_checkpoints import write_official_checkpoint
+    from helpers.data import REF_MINILM, TINY_CHECKPOINTS
+    from helpers.official_checkpoints import write_official_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         folders = {"ref_minilm": str(REF_MINILM)}

@@ -23,7 +23,7 @@ from spacy_gliner.model.checkpoint import LoadedGLiNER
 from spacy_gliner.model.words import split_words
 from spacy_gliner.render import render_html
 
-from conftest import Comparison, compare, fitting_ents, official_inference  # noqa: E402
+from helpers.parity import Comparison, compare, fitting_ents, official_inference  # noqa: E402
 
 # Pieces where the two tokenizations disagree, and plain words between them.
 PIECES = [

@@ -13,14 +13,13 @@ import spacy
 from spacy_gliner.data.calibration import Gold, apply, calibrate, plot, read_gold
 from spacy_gliner.loading import RunOptions, load_pipeline
 
-from conftest import DATA, REF_MINILM, invoke, said  # noqa: E402
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import DATA, REF_MINILM  # noqa: E402
 
 LABELS = ["location", "else", "organization", "person"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _weights_read_once(weights_read_once):
-    yield
+pytestmark = pytest.mark.usefixtures("weights_read_once")  # each checkpoint folder is read once for the module
 
 
 @pytest.fixture(scope="module")

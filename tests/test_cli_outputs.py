@@ -1,5 +1,6 @@
 """Where the command line reads and writes: devices, pipes, links, folders, full disks, closed
-pipes, outputs on one another, missing files, damaged mappings, file modes, escaped pages.
+pipes, outputs on one another, missing files, damaged mappings, file modes, escaped pages;
+outputs never written over their input, and a failed or interrupted run keeps no partial file.
 
 Checks before any work run without a model; the others use the reference checkpoint, in
 this process (typer's CliRunner) or, where a real file descriptor matters (a closed pipe,
@@ -7,6 +8,7 @@ this process (typer's CliRunner) or, where a real file descriptor matters (a clo
 """
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -17,12 +19,15 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from spacy_gliner.cli import predict
 from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.cli.outputs import write_file
 from spacy_gliner.redact import redact_document
 from spacy_gliner.render import displacy_page, marked_page
 
-from conftest import DATA, invoke, said  # noqa: E402
+from helpers.cli import invoke, said, write_jsonl  # noqa: E402
+from helpers.data import DATA  # noqa: E402
+from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
 
 MODEL = str(DATA / "models" / "ref_minilm")
 TEXT = "Alan Turing met Grace Hopper in London."
@@ -30,9 +35,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _weights_read_once(weights_read_once):
-    """Each checkpoint folder is read once for this module's CLI runs."""
+pytestmark = pytest.mark.usefixtures("weights_read_once")  # each checkpoint folder is read once for the module
 
 
 def cli(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess:
@@ -356,3 +359,80 @@ def test_displacy_pages_escape_every_text_they_are_given():
     for html in pages:
         assert "<img" not in html and "<script>alert" not in html and "<b>kb" not in html and "&lt;img src=x" in html
     assert "background: red" in pages[0] and "&lt;Turing&gt;" in pages[2]
+
+
+# -- files written whole, never over their input -----------------------------------------------
+
+
+def test_predict_refuses_to_write_over_its_input(tmp_path):
+    source = write_jsonl(tmp_path / "x.jsonl", [json.dumps({"text": t}) for t in SENTENCES])
+    before = source.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    for output in (source, link, tmp_path / "." / "x.jsonl"):
+        result = invoke("predict", source, "-l", "person", "-m", MODEL, "-o", output)
+        assert result.exit_code == 1 and "is also the input" in said(result)
+        assert source.read_bytes() == before
+
+
+def test_redact_and_render_refuse_to_write_over_their_input(tmp_path):
+    source = tmp_path / "doc.txt"
+    source.write_text(SENTENCE, encoding="utf8")
+    for args in (("redact", source, "-o", source), ("render", source, "-o", source), ("redact", source, "--preview", source)):
+        result = invoke(*args, "-l", "person", "-m", MODEL)
+        assert result.exit_code == 1 and "is also the input" in said(result)
+        assert source.read_text(encoding="utf8") == SENTENCE
+
+
+def _bad_line_run(tmp_path: Path, output: Path):
+    lines = [json.dumps({"text": t}) for t in SENTENCES[:3]] + ["{broken"] + [json.dumps({"text": SENTENCES[3]})]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    return invoke("predict", source, "-l", "person", "-m", MODEL, "-t", "0.3", "-o", output, "-b", "1")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".spacy"])
+def test_a_failed_run_keeps_no_partial_file_and_says_so(tmp_path, suffix):
+    output = tmp_path / "out" / f"result{suffix}"
+    output.parent.mkdir()
+    output.write_bytes(b"an older result")
+    result = _bad_line_run(tmp_path, output)
+    assert result.exit_code == 1
+    message = said(result)
+    assert "line 4" in message and re.search(r"\d+ records were annotated before the stop|Nothing was annotated", message)
+    assert "no partial file was kept" in message
+    assert output.read_bytes() == b"an older result"  # the old file is untouched
+    assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no temporary file left
+
+
+def test_ctrl_c_keeps_no_partial_file_and_says_so(tmp_path, monkeypatch):
+    source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}) for t in SENTENCES])
+    output = tmp_path / "out.jsonl"
+    real = predict.iter_records
+
+    def interrupted(*args: Any, **kwargs: Any):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(predict, "iter_records", interrupted)
+    result = invoke("predict", source, "-l", "person", "-m", MODEL, "-o", output, "-b", "1")
+    assert result.exit_code == 130
+    assert "Interrupted" in said(result) and "no partial file was kept" in said(result)
+    assert not output.exists() and list(tmp_path.iterdir()) == [source]
+
+
+def test_a_failed_run_to_stdout_says_how_many_records_were_written(tmp_path):
+    lines = [json.dumps({"text": t}) for t in SENTENCES] + ["[1]"]  # -b 1: documents go in batches of 4
+    result = invoke("predict", write_jsonl(tmp_path / "in.jsonl", lines), "-l", "person", "-m", MODEL, "-b", "1")
+    assert result.exit_code == 1 and "line 6" in said(result)
+    assert len(result.stdout.splitlines()) == 4 and "4 records were written to standard output" in said(result)
+
+
+def test_keys_a_docbin_cannot_hold_end_with_a_message(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": SENTENCE, "n": 1}), '{"text": "Tim Cook", "big": 18446744073709551616}'])
+    output = tmp_path / "out.spacy"
+    result = invoke("predict", source, "-l", "person", "-m", MODEL, "-o", output)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "a DocBin cannot store" in said(result) and "no partial file was kept" in said(result)
+    assert not output.exists()

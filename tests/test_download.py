@@ -14,10 +14,11 @@ from typing import Any, Dict, List
 
 import pytest
 
-from conftest import Comparison, OfficialEntities, compare
-from hub_fixture import DEFAULT_ID, ENCODER_ID, NORMALISED_LABELS, NORMALISED_TEXTS, THRESHOLD, hub_env
+from helpers.parity import Comparison, OfficialEntities, compare
+from helpers.hub_fixture import DEFAULT_ID, ENCODER_ID, NORMALISED_LABELS, NORMALISED_TEXTS, THRESHOLD, hub_env
 
-FIXTURE = Path(__file__).with_name("hub_fixture.py")
+TESTS = Path(__file__).parent
+FIXTURE = TESTS / "helpers" / "hub_fixture.py"
 pytestmark = pytest.mark.slow  # a SentencePiece model trained and five fresh processes: about 90 s of CPU
 
 
@@ -172,7 +173,7 @@ def _tf4_run(python: Path, code: str, env: Dict[str, str]) -> subprocess.Complet
     import site
 
     own = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    prelude = f"import site, sys\nfor p in {own!r}: site.addsitedir(p)\nsys.path.insert(0, {str(FIXTURE.parent)!r})\n"
+    prelude = f"import site, sys\nfor p in {own!r}: site.addsitedir(p)\nsys.path.insert(0, {str(TESTS)!r})\n"
     prelude += "import transformers\nassert transformers.__version__.startswith('4.57'), transformers.__version__\n"
     return subprocess.run([str(python), "-c", prelude + code], env=env, capture_output=True, text=True)
 
@@ -184,7 +185,7 @@ def test_saved_pipeline_loads_under_transformers_4(default_run, tf4_python, tmp_
     empty = tmp_path / "hf_home"
     empty.mkdir()
     out = tmp_path / "tf4.json"
-    code = f"import hub_fixture\nfrom pathlib import Path\nhub_fixture.run_saved_pipeline(Path({str(default_run['saved'])!r}), Path({str(out)!r}))"
+    code = f"from helpers import hub_fixture\nfrom pathlib import Path\nhub_fixture.run_saved_pipeline(Path({str(default_run['saved'])!r}), Path({str(out)!r}))"
     done = _tf4_run(tf4_python, code, hub_env(empty))
     assert done.returncode == 0, done.stderr[-3000:]
     reloaded = json.loads(out.read_text(encoding="utf8"))

@@ -26,10 +26,7 @@ from spacy_gliner.data.evaluation import (
     results_to_json,
 )
 
-try:
-    from conftest import BENCHMARKS
-except ImportError:  # tests/ collected as a package
-    from tests.conftest import BENCHMARKS
+from helpers.data import BENCHMARKS
 
 ALL_DATASETS = sorted(p.name for p in BENCHMARKS.iterdir() if (p / "labels.json").is_file())
 

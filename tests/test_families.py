@@ -23,7 +23,9 @@ from spacy_gliner.model.decoding import token_candidates
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import UNSUPPORTED_SPAN_MODES, CheckpointError
 
-from conftest import Comparison, benchmark, compare, official_inference
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, official_inference
+from helpers.pipelines import gliner_pipeline
 
 FAMILIES = ("token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta")
 MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True)}
@@ -86,7 +88,7 @@ def test_token_level_scores_cover_a_long_text(loaded):
 @pytest.mark.parity
 @pytest.mark.parametrize("name", FAMILIES)
 def test_round_trip_and_export_to_the_official_library(name, loaded, tmp_path, offline):
-    from conftest import load_official
+    from helpers.parity import load_official
 
     texts, labels = benchmark("conll2003", 12)
     before = predict_entities(loaded(name), texts, labels)
@@ -172,9 +174,9 @@ def test_update_says_the_family_cannot_be_trained(name, tiny_checkpoint):
 
 
 # -- the component's label cache (bi-encoders) -------------------------------------------
-def _pipeline(folder: Path, labels: List[str]):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(folder), "labels": labels, "nested": True})
+def _initialized(folder: Path, labels: List[str]) -> spacy.Language:
+    """A nested pipeline on ``folder``, initialized (the label cache starts empty)."""
+    nlp = gliner_pipeline(folder, labels, nested=True)
     nlp.initialize()
     return nlp
 
@@ -187,7 +189,7 @@ def test_bi_encoder_encodes_each_label_once_and_never_reuses_stale_vectors(tiny_
     folder = tiny_checkpoint("bi-markerV0-bert-h48")
     texts, labels = benchmark("CrossNER_AI", 6)
     first, second = labels[:5], labels[5:] + ["planet"]
-    nlp = _pipeline(folder, first)
+    nlp = _initialized(folder, first)
     pipe = nlp.get_pipe("gliner")
     network = get_loaded(pipe.model).network
     encoded: List[int] = []
@@ -209,16 +211,16 @@ def test_bi_encoder_encodes_each_label_once_and_never_reuses_stale_vectors(tiny_
     mixed.user_data["gliner_labels"] = [second[0], first[0]]
     pipe(mixed)
     assert sum(encoded) == len(first) + len(second)  # both labels known
-    fresh_second = _pipeline(folder, second)
+    fresh_second = _initialized(folder, second)
     assert [_spans(d) for d in per_call] == [_spans(fresh_second(t)) for t in texts]
-    assert _spans(mixed) == _spans(_pipeline(folder, [second[0], first[0]])(texts[0]))
+    assert _spans(mixed) == _spans(_initialized(folder, [second[0], first[0]])(texts[0]))
     # changing the configured labels changes the results, with no stale vectors
-    assert [_spans(d) for d in docs] == [_spans(d) for d in _pipeline(folder, first).pipe(texts)]
+    assert [_spans(d) for d in docs] == [_spans(d) for d in _initialized(folder, first).pipe(texts)]
     assert [_spans(d) for d in docs] != [_spans(d) for d in per_call]
 
 
 def test_bi_encoder_refuses_a_label_its_labels_tokenizer_cannot_read(tiny_checkpoint):
-    nlp = _pipeline(tiny_checkpoint("bi-markerV0-bert-h48"), ["person"])
+    nlp = _initialized(tiny_checkpoint("bi-markerV0-bert-h48"), ["person"])
     with pytest.raises(ValueError, match=re.escape(repr("\ufffd")) + ".*no sub-token"):
         nlp("Marie Curie worked in Paris.", component_cfg={"gliner": {"labels": ["person", "\ufffd"]}})
 
@@ -226,7 +228,7 @@ def test_bi_encoder_refuses_a_label_its_labels_tokenizer_cannot_read(tiny_checkp
 def test_bi_encoder_cache_starts_afresh_when_the_model_is_reloaded(tiny_checkpoint, tmp_path):
     folder = tiny_checkpoint("bi-markerV0-bert-h48")
     texts, labels = benchmark("CrossNER_AI", 3)
-    nlp = _pipeline(folder, labels[:4])
+    nlp = _initialized(folder, labels[:4])
     before = [_spans(nlp(t)) for t in texts]
     pipe = nlp.get_pipe("gliner")
     # another model in the same component: new weights, so no vector may be reused
@@ -239,7 +241,7 @@ def test_bi_encoder_cache_starts_afresh_when_the_model_is_reloaded(tiny_checkpoi
     pipe.from_disk(_saved_component(nlp, other, tmp_path))
     after = [_spans(nlp(t)) for t in texts]
     assert after != before
-    assert after == [_spans(_pipeline(other, labels[:4])(t)) for t in texts]
+    assert after == [_spans(_initialized(other, labels[:4])(t)) for t in texts]
 
 
 def _saved_component(nlp, model_folder: Path, tmp_path: Path) -> Path:

@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from conftest import benchmark
-from gliner2_checkpoints import Report, compare, comparable, minilm, write_encoder, write_gliner2_checkpoint
+from helpers.data import benchmark
+from helpers.gliner2_checkpoints import Report, compare, comparable, minilm, write_encoder, write_gliner2_checkpoint
 
 from spacy_gliner.model.gliner2 import checkpoint
 from spacy_gliner.model.gliner2.decoding import as_gliner2
@@ -68,7 +68,7 @@ def gliner2_folder(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
 
 
 @pytest.fixture(scope="session")
-def models(gliner2_folder: Callable[[str], Path]) -> Callable[[str], Tuple[Any, Extractor]]:
+def gliner2_models(gliner2_folder: Callable[[str], Path]) -> Callable[[str], Tuple[Any, Extractor]]:
     """(gliner2's AutoExtractor, our Extractor) of a variant, loaded once (do not modify)."""
     cache: Dict[str, Tuple[Any, Extractor]] = {}
 
@@ -106,8 +106,8 @@ def schemas(labels: List[str], threshold: float) -> Tuple[Any, Schema, Dict[str,
     return reference, ours, thresholds
 
 
-def run_parity(models: Callable, name: str, sets=PARITY_SETS) -> Report:
-    reference_model, ours = models(name)
+def run_parity(gliner2_models: Callable, name: str, sets=PARITY_SETS) -> Report:
+    reference_model, ours = gliner2_models(name)
     report = Report()
     for dataset, n in sets:
         texts, labels = benchmark(dataset, n)
@@ -130,8 +130,8 @@ def assert_exact_offsets(text: str, extraction: Any) -> None:
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n not in SLOW])
-def test_parity_with_gliner2(models: Callable, name: str) -> None:
-    report = run_parity(models, name)
+def test_parity_with_gliner2(gliner2_models: Callable, name: str) -> None:
+    report = run_parity(gliner2_models, name)
     report.check()
     assert report.counts["relations"] > 0, report.counts
 
@@ -139,8 +139,8 @@ def test_parity_with_gliner2(models: Callable, name: str) -> None:
 @pytest.mark.parity
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
-def test_parity_with_gliner2_real_encoders(models: Callable, name: str) -> None:
-    run_parity(models, name).check()
+def test_parity_with_gliner2_real_encoders(gliner2_models: Callable, name: str) -> None:
+    run_parity(gliner2_models, name).check()
 
 
 @pytest.mark.slow
@@ -169,12 +169,12 @@ def long_document(sentences: int) -> str:
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", ["span", "boundary"])
-def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(models: Callable, name: str) -> None:
+def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(gliner2_models: Callable, name: str) -> None:
     """A text longer than the encoder reads at once: several windows, each decoded as gliner2
     decodes that window's words, merged as gliner2's extract_long merges its chunks."""
     from gliner2.inference.chunking import TextChunk, merge_chunk_results
 
-    reference_model, ours = models(name)
+    reference_model, ours = gliner2_models(name)
     # no end mark: the last window reads gliner2's added "."
     text = long_document(80).rstrip(" .")
     _, labels = benchmark("conll2003", 1)
@@ -197,9 +197,9 @@ def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(models: Call
     assert got.entities and got.entities[-1].end > words[windows[-2].end - 1][2]  # found past the second-last window
 
 
-def test_batches_and_window_order_do_not_change_results(models: Callable) -> None:
+def test_batches_and_window_order_do_not_change_results(gliner2_models: Callable) -> None:
     """Windows are sorted by length and padded into batches: any batch size gives the same."""
-    _, ours = models("boundary")
+    _, ours = gliner2_models("boundary")
     texts, labels = benchmark("CrossNER_AI", 10)
     texts = texts + [long_document(40)]
     _, schema, _ = schemas(labels, 0.4)
@@ -213,11 +213,11 @@ def test_batches_and_window_order_do_not_change_results(models: Callable) -> Non
 
 
 @pytest.mark.parametrize("name", ["span", "boundary"])
-def test_words_given_by_the_caller(models: Callable, name: str) -> None:
+def test_words_given_by_the_caller(gliner2_models: Callable, name: str) -> None:
     """Words with their offsets (e.g. a Doc's tokens) instead of gliner2's splitter."""
     from spacy_gliner.model.gliner2.inputs import split_words
 
-    _, ours = models(name)
+    _, ours = gliner2_models(name)
     texts, labels = benchmark("conll2003", 6)
     _, schema, _ = schemas(labels, 0.3)
     same = ours(texts, schema, 0.3, words=[split_words(t) for t in texts])
@@ -232,8 +232,8 @@ def test_words_given_by_the_caller(models: Callable, name: str) -> None:
     "words, message",
     [([("Paris", 0, 60)], "inside the text"), ([("  ", 5, 7)], "not blank"), ([("is", 6, 8), ("Paris", 0, 5)], "after the previous"), (["Paris"], "triples"), ([("", 0, 0)], "not a word")],
 )
-def test_bad_words_are_refused(models: Callable, words: list, message: str) -> None:
-    _, ours = models("span")
+def test_bad_words_are_refused(gliner2_models: Callable, words: list, message: str) -> None:
+    _, ours = gliner2_models("span")
     schema = Schema.build(["city"])
     with pytest.raises(ValueError, match=message):
         ours(["Paris is big."], schema, words=[words])
@@ -258,8 +258,8 @@ def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> Non
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name, policy", [("span", "nested"), ("span", "flat"), ("boundary", "longest"), ("boundary", "allow")])
-def test_overlap_policy_is_gliner2s(models: Callable, name: str, policy: str) -> None:
-    reference_model, ours = models(name)
+def test_overlap_policy_is_gliner2s(gliner2_models: Callable, name: str, policy: str) -> None:
+    reference_model, ours = gliner2_models(name)
     texts, labels = benchmark("CrossNER_AI", 6)
     reference_schema, schema, thresholds = schemas(labels, 0.4)
     report = Report()
@@ -270,10 +270,10 @@ def test_overlap_policy_is_gliner2s(models: Callable, name: str, policy: str) ->
 
 
 @pytest.mark.parametrize("name", ["span", "boundary"])
-def test_odd_texts(models: Callable, name: str) -> None:
+def test_odd_texts(gliner2_models: Callable, name: str) -> None:
     """Empty and blank texts, a word with no sub-token, gliner2's added "." alone: gliner2's
     results (under the rules of ``comparable``), offsets inside the text."""
-    reference_model, ours = models(name)
+    reference_model, ours = gliner2_models(name)
     texts = ["", "   ", "\u200b", "Paris \u200b", "Berlin", "Angela Merkel visited Paris\u200b", "x\n\n"]
     reference_schema, schema, thresholds = schemas(["person", "organization", "location", "date", "product", "city"], 0.3)
     report = Report()
@@ -285,10 +285,10 @@ def test_odd_texts(models: Callable, name: str) -> None:
     assert not report.errors and not report.near_ties and report.max_diff < 1e-4, (report.errors, report.near_ties)
 
 
-def test_every_choice_is_scored(models: Callable) -> None:
+def test_every_choice_is_scored(gliner2_models: Callable) -> None:
     """A class carries every choice's probability (doc.cats needs them all); single-label
     probabilities sum to 1, the chosen one is the best."""
-    _, ours = models("span")
+    _, ours = gliner2_models("span")
     texts, labels = benchmark("conll2003", 3)
     _, schema, _ = schemas(labels, 0.5)
     for extraction in ours(texts, schema):
@@ -298,8 +298,8 @@ def test_every_choice_is_scored(models: Callable) -> None:
         assert set(multi.scores) == set(CLASSES[1][1]) and multi.labels
 
 
-def test_prompt_that_leaves_no_room_for_the_text_is_refused(models: Callable) -> None:
-    _, ours = models("span")
+def test_prompt_that_leaves_no_room_for_the_text_is_refused(gliner2_models: Callable) -> None:
+    _, ours = gliner2_models("span")
     schema = Schema.build({f"label number {i}": "a long description of what this label means in context" for i in range(60)})
     with pytest.raises(ValueError, match="fewer or shorter labels"):
         ours(["Paris is big."], schema)
@@ -330,17 +330,17 @@ def test_schema_checks(kwargs: dict, error: type, message: str) -> None:
         Schema.build(**kwargs)
 
 
-def test_schema_prompt_is_gliner2s(models: Callable) -> None:
+def test_schema_prompt_is_gliner2s(gliner2_models: Callable) -> None:
     """Task order and schema tokens as gliner2's processor writes them."""
-    reference_model, _ = models("span")
+    reference_model, _ = gliner2_models("span")
     reference_schema, schema, _ = schemas(["person", "organization", "location", "date", "product", "city"], 0.5)
     reference_model.processor.change_mode(is_training=False)
     expected = reference_model.processor._infer_from_json(json.loads(json.dumps(reference_schema.build())))["schemas"]
     assert [list(t.tokens) for t in schema.tasks()] == expected
 
 
-def test_threshold_and_batch_size_are_checked(models: Callable) -> None:
-    _, ours = models("span")
+def test_threshold_and_batch_size_are_checked(gliner2_models: Callable) -> None:
+    _, ours = gliner2_models("span")
     schema = Schema.build(["city"])
     with pytest.raises(ValueError, match="from 0 to 1"):
         ours(["Paris."], schema, threshold=2)

@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict
 import pytest
 import torch
 
-from conftest import REF_MINILM
-from gliner2_checkpoints import write_encoder, write_gliner2_checkpoint
+from helpers.data import REF_MINILM
+from helpers.gliner2_checkpoints import write_encoder, write_gliner2_checkpoint
 
 from spacy_gliner.model.gliner2 import checkpoint
 from spacy_gliner.model.gliner2.decoding import as_gliner2

@@ -12,7 +12,7 @@ from typing import Callable, Dict
 
 import pytest
 
-from conftest import BENCHMARKS, ROOT
+from helpers.data import BENCHMARKS, ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_gpu  # noqa: E402

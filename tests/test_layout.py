@@ -1,5 +1,6 @@
 """The package's shape: three layers with imports flowing down, a light factory import, and
-every registered name reachable through an entry point in a fresh process.
+every registered name reachable through an entry point in a fresh process. The tests' shape:
+helpers imported from ``tests/helpers``, never from conftest, and each fixture defined once.
 
 The import graph is read from the source (imports inside functions included, since lazy
 imports hide circles from a plain ``import``), not from what happens to be loaded.
@@ -19,6 +20,7 @@ import spacy_gliner
 
 PACKAGE = Path(spacy_gliner.__file__).parent
 ROOT = PACKAGE.parent
+TESTS = Path(__file__).resolve().parent
 # layer of each module: 0 the torch-only GLiNER core, 1 the spaCy layer, 2 the tools around them
 TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.redact", "spacy_gliner.markup", "spacy_gliner.__main__")
 SPACY_FREE = ("spacy", "thinc", "srsly", "typer", "wasabi")
@@ -184,3 +186,35 @@ def test_the_readme_names_every_module():
     assert (tree - table, table - tree) == (set(), set())
     diagram = set(re.findall(r"\w+\.py|\w+/", section.split("```", 2)[1]))
     assert {m.removeprefix("model/") for m in tree if layer(module_name(PACKAGE / m.rstrip("/"))) < 2} - diagram == set()
+
+
+def _test_modules() -> List[Path]:
+    return sorted(p for p in TESTS.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr == "fixture" or isinstance(target, ast.Name) and target.id == "fixture"
+
+
+def test_no_test_module_imports_from_conftest():
+    """conftest holds fixtures and hooks; what tests import lives in ``tests/helpers``."""
+    offending = []
+    for path in _test_modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offending += [f"{path.relative_to(TESTS)}: {name}" for name in names if name.split(".")[-1] == "conftest"]
+    assert not offending, offending
+
+
+def test_each_fixture_is_defined_once_in_conftest_or_one_test_module():
+    """A fixture redefined in another module means two things under one name, or one thing written twice."""
+    where: Dict[str, List[str]] = {}
+    for path in _test_modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(map(_is_fixture, node.decorator_list)):
+                where.setdefault(node.name, []).append(path.relative_to(TESTS).as_posix())
+    assert len(where) >= 20  # the walk sees the fixtures
+    twice = {name: files for name, files in where.items() if len(files) > 1}
+    outside = {name: files for name, files in where.items() if any(f.startswith("helpers/") for f in files)}
+    assert (twice, outside) == ({}, {})

@@ -29,7 +29,8 @@ from spacy_gliner.model.search import SpanSearch, predict_entities
 from spacy_gliner.model.inputs import sentence_starts
 from spacy_gliner.model.words import split_words
 
-from conftest import BENCHMARKS, REF_MINILM, Comparison, compare, official_inference
+from helpers.data import BENCHMARKS, REF_MINILM
+from helpers.parity import Comparison, compare, official_inference
 
 THRESHOLD = 0.3
 Entity = Tuple[int, int, str]

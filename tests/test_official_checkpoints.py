@@ -1,4 +1,4 @@
-"""The tiny official GLiNER checkpoints of ``official_checkpoints`` are usable fixtures.
+"""The tiny official GLiNER checkpoints of ``helpers.official_checkpoints`` are usable fixtures.
 
 Each checkpoint is written by the official ``gliner`` library with all network
 connections refused, reloaded offline with ``GLiNER.from_pretrained`` and run on
@@ -9,19 +9,15 @@ entity decoding.
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from safetensors import safe_open
 
-try:
-    from official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
-except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
+from helpers.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
 
 from gliner import GLiNER
 
-from conftest import BENCHMARKS  # noqa: E402
+from helpers.data import BENCHMARKS  # noqa: E402
 
 CROSSNER_AI = BENCHMARKS / "CrossNER_AI"
 
@@ -43,20 +39,6 @@ def crossner():
     ]
     labels = json.loads((CROSSNER_AI / "labels.json").read_text())
     return sentences, labels
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """No network at all: HF offline mode and every socket connection refused."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.mark.parametrize(("span_mode", "encoder", "hidden_size"), VARIANTS)

@@ -1,10 +1,10 @@
-"""Checkpoints made the way the official library makes them (issue 26, item 2).
+"""Checkpoints made the way the official library makes them .
 
 A user (or trainer) makes a new GLiNER with ``load_from_config(config,
 backbone_from_pretrained=True)`` around a pretrained encoder and saves it with
 ``save_pretrained``: that is what the Hub holds. Here, for each family (uni-encoder span,
 token-level, bi-encoder span, bi-encoder token), around the published all-MiniLM-L6-v2,
-with the random head's scores spread out (``official_checkpoints``). A bi-encoder made so
+with the random head's scores spread out (``helpers.official_checkpoints``). A bi-encoder made so
 has a text tokenizer with GLiNER's tokens beyond its encoder's embedding rows: the official
 library adds them and never resizes a bi-encoder.
 """
@@ -20,12 +20,10 @@ from spacy_gliner.alignment import word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
 
-from conftest import Comparison, benchmark, compare, load_official, official_inference
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, load_official, official_inference
 
-try:
-    from official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
-except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
+from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
 
 pytestmark = pytest.mark.slow  # four checkpoints around a 22M-parameter encoder, each run by both libraries
 
@@ -44,7 +42,7 @@ def _texts() -> list:
 
 
 @pytest.fixture(scope="module")
-def models(official_path_checkpoint) -> Callable[[str], Tuple[Any, Any]]:
+def path_models(official_path_checkpoint) -> Callable[[str], Tuple[Any, Any]]:
     """(ours, official) for a family, loaded once for this module."""
     cache: Dict[str, Tuple[Any, Any]] = {}
 
@@ -61,9 +59,9 @@ def models(official_path_checkpoint) -> Callable[[str], Tuple[Any, Any]]:
 @pytest.mark.parity
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_same_entities_as_the_official_library(name, mode, models):
+def test_same_entities_as_the_official_library(name, mode, path_models):
     flat, multi = MODES[mode]
-    ours, theirs = models(name)
+    ours, theirs = path_models(name)
     comparison = Comparison()
     for texts, labels in _texts():
         found = official_inference(theirs, texts, labels, threshold=0.5, flat_ner=flat, multi_label=multi)
@@ -73,14 +71,14 @@ def test_same_entities_as_the_official_library(name, mode, models):
 
 
 @pytest.mark.parametrize("name", BI_ENCODERS)
-def test_a_bi_encoders_text_tokenizer_holds_gliners_tokens_beyond_its_rows(name, official_path_checkpoint, models):
+def test_a_bi_encoders_text_tokenizer_holds_gliners_tokens_beyond_its_rows(name, official_path_checkpoint, path_models):
     """What the official library writes, and what is read here: the tokenizer without them."""
     folder = official_path_checkpoint(name)
     rows = checkpoint.weight_shapes(folder / "pytorch_model.bin")[checkpoint.ENCODER + "embeddings.word_embeddings.weight"][0]
     written = AutoTokenizer.from_pretrained(str(folder))
     assert len(written) == rows + 3
     assert {written.convert_ids_to_tokens(rows + i) for i in range(3)} == {"[FLERT]", "<<ENT>>", "<<SEP>>"}
-    ours, _ = models(name)
+    ours, _ = path_models(name)
     assert len(ours.tokenizer) == rows
 
 
@@ -113,8 +111,8 @@ def test_a_literal_marker_token_in_the_text_reads_as_its_characters(name, offici
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", FAMILIES)
-def test_saved_here_loads_here_and_in_the_official_library(name, models, tmp_path):
-    ours, _ = models(name)
+def test_saved_here_loads_here_and_in_the_official_library(name, path_models, tmp_path):
+    ours, _ = path_models(name)
     texts, labels = benchmark("conll2003", 6)
     before = predict_entities(ours, texts, labels, 0.5)
     folder = checkpoint.save(ours, tmp_path / "saved")

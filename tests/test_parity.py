@@ -9,7 +9,7 @@ component (``doc.ents`` / ``doc.spans``, official entities expanded to token bou
 Float32 sums in a different order than the official code (and the official library's own
 scores move from one CPU to another), so a score within float noise of the threshold, or
 of a competing span, can tip either way. A text whose entities differ passes only when the
-difference is explained by such near-ties, from the official scores (conftest ``explain``);
+difference is explained by such near-ties, from the official scores (``helpers.parity.explain``);
 the float64 runs show that, without that noise, the decisions are identical everywhere.
 """
 from typing import Any, Callable, Dict, List, Tuple
@@ -20,7 +20,7 @@ import spacy
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import SpanSearch, predict_entities
 
-from conftest import Comparison, aligned, compare, load_official, official_inference, token_entities
+from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
 
 pytestmark = pytest.mark.parity
 

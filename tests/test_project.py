@@ -18,10 +18,7 @@ from typing import Dict, List
 import pytest
 import srsly
 
-try:
-    from conftest import BENCHMARKS, DATA
-except ImportError:  # tests/ collected as a package
-    from tests.conftest import BENCHMARKS, DATA
+from helpers.data import BENCHMARKS, DATA
 
 PROJECT = Path(__file__).parent.parent / "project"
 ZERO_SHOT = ("mit-movie", "mit-restaurant", "CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics", "CrossNER_science")

@@ -13,14 +13,13 @@ from spacy_gliner.model.propagation import name_parts, propagate
 from spacy_gliner.model.words import word_offsets, word_splitter
 from spacy_gliner.records import entity_records
 
-from conftest import REF_MINILM, ROOT, invoke, said  # noqa: E402
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import REF_MINILM, ROOT  # noqa: E402
 
 PAPER = ROOT / "docs" / "redaction" / "paper.md"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _weights_read_once(weights_read_once):
-    yield
+pytestmark = pytest.mark.usefixtures("weights_read_once")  # each checkpoint folder is read once for the module
 
 
 def found(text, spans):
@@ -69,7 +68,8 @@ def test_exact_and_parts_whole_words_only_never_over_a_found_entity():
 
 
 @pytest.fixture(scope="module")
-def nlp():
+def person_nlp():
+    """The reference checkpoint looking for people at threshold 0.5."""
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": ["person"], "threshold": 0.5})
     return nlp
@@ -78,14 +78,14 @@ def nlp():
 TEXT = "Nadi Tomeh wrote the paper with Pierre Holat. Later, N. Tomeh and P. Holat met in Paris."
 
 
-def test_component_setting_marks_what_it_took(nlp):
-    component = nlp.get_pipe("gliner")
-    plain = nlp(TEXT)
+def test_component_setting_marks_what_it_took(person_nlp):
+    component = person_nlp.get_pipe("gliner")
+    plain = person_nlp(TEXT)
     assert "propagated" not in plain.spans["sc"].attrs  # off: today's output
     base = entity_records(plain, "sc")
     component.propagate = "parts"
     try:
-        doc = nlp(TEXT)
+        doc = person_nlp(TEXT)
     finally:
         component.propagate = "off"
     records = entity_records(doc, "sc")
@@ -142,3 +142,12 @@ def test_predict_shows_what_it_took():
     assert any(e.get("propagated") == "Nadi Tomeh" and e["text"] == "Tomeh" for e in ents)
     result = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "always")
     assert result.exit_code == 1 and "propagate must be one of 'off', 'exact', 'parts', got 'always'" in said(result)
+
+
+def test_propagate_alone_means_exact():
+    alone = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate")
+    assert alone.exit_code == 0, said(alone)
+    exact = invoke("predict", TEXT, "-l", "person", "-m", REF_MINILM, "--propagate", "exact", "-t", "0.5")
+    assert json.loads(alone.stdout) == json.loads(exact.stdout)
+    before = invoke("predict", TEXT, "--propagate", "-l", "person", "-m", REF_MINILM)  # followed by an option
+    assert before.exit_code == 0 and json.loads(before.stdout) == json.loads(exact.stdout), said(before)

@@ -14,18 +14,17 @@ characters) and random label sets:
 * a batch of documents that each carry their own labels (different counts: padded
   label slots in the same forward pass) gives what each document gives alone.
 """
-from pathlib import Path
 from typing import List
 
 import numpy as np
 import pytest
-import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from conftest import assert_valid_output, spans_of
+from helpers.docs import assert_valid_output, spans_of
+from helpers.pipelines import gliner_pipeline
 from spacy_gliner.component import DOC_LABELS_KEY
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -33,7 +32,7 @@ WORDS = ["Barack", "Obama", "visited", "Microsoft", "in", "Seattle", "New York",
 LABEL_POOL = ["person", "organization", "location", "date", "city", "Person", "thing of interest", "company name"]
 SEPARATORS = [" ", "  ", "\n", "\r\n", "\t", "", ", ", ". ", "\x00", "\u200b", "\u00a0"]
 
-# Any Unicode text except lone surrogates (tested on their own in test_reliability).
+# Any Unicode text except lone surrogates (tested on their own in test_component).
 odd_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
 wordy_text = st.lists(
     st.tuples(st.sampled_from(WORDS) | odd_text.filter(bool), st.sampled_from(SEPARATORS)), max_size=30
@@ -46,20 +45,15 @@ labels = st.lists(st.sampled_from(LABEL_POOL) | any_label.filter(lambda t: any(c
 thresholds = st.floats(0.05, 0.95)
 
 
-def _pipeline(checkpoint: Path, **config) -> Language:
-    nlp = spacy.blank("xx")  # the multi-language tokenizer: any script
-    nlp.add_pipe("gliner", config={"model": str(checkpoint), "labels": ["person"], **config})
-    return nlp
+@pytest.fixture(scope="module")
+def flat_nlp(tiny) -> Language:
+    """The multi-language tokenizer ("xx"): any script."""
+    return gliner_pipeline(tiny, ["person"], "xx")
 
 
 @pytest.fixture(scope="module")
-def flat_nlp(tiny_checkpoint) -> Language:
-    return _pipeline(tiny_checkpoint("markerV0-bert"))
-
-
-@pytest.fixture(scope="module")
-def nested_nlp(tiny_checkpoint) -> Language:
-    return _pipeline(tiny_checkpoint("markerV0-bert"), nested=True)
+def nested_nlp(tiny) -> Language:
+    return gliner_pipeline(tiny, ["person"], "xx", nested=True)
 
 
 @SETTINGS

@@ -17,7 +17,7 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.markup import classify
 from spacy_gliner.redact import BOM, RedactionIncomplete, redact_document, redact_text, restore_document
 
-from conftest import REF_MINILM  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
 
 NAMES = ["Alan Turing", "Ada Lovelace", "Grace Hopper", "Zoë Saldaña", "Jose\u0301 Mourinho", "李小龙", "O'Neil", "Turing"]
 WORDS = ["the", "paper", "by", "and", "1,234,567", "e.g.", "U.S.-based", "😀", "|", "---", "#", "-", "1.", ">", "< ", "a < b", "\u200b"]
@@ -134,7 +134,7 @@ def test_every_byte_outside_the_entities_is_kept_and_restore_is_exact(doc, place
     assert restore_document(redaction.data, mapping) == data
 
 
-def test_the_issue_example_keeps_the_closing_tag():
+def test_a_text_in_a_paragraph_keeps_the_closing_tag():
     data = b"<p>Contact Alan Turing at Bletchley Park.</p>"
     entities = [{"start": 11, "end": 22, "label": "person"}, {"start": 26, "end": 40, "label": "location"}]
     for kind in ("html", "markdown", "text"):

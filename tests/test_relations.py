@@ -15,8 +15,10 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conftest import REF_MINILM, SCORE_TOL, benchmark, invoke, load_official, said
-from relex_checkpoints import RELATION_TYPES, relex_checkpoint  # noqa: F401 (a fixture)
+from helpers.cli import invoke, said
+from helpers.data import REF_MINILM, benchmark
+from helpers.parity import SCORE_TOL, load_official
+from helpers.relex_checkpoints import RELATION_TYPES
 from spacy_gliner.alignment import exact_entities
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.relation_search import predict_relations
@@ -30,7 +32,7 @@ RELATIONS = {f"REL{i}": t for i, t in enumerate(RELATION_TYPES)}
 
 
 @pytest.fixture(scope="module")
-def sentences():
+def relex_sentences():
     return benchmark("conll2003", 8)
 
 
@@ -64,8 +66,8 @@ def assert_same(ours: List[tuple], theirs: List[tuple]) -> None:
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", list(THRESHOLDS))
-def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint, sentences, tmp_path, name):  # noqa: F811
-    texts, labels = sentences
+def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint, relex_sentences, tmp_path, name):
+    texts, labels = relex_sentences
     threshold = THRESHOLDS[name]
     relex_nlp(relex_checkpoint(name), labels, relations=RELATIONS, threshold=threshold).to_disk(tmp_path / "nlp")
     nlp = spacy.load(tmp_path / "nlp")
@@ -83,30 +85,30 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
 
 
 @pytest.fixture(scope="module")
-def nlp(relex_checkpoint, sentences):  # noqa: F811
-    return relex_nlp(relex_checkpoint("span-none"), sentences[1], relations=RELATIONS, threshold=0.5)
+def relex_pipe(relex_checkpoint, relex_sentences):
+    return relex_nlp(relex_checkpoint("span-none"), relex_sentences[1], relations=RELATIONS, threshold=0.5)
 
 
-def test_relations_per_call_and_per_doc(nlp, sentences):
-    text = sentences[0][3]
-    configured = as_core(nlp(text))
-    pipe = nlp.get_pipe("gliner")
-    per_call = pipe(nlp.make_doc(text), relations={"R": RELATION_TYPES[0]})
+def test_relations_per_call_and_per_doc(relex_pipe, relex_sentences):
+    text = relex_sentences[0][3]
+    configured = as_core(relex_pipe(text))
+    pipe = relex_pipe.get_pipe("gliner")
+    per_call = pipe(relex_pipe.make_doc(text), relations={"R": RELATION_TYPES[0]})
     assert per_call._.rel and {r["relation"] for r in per_call._.rel} == {"R"}
-    doc = nlp.make_doc(text)
+    doc = relex_pipe.make_doc(text)
     doc.user_data["gliner_relations"] = ["born in"]
     assert {r["relation"] for r in pipe(doc)._.rel} == {"born in"}
-    high = pipe(nlp.make_doc(text), relation_threshold=0.9)
+    high = pipe(relex_pipe.make_doc(text), relation_threshold=0.9)
     assert [r for r in configured if r[3] > 0.9] == as_core(high)
-    doc = nlp.make_doc(text)
+    doc = relex_pipe.make_doc(text)
     doc.user_data["gliner_relation_threshold"] = 0.9
     assert as_core(pipe(doc)) == as_core(high)
     # relations above 0.9 are a part: the configured threshold (None: the entity threshold 0.5) keeps more
     assert len(configured) > len(as_core(high))
 
 
-def test_no_relation_types_gives_entities_and_no_relations(relex_checkpoint, sentences):  # noqa: F811
-    texts, labels = sentences
+def test_no_relation_types_gives_entities_and_no_relations(relex_checkpoint, relex_sentences):
+    texts, labels = relex_sentences
     nlp = relex_nlp(relex_checkpoint("span-none"), labels, threshold=0.5)
     docs = list(nlp.pipe(texts))
     entities, _ = predict_relations(checkpoint.load(relex_checkpoint("span-none"), relations=True), texts, labels, [], 0.5)
@@ -116,38 +118,38 @@ def test_no_relation_types_gives_entities_and_no_relations(relex_checkpoint, sen
     assert all(doc._.rel is None for doc in docs)
 
 
-def test_nested_mode_keeps_ends_outside_doc_ents(relex_checkpoint, sentences):  # noqa: F811
-    texts, labels = sentences
+def test_nested_mode_keeps_ends_outside_doc_ents(relex_checkpoint, relex_sentences):
+    texts, labels = relex_sentences
     nlp = relex_nlp(relex_checkpoint("span-none"), labels, relations=RELATIONS, threshold=0.5, nested=True)
     docs = list(nlp.pipe(texts[2:6]))
     found = [r for doc in docs for r in doc._.rel]
     assert found and all(r["dep"] is None and r["dest"] is None for r in found)
 
 
-def test_relations_survive_docbin_to_disk_and_n_process(nlp, sentences, tmp_path):
-    texts = sentences[0][2:6]
-    docs = list(nlp.pipe(texts))
+def test_relations_survive_docbin_to_disk_and_n_process(relex_pipe, relex_sentences, tmp_path):
+    texts = relex_sentences[0][2:6]
+    docs = list(relex_pipe.pipe(texts))
     assert all(doc._.rel for doc in docs)
     binary = DocBin(docs=docs, store_user_data=True).to_bytes()
-    restored = list(DocBin().from_bytes(binary).get_docs(nlp.vocab))
+    restored = list(DocBin().from_bytes(binary).get_docs(relex_pipe.vocab))
     # DocBin's msgpack reads the list back as a tuple; each relation is the same dict
     assert [list(d._.rel) for d in restored] == [d._.rel for d in docs]
     docs[0].to_disk(tmp_path / "doc")
-    assert list(Doc(nlp.vocab).from_disk(tmp_path / "doc")._.rel) == docs[0]._.rel
-    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("nlp.pipe(n_process=2) hangs")))
+    assert list(Doc(relex_pipe.vocab).from_disk(tmp_path / "doc")._.rel) == docs[0]._.rel
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("relex_pipe.pipe(n_process=2) hangs")))
     try:
         signal.alarm(300)
-        multi = list(nlp.pipe(texts, n_process=2, batch_size=2))
+        multi = list(relex_pipe.pipe(texts, n_process=2, batch_size=2))
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    single = list(nlp.pipe(texts, batch_size=2))  # the same batches: the same padding, the same scores
+    single = list(relex_pipe.pipe(texts, batch_size=2))  # the same batches: the same padding, the same scores
     assert [as_core(d) for d in multi] == [as_core(d) for d in single]
 
 
-def test_relations_of_reads_the_doc(nlp, sentences):
-    doc = nlp(sentences[0][3])
-    assert doc._.rel and relations_of(doc) == doc._.rel and relations_of(nlp.make_doc("x")) == []
+def test_relations_of_reads_the_doc(relex_pipe, relex_sentences):
+    doc = relex_pipe(relex_sentences[0][3])
+    assert doc._.rel and relations_of(doc) == doc._.rel and relations_of(relex_pipe.make_doc("x")) == []
 
 
 @pytest.mark.parametrize(
@@ -158,26 +160,26 @@ def test_relations_of_reads_the_doc(nlp, sentences):
         ({"relation_threshold": 1.5}, ValueError, "relation_threshold must be a number strictly between 0 and 1"),
     ],
 )
-def test_bad_relation_settings_are_refused(relex_checkpoint, config, error, message):  # noqa: F811
+def test_bad_relation_settings_are_refused(relex_checkpoint, config, error, message):
     with pytest.raises(error, match=message):
         relex_nlp(relex_checkpoint("span-none"), ["person"], **config)
 
 
-def test_training_a_relex_checkpoint_is_refused(nlp, sentences):
+def test_training_a_relex_checkpoint_is_refused(relex_pipe, relex_sentences):
     from spacy.training import Example
 
-    doc = nlp.make_doc(sentences[0][0])
+    doc = relex_pipe.make_doc(relex_sentences[0][0])
     with pytest.raises(ValueError, match="Training a relation-extraction GLiNER model"):
-        nlp.get_pipe("gliner").update([Example(doc, doc)])
+        relex_pipe.get_pipe("gliner").update([Example(doc, doc)])
 
 
-def test_per_label_thresholds_choose_the_candidates_relations_join(nlp, sentences):
+def test_per_label_thresholds_choose_the_candidates_relations_join(relex_pipe, relex_sentences):
     """A threshold per label (issue 24) reaches the relation head: its candidates are the spans
     above their label's threshold, and every relation joins two of the doc's entities."""
-    text = sentences[0][3]
-    uniform = as_core(nlp.get_pipe("gliner")(nlp.make_doc(text), threshold={"*": 0.5}))
-    assert uniform == as_core(nlp(text))  # {"*": 0.5} is 0.5
-    doc = nlp.get_pipe("gliner")(nlp.make_doc(text), threshold={"organization": 0.99, "*": 0.5}, relation_threshold=0.5)
+    text = relex_sentences[0][3]
+    uniform = as_core(relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(text), threshold={"*": 0.5}))
+    assert uniform == as_core(relex_pipe(text))  # {"*": 0.5} is 0.5
+    doc = relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(text), threshold={"organization": 0.99, "*": 0.5}, relation_threshold=0.5)
     entities = {(e.start, e.end, e.label) for e in exact_entities(doc.spans["sc"])}
     assert all(e.label != "organization" for e in exact_entities(doc.spans["sc"]) if e.score <= 0.99)
     assert doc._.rel and all(
@@ -192,10 +194,10 @@ def records_of(stdout: str) -> List[dict]:
 
 
 @pytest.mark.parametrize("saved", [False, True])
-def test_predict_writes_each_records_relations(relex_checkpoint, sentences, tmp_path, saved):  # noqa: F811
+def test_predict_writes_each_records_relations(relex_checkpoint, relex_sentences, tmp_path, saved):
     """From a bare checkpoint with --relations, or a saved pipeline with its own relations: each
     JSONL record's "relations" are the pipe's, with the exact characters of both ends."""
-    texts, labels = sentences
+    texts, labels = relex_sentences
     folder = relex_checkpoint("span-none")
     corpus = tmp_path / "in.jsonl"
     corpus.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts[2:5])), encoding="utf8")
@@ -224,7 +226,7 @@ def test_predict_writes_each_records_relations(relex_checkpoint, sentences, tmp_
     assert sum(len(r["relations"]) for r in high) < sum(len(r["relations"]) for r in records)
 
 
-def test_predict_refuses_relations_where_they_cannot_be_read(relex_checkpoint, tmp_path):  # noqa: F811
+def test_predict_refuses_relations_where_they_cannot_be_read(relex_checkpoint, tmp_path):
     result = invoke("predict", "Paris is in France.", "-m", REF_MINILM, "-l", "city", "--relations", "located in")
     assert result.exit_code == 1 and "need a relation-extraction (relex) GLiNER model" in said(result)
     corpus = tmp_path / "in.jsonl"
@@ -259,43 +261,43 @@ class _Page(HTMLParser):
             self.arcs.append(data)
 
 
-def test_render_draws_each_relation_as_a_labelled_arc(nlp, sentences, tmp_path):
-    doc = nlp(sentences[0][3])
+def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentences, tmp_path):
+    doc = relex_pipe(relex_sentences[0][3])
     doc._.rel = doc._.rel[:3] + [{**doc._.rel[3], "relation": "<b>x</b>"}]  # a label is text, never markup
     page = _Page()
     page.feed(render_html(doc, "sc", False, {}))
     ends = sorted({(r[s]["start_char"], r[s]["end_char"], r[s]["label"]) for r in doc._.rel for s in ("head", "tail")})
     assert page.words == [doc.text[a:b] for a, b, _ in ends] and page.tags == [label for _, _, label in ends]
     assert sorted(page.arcs) == sorted(r["relation"] for r in doc._.rel)
-    nlp.to_disk(tmp_path / "nlp")
-    result = invoke("render", sentences[0][3], "-m", str(tmp_path / "nlp"), "-o", str(tmp_path / "page.html"))
+    relex_pipe.to_disk(tmp_path / "relex_pipe")
+    result = invoke("render", relex_sentences[0][3], "-m", str(tmp_path / "relex_pipe"), "-o", str(tmp_path / "page.html"))
     assert result.exit_code == 0, result.output
     page = _Page()
     page.feed((tmp_path / "page.html").read_text(encoding="utf8"))
-    assert len(page.arcs) == len(nlp(sentences[0][3])._.rel) > 0
+    assert len(page.arcs) == len(relex_pipe(relex_sentences[0][3])._.rel) > 0
 
 
-def test_a_ray_worker_refuses_a_pipeline_whose_relations_it_would_lose(nlp, tmp_path):
+def test_a_ray_worker_refuses_a_pipeline_whose_relations_it_would_lose(relex_pipe, tmp_path):
     from spacy_gliner.loading import RunOptions
     from spacy_gliner.scale import Annotator, RunSettings
 
-    nlp.to_disk(tmp_path / "nlp")
+    relex_pipe.to_disk(tmp_path / "relex_pipe")
     with pytest.raises(ValueError, match="which Ray Data runs do not carry yet"):
-        Annotator(RunSettings(str(tmp_path / "nlp"), RunOptions()))
+        Annotator(RunSettings(str(tmp_path / "relex_pipe"), RunOptions()))
 
 
-def test_docs_of_one_batch_keep_their_own_relation_thresholds(nlp, sentences):
+def test_docs_of_one_batch_keep_their_own_relation_thresholds(relex_pipe, relex_sentences):
     """A doc with its own relation threshold is searched apart: each doc of the batch gets what it gets alone."""
-    texts = sentences[0][3:5]
-    docs = [nlp.make_doc(t) for t in texts]
+    texts = relex_sentences[0][3:5]
+    docs = [relex_pipe.make_doc(t) for t in texts]
     docs[1].user_data["gliner_relation_threshold"] = 0.9
-    together = [as_core(d) for d in nlp.get_pipe("gliner").pipe(docs)]
-    alone = [as_core(nlp(texts[0])), as_core(nlp.get_pipe("gliner")(nlp.make_doc(texts[1]), relation_threshold=0.9))]
+    together = [as_core(d) for d in relex_pipe.get_pipe("gliner").pipe(docs)]
+    alone = [as_core(relex_pipe(texts[0])), as_core(relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(texts[1]), relation_threshold=0.9))]
     assert together == alone and all(r[3] > 0.9 for r in together[1]) and any(r[3] <= 0.9 for r in together[0])
 
 
-def test_info_names_the_relation_types_of_a_relex_pipeline(nlp, tmp_path):
-    nlp.to_disk(tmp_path / "nlp")
-    result = invoke("info", str(tmp_path / "nlp"))
+def test_info_names_the_relation_types_of_a_relex_pipeline(relex_pipe, tmp_path):
+    relex_pipe.to_disk(tmp_path / "relex_pipe")
+    result = invoke("info", str(tmp_path / "relex_pipe"))
     assert result.exit_code == 0, result.output
     assert "REL0 (works for)" in result.stdout

@@ -17,8 +17,9 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import torch
 
-from conftest import SCORE_TOL, Comparison, benchmark, compare, load_official, official_inference
-from relex_checkpoints import RELATION_TYPES, RELEX_CHECKPOINTS, relex_checkpoint  # noqa: F401 (a fixture)
+from helpers.data import benchmark
+from helpers.parity import Comparison, SCORE_TOL, compare, load_official, official_inference
+from helpers.relex_checkpoints import RELATION_TYPES, RELEX_CHECKPOINTS
 from spacy_gliner.model import checkpoint, relations
 from spacy_gliner.model.inputs import Window
 from spacy_gliner.model.words import split_words
@@ -32,7 +33,7 @@ THRESHOLDS = {"span-none": (0.5, 0.7), "span-gcn": (0.5, 0.7), "token-none": (0.
 
 
 @pytest.fixture(scope="module")
-def models(relex_checkpoint):  # noqa: F811
+def relex_models(relex_checkpoint):
     """(ours, official) of each relex checkpoint, loaded once for the module."""
     cache: Dict[str, Tuple[Any, Any]] = {}
 
@@ -76,8 +77,8 @@ def assert_official(official: Any, ours: Any, texts: List[str], labels: List[str
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", list(RELEX_CHECKPOINTS))
-def test_entities_and_relations_are_the_official_ones(models, sentences, name):
-    ours, official = models(name)
+def test_entities_and_relations_are_the_official_ones(relex_models, sentences, name):
+    ours, official = relex_models(name)
     texts, labels = sentences
     low, high = THRESHOLDS[name]
     runs = [
@@ -92,15 +93,15 @@ def test_entities_and_relations_are_the_official_ones(models, sentences, name):
 
 
 @pytest.mark.parity
-def test_no_relation_types_gives_the_official_entities(models, sentences):
+def test_no_relation_types_gives_the_official_entities(relex_models, sentences):
     """Relation types are part of the prompt: without any, entities are still the relex model's own."""
-    ours, official = models("span-none")
+    ours, official = relex_models("span-none")
     texts, labels = sentences
     assert assert_official(official, ours, texts, labels, [], threshold=0.5) == 0
 
 
-def test_pairs_projected_in_parts_give_the_same_relations(models, sentences, monkeypatch):
-    ours, _ = models("span-none")
+def test_pairs_projected_in_parts_give_the_same_relations(relex_models, sentences, monkeypatch):
+    ours, _ = relex_models("span-none")
     texts, labels = sentences
     whole = predict_relations(ours, texts, labels, RELATION_TYPES, threshold=0.5)
     monkeypatch.setattr(relations, "PAIRS_PER_PASS", 7)
@@ -123,8 +124,8 @@ def test_each_relation_is_read_from_one_window():
     assert _one_window_each(parts) == [both_in_overlap, head_second, tail_beyond]
 
 
-def test_a_long_text_gets_each_relation_once_and_only_between_spans_a_window_holds(models, sentences):
-    ours, _ = models("span-none")
+def test_a_long_text_gets_each_relation_once_and_only_between_spans_a_window_holds(relex_models, sentences):
+    ours, _ = relex_models("span-none")
     texts, labels = sentences
     text = " ".join(texts)
     search = RelationSearch(ours)
@@ -157,7 +158,7 @@ def _copy(folder: Path, tmp_path: Path, **changes: Any) -> Path:
 
 
 @pytest.mark.parametrize("layer", list(UNSUPPORTED_RELATION_LAYERS))
-def test_unpublished_relation_layers_are_refused_by_name(relex_checkpoint, tmp_path, layer):  # noqa: F811
+def test_unpublished_relation_layers_are_refused_by_name(relex_checkpoint, tmp_path, layer):
     folder = _copy(relex_checkpoint("span-none"), tmp_path, relations_layer=layer)
     with pytest.raises(CheckpointError, match=f"relations_layer='{layer}'.*no published relex checkpoint uses"):
         checkpoint.check_local(folder, relations=True)
@@ -172,7 +173,7 @@ def test_unpublished_relation_layers_are_refused_by_name(relex_checkpoint, tmp_p
         ({"rel_token_index": 5}, "says <<REL>> has id 5"),
     ],
 )
-def test_bad_relex_configs_are_refused(relex_checkpoint, tmp_path, change, message):  # noqa: F811
+def test_bad_relex_configs_are_refused(relex_checkpoint, tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
         checkpoint.load(_copy(relex_checkpoint("span-none"), tmp_path, **change), relations=True)
 
@@ -185,7 +186,7 @@ def test_bad_relex_configs_are_refused(relex_checkpoint, tmp_path, change, messa
         ("span-none", "gcn", "", "lack the adjacency layer"),
     ],
 )
-def test_weights_of_another_relex_family_fail_at_the_header(relex_checkpoint, tmp_path, name, layer, drop, message):  # noqa: F811
+def test_weights_of_another_relex_family_fail_at_the_header(relex_checkpoint, tmp_path, name, layer, drop, message):
     """A relex checkpoint in safetensors: its tensor names are checked against the config
     before any weight is read (the official library writes pytorch_model.bin, read whole)."""
     from safetensors.torch import save_file
@@ -198,13 +199,13 @@ def test_weights_of_another_relex_family_fail_at_the_header(relex_checkpoint, tm
         checkpoint.check_local(folder, relations=True)
 
 
-def test_a_caller_that_reads_no_relations_refuses_relex_checkpoints(relex_checkpoint, models):  # noqa: F811
+def test_a_caller_that_reads_no_relations_refuses_relex_checkpoints(relex_checkpoint, relex_models):
     folder = relex_checkpoint("span-none")
     with pytest.raises(CheckpointError) as refused:
         checkpoint.load(folder)
     assert str(refused.value) == NOT_IN_PIPELINE
     with pytest.raises(ValueError, match="relation_search.RelationSearch"):
-        SpanSearch(models("span-none")[0])
+        SpanSearch(relex_models("span-none")[0])
 
 
 def test_a_plain_model_is_no_relex_model(loaded):
@@ -212,14 +213,14 @@ def test_a_plain_model_is_no_relex_model(loaded):
         RelationSearch(loaded("markerV0-bert"))
 
 
-def test_labels_and_relation_types_must_fit_one_prompt(models):
-    ours, _ = models("span-none")
+def test_labels_and_relation_types_must_fit_one_prompt(relex_models):
+    ours, _ = relex_models("span-none")
     labels = [f"entity label number {i}" for i in range(60)]
     with pytest.raises(ValueError, match="60 entity labels and 5 relation types do not fit in one prompt"):
         predict_relations(ours, ["Alice works for Acme in Paris."], labels, RELATION_TYPES)
 
 
-def test_pickle_code_in_pytorch_model_bin_never_runs(relex_checkpoint, tmp_path):  # noqa: F811
+def test_pickle_code_in_pytorch_model_bin_never_runs(relex_checkpoint, tmp_path):
     """Relex checkpoints come as pytorch_model.bin: it is read with weights_only=True."""
     folder = _copy(relex_checkpoint("span-none"), tmp_path)
     marker = tmp_path / "code-ran"

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BENCHMARKS
+from helpers.data import BENCHMARKS
 from spacy_gliner.cli.app import app
 
 pytestmark = pytest.mark.slow
@@ -256,7 +256,7 @@ def _worker_pids() -> List[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker processes in /proc")
 def test_a_worker_killed_midway_loses_and_doubles_nothing(cluster, tiny_checkpoint, tmp_path):
-    """3,000 records (SPACY_GLINER_RAY_RECORDS=10000 for the issue's full check); once both
+    """3,000 records (SPACY_GLINER_RAY_RECORDS=10000 for the full check); once both
     workers run, one is killed (SIGKILL): Ray restarts it and runs its batch again, and the
     output equals the single-process run."""
     from spacy_gliner import scale

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import spacy
 
-from conftest import Comparison, benchmark, compare, load_official, official_inference
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, load_official, official_inference
 from spacy_gliner.alignment import doc_words, word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities

@@ -15,7 +15,8 @@ from spacy_gliner.loading import RunOptions
 from spacy_gliner.model.decoding import Candidates, token_candidates
 from spacy_gliner.model.search import SpanSearch
 
-from conftest import REF_MINILM, invoke, said  # noqa: E402
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 TEXTS = [
@@ -24,20 +25,11 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _weights_read_once(weights_read_once):
-    yield
+pytestmark = pytest.mark.usefixtures("weights_read_once")  # each checkpoint folder is read once for the module
 
 
 def rows(cands: Candidates) -> set:
     return set(zip(cands.starts.tolist(), cands.ends.tolist(), cands.labels.tolist()))
-
-
-@pytest.fixture(scope="module")
-def nlp():
-    nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": 0.3})
-    return nlp
 
 
 def spans(doc) -> List[tuple]:

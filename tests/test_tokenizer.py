@@ -13,7 +13,8 @@ from spacy_gliner.loading import GLINER_TOKENIZER, load_pipeline
 from spacy_gliner.model.words import split_words
 from spacy_gliner.tokenizer import GLiNERTokenizer
 
-from conftest import BENCHMARKS, aligned  # noqa: E402
+from helpers.data import BENCHMARKS  # noqa: E402
+from helpers.parity import aligned  # noqa: E402
 
 NLP = spacy.blank("en", config=GLINER_TOKENIZER)
 DEFAULT = spacy.blank("en")

@@ -41,7 +41,9 @@ from spacy_gliner.training import (
     warmup_cosine,
 )
 
-from conftest import REF_MINILM, Comparison, compare, load_official, official_inference  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, load_official, official_inference  # noqa: E402
+from helpers.pipelines import SENTENCE, THRESHOLD, gliner_pipeline  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
@@ -56,13 +58,7 @@ CORPUS = [
 # -- fixtures -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run faster on one thread, and far faster on a machine whose cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +90,7 @@ def tiny_settings(**fields: Any) -> GLiNERSettings:
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_encoder: Path) -> checkpoint.LoadedGLiNER:
+def tiny_model(tiny_encoder: Path) -> checkpoint.LoadedGLiNER:
     """A new GLiNER model around the tiny encoder (do not train it: build your own)."""
     return checkpoint.from_encoder(tiny_encoder, tiny_settings())
 
@@ -263,10 +259,10 @@ def test_gold_spans_take_the_words_inside_their_characters() -> None:
     assert (stats.spans, stats.unplaced, stats.too_long, stats.trimmed) == (5, 1, 2, 1)
 
 
-def test_a_long_doc_trains_on_its_windows_each_span_once(tiny: checkpoint.LoadedGLiNER) -> None:
+def test_a_long_doc_trains_on_its_windows_each_span_once(tiny_model: checkpoint.LoadedGLiNER) -> None:
     from spacy.tokens import Span
 
-    builder = InputBuilder(tiny.tokenizer, tiny_settings(max_len=12), max_tokens=512, overlap=8)
+    builder = InputBuilder(tiny_model.tokenizer, tiny_settings(max_len=12), max_tokens=512, overlap=8)
     nlp = spacy.blank("en")
     names = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
     text = " ".join(f"{name} saw the river and walked home ." for name in names)
@@ -282,7 +278,7 @@ def test_a_long_doc_trains_on_its_windows_each_span_once(tiny: checkpoint.Loaded
     assert sorted(hits) == [(i, 0, 0) for i, w in enumerate(words) if w in names]
 
 
-def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
+def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
     nlp = spacy.blank("en")
     docs = [
         make_doc(nlp, "Alice lives in Paris .", [(0, 5, "person")], negatives=["vehicle", "person"]),
@@ -291,7 +287,7 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny: checkp
     path = write_docbin(tmp_path / "train.spacy", docs)
     reloaded = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     assert list(reloaded[0].user_data[NEGATIVES_KEY]) == ["vehicle", "person"]  # msgpack gives a tuple
-    batch = flat_batch([Example(nlp.make_doc(d.text), d) for d in reloaded], InputBuilder(tiny.tokenizer, tiny.settings, 512))
+    batch = flat_batch([Example(nlp.make_doc(d.text), d) for d in reloaded], InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512))
     assert sorted(batch.labels[0]) == ["person", "vehicle"]
     assert batch.labels[1] == ["person"]  # explicit negatives belong to their own example
 
@@ -360,12 +356,12 @@ def test_many_training_labels_are_warned_about_unless_labels_are_configured(tiny
 # -- learning rates, schedule, architectures ------------------------------------------
 
 
-def test_the_encoder_learns_at_its_scaled_rate(tiny: checkpoint.LoadedGLiNER) -> None:
+def test_the_encoder_learns_at_its_scaled_rate(tiny_model: checkpoint.LoadedGLiNER) -> None:
     from copy import deepcopy
 
     from thinc.api import SGD
 
-    network = deepcopy(tiny.network)
+    network = deepcopy(tiny_model.network)
     shim = GLiNERShim(network, encoder_lr_scale=0.25)
     before = {n: p.detach().clone() for n, p in network.named_parameters()}
     for p in network.parameters():
@@ -378,13 +374,13 @@ def test_the_encoder_learns_at_its_scaled_rate(tiny: checkpoint.LoadedGLiNER) ->
         assert torch.all(p.grad == 0)
 
 
-def test_parameter_averages_are_what_spacy_evaluates_and_saves(tiny: checkpoint.LoadedGLiNER) -> None:
+def test_parameter_averages_are_what_spacy_evaluates_and_saves(tiny_model: checkpoint.LoadedGLiNER) -> None:
     """``use_averages = true``: inside ``use_params(optimizer.averages)`` the network holds the averages."""
     from copy import deepcopy
 
     from thinc.api import Adam, Model
 
-    network = deepcopy(tiny.network)
+    network = deepcopy(tiny_model.network)
     shim = GLiNERShim(network)
     optimizer = Adam(0.01, use_averages=True)
     torch.manual_seed(0)
@@ -428,17 +424,17 @@ def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[s
         build(**kwargs)
 
 
-def test_a_new_model_from_an_encoder_round_trips_as_an_official_checkpoint(tiny: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
-    tok = tiny.tokenizer
+def test_a_new_model_from_an_encoder_round_trips_as_an_official_checkpoint(tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
+    tok = tiny_model.tokenizer
     ids = [tok.convert_tokens_to_ids(t) for t in ("[FLERT]", "<<ENT>>", "<<SEP>>")]
     assert ids == [len(tok) - 3, len(tok) - 2, len(tok) - 1]
-    assert tiny.network.encoder.get_input_embeddings().weight.shape[0] == len(tok)
-    assert tiny.network.projection is None and tiny.settings.hidden_size == 32
-    saved = checkpoint.save(tiny, tmp_path / "ck")
+    assert tiny_model.network.encoder.get_input_embeddings().weight.shape[0] == len(tok)
+    assert tiny_model.network.projection is None and tiny_model.settings.hidden_size == 32
+    saved = checkpoint.save(tiny_model, tmp_path / "ck")
     again = checkpoint.load(saved)
-    for (name, a), (_, b) in zip(tiny.network.state_dict().items(), again.network.state_dict().items()):
+    for (name, a), (_, b) in zip(tiny_model.network.state_dict().items(), again.network.state_dict().items()):
         assert torch.equal(a, b), name
-    assert json.loads((saved / "gliner_config.json").read_text())["model_name"] == tiny.settings.model_name
+    assert json.loads((saved / "gliner_config.json").read_text())["model_name"] == tiny_model.settings.model_name
 
 
 def test_types_can_be_read_at_their_first_sub_token(tiny_encoder: Path) -> None:
@@ -458,26 +454,26 @@ def test_the_encoder_is_loaded_at_initialize_only(tiny_encoder: Path) -> None:
 
 
 @pytest.mark.parametrize("setting,scaled", [("bf16", False), ("fp16", True)])
-def test_mixed_precision_sets_gradient_scaling(tiny: checkpoint.LoadedGLiNER, setting: Any, scaled: bool) -> None:
+def test_mixed_precision_sets_gradient_scaling(tiny_model: checkpoint.LoadedGLiNER, setting: Any, scaled: bool) -> None:
     """fp16 is thinc's CUDA autocast with gradient scaling; bf16 is our own autocast, unscaled."""
     from copy import deepcopy
 
-    shim = GLiNERShim(deepcopy(tiny.network), mixed_precision=setting)  # fp16 needs CUDA in set_loaded (test_mixed_precision.py)
+    shim = GLiNERShim(deepcopy(tiny_model.network), mixed_precision=setting)  # fp16 needs CUDA in set_loaded (test_precision.py)
     assert shim._mixed_precision == scaled and shim._grad_scaler._enabled == scaled
 
 
-def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny: checkpoint.LoadedGLiNER) -> None:
+def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny_model: checkpoint.LoadedGLiNER) -> None:
     """On the CPU, bf16 predicts with a copy holding bfloat16 linear weights under a bf16
     autocast, and trains the float32 network under autocast; predictions stay close to float32."""
     from copy import deepcopy
 
     from spacy_gliner.model.inputs import collate
 
-    inputs = collate(InputBuilder(tiny.tokenizer, tiny.settings, 512).windows(0, ["Alice", "sings", "in", "Rome"], ["person", "city"]), 0, 4, torch.device("cpu"))
+    inputs = collate(InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512).windows(0, ["Alice", "sings", "in", "Rome"], ["person", "city"]), 0, 4, torch.device("cpu"))
     results = {}
     for setting in (False, "bf16"):
         model = build_gliner_model(source=str(REF_MINILM), mixed_precision=setting)
-        set_loaded(model, checkpoint.LoadedGLiNER(tiny.settings, deepcopy(tiny.network), tiny.tokenizer))
+        set_loaded(model, checkpoint.LoadedGLiNER(tiny_model.settings, deepcopy(tiny_model.network), tiny_model.tokenizer))
         seen = []
         linear = next(m for m in get_loaded(model).network.encoder.modules() if isinstance(m, torch.nn.Linear))
         hook = linear.register_forward_hook(lambda module, args, out: seen.append((torch.is_autocast_enabled("cpu"), out.dtype)))
@@ -674,3 +670,17 @@ def test_export_loads_in_the_official_library_and_reimports_unchanged(finetuned:
     state = network.state_dict()
     for name, tensor in again.network.state_dict().items():
         assert torch.equal(tensor, state[name]), name
+
+
+# -- labels the model cannot read --------------------------------------------------------------
+
+
+def test_training_refuses_a_gold_label_without_sub_tokens(tiny):
+    from spacy.training import Example
+
+    nlp = gliner_pipeline(tiny, threshold=THRESHOLD)
+    nlp.initialize()
+    doc = nlp.make_doc(SENTENCE)
+    example = Example.from_dict(doc, {"entities": [(0, len(doc[0].text), "\ufffd")]})
+    with pytest.raises(ValueError, match=re.escape(repr("\ufffd")) + ".*no sub-token"):
+        nlp.update([example])

@@ -19,7 +19,7 @@ from spacy_gliner.model.search import SpanSearch, predict_entities
 from spacy_gliner.model.inputs import plan_windows, sentence_starts
 from spacy_gliner.model.words import split_words
 
-from conftest import DATA, benchmark
+from helpers.data import DATA, benchmark
 
 Plan = List[Tuple[int, int, int, int]]
 

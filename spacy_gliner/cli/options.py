@@ -72,6 +72,9 @@ PROPAGATE_HELP = (
 )
 
 
+PROPAGATE_BARE = "exact"  # what --propagate alone means
+
+
 def relations_option() -> Any:
     return typer.Option(
         [], "--relations", "-r", metavar="TYPES", help="Relex models: the relation types to find between the entities, as --labels "
@@ -87,7 +90,7 @@ def relation_threshold_option() -> Any:
 
 
 def propagate_option() -> Any:
-    return typer.Option(None, "--propagate", metavar="exact|parts|off", help=PROPAGATE_HELP)
+    return typer.Option(None, "--propagate", metavar="[exact|parts|off]", help=PROPAGATE_HELP + f" --propagate alone: {PROPAGATE_BARE}.")
 
 
 def nested_option(more: str = "") -> Any:
@@ -108,7 +111,17 @@ def output_option(help: str) -> Any:
 
 class Command(TyperCommand):
     """A command whose help names its arguments as click does (``SOURCE``, ``[MODEL]``), not
-    as typer's ``{source}`` and ``<str>``."""
+    as typer's ``{source}`` and ``<str>``, and whose ``--propagate`` may come without a value
+    (then "exact": typer's parser has no optional option values)."""
+
+    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--propagate" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+                args[i] = f"--propagate={PROPAGATE_BARE}"
+        return super().parse_args(ctx, args)
 
     def collect_usage_pieces(self, ctx: Any) -> List[str]:
         arguments = [p for p in self.get_params(ctx) if isinstance(p, TyperArgument)]

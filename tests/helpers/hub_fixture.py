@@ -96,8 +96,8 @@ def write_hub_cache(hf_home: Path) -> Dict[str, Path]:
     from gliner import GLiNER, GLiNERConfig
     from transformers import AutoTokenizer
 
-    from conftest import benchmark
-    from official_checkpoints import ENCODER_WIDTH, _encoder_config, _spread_scores
+    from helpers.data import benchmark
+    from helpers.official_checkpoints import ENCODER_WIDTH, _encoder_config, _spread_scores
 
     texts = [t for name, n in SPM_SOURCES for t in benchmark(name, n)[0]]
     # config.json names the model type (deberta-v2), which is how transformers finds the tokenizer class
@@ -171,7 +171,7 @@ def run_default_pipeline(out: Path, saved: Path) -> None:
     import spacy
     from gliner import GLiNER
 
-    from conftest import official_inference
+    from helpers.parity import official_inference
     from spacy_gliner.architectures import get_loaded
     from spacy_gliner.model.search import predict_entities
 
@@ -209,7 +209,7 @@ def run_saved_pipeline(saved: Path, out: Path) -> None:
 if __name__ == "__main__":
     import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers package
     command, *args = sys.argv[1:]
     if command == "default":
         run_default_pipeline(Path(args[0]), Path(args[1]))

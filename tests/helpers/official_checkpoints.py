@@ -120,7 +120,7 @@ TOKEN_LABEL_GAIN = 8.0
 def _load_tokenizer():
     from transformers import AutoTokenizer
 
-    from conftest import REF_MINILM  # the one rule for finding the shared data
+    from helpers.data import REF_MINILM  # the one rule for finding the shared data
 
     tokenizer = AutoTokenizer.from_pretrained(str(REF_MINILM), local_files_only=True)
     for token in ("[FLERT]", "<<ENT>>", "<<SEP>>"):

