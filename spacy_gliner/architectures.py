@@ -48,8 +48,8 @@ def build_gliner_model(
     """
     from .model import checkpoint
 
-    checkpoint.check_local(source)
-    return _lazy_model(partial(checkpoint.load, source), mixed_precision, encoder_lr_scale, source=source)
+    checkpoint.check_local(source, relations=True)  # the component reads relex models' relations
+    return _lazy_model(partial(checkpoint.load, source, relations=True), mixed_precision, encoder_lr_scale, source=source)
 
 
 @registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")

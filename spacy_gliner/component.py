@@ -7,7 +7,7 @@ labels, prediction, annotation, training, scoring, initialization and serializat
 """
 import json
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -33,20 +33,25 @@ from .config import (
     Threshold,
     check_labels,
     check_threshold,
+    check_relation_threshold,
     check_threshold_labels,
     label_thresholds,
+    relation_limit,
     takes_fields,
 )
 from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient, make_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .alignment import AlignedWords
-    from .model.decoding import Candidates
+    from .model.decoding import Candidates, Entities
+    from .model.relation_search import RelationRow
     from .model.search import SpanSearch
     from .model.words import Splitter
 
 DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 DOC_THRESHOLD_KEY = "gliner_threshold"  # doc.user_data key: threshold (a number or {label: number}) for this doc only
+DOC_RELATIONS_KEY = "gliner_relations"  # doc.user_data key (relex models): relation types for this doc only
+DOC_RELATION_THRESHOLD_KEY = "gliner_relation_threshold"  # doc.user_data key: relation threshold for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 # cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
@@ -107,6 +112,8 @@ class DocPrediction:
     candidates: "Candidates"
     labels: List[str]
     words: "AlignedWords"
+    relation_labels: List[str] = field(default_factory=list)  # relex models: the label of each relation type index
+    relations: Optional[List["RelationRow"]] = None  # relex models: None where no relation type was looked for
 
 
 class _Setting:
@@ -136,6 +143,8 @@ class GLiNERComponent(TrainablePipe):
     words = _Setting()
     propagate = _Setting()
     name_labels = _Setting()
+    relations = _Setting()
+    relation_threshold = _Setting()
 
     def __init__(
         self,
@@ -152,6 +161,9 @@ class GLiNERComponent(TrainablePipe):
         training: how ``update`` samples labels and computes the loss. scorer: what ``score``
         calls (``score_gliner`` by default). settings: the fields of :class:`GLiNERConfig`.
         """
+        from .relations import register_extension
+
+        register_extension()  # doc._.rel, where relex models write relations: readable wherever this pipe is
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -198,8 +210,16 @@ class GLiNERComponent(TrainablePipe):
         return maps
 
     # -- prediction -----------------------------------------------------------
-    def __call__(self, doc: Doc, *, labels: Optional[Labels] = None, threshold: Optional[Threshold] = None) -> Doc:
-        self._set_annotations([doc], self._predict([doc], labels, threshold))
+    def __call__(
+        self,
+        doc: Doc,
+        *,
+        labels: Optional[Labels] = None,
+        threshold: Optional[Threshold] = None,
+        relations: Optional[Labels] = None,
+        relation_threshold: Optional[float] = None,
+    ) -> Doc:
+        self._set_annotations([doc], self._predict([doc], labels, threshold, relations, relation_threshold))
         return doc
 
     def pipe(
@@ -209,20 +229,30 @@ class GLiNERComponent(TrainablePipe):
         batch_size: int = 128,
         labels: Optional[Labels] = None,
         threshold: Optional[Threshold] = None,
+        relations: Optional[Labels] = None,
+        relation_threshold: Optional[float] = None,
     ) -> Iterator[Doc]:
         """Docs are encoded together: windows of many docs share each forward pass."""
         for docs in minibatch(stream, size=batch_size):
-            self._set_annotations(docs, self._predict(docs, labels, threshold))
+            self._set_annotations(docs, self._predict(docs, labels, threshold, relations, relation_threshold))
             yield from docs
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
-        return self._predict(list(docs), None, None)
+        return self._predict(list(docs), None, None, None, None)
 
     def set_annotations(self, docs: Iterable[Doc], preds: List[DocPrediction]) -> None:
         self._set_annotations(list(docs), preds)
 
-    def _predict(self, docs: List[Doc], labels: Optional[Labels], threshold: Optional[Threshold]) -> List[DocPrediction]:
-        """Candidates above the threshold of their label, in word units."""
+    def _predict(
+        self,
+        docs: List[Doc],
+        labels: Optional[Labels],
+        threshold: Optional[Threshold],
+        relations: Optional[Labels],
+        relation_threshold: Optional[float],
+    ) -> List[DocPrediction]:
+        """Candidates above the threshold of their label, in word units; with a relex model,
+        the relations between them too, read in the same forward passes."""
         from .alignment import doc_words
 
         maps = self._label_maps(docs, labels)
@@ -230,9 +260,45 @@ class GLiNERComponent(TrainablePipe):
         splitter = self.word_splitter()
         aligned = [doc_words(doc, splitter) for doc in docs]
         search = self.search()
-        embed = self.label_vectors if search.loaded.settings.bi_encoder else None
-        found = search([a.words for a in aligned], [list(m.values()) for m in maps], limits, self.batch_size, run=self.model.predict, embed=embed)
-        return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
+        word_lists, label_lists = [a.words for a in aligned], [list(m.values()) for m in maps]
+        if not search.loaded.settings.relex:
+            embed = self.label_vectors if search.loaded.settings.bi_encoder else None
+            found = search(word_lists, label_lists, limits, self.batch_size, run=self.model.predict, embed=embed)
+            return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
+        types = self._relation_maps(docs, relations)
+        pair_limits = self._relation_limits(docs, threshold, relation_threshold)
+        if len(set(pair_limits)) > 1:  # the search takes one pair of them: docs with their own are searched on their own
+            return [p for doc in docs for p in self._predict([doc], labels, threshold, relations, relation_threshold)]
+        relation, adjacency = pair_limits[0]
+        found, rows = search(word_lists, label_lists, [list(t.values()) for t in types], limits, self.batch_size, relation, adjacency, run=self.model.predict)
+        return [
+            DocPrediction(c, list(m), a, list(t), r if t else None) for a, c, m, t, r in zip(aligned, found, maps, types, rows)
+        ]
+
+    def _relation_maps(self, docs: Sequence[Doc], relations: Optional[Labels]) -> List[LabelMap]:
+        """Each doc's relation types: the doc's own (``doc.user_data["gliner_relations"]``), else
+        this call's, else the configured ones (none: entities only, as the official library)."""
+        default = check_labels(relations) if relations is not None else self.relations
+        out = []
+        for doc in docs:
+            own = doc.user_data.get(DOC_RELATIONS_KEY)
+            out.append(check_labels(own) if own is not None else default)
+        return out
+
+    def _relation_limits(self, docs: Sequence[Doc], threshold: Optional[Threshold], relation_threshold: Optional[float]) -> List[Tuple[float, float]]:
+        """Each doc's (relation threshold, adjacency threshold). The first: the doc's own
+        (``doc.user_data["gliner_relation_threshold"]``), else this call's, else the configured
+        one, else the entity threshold in force for the doc; the second is always that entity
+        threshold (its ``"*"`` where it is one per label), as the official library defaults both."""
+        call = check_relation_threshold(relation_threshold)
+        out = []
+        for doc in docs:
+            own = check_relation_threshold(doc.user_data.get(DOC_RELATION_THRESHOLD_KEY))
+            entity = doc.user_data.get(DOC_THRESHOLD_KEY, threshold)
+            entity = self.threshold if entity is None else check_threshold(entity)
+            chosen = own if own is not None else call if call is not None else self.relation_threshold
+            out.append((relation_limit(chosen, entity), relation_limit(None, entity)))
+        return out
 
     def _thresholds(self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]) -> List[Union[float, List[float]]]:
         """Each doc's thresholds, one per label (or one number): the doc's own
@@ -263,10 +329,12 @@ class GLiNERComponent(TrainablePipe):
         checkpoint on first use)."""
         from .model.search import SpanSearch
 
+        from .model.relation_search import RelationSearch
+
         loaded, derived = self._derived_from_model()
         search = derived.get("search")
         if search is None or search.overlap != self.window_overlap:
-            search = derived["search"] = SpanSearch(loaded, self.window_overlap)
+            search = derived["search"] = (RelationSearch if loaded.settings.relex else SpanSearch)(loaded, self.window_overlap)
         return search
 
     def _derived_from_model(self) -> Tuple[Any, Dict[str, Any]]:
@@ -305,6 +373,7 @@ class GLiNERComponent(TrainablePipe):
         for doc, pred in zip(docs, preds):
             words = pred.words
             found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
+            decoded = found
             attrs: Dict[str, Any] = {OWNER_ATTR: self.name}
             if self.propagate != OFF:  # the text each entity was taken from (None: found by the model)
                 found, attrs[PROPAGATED] = propagate(doc.text, found, pred.labels, words.char_starts, words.char_ends, self.propagate, self.name_labels)
@@ -312,6 +381,23 @@ class GLiNERComponent(TrainablePipe):
             doc.spans[self.spans_key] = group
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
+            if pred.relations is not None:
+                self._write_relations(doc, pred, decoded)
+
+    @staticmethod
+    def _write_relations(doc: Doc, pred: DocPrediction, decoded: "Entities") -> None:
+        """``doc._.rel``: the relations whose ends are both decoded entities (those of the
+        model, before propagation), indexed into ``doc.ents`` as it is now (``relations``)."""
+        from .model.relation_search import entity_relations
+        from .relations import FoundRelation, RelationEnd, set_relations
+
+        words = pred.words
+        first = words.first_token[decoded.words.starts].tolist()
+        last = words.last_token[decoded.words.ends].tolist()
+        starts, ends, labels = decoded.starts.tolist(), decoded.ends.tolist(), decoded.words.labels.tolist()
+        entity = [RelationEnd(starts[i], ends[i], pred.labels[labels[i]], first[i], last[i] + 1) for i in range(len(starts))]
+        found = [FoundRelation(entity[h], entity[t], pred.relation_labels[kind], score) for h, t, kind, score in entity_relations(decoded, pred.relations)]
+        set_relations(doc, found)
 
     def _check_span_groups(self, docs: List[Doc]) -> None:
         """A span group this component did not write is never replaced (nothing is lost):
@@ -376,6 +462,12 @@ class GLiNERComponent(TrainablePipe):
         ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
         """
         settings = get_loaded(self.model).settings
+        if settings.relex:
+            raise ValueError(
+                f"Training a relation-extraction GLiNER model ({settings.family}) is not supported yet: spacy-gliner "
+                "trains the uni-encoder span models ('markerV0', 'marker'). Train from such a checkpoint, or from an encoder "
+                "(spacy_gliner.GLiNEREncoderModel.v1); this relex checkpoint predicts entities and relations as the official library does."
+            )
         if settings.token_level or settings.bi_encoder:
             raise NotImplementedError(
                 f"Training a {settings.family} GLiNER model is not supported yet: spacy-gliner trains the "
@@ -472,7 +564,7 @@ class GLiNERComponent(TrainablePipe):
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
             cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
-        loaded = checkpoint.load(path / "model") if "model" not in exclude else None
+        loaded = checkpoint.load(path / "model", relations=True) if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
         if settings is not None:

@@ -114,6 +114,19 @@ def check_threshold(threshold: Any) -> Threshold:
     return out
 
 
+def check_relation_threshold(value: Any) -> Optional[float]:
+    """The relation threshold: a probability, or None (the entity threshold's, see ``relation_limit``)."""
+    return None if value is None else check_probability(value, "relation_threshold")
+
+
+def relation_limit(relation_threshold: Optional[float], threshold: Threshold) -> float:
+    """The threshold relations are kept above: ``relation_threshold``, else the entity threshold
+    (its ``"*"`` where it is one per label), as the official library defaults it."""
+    if relation_threshold is not None:
+        return relation_threshold
+    return threshold[OTHER_LABELS] if isinstance(threshold, dict) else threshold
+
+
 def check_threshold_labels(threshold: Threshold, labels: Sequence[str], where: str) -> None:
     """Refuse a threshold dict naming a label that ``labels`` (those looked for) lacks: a typo
     would otherwise leave that label at the default without a word."""
@@ -193,6 +206,10 @@ class GLiNERConfig:
     batch_size: windows per forward pass.
     overwrite_ents: on a clash with an existing entity, the new one wins.
     window_overlap: words shared by neighbouring windows of a long text.
+    relations: relex checkpoints only: the relation types to look for between the entities (a
+        list, or {label: description} as ``labels``); written in ``doc._.rel`` (``relations``).
+    relation_threshold: keep relations scoring above this probability; None: ``threshold``
+        (its ``"*"`` where it is one per label), as in the official library.
     words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
         as the official library splits), "tokens" (the Doc's own tokens: entities fit the
         tokens exactly, and any language the pipeline's tokenizer segments can be read), or
@@ -214,6 +231,8 @@ class GLiNERConfig:
     words: str = CHECKPOINT_WORDS
     propagate: str = DEFAULT_PROPAGATE
     name_labels: List[str] = field(default_factory=lambda: list(DEFAULT_NAME_LABELS))
+    relations: Labels = field(default_factory=list)
+    relation_threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans_key, str) or not self.spans_key:
@@ -232,6 +251,8 @@ class GLiNERConfig:
             "overwrite_ents": check_flag("overwrite_ents", self.overwrite_ents),
             "window_overlap": check_positive("window_overlap", self.window_overlap),
             "name_labels": list(self.name_labels),
+            "relations": check_labels(self.relations),
+            "relation_threshold": check_relation_threshold(self.relation_threshold),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)

@@ -21,8 +21,18 @@ from spacy.tokens import Doc
 
 from .architectures import get_loaded
 from .component import GLiNERComponent
-from .config import Labels, Threshold, check_flag, check_labels, check_positive, check_propagate, check_threshold, check_threshold_labels
-from .records import EntityRecord, entity_records
+from .config import (
+    Labels,
+    Threshold,
+    check_flag,
+    check_labels,
+    check_positive,
+    check_propagate,
+    check_relation_threshold,
+    check_threshold,
+    check_threshold_labels,
+)
+from .records import EntityRecord, RelationRecord, entity_records, relation_records
 
 PathLike = Union[str, Path]
 # the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
@@ -40,11 +50,15 @@ class RunOptions:
     nested: Optional[bool] = None
     batch_size: Optional[int] = None
     propagate: Optional[str] = None
+    relations: Optional[Labels] = None  # relex models: relation types
+    relation_threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         checks = {"labels": check_labels, "threshold": check_threshold, "nested": partial(check_flag, "nested")}
         checks["batch_size"] = partial(check_positive, "batch_size")
         checks["propagate"] = check_propagate
+        checks["relations"] = check_labels
+        checks["relation_threshold"] = check_relation_threshold
         for name, check in checks.items():
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check(getattr(self, name)))
@@ -112,7 +126,7 @@ class Pipeline:
     @property
     def cfg(self) -> Dict[str, Dict[str, Any]]:
         """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
-        kwargs = {name: getattr(self.options, name) for name in ("labels", "threshold")}
+        kwargs = {name: getattr(self.options, name) for name in ("labels", "threshold", "relations", "relation_threshold")}
         return {self.name: {name: value for name, value in kwargs.items() if value is not None}}
 
     def __call__(self, text: str) -> Doc:
@@ -125,6 +139,10 @@ class Pipeline:
         """The component's entities as records (:func:`records.entity_records`)."""
         return entity_records(doc, self.component.spans_key)
 
+    def relations(self, doc: Doc) -> Optional[List[RelationRecord]]:
+        """The component's relations as records (:func:`records.relation_records`); None: none looked for."""
+        return relation_records(doc)
+
 
 def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeline:
     """The pipeline of ``model`` (a saved pipeline folder or package, or a GLiNER checkpoint
@@ -133,7 +151,12 @@ def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeli
     nlp, name = _language(model)
     pipeline = Pipeline(nlp, name, options)
     component = pipeline.component
-    get_loaded(component.model)
+    loaded = get_loaded(component.model)
+    if (options.relations is not None or options.relation_threshold is not None) and not loaded.settings.relex:
+        raise ValueError(
+            f"--relations and --relation-threshold need a relation-extraction (relex) GLiNER model; {model} is a "
+            f"{loaded.settings.family} model, which finds entities only."
+        )
     if options.labels is None and options.threshold is not None:  # the pipeline's own labels, known now
         check_threshold_labels(options.threshold, component.labels, "--threshold")
     if options.nested is not None:

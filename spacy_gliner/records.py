@@ -10,11 +10,12 @@ entities are under :data:`ENTITIES`, in JSON lines, DocBin metadata and Arrow co
 (:func:`arrow_type`) alike. The core's ``model.search.predict_entities`` keeps the official
 library's unrounded floats: it is the official call for parity checks, not a record.
 """
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from spacy.tokens import Doc
 
 from .alignment import ENDS, LABELS, PROPAGATED, STARTS, exact_entities
+from .relations import relations_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -25,6 +26,8 @@ FIELDS = ("start", "end", "text", "label", "score")  # the keys of an entity rec
 PROPAGATED_KEY = "propagated"
 SCORE_DIGITS = 4
 EntityRecord = Dict[str, Any]
+RELATIONS = "relations"  # the key of a record's relations (relex models)
+RelationRecord = Dict[str, Any]  # {"label", "score", "head": {"start", "end", "text", "label"}, "tail": {...}}
 
 
 def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
@@ -44,6 +47,20 @@ def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
             if source is not None:
                 record[PROPAGATED_KEY] = source
     return records
+
+
+def relation_records(doc: Doc) -> Optional[List[RelationRecord]]:
+    """The relations in ``doc._.rel`` (``relations``) as records: ``{"label", "score", "head",
+    "tail"}``, each end ``{"start", "end", "text", "label"}`` at GLiNER's characters, the score
+    rounded as an entity's. None where nothing was written (no relex model, or no relation types)."""
+    if getattr(doc._, "rel", None) is None:
+        return None
+    text = doc.text
+
+    def end(e: Dict[str, Any]) -> Dict[str, Any]:
+        return {"start": e["start_char"], "end": e["end_char"], "text": text[e["start_char"] : e["end_char"]], "label": e["label"]}
+
+    return [{"label": r["relation"], "score": round(r["score"], SCORE_DIGITS), "head": end(r["head"]), "tail": end(r["tail"])} for r in relations_of(doc)]
 
 
 def arrow_type() -> "pyarrow.DataType":

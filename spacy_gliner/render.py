@@ -139,9 +139,38 @@ def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> 
     spans = list(group) if group is not None else ([] if nested else list(doc.ents))
     colors = {s.label_: overrides.get(s.label_.upper(), label_color(s.label_)) for s in spans}
     if nested:
-        return displacy_page(doc, "span", colors, spans_key=key)
-    ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
-    return marked_page(doc.text, merge_spans(ents), colors)
+        page = displacy_page(doc, "span", colors, spans_key=key)
+    else:
+        ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
+        page = marked_page(doc.text, merge_spans(ents), colors)
+    arcs = relation_arcs(doc)
+    return page.replace("</body>", arcs + "</body>", 1) if arcs else page
+
+
+def relation_arcs(doc: Doc) -> str:
+    """The relations of ``doc._.rel`` as an SVG of displaCy's ``dep`` style (manual): each end of a
+    relation is a word (its exact characters, its label under it), in text order, and each
+    relation an arc labelled with its type, pointing from head to tail; "" without relations.
+    Labels are escaped here (displaCy escapes the words only)."""
+    from spacy import displacy
+
+    from .relations import relations_of
+
+    found = relations_of(doc)
+    if not found:
+        return ""
+
+    def key(end: Dict[str, Any]) -> Tuple[int, int, str]:
+        return end["start_char"], end["end_char"], end["label"]
+
+    ends = sorted({key(r[side]) for r in found for side in ("head", "tail")})
+    index = {end: i for i, end in enumerate(ends)}
+    words = [{"text": doc.text[a:b], "tag": html.escape(label)} for a, b, label in ends]
+    arcs = []
+    for r in found:
+        head, tail = index[key(r["head"])], index[key(r["tail"])]
+        arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(r["relation"]), "dir": "right" if head < tail else "left"})
+    return displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, page=False, options={"distance": 140})
 
 
 def marked_page(text: str, ranges: Iterable[Tuple[int, int, str]], colors: Dict[str, str]) -> str:

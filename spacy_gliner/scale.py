@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
+from .architectures import get_loaded
 from .config import Labels, Threshold
 from .loading import RunOptions, load_pipeline
 from .records import ENTITIES, arrow_type, missing_text
@@ -86,6 +87,11 @@ class Annotator:
             spacy.require_gpu()
         self.settings = settings
         self.pipeline = load_pipeline(settings.model, settings.options)
+        if self.pipeline.component.relations and get_loaded(self.pipeline.component.model).settings.relex:
+            raise ValueError(
+                f"{settings.model} finds relations ({', '.join(self.pipeline.component.relations)}), which Ray Data runs do "
+                "not carry yet: they would be lost. Run it in one process (spacy-gliner predict without --engine ray)."
+            )
 
     def annotate(self, texts: Sequence[str]) -> List[List[Dict[str, Any]]]:
         """The entity records of each text, in order."""
@@ -119,6 +125,9 @@ def annotate(
     nested: Optional[bool] = None,
     text_key: str = "text",
     batch_size: Optional[int] = None,
+    propagate: Optional[str] = None,
+    relations: Optional[Labels] = None,
+    relation_threshold: Optional[float] = None,
     records_per_task: int = 64,
     workers: int = 1,
     cpus_per_worker: float = 1.0,
@@ -128,13 +137,15 @@ def annotate(
     """``dataset`` with ``entities`` and :data:`ERROR` columns, annotated by ``workers`` actors.
 
     model: a saved spaCy pipeline folder or a GLiNER checkpoint (folder or Hub id), loaded
-    once per worker. labels, threshold, nested, batch_size: as for the component (None:
+    once per worker. labels, threshold, nested, batch_size, propagate: as for the component (None:
     the component's), checked here (:class:`loading.RunOptions`), before any worker starts. Each worker uses ``cpus_per_worker`` torch threads; with
     ``gpus_per_worker`` it runs on a GPU (``spacy.require_gpu`` inside the actor).
     Records keep their input order (the dataset's ``preserve_order`` is turned on).
     annotator: the actor class (a subclass of :class:`Annotator` for other kinds of rows).
     """
-    options = RunOptions(labels, threshold, nested, batch_size)  # checked here, before any worker starts
+    options = RunOptions(labels, threshold, nested, batch_size, propagate)  # checked here, before any worker starts
+    if relations is not None or relation_threshold is not None:
+        raise ValueError("Ray Data runs do not carry relations yet: run relation extraction in one process (spacy-gliner predict).")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}.")
     ray = require_ray()

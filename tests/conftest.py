@@ -162,10 +162,10 @@ def weights_read_once():
     cache: Dict[str, Any] = {}
     original = checkpoint.load
 
-    def load(source):
+    def load(source, relations=False):
         key = str(Path(source).resolve())
         if key not in cache:
-            cache[key] = original(source)
+            cache[key] = original(source, relations)
         return cache[key]
 
     with pytest.MonkeyPatch.context() as patch:

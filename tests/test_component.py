@@ -483,7 +483,7 @@ def setting_defaults() -> Dict[str, Any]:
     """{setting: default} of the component's config block, its training block and both models.
     Flags off by default are left out (off is what a flag is unless asked, not a value to keep
     in step: ``flat``, ``multi_label`` of the official calls are such flags too), and so are the
-    labels (none)."""
+    labels (none) and settings that default to another's (None: ``relation_threshold``)."""
     import inspect
     from dataclasses import fields
 
@@ -495,7 +495,7 @@ def setting_defaults() -> Dict[str, Any]:
     found.update({f.name: getattr(TrainingSettings(), f.name) for f in fields(TrainingSettings)})
     for builder in (build_gliner_model, build_gliner_encoder_model):
         found.update({k: p.default for k, p in inspect.signature(builder).parameters.items() if p.default is not p.empty})
-    return {k: v for k, v in found.items() if v is not False and v not in ({}, [])}
+    return {k: v for k, v in found.items() if v is not False and v is not None and v not in ({}, [])}
 
 
 def literals_bound_to(names: Set[str]) -> Dict[Tuple[str, str], List[str]]:

@@ -44,6 +44,8 @@ from .options import (
     nested_option,
     output_option,
     propagate_option,
+    relation_threshold_option,
+    relations_option,
     parse_colors,
     run_options,
     source_argument,
@@ -143,6 +145,8 @@ def predict_cli(
     threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(),
     propagate: Optional[str] = propagate_option(),
+    relations: List[str] = relations_option(),
+    relation_threshold: Optional[float] = relation_threshold_option(),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", "-b", min=1, metavar="N", help=BATCH_HELP
     ),
@@ -176,11 +180,13 @@ def predict_cli(
     Each record out is the record in (for texts and files: "text", and "file") plus
     "entities": a list of {"start", "end", "text", "label", "score"}, with GLiNER's own
     character offsets (those of the official predict_entities, not widened to tokens).
+    Relex models with relation types (--relations, or the pipeline's) add "relations":
+    {"label", "score", "head": {"start", "end", "text", "label"}, "tail": {...}}.
     Records are read and written one at a time: memory stays flat on large corpora.
     With --engine ray the same records come from Ray workers (see the README's "Corpora
     bigger than one machine").
     """
-    plan = predict.check(source, as_text, output, engine, model, labels, threshold, nested, batch_size, text_key, on_error, propagate)
+    plan = predict.check(source, as_text, output, engine, model, labels, threshold, nested, batch_size, text_key, on_error, propagate, relations, relation_threshold)
     if engine is Engine.ray:
         counts = predict.run_with_ray(plan, model, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker, verbose=verbose)
     else:
@@ -463,6 +469,11 @@ def info_cli(
         ("model", model),
         ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {describe_threshold(component.threshold)})"),
         ("labels", ", ".join(labels) or "none (give --labels when predicting)"),
+        *(
+            [("relations", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.relations.items()) or "none (give --relations when predicting)")]
+            if settings.relex
+            else []
+        ),
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),

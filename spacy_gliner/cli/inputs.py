@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import srsly
 
-from ..records import ENTITIES, missing_text
+from ..records import ENTITIES, RELATIONS, missing_text
 
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
@@ -247,23 +247,29 @@ def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Recor
 
 class JsonRecord(dict):
     """A JSONL record that remembers its line: written back with every key as it was written
-    (numbers digit for digit, escapes, key order), and only its entities (:data:`ENTITIES`) new."""
+    (numbers digit for digit, escapes, key order), and only its entities (:data:`ENTITIES`) new,
+    and its relations (:data:`RELATIONS`) where a relex model wrote them."""
 
     def __init__(self, data: Dict[str, Any], line: str) -> None:
         super().__init__(data)
         self.line = line
 
     def dumps(self) -> str:
-        entities = srsly.json_dumps(self.get(ENTITIES, []))
-        line = self.line
-        spans = [(start, end) for key, start, end in _values(line) if key == ENTITIES]
-        if spans:
-            for start, end in reversed(spans):
-                line = line[:start] + entities + line[end:]
-            return line
-        close = line.rindex("}")
-        body = line[:close].rstrip()
-        return body + ("" if body.endswith("{") else ", ") + json.dumps(ENTITIES) + ": " + entities + line[close:]
+        line = _with_value(self.line, ENTITIES, self.get(ENTITIES, []))
+        return _with_value(line, RELATIONS, self[RELATIONS]) if RELATIONS in self else line
+
+
+def _with_value(line: str, key: str, value: Any) -> str:
+    """A JSON object's line with ``key``'s value replaced (each time it occurs), or added at the end."""
+    text = srsly.json_dumps(value)
+    spans = [(start, end) for found, start, end in _values(line) if found == key]
+    if spans:
+        for start, end in reversed(spans):
+            line = line[:start] + text + line[end:]
+        return line
+    close = line.rindex("}")
+    body = line[:close].rstrip()
+    return body + ("" if body.endswith("{") else ", ") + json.dumps(key) + ": " + text + line[close:]
 
 
 def _values(line: str) -> Iterator[Tuple[str, int, int]]:

@@ -75,6 +75,20 @@ PROPAGATE_HELP = (
 PROPAGATE_BARE = "exact"  # what --propagate alone means
 
 
+def relations_option() -> Any:
+    return typer.Option(
+        [], "--relations", "-r", metavar="TYPES", help="Relex models: the relation types to find between the entities, as --labels "
+        "(comma-separated, or a .txt/.json file); each record gets \"relations\". Default: the pipeline's own (none for a checkpoint)."
+    )
+
+
+def relation_threshold_option() -> Any:
+    return typer.Option(
+        None, "--relation-threshold", metavar="PROBABILITY", help="Relex models: keep relations scoring above this. Default: the pipeline's "
+        "relation_threshold, else the entity threshold."
+    )
+
+
 def propagate_option() -> Any:
     return typer.Option(None, "--propagate", metavar="[exact|parts|off]", help=PROPAGATE_HELP + f" --propagate alone: {PROPAGATE_BARE}.")
 
@@ -130,14 +144,24 @@ def _name(argument: TyperArgument) -> str:
 
 
 def run_options(
-    labels: List[str], threshold: Optional[str], nested: Optional[bool] = None, batch_size: Optional[int] = None, propagate: Optional[str] = None
+    labels: List[str],
+    threshold: Optional[str],
+    nested: Optional[bool] = None,
+    batch_size: Optional[int] = None,
+    propagate: Optional[str] = None,
+    relations: Optional[List[str]] = None,
+    relation_threshold: Optional[float] = None,
 ) -> RunOptions:
     """``--labels`` (read: words, or a .txt/.json file), ``--threshold``, ``--nested/--flat``
-    ``--batch-size`` and ``--propagate``, checked (an InputError or ValueError saying what is wrong)."""
+    ``--batch-size``, ``--propagate``, ``--relations`` (read as labels) and ``--relation-threshold``,
+    checked (an InputError or ValueError saying what is wrong)."""
     chosen = read_labels(labels) if labels else None
     if labels and not chosen:
         raise InputError("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
-    return RunOptions(chosen, None if threshold is None else parse_threshold(threshold), nested, batch_size, propagate)
+    types = read_labels(relations) if relations else None
+    if relations and not types:
+        raise InputError("--relations is empty. Name the relation types to find, e.g. --relations member_of,located_in.")
+    return RunOptions(chosen, None if threshold is None else parse_threshold(threshold), nested, batch_size, propagate, types, relation_threshold)
 
 
 def parse_threshold(value: str) -> Threshold:

@@ -15,7 +15,7 @@ import typer
 from wasabi import table
 
 from ..loading import Pipeline, RunOptions
-from ..records import ENTITIES, EntityRecord
+from ..records import ENTITIES, RELATIONS, EntityRecord
 from ..render import highlight
 from .inputs import InputError, RecordError, count_records, iter_records, source_path
 from .messages import PRINTER, fail, note, os_error
@@ -59,6 +59,8 @@ def check(
     text_key: str,
     on_error: OnError,
     propagate: Optional[str] = None,
+    relations: Optional[List[str]] = None,
+    relation_threshold: Optional[float] = None,
 ) -> Plan:
     """Every check that needs no model, the input's first: the source, the output and its
     format, the options; for ``--engine ray``, Ray itself and the corpus (its files, and the
@@ -67,10 +69,12 @@ def check(
         path = source_path(source, as_text)
         check_outputs([output], source, is_text=as_text)
         chosen = output_format(output, engine)
-        options = run_options(labels, threshold, nested, batch_size, propagate)
+        options = run_options(labels, threshold, nested, batch_size, propagate, relations, relation_threshold)
         check_labels_given(model, options)
         if engine is Engine.local:
             return Plan(source, as_text, output, chosen, options, text_key, on_error, count_records(source, as_text))
+        if options.relations is not None or options.relation_threshold is not None:
+            raise InputError("--engine ray does not carry relations yet: run relation extraction with --engine local.")
         if as_text or path is None:
             raise InputError("--engine ray reads files and folders (.jsonl, .parquet), not a text or standard input.")
         if output is None:
@@ -101,6 +105,9 @@ def run_locally(plan: Plan, pipeline: Pipeline, show: bool) -> Counts:
         for doc, record in pipeline.pipe(items(), batch_size=pipeline.component.batch_size * 4):
             entities = pipeline.entities(doc)
             record[ENTITIES] = entities
+            relations = pipeline.relations(doc)
+            if relations is not None:
+                record[RELATIONS] = relations
             if writer is not None:
                 writer.add(record, doc)
             if show:

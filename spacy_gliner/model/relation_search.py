@@ -12,16 +12,18 @@ read from one window only: the window that owns the head's first word if it hold
 tail whole, else the first window that holds both. Spans that no window holds together
 get no relation: the model never reads them in one pass.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+import numbers
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
 from .checkpoint import LoadedGLiNER
-from .decoding import DEFAULT_THRESHOLD, Candidates, decode_entities
+from .decoding import DEFAULT_THRESHOLD, Candidates, Entities, decode_entities
 from .inputs import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, InputBuilder, Window
 from .relation_settings import RelationSettings
 from .relations import RelexPass
-from .search import Runner, SpanSearch, entity_dicts, split_texts, unique_labels
+from .search import Runner, SpanSearch, TextThreshold, _text_thresholds, entity_dicts, split_texts, unique_labels
 from .words import Splitter, word_offsets
 
 # (head first word, head last word, tail first word, tail last word, relation type, score): document words
@@ -86,23 +88,28 @@ class RelationSearch(SpanSearch):
         word_lists: Sequence[Sequence[str]],
         labels: Sequence[Sequence[str]],
         relations: Sequence[Sequence[str]],
-        threshold: float,
+        threshold: Union[float, Sequence[TextThreshold]],
         batch_size: int,
         relation_threshold: Optional[float] = None,
         adjacency_threshold: Optional[float] = None,
         run: Optional[Runner] = None,
     ) -> Tuple[List[Candidates], List[List[RelationRow]]]:
-        """``relations[i]``: the relation types of text ``i``; both other thresholds default to ``threshold``."""
+        """``relations[i]``: the relation types of text ``i``. ``threshold`` as for ``SpanSearch``
+        (per text, per label: a window's entity candidates are the spans above their label's);
+        both other thresholds default to ``threshold`` where it is one number."""
         if len(relations) != len(word_lists):
             raise ValueError(f"{len(word_lists)} texts need {len(word_lists)} lists of relation types, not {len(relations)}.")
+        if not isinstance(threshold, numbers.Real) and (relation_threshold is None or adjacency_threshold is None):
+            raise ValueError("With a threshold per text or per label, give relation_threshold and adjacency_threshold as numbers.")
         relation_threshold = threshold if relation_threshold is None else relation_threshold
         adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
+        limits = _text_thresholds(threshold, labels)
         self.builder.relation_types = relations
         found: List[List[Tuple[Window, List[RelationRow]]]] = [[] for _ in word_lists]
 
         def read(batch: Sequence[Window], tensors: Dict[str, torch.Tensor], output: RelexPass) -> torch.Tensor:
             for i, w in enumerate(batch):
-                rows = self._window_relations(w, output, i, tensors["span_mask"][i], threshold, relation_threshold, adjacency_threshold)
+                rows = self._window_relations(w, output, i, tensors["span_mask"][i], limits[w.text], relation_threshold, adjacency_threshold)
                 found[w.text].append((w, rows))
             return output.logits
 
@@ -110,17 +117,28 @@ class RelationSearch(SpanSearch):
         return candidates, [_one_window_each(parts) for parts in found]
 
     def _window_relations(
-        self, w: Window, output: RelexPass, i: int, span_mask: torch.Tensor, threshold: float, relation_threshold: float, adjacency_threshold: float
+        self,
+        w: Window,
+        output: RelexPass,
+        i: int,
+        span_mask: torch.Tensor,
+        threshold: Union[float, np.ndarray],
+        relation_threshold: float,
+        adjacency_threshold: float,
     ) -> List[RelationRow]:
-        """The relations above ``relation_threshold`` between the entity candidates of window ``i`` of the batch."""
+        """The relations above ``relation_threshold`` between the entity candidates of window ``i``
+        of the batch; ``threshold``: one number, or one per label of the window's text."""
         network = self.loaded.network
         n_words, n_types = w.end - w.start, len(self.builder.relation_types[w.text])
         logits = output.logits[i].float()
+        limit: Union[float, torch.Tensor] = threshold
+        if not isinstance(threshold, float):  # [labels], broadcast over the last axis but one (token-level) or the last
+            limit = torch.as_tensor(threshold[w.label_offset : w.label_offset + w.n_labels], dtype=logits.dtype, device=logits.device)
         if self.loaded.settings.token_level:
-            starts, ends = token_spans(torch.sigmoid(logits[:n_words, : w.n_labels]), threshold)
-        else:  # spans whose best label is above the threshold, by start then width
-            best = torch.sigmoid(logits[..., : w.n_labels]).max(dim=-1).values
-            starts, widths = ((best > threshold) & span_mask).nonzero(as_tuple=True)
+            starts, ends = token_spans(torch.sigmoid(logits[:n_words, : w.n_labels]), limit if isinstance(limit, float) else limit[:, None])
+        else:  # spans with a label above its threshold (the best label above one threshold), by start then width
+            above = (torch.sigmoid(logits[..., : w.n_labels]) > limit).any(dim=-1)
+            starts, widths = (above & span_mask).nonzero(as_tuple=True)
             ends = starts + widths
         if len(starts) < 2 or not n_types:
             return []
@@ -133,7 +151,7 @@ class RelationSearch(SpanSearch):
         return list(zip(*bounds, kind.tolist(), probs[pair, kind].tolist()))
 
 
-def token_spans(probs: torch.Tensor, threshold: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def token_spans(probs: torch.Tensor, threshold: Union[float, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
     """Token-level entity candidates of a window (probabilities [words, labels, 3]) as the
     official ``extract_spans_from_tokens``: a start and a later end of the same label with
     every word between inside (all strictly above the threshold), one per label, in the
@@ -197,17 +215,28 @@ def predict_relations(
     for text, words, cands, text_rows in zip(texts, split, found, rows):
         decoded = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)
         entities = entity_dicts(text, decoded, labels)
-        index: Dict[Tuple[int, int], int] = {}
-        for i, span in enumerate(zip(decoded.words.starts.tolist(), decoded.words.ends.tolist())):
-            index.setdefault(span, i)  # the first entity of those bounds, as officially
-        out = []
-        for hs, he, ts, te, kind, score in text_rows:
-            head, tail = index.get((hs, he)), index.get((ts, te))
-            if head is not None and tail is not None:
-                out.append({"head": _end(entities, head), "tail": _end(entities, tail), "relation": relations[kind], "score": score})
+        out = [
+            {"head": _end(entities, head), "tail": _end(entities, tail), "relation": relations[kind], "score": score}
+            for head, tail, kind, score in entity_relations(decoded, text_rows)
+        ]
         entities_out.append(entities)
         relations_out.append(out)
     return entities_out, relations_out
+
+
+def entity_relations(decoded: Entities, rows: Sequence[RelationRow]) -> List[Tuple[int, int, int, float]]:
+    """(head entity, tail entity, relation type, score) of each row whose ends are both decoded
+    entities (indices into ``decoded``: the first entity of those word bounds, as officially);
+    the other rows are dropped, as the official library drops them."""
+    index: Dict[Tuple[int, int], int] = {}
+    for i, span in enumerate(zip(decoded.words.starts.tolist(), decoded.words.ends.tolist())):
+        index.setdefault(span, i)
+    out = []
+    for hs, he, ts, te, kind, score in rows:
+        head, tail = index.get((hs, he)), index.get((ts, te))
+        if head is not None and tail is not None:
+            out.append((head, tail, kind, score))
+    return out
 
 
 def _end(entities: List[dict], i: int) -> dict:

@@ -33,9 +33,9 @@ RELEX_SPAN_MODES = ("markerV0", "token_level")
 RULES = {"relations_layer": Rule(str), "rel_token": Rule(str), "rel_token_index": Rule(int, low=-1), "embed_rel_token": Rule(bool)}
 
 NOT_IN_PIPELINE = (
-    "This checkpoint is a relation-extraction GLiNER model (relex). The spaCy component does not run relex "
-    "models yet; the core API does: spacy_gliner.model.relation_search.predict_relations"
-    "(checkpoint.load(folder, relations=True), texts, labels, relations)."
+    "This checkpoint is a relation-extraction GLiNER model (relex), which this call does not read. Use the spaCy "
+    'component (nlp.add_pipe("gliner", config={"model": ..., "labels": [...], "relations": [...]})) or the core API: '
+    "spacy_gliner.model.relation_search.predict_relations(checkpoint.load(folder, relations=True), texts, labels, relations)."
 )
 
 
