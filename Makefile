@@ -9,7 +9,7 @@ TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University 
 LABELS ?= person,organization,award,date
 THRESHOLD ?=
 
-.PHONY: setup demo test test-fast test-kernels
+.PHONY: setup demo test test-fast test-kernels lint
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: $(VENV)/.installed
 # The whole suite, slow checks included (what CI runs).
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Formatting and lint (ruff, line length 120: pyproject.toml); `ruff format` fixes the first.
+LINTED := spacy_gliner tests benchmarks project/scripts
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/ruff check $(LINTED)
 
 # Everything but the slow checks.
 test-fast: $(VENV)/.installed

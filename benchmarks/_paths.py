@@ -1,5 +1,6 @@
 """Where the benchmarks find the shared data: ``../shared/data`` beside the project root,
 or the folder that ``SPACY_GLINER_DATA`` names."""
+
 import os
 from pathlib import Path
 

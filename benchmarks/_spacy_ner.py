@@ -13,6 +13,7 @@ Both sides are trained with ``python -m spacy train`` and scored with ``python -
 seconds since training started, to ``<out>/dev_log.jsonl`` by the logger in
 ``_timed_logger.py``, so the two sides can be compared at the same wall time.
 """
+
 import json
 import os
 import subprocess
@@ -46,7 +47,10 @@ def timed_config(text: str, out: Path) -> Any:
     from thinc.api import Config
 
     config = Config().from_str(text, interpolate=False)
-    config["training"]["logger"] = {"@loggers": "spacy_gliner_bench.TimedConsoleLogger.v1", "path": str(out / "dev_log.jsonl")}
+    config["training"]["logger"] = {
+        "@loggers": "spacy_gliner_bench.TimedConsoleLogger.v1",
+        "path": str(out / "dev_log.jsonl"),
+    }
     return config
 
 
@@ -64,7 +68,11 @@ def ner_config(python: Path, out: Path, encoder: str, batch_size: Optional[int] 
     config = timed_config(base.read_text(), out)
     config["components"]["transformer"]["model"]["name"] = encoder
     if batch_size:
-        config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": batch_size, "get_length": None}
+        config["training"]["batcher"] = {
+            "@batchers": "spacy.batch_by_sequence.v1",
+            "size": batch_size,
+            "get_length": None,
+        }
         config["training"]["accumulate_gradient"] = 1
     path = out / "config.cfg"
     path.write_text(config.to_str())

@@ -3,6 +3,7 @@
 spaCy's own loggers write scores but not the seconds since training started, which a
 comparison at equal wall time needs. Loaded with ``spacy train --code`` by _spacy_ner.py.
 """
+
 import json
 import sys
 from typing import IO, Any, Callable, Dict, Optional, Tuple
@@ -11,7 +12,9 @@ import spacy
 
 
 @spacy.registry.loggers("spacy_gliner_bench.TimedConsoleLogger.v1")
-def timed_console_logger(path: str) -> Callable[..., Tuple[Callable[[Optional[Dict[str, Any]]], None], Callable[[], None]]]:
+def timed_console_logger(
+    path: str,
+) -> Callable[..., Tuple[Callable[[Optional[Dict[str, Any]]], None], Callable[[], None]]]:
     console = spacy.registry.loggers.get("spacy.ConsoleLogger.v3")(progress_bar=None)
 
     def setup(nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[Callable, Callable]:

@@ -23,6 +23,7 @@ computing in bf16 from float32 inputs and returning float32, all else float32.
 
 Results: docs/benchmarks.md ("Precision modes").
 """
+
 import argparse
 import contextlib
 import json
@@ -40,13 +41,24 @@ Entities = List[List[List[Tuple[int, int, str]]]]  # task -> text -> (start, end
 
 # parts kept in float32, one variant each (names: network.BF16_PARTS, "+" joins several)
 DEFAULT_VARIANTS = [
-    "float32", "autocast", "shipped", "int8", "bf16", "bf16 except span", "bf16 except prompt+span",
-    "bf16 except embeddings", "bf16 except layer5", "bf16 except layer4+layer5", "bf16 except encoder",
+    "float32",
+    "autocast",
+    "shipped",
+    "int8",
+    "bf16",
+    "bf16 except span",
+    "bf16 except prompt+span",
+    "bf16 except embeddings",
+    "bf16 except layer5",
+    "bf16 except layer4+layer5",
+    "bf16 except encoder",
     "bf16 linears encoder",
 ]
 
 
-def official_entities(model: Path, tasks: Sequence[Task], thresholds: Sequence[float], cache: Path) -> Dict[float, Entities]:
+def official_entities(
+    model: Path, tasks: Sequence[Task], thresholds: Sequence[float], cache: Path
+) -> Dict[float, Entities]:
     """The official library's entities at each threshold (read from ``cache`` when it holds them)."""
     key = json.dumps([str(model), [(name, len(texts)) for name, texts, _ in tasks], sorted(thresholds)])
     if cache.exists():
@@ -59,15 +71,24 @@ def official_entities(model: Path, tasks: Sequence[Task], thresholds: Sequence[f
     found: Dict[float, Entities] = {}
     for threshold in thresholds:
         found[threshold] = [
-            [[(e["start"], e["end"], e["label"]) for e in ents] for ents in official.inference(texts, labels, threshold=threshold, batch_size=8)]
+            [
+                [(e["start"], e["end"], e["label"]) for e in ents]
+                for ents in official.inference(texts, labels, threshold=threshold, batch_size=8)
+            ]
             for _, texts, labels in tasks
         ]
     cache.write_text(json.dumps({"key": key, "entities": found}), encoding="utf8")
     return found
 
 
-PARTS = {"embeddings": "encoder.embeddings", "encoder": "encoder", "projection": "projection", "lstm": "lstm",
-         "prompt": "prompt_layer", "span": "span_layer"}  # and "layerN": the encoder's N-th layer
+PARTS = {
+    "embeddings": "encoder.embeddings",
+    "encoder": "encoder",
+    "projection": "projection",
+    "lstm": "lstm",
+    "prompt": "prompt_layer",
+    "span": "span_layer",
+}  # and "layerN": the encoder's N-th layer
 
 
 def bf16_copy(network: Any, float32_parts: Sequence[str]) -> Any:
@@ -118,7 +139,11 @@ def bf16_linears(network: Any, prefix: str) -> Any:
         def __init__(self, linear: nn.Linear) -> None:
             super().__init__()
             self.weight = nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
-            self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
+            self.bias = (
+                None
+                if linear.bias is None
+                else nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
+            )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return nn.functional.linear(x.to(torch.bfloat16), self.weight, self.bias).to(x.dtype)
@@ -147,13 +172,15 @@ def variant_runner(network: Any, variant: str) -> Tuple[Any, Callable[[], Any]]:
     if variant == "bf16":
         return bf16_copy(network, ()), contextlib.nullcontext
     if variant.startswith("bf16 except "):
-        return bf16_copy(network, tuple(variant[len("bf16 except "):].split("+"))), contextlib.nullcontext
+        return bf16_copy(network, tuple(variant[len("bf16 except ") :].split("+"))), contextlib.nullcontext
     if variant == "bf16 linears encoder":
         return bf16_linears(network, "encoder."), contextlib.nullcontext
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def run_variant(loaded: Any, variant: str, tasks: Sequence[Task], thresholds: Sequence[float], batch_size: int) -> Tuple[Dict[float, Entities], float]:
+def run_variant(
+    loaded: Any, variant: str, tasks: Sequence[Task], thresholds: Sequence[float], batch_size: int
+) -> Tuple[Dict[float, Entities], float]:
     """Entities per threshold, and the CPU seconds of the one network pass."""
     import dataclasses
 
@@ -178,14 +205,19 @@ def run_variant(loaded: Any, variant: str, tasks: Sequence[Task], thresholds: Se
     search = Replay(dataclasses.replace(loaded, network=network))
     with context():  # warm-up, not timed
         _, texts, labels = tasks[0]
-        predict_entities(loaded, texts[:8], labels, min(thresholds), batch_size=batch_size, search=SpanSearch(search.loaded))
+        predict_entities(
+            loaded, texts[:8], labels, min(thresholds), batch_size=batch_size, search=SpanSearch(search.loaded)
+        )
     found: Dict[float, Entities] = {}
     seconds = 0.0
     for i, threshold in enumerate(sorted(thresholds)):
         state.update(replaying=i > 0, next=0)
         start = time.process_time()
         found[threshold] = [
-            [[(e["start"], e["end"], e["label"]) for e in ents] for ents in predict_entities(loaded, texts, labels, threshold, batch_size=batch_size, search=search)]
+            [
+                [(e["start"], e["end"], e["label"]) for e in ents]
+                for ents in predict_entities(loaded, texts, labels, threshold, batch_size=batch_size, search=search)
+            ]
             for _, texts, labels in tasks
         ]
         if i == 0:
@@ -226,22 +258,30 @@ def main() -> None:
     variants = DEFAULT_VARIANTS if args.variants == "all" else args.variants.split(",")
     loaded = checkpoint.load(args.model)
     loaded.network.eval()
-    print(f"{sum(len(t[1]) for t in tasks)} texts, model {args.model.name}, torch {torch.__version__}, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, one thread, batch {args.batch_size}", flush=True)
+    print(
+        f"{sum(len(t[1]) for t in tasks)} texts, model {args.model.name}, torch {torch.__version__}, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, one thread, batch {args.batch_size}",
+        flush=True,
+    )
     official = official_entities(args.model, tasks, thresholds, args.official_cache)
     results: Dict[str, Tuple[Dict[float, Entities], float]] = {}
     for variant in dict.fromkeys(["float32"] + variants):
         results[variant] = run_variant(loaded, variant, tasks, thresholds, args.batch_size)
         print(f"  {variant}: {results[variant][1]:.1f} CPU s", flush=True)
     base_seconds = results["float32"][1]
-    print("\n| variant | threshold | texts = float32 | gained / lost vs float32 | texts = official | gained / lost vs official | CPU s | x float32 |")
+    print(
+        "\n| variant | threshold | texts = float32 | gained / lost vs float32 | texts = official | gained / lost vs"
+        " official | CPU s | x float32 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for variant, (found, seconds) in results.items():
         for threshold in sorted(thresholds):
             same, n, gained, lost = agreement(found[threshold], results["float32"][0][threshold])
             o_same, _, o_gained, o_lost = agreement(found[threshold], official[threshold])
-            print(f"| {variant} | {threshold} | {same}/{n} ({100 * same / n:.1f}%) | {gained} / {lost} | "
-                  f"{o_same}/{n} ({100 * o_same / n:.1f}%) | {o_gained} / {o_lost} | {seconds:.1f} | {base_seconds / seconds:.2f} |")
+            print(
+                f"| {variant} | {threshold} | {same}/{n} ({100 * same / n:.1f}%) | {gained} / {lost} | {o_same}/{n}"
+                f" ({100 * o_same / n:.1f}%) | {o_gained} / {o_lost} | {seconds:.1f} | {base_seconds / seconds:.2f} |"
+            )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -8,6 +8,7 @@ done, and the summary compares RSS early in the run with RSS at its end.
 
     python benchmarks/bench_cli_memory.py --lines 1000000 --seconds 600
 """
+
 import argparse
 import json
 import subprocess
@@ -20,7 +21,9 @@ from _paths import DATA  # noqa: E402
 
 
 def write_corpus(path: Path, lines: int) -> None:
-    sentences = [x["sentence"] for x in json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))]
+    sentences = [
+        x["sentence"] for x in json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))
+    ]
     with path.open("w", encoding="utf8") as file:
         for i in range(lines):
             file.write(json.dumps({"id": i, "text": sentences[i % len(sentences)]}) + "\n")
@@ -53,14 +56,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000, help="records in the generated JSONL file")
     parser.add_argument("--seconds", type=float, default=300, help="stop the run after this long")
-    parser.add_argument("--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline")
+    parser.add_argument(
+        "--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline"
+    )
     parser.add_argument("--batch-size", default="16", help="--batch-size of the predict run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus, out = Path(tmp) / "corpus.jsonl", Path(tmp) / "out.jsonl"
         write_corpus(corpus, args.lines)
         print(f"corpus: {args.lines:,} lines, {corpus.stat().st_size / 2**20:.0f} MiB")
-        command = [sys.executable, "-m", "spacy_gliner", "predict", str(corpus), "--labels", "person,organization,location"]
+        command = [
+            sys.executable,
+            "-m",
+            "spacy_gliner",
+            "predict",
+            str(corpus),
+            "--labels",
+            "person,organization,location",
+        ]
         command += ["--model", args.model, "--threshold", "0.3", "--batch-size", args.batch_size, "--output", str(out)]
         started = time.perf_counter()
         process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
@@ -85,8 +98,8 @@ def main() -> None:
     first, last = running[0], running[-1]
     rate = (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
     print(
-        f"{'finished' if finished else 'stopped'} after {last[1]:,} records ({rate:.0f} docs/s); RSS {first[2]:.0f} MiB at "
-        f"{first[1]:,} records -> {last[2]:.0f} MiB at {last[1]:,} (peak {max(s[2] for s in running):.0f} MiB)"
+        f"{'finished' if finished else 'stopped'} after {last[1]:,} records ({rate:.0f} docs/s); RSS {first[2]:.0f} MiB"
+        f" at {first[1]:,} records -> {last[2]:.0f} MiB at {last[1]:,} (peak {max(s[2] for s in running):.0f} MiB)"
     )
 
 

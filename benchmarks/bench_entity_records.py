@@ -15,6 +15,7 @@ costs one ``doc.text``), since running it to the end takes hours.
 
     python benchmarks/bench_entity_records.py --megabytes 0.5 2
 """
+
 import argparse
 import json
 import time
@@ -22,9 +23,9 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import spacy
+from _paths import DATA, REF  # noqa: E402
 from spacy.tokens import Doc
 
-from _paths import DATA, REF  # noqa: E402
 from spacy_gliner.alignment import doc_words, exact_offsets
 from spacy_gliner.component import DocPrediction
 from spacy_gliner.loading import Pipeline
@@ -51,7 +52,9 @@ def annotate(pipeline: Pipeline, doc: Doc, entities: List[Tuple[int, int, str]])
     words = doc_words(doc)
     first = np.searchsorted(words.char_starts, [a for a, _, _ in entities])
     last = np.searchsorted(words.char_ends, [b for _, b, _ in entities])
-    kept = (words.char_starts[first] == [a for a, _, _ in entities]) & (words.char_ends[last] == [b for _, b, _ in entities])
+    kept = (words.char_starts[first] == [a for a, _, _ in entities]) & (
+        words.char_ends[last] == [b for _, b, _ in entities]
+    )
     labels = np.asarray([LABELS.index(t) for _, _, t in entities])
     scores = np.random.default_rng(0).uniform(0.5, 1.0, len(entities))
     cands = Candidates(first[kept], last[kept], labels[kept], scores[kept]).canonical()
@@ -93,13 +96,20 @@ def run(megabytes: float, old_entities: int) -> None:
     print(f"{megabytes:g} MB: {len(text):,} characters on one line, {len(doc):,} tokens, {len(records):,} entities")
     print(f"  tokenize {tokenized:.2f} s; decode and place (set_annotations) {placed:.2f} s")
     print(f"  records, now:     {new:.3f} s")
-    print(f"  records, old way: {old_part:.2f} s for {len(old)} records -> {old_all:,.0f} s for all {len(records):,} (extrapolated), {old_all / new:,.0f}x")
+    print(
+        f"  records, old way: {old_part:.2f} s for {len(old)} records -> {old_all:,.0f} s for all {len(records):,}"
+        f" (extrapolated), {old_all / new:,.0f}x"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--megabytes", type=float, nargs="+", default=[0.5, 2.0], help="sizes of the one-line documents")
-    parser.add_argument("--old-entities", type=int, default=100, help="records of the old way to time (then extrapolated)")
+    parser.add_argument(
+        "--megabytes", type=float, nargs="+", default=[0.5, 2.0], help="sizes of the one-line documents"
+    )
+    parser.add_argument(
+        "--old-entities", type=int, default=100, help="records of the old way to time (then extrapolated)"
+    )
     args = parser.parse_args()
     for megabytes in args.megabytes:
         run(megabytes, args.old_entities)

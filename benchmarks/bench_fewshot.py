@@ -23,6 +23,7 @@ the dev corpus spaCy needs). Results go to ``<out>/results.json``, the curve to 
 Every run is kept in ``<out>/runs/<side>-n<pool>-s<seed>/``; a run whose report exists is
 not repeated, so more seeds or pools can be added later. Results: docs/benchmarks.md.
 """
+
 import argparse
 import json
 import math
@@ -80,7 +81,10 @@ def zero_shot(out: Path, data: Path, labels: List[str], threads: int) -> Dict[st
     model = out / "model"
     if not model.exists():
         nlp = spacy.blank("en")
-        nlp.add_pipe("gliner", config={"labels": labels, "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF)}})
+        nlp.add_pipe(
+            "gliner",
+            config={"labels": labels, "model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF)}},
+        )
         nlp.initialize()
         nlp.to_disk(model)
     return evaluate(Path(sys.executable), model, data / "test.spacy", threads)
@@ -95,15 +99,26 @@ def run(side: str, n: int, seed: int, args: argparse.Namespace, labels: List[str
     out.mkdir(parents=True, exist_ok=True)
     data = args.out / "data"
     steps = math.ceil(EPOCHS[n] * n / BATCH)
-    common = [f"--paths.train={data / f'pool{n}-s{seed}.spacy'}", f"--paths.dev={data / f'pool{n}-s{seed}-dev.spacy'}",
-              f"--training.max_steps={steps}", f"--training.eval_frequency={steps}", "--training.max_epochs=0",
-              f"--training.optimizer.learn_rate.warmup_steps={max(1, steps // 10)}", f"--system.seed={seed}"]  # fmt: skip
+    common = [
+        f"--paths.train={data / f'pool{n}-s{seed}.spacy'}",
+        f"--paths.dev={data / f'pool{n}-s{seed}-dev.spacy'}",
+        f"--training.max_steps={steps}",
+        f"--training.eval_frequency={steps}",
+        "--training.max_epochs=0",
+        f"--training.optimizer.learn_rate.warmup_steps={max(1, steps // 10)}",
+        f"--system.seed={seed}",
+    ]
     if side in GLINER_RATES:
         python, config = Path(sys.executable), gliner_config(FINETUNE, out)
         rate, encoder_scale = GLINER_RATES[side]
-        overrides = [*common, f"--paths.model={REF}", f"--components.gliner.labels={json.dumps(labels)}",
-                     f"--training.batcher.size={BATCH}", f"--training.optimizer.learn_rate.initial_rate={rate}",
-                     f"--components.gliner.model.encoder_lr_scale={encoder_scale}"]  # fmt: skip
+        overrides = [
+            *common,
+            f"--paths.model={REF}",
+            f"--components.gliner.labels={json.dumps(labels)}",
+            f"--training.batcher.size={BATCH}",
+            f"--training.optimizer.learn_rate.initial_rate={rate}",
+            f"--components.gliner.model.encoder_lr_scale={encoder_scale}",
+        ]
     else:
         python = ner_python(args.ner_python)
         config = ner_config(python, out, minilm_path(python), batch_size=BATCH)
@@ -122,8 +137,13 @@ def summarize(results: List[Dict[str, Any]]) -> Dict[str, Dict[int, Dict[str, fl
         for n in sorted({r["pool"] for r in results if r["side"] == side}):
             f = [100 * r["ents_f"] for r in results if r["side"] == side and r["pool"] == n]
             wall = [r.get("train_wall_s", 0.0) for r in results if r["side"] == side and r["pool"] == n]
-            table.setdefault(side, {})[n] = {"mean": statistics.mean(f), "min": min(f), "max": max(f),
-                                             "seeds": len(f), "train_wall_s": statistics.mean(wall)}  # fmt: skip
+            table.setdefault(side, {})[n] = {
+                "mean": statistics.mean(f),
+                "min": min(f),
+                "max": max(f),
+                "seeds": len(f),
+                "train_wall_s": statistics.mean(wall),
+            }
     return table
 
 
@@ -164,9 +184,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--sides", default="gliner,gliner-lr3e-4,ner")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--ner-python", type=Path, default=None, help="interpreter with spacy-transformers (default .venv-ner)")
+    parser.add_argument(
+        "--ner-python", type=Path, default=None, help="interpreter with spacy-transformers (default .venv-ner)"
+    )
     parser.add_argument("--plot", type=Path, default=None, help="write the F1 curve here (PNG)")
-    parser.add_argument("--summarize", action="store_true", help="train nothing: table (and plot) of every run in --out")
+    parser.add_argument(
+        "--summarize", action="store_true", help="train nothing: table (and plot) of every run in --out"
+    )
     args = parser.parse_args()
     if args.summarize:
         return report([json.loads(p.read_text()) for p in sorted((args.out / "runs").glob("*/report.json"))], args)
@@ -187,13 +211,20 @@ def main() -> None:
         zero = args.out / "runs" / "gliner-n0-s0"
         zero.mkdir(parents=True, exist_ok=True)
         if not (zero / "report.json").exists():
-            (zero / "report.json").write_text(json.dumps({"side": "gliner", "pool": 0, "seed": 0, **zero_shot(zero, args.out / "data", labels, args.threads)}))
+            (zero / "report.json").write_text(
+                json.dumps(
+                    {"side": "gliner", "pool": 0, "seed": 0, **zero_shot(zero, args.out / "data", labels, args.threads)}
+                )
+            )
         results.append(json.loads((zero / "report.json").read_text()))
     for n in pools:
         for seed in seeds:
             for side in sides:
                 result = run(side, n, seed, args, labels)
-                print(json.dumps({k: result[k] for k in ("side", "pool", "seed", "steps", "train_wall_s", "ents_f")}), flush=True)
+                print(
+                    json.dumps({k: result[k] for k in ("side", "pool", "seed", "steps", "train_wall_s", "ents_f")}),
+                    flush=True,
+                )
                 results.append(result)
     report(results, args)
 
@@ -206,7 +237,14 @@ def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> None:
     print("| side | " + " | ".join(f"{n} sentences" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for side, rows in table.items():
-        cells = [f"{rows[n]['mean']:.1f} ({rows[n]['min']:.1f}-{rows[n]['max']:.1f}, {rows[n]['seeds']} seeds)" if n in rows else "-" for n in sizes]
+        cells = [
+            (
+                f"{rows[n]['mean']:.1f} ({rows[n]['min']:.1f}-{rows[n]['max']:.1f}, {rows[n]['seeds']} seeds)"
+                if n in rows
+                else "-"
+            )
+            for n in sizes
+        ]
         print(f"| {side} | " + " | ".join(cells) + " |")
     if args.plot:
         plot(table, args.plot)

@@ -23,6 +23,7 @@ texts of the batch through padding.)
 
     python benchmarks/bench_gliner2.py --threads 2 --per-dataset 100 --long-docs 2 --long-words 3000
 """
+
 import argparse
 import json
 import os
@@ -67,7 +68,12 @@ def main() -> int:
     parser.add_argument("--batch-sizes", default="8,32")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--model", action="append", default=[], help="a gliner2 checkpoint folder (repeatable); default: both tiny heads on MiniLM")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="a gliner2 checkpoint folder (repeatable); default: both tiny heads on MiniLM",
+    )
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
 
@@ -76,7 +82,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from gliner2 import AutoExtractor
     from gliner2 import Schema as Gliner2Schema
-    from helpers.gliner2_checkpoints import Report, compare, comparable, minilm, write_gliner2_checkpoint
+    from helpers.gliner2_checkpoints import Report, comparable, compare, minilm, write_gliner2_checkpoint
 
     from spacy_gliner.model.gliner2 import checkpoint
     from spacy_gliner.model.gliner2.decoding import as_gliner2
@@ -95,45 +101,110 @@ def main() -> int:
             write_gliner2_checkpoint(Path(tmp.name) / "boundary", minilm(), "boundary", boundary_head=SHARED),
         ]
     rows: List[Dict[str, Any]] = []
-    print(f"{n_texts} sentences in {len(sets)} datasets, {len(docs)} long documents, {args.threads} threads, threshold {args.threshold}", flush=True)
+    print(
+        f"{n_texts} sentences in {len(sets)} datasets, {len(docs)} long documents, {args.threads} threads, threshold"
+        f" {args.threshold}",
+        flush=True,
+    )
     for folder in models:
         reference = AutoExtractor.from_pretrained(str(folder))
         reference.eval()
         ours = Extractor(checkpoint.load(folder))
         architecture = ours.architecture
         schemas = [
-            (Gliner2Schema().entities(labels).classification("sentiment", CLASSES["sentiment"]).relations(RELATIONS), Schema.build(labels, CLASSES, RELATIONS))
+            (
+                Gliner2Schema().entities(labels).classification("sentiment", CLASSES["sentiment"]).relations(RELATIONS),
+                Schema.build(labels, CLASSES, RELATIONS),
+            )
             for _, _, labels in sets
         ]
         for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-            (theirs, mine), (_, found) = best_times([
-                lambda: [reference.batch_extract(texts, r, batch_size=batch_size, threshold=args.threshold, include_confidence=True, include_spans=True) for (_, texts, _), (r, _) in zip(sets, schemas)],
-                lambda: [ours(texts, s, threshold=args.threshold, batch_size=batch_size) for (_, texts, _), (_, s) in zip(sets, schemas)],
-            ], args.repeats)
-            rows.append({"model": architecture, "texts": "sentences", "batch_size": batch_size, "gliner2_texts_per_s": n_texts / theirs, "ours_texts_per_s": n_texts / mine, "speedup": theirs / mine})
-            print(f"{architecture:9} sentences  batch {batch_size:3}: gliner2 {n_texts / theirs:7.1f} texts/s, ours {n_texts / mine:7.1f} texts/s, {theirs / mine:.2f}x", flush=True)
+            (theirs, mine), (_, found) = best_times(
+                [
+                    lambda: [
+                        reference.batch_extract(
+                            texts,
+                            r,
+                            batch_size=batch_size,
+                            threshold=args.threshold,
+                            include_confidence=True,
+                            include_spans=True,
+                        )
+                        for (_, texts, _), (r, _) in zip(sets, schemas)
+                    ],
+                    lambda: [
+                        ours(texts, s, threshold=args.threshold, batch_size=batch_size)
+                        for (_, texts, _), (_, s) in zip(sets, schemas)
+                    ],
+                ],
+                args.repeats,
+            )
+            rows.append(
+                {
+                    "model": architecture,
+                    "texts": "sentences",
+                    "batch_size": batch_size,
+                    "gliner2_texts_per_s": n_texts / theirs,
+                    "ours_texts_per_s": n_texts / mine,
+                    "speedup": theirs / mine,
+                }
+            )
+            print(
+                f"{architecture:9} sentences  batch {batch_size:3}: gliner2 {n_texts / theirs:7.1f} texts/s, ours"
+                f" {n_texts / mine:7.1f} texts/s, {theirs / mine:.2f}x",
+                flush=True,
+            )
         report, identical = Report(), 0
-        for ((name, texts, labels), (r, s), results) in zip(sets, schemas, found):
+        for (name, texts, labels), (r, s), results in zip(sets, schemas, found):
             thresholds = {label: args.threshold for label in labels + RELATIONS}
             for i, (text, extraction) in enumerate(zip(texts, results)):
-                expected = reference.extract(text, r, threshold=args.threshold, include_confidence=True, include_spans=True)
+                expected = reference.extract(
+                    text, r, threshold=args.threshold, include_confidence=True, include_spans=True
+                )
                 errors = len(report.errors) + len(report.near_ties)
-                compare(comparable(expected, text, s), comparable(as_gliner2(extraction, s), text, s), thresholds, report, f"{name} {i}")
+                compare(
+                    comparable(expected, text, s),
+                    comparable(as_gliner2(extraction, s), text, s),
+                    thresholds,
+                    report,
+                    f"{name} {i}",
+                )
                 identical += errors == len(report.errors) + len(report.near_ties)
         print(
-            f"{architecture:9} check: {identical}/{report.texts} texts identical to gliner2's extract ({report.counts}), "
-            f"{len(report.near_ties)} near ties, max score difference {report.max_diff:.1e}"
+            f"{architecture:9} check: {identical}/{report.texts} texts identical to gliner2's extract"
+            f" ({report.counts}), {len(report.near_ties)} near ties, max score difference {report.max_diff:.1e}"
         )
         rows[-1].update(identical=identical, compared=report.texts, max_diff=report.max_diff)
         if docs:
             long_schema = schemas[[name for name, _, _ in sets].index("conll2003")]
-            (theirs, mine), _ = best_times([
-                lambda: reference.batch_extract_long(docs, long_schema[0], threshold=args.threshold, chunk_size=256, include_confidence=True, include_spans=True),
-                lambda: ours(docs, long_schema[1], threshold=args.threshold, batch_size=8),
-            ], 1)
+            (theirs, mine), _ = best_times(
+                [
+                    lambda: reference.batch_extract_long(
+                        docs,
+                        long_schema[0],
+                        threshold=args.threshold,
+                        chunk_size=256,
+                        include_confidence=True,
+                        include_spans=True,
+                    ),
+                    lambda: ours(docs, long_schema[1], threshold=args.threshold, batch_size=8),
+                ],
+                1,
+            )
             words = sum(len(d.split()) for d in docs)
-            rows.append({"model": architecture, "texts": "long", "gliner2_words_per_s": words / theirs, "ours_words_per_s": words / mine, "speedup": theirs / mine})
-            print(f"{architecture:9} long docs: gliner2 {words / theirs:7.0f} words/s, ours {words / mine:7.0f} words/s, {theirs / mine:.2f}x")
+            rows.append(
+                {
+                    "model": architecture,
+                    "texts": "long",
+                    "gliner2_words_per_s": words / theirs,
+                    "ours_words_per_s": words / mine,
+                    "speedup": theirs / mine,
+                }
+            )
+            print(
+                f"{architecture:9} long docs: gliner2 {words / theirs:7.0f} words/s, ours {words / mine:7.0f} words/s,"
+                f" {theirs / mine:.2f}x"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf8")
     return 0

@@ -11,6 +11,7 @@ library and spacy-gliner in each mode on the same device in one process, loading
 untimed, the best of ``--batch-sizes``; entities compared as in ``bench_inference.py`` (the
 official ones expanded to spaCy tokens). Each mode that fails is a row saying why.
 """
+
 import argparse
 import json
 import os
@@ -22,7 +23,14 @@ from typing import Any, Dict, List
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from _paths import DATA, REF  # noqa: E402
-from bench_inference import Task, _official_inference, agreement, count_words, load_tasks, run_spacy_gliner  # noqa: E402
+from bench_inference import (
+    Task,
+    _official_inference,
+    agreement,
+    count_words,
+    load_tasks,
+    run_spacy_gliner,
+)  # noqa: E402
 
 MODES = {"float32": False, "bf16": "bf16", "fp16": "fp16", "int8": "int8"}
 
@@ -34,7 +42,9 @@ def official(tasks: List[Task], threshold: float, batch_size: int, device: str) 
     return _official_inference(model, tasks, threshold, batch_size)
 
 
-def inference(out: Path, device: str, modes: List[str], per_dataset: int, batch_sizes: List[int], threshold: float) -> None:
+def inference(
+    out: Path, device: str, modes: List[str], per_dataset: int, batch_sizes: List[int], threshold: float
+) -> None:
     """Rows of OUT/inference.json: one per system, best batch size, entities against the official ones."""
     import torch
 
@@ -45,7 +55,9 @@ def inference(out: Path, device: str, modes: List[str], per_dataset: int, batch_
     tasks = load_tasks(per_dataset, 0, 0)["sentences"]
     words = count_words(tasks)
     systems = {"official": lambda b: official(tasks, threshold, b, device)}
-    systems.update({f"spacy-gliner {mode}": (lambda b, m=MODES[mode]: run_spacy_gliner(tasks, threshold, b, m)) for mode in modes})
+    systems.update(
+        {f"spacy-gliner {mode}": lambda b, m=MODES[mode]: run_spacy_gliner(tasks, threshold, b, m) for mode in modes}
+    )
     best: Dict[str, Dict[str, Any]] = {}
     for name, run in systems.items():
         for batch_size in batch_sizes:
@@ -73,8 +85,14 @@ def inference(out: Path, device: str, modes: List[str], per_dataset: int, batch_
                 row.update(identical=f"{same}/{n}", gained=gained, lost=lost)
         rows.append(row)
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or platform.machine()
-    info = {"device_name": gpu, "torch": torch.__version__, "cuda": torch.version.cuda, "sentences": sum(len(t[1]) for t in tasks),
-            "words": words, "threshold": threshold}
+    info = {
+        "device_name": gpu,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "sentences": sum(len(t[1]) for t in tasks),
+        "words": words,
+        "threshold": threshold,
+    }
     (out / "inference.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1), encoding="utf8")
 
 
@@ -106,7 +124,11 @@ def _why(log: Path, rc: int) -> str:
     """The last meaningful line of a failed step's log (124: its time limit)."""
     if rc == 124:
         return "timed out"
-    lines = [line.strip() for line in log.read_text(encoding="utf8", errors="replace").splitlines() if line.strip()] if log.exists() else []
+    lines = (
+        [line.strip() for line in log.read_text(encoding="utf8", errors="replace").splitlines() if line.strip()]
+        if log.exists()
+        else []
+    )
     return (lines[-1][:160] if lines else f"exit status {rc}").replace("|", "/")
 
 
@@ -140,16 +162,25 @@ def table(out: Path) -> str:
     if path.exists():
         data = json.loads(path.read_text(encoding="utf8"))
         info = data["info"]
-        lines += ["", f"Inference on {info['device_name']} (torch {info['torch']}, CUDA {info['cuda']}): {info['sentences']} sentences, "
-                  f"{info['words']} words, threshold {info['threshold']}.", "",
-                  "| system | best batch | words/s | x official | texts = official | entities gained / lost |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            (
+                f"Inference on {info['device_name']} (torch {info['torch']}, CUDA {info['cuda']}): {info['sentences']}"
+                f" sentences, {info['words']} words, threshold {info['threshold']}."
+            ),
+            "",
+            "| system | best batch | words/s | x official | texts = official | entities gained / lost |",
+            "|---|---|---|---|---|---|",
+        ]
         for row in data["rows"]:
             if "error" in row:
                 lines.append(f"| {row['system']} | **failed** ({row['error'].replace('|', '/')}) | | | | |")
                 continue
             x = f"{row['x_official']:.2f}" if "x_official" in row else "-"
             agree = (row.get("identical", "-"), f"{row['gained']} / {row['lost']}" if "gained" in row else "-")
-            lines.append(f"| {row['system']} | {row['batch_size']} | {row['words_per_s']:.0f} | {x} | {agree[0]} | {agree[1]} |")
+            lines.append(
+                f"| {row['system']} | {row['batch_size']} | {row['words_per_s']:.0f} | {x} | {agree[0]} | {agree[1]} |"
+            )
     text = "\n".join(lines) + "\n"
     (out / "gpu.md").write_text(text, encoding="utf8")
     return text

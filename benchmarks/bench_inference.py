@@ -36,6 +36,7 @@ this with the arguments below), or by hand in that environment:
 
 ``--systems`` picks rows (default: all); ``--per-dataset 5 --long-docs 0`` is a quick check.
 """
+
 import argparse
 import gc
 import json
@@ -52,6 +53,7 @@ from typing import Any, Dict, List, Tuple
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from _paths import DATA, REF  # noqa: E402
+
 OFFICIAL_MAX_WORDS = 384
 Task = Tuple[str, List[str], List[str]]  # (set name, texts, labels)
 
@@ -87,7 +89,9 @@ def count_words(tasks: List[Task]) -> int:
 
 
 # -- workers: one system, one batch size, one process ---------------------------------
-def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed_precision: Any = False) -> Dict[str, Any]:
+def run_spacy_gliner(
+    tasks: List[Task], threshold: float, batch_size: int, mixed_precision: Any = False
+) -> Dict[str, Any]:
     import spacy
     import torch
 
@@ -95,7 +99,9 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
 
     nlp = spacy.blank("en")
     model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF), "mixed_precision": mixed_precision}
-    nlp.add_pipe("gliner", config={"model": model, "labels": tasks[0][2], "threshold": threshold, "batch_size": batch_size})
+    nlp.add_pipe(
+        "gliner", config={"model": model, "labels": tasks[0][2], "threshold": threshold, "batch_size": batch_size}
+    )
     list(nlp.pipe(["Warm-up: Marie Curie worked in Paris."]))
     shim = nlp.get_pipe("gliner").model.shims[0]
     # the network that predictions run through: bf16 and int8 predict with a reduced copy
@@ -131,7 +137,6 @@ def run_spacy_gliner(tasks: List[Task], threshold: float, batch_size: int, mixed
 
 def run_official(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
     from gliner import GLiNER
-
 
     return _official_inference(GLiNER.from_pretrained(str(REF), local_files_only=True), tasks, threshold, batch_size)
 
@@ -181,7 +186,9 @@ def run_fast_gliner(tasks: List[Task], threshold: float, batch_size: int) -> Dic
         for name, texts, labels in tasks:
             pieces = _official_texts(name, texts)
             start = time.perf_counter()
-            found = [model.predict_entities(pieces[i : i + batch_size], labels) for i in range(0, len(pieces), batch_size)]
+            found = [
+                model.predict_entities(pieces[i : i + batch_size], labels) for i in range(0, len(pieces), batch_size)
+            ]
             seconds += time.perf_counter() - start
             entities.append([[(e["start"], e["end"], e["label"]) for e in ents] for chunk in found for ents in chunk])
     return {"seconds": seconds, "entities": entities}
@@ -197,13 +204,16 @@ def _official_texts(task: str, texts: List[str]) -> List[str]:
     pieces = []
     for text in texts:
         words = split_words(text)
-        pieces += [text[words[i][1] : words[min(i + OFFICIAL_MAX_WORDS, len(words)) - 1][2]] for i in range(0, len(words), OFFICIAL_MAX_WORDS)]
+        pieces += [
+            text[words[i][1] : words[min(i + OFFICIAL_MAX_WORDS, len(words)) - 1][2]]
+            for i in range(0, len(words), OFFICIAL_MAX_WORDS)
+        ]
     return pieces
 
 
 def run_gliner_spacy(tasks: List[Task], threshold: float, batch_size: int) -> Dict[str, Any]:
-    import spacy
     import gliner_spacy.pipeline  # noqa: F401  (registers the factory)
+    import spacy
 
     with tempfile.TemporaryDirectory() as folder:
         model = _gliner_spacy_folder(Path(folder))
@@ -258,16 +268,37 @@ def worker(args: argparse.Namespace) -> None:
 # -- the driver ---------------------------------------------------------------------
 def spawn(system: str, text_set: str, batch_size: int, args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
     out = folder / f"{system}-{text_set}-{batch_size}.json"
-    command = [sys.executable, __file__, "--worker", system, "--set", text_set, "--batch-size", str(batch_size), "--out", str(out)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        system,
+        "--set",
+        text_set,
+        "--batch-size",
+        str(batch_size),
+        "--out",
+        str(out),
+    ]
     for flag in ("threads", "per_dataset", "long_docs", "long_words", "threshold"):
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
     result = json.loads(out.read_text(encoding="utf8"))
-    print(f"  {system:17s} {text_set:9s} batch {batch_size:2d}: {result['seconds']:8.1f} s, peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)
+    print(
+        f"  {system:17s} {text_set:9s} batch {batch_size:2d}: {result['seconds']:8.1f} s, peak RSS"
+        f" {result['peak_rss_mb']:6.0f} MB",
+        flush=True,
+    )
     return result
 
 
-def agreement(found: List[List[list]], reference: List[List[list]], tasks: List[Task], to_tokens: bool = False, min_score: float = 0.0) -> Tuple[int, int, int, int]:
+def agreement(
+    found: List[List[list]],
+    reference: List[List[list]],
+    tasks: List[Task],
+    to_tokens: bool = False,
+    min_score: float = 0.0,
+) -> Tuple[int, int, int, int]:
     """(sentences with identical entities, sentences, entities gained, entities lost) of
     ``found`` against ``reference``. ``to_tokens``: the reference's character offsets are
     first expanded to spaCy token boundaries (``alignment_mode="expand"``, as the component
@@ -281,7 +312,10 @@ def agreement(found: List[List[list]], reference: List[List[list]], tasks: List[
             b = [e[:3] for e in b if len(e) < 4 or e[3] >= min_score]
             if to_tokens:
                 doc = nlp.make_doc(text)
-                b = [(s.start_char, s.end_char, s.label_) for s in (doc.char_span(*e, alignment_mode="expand") for e in b)]
+                b = [
+                    (s.start_char, s.end_char, s.label_)
+                    for s in (doc.char_span(*e, alignment_mode="expand") for e in b)
+                ]
             a, b = {tuple(e[:3]) for e in a}, set(map(tuple, b))
             same += a == b
             gained += len(a - b)
@@ -325,8 +359,10 @@ def main() -> None:
     words = {name: count_words(t) for name, t in tasks.items()}
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     systems = args.systems.split(",")
-    print(f"texts: {sum(len(t[1]) for t in tasks['sentences'])} sentences ({words['sentences']} words), "
-          f"{sum(len(t[1]) for t in tasks['long'])} long documents ({words['long']} words); threshold {args.threshold}")
+    print(
+        f"texts: {sum(len(t[1]) for t in tasks['sentences'])} sentences ({words['sentences']} words), "
+        f"{sum(len(t[1]) for t in tasks['long'])} long documents ({words['long']} words); threshold {args.threshold}"
+    )
     results: Dict[str, Dict[str, Dict[int, Dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for system in systems:
@@ -334,7 +370,9 @@ def main() -> None:
                 if not tasks[text_set]:
                     continue
                 for batch_size in sizes if system != "gliner-spacy" else sizes[:1]:
-                    results.setdefault(system, {}).setdefault(text_set, {})[batch_size] = spawn(system, text_set, batch_size, args, Path(tmp))
+                    results.setdefault(system, {}).setdefault(text_set, {})[batch_size] = spawn(
+                        system, text_set, batch_size, args, Path(tmp)
+                    )
 
     print("\n| system | texts | best batch size | words/s | x official | x gliner-spacy | peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|")
@@ -342,14 +380,19 @@ def main() -> None:
     for system, sets in results.items():
         for text_set, runs in sets.items():
             size = min(runs, key=lambda b: runs[b]["seconds"])
-            best[system, text_set] = dict(runs[size], batch_size=size, words_per_s=words[text_set] / runs[size]["seconds"])
+            best[system, text_set] = dict(
+                runs[size], batch_size=size, words_per_s=words[text_set] / runs[size]["seconds"]
+            )
     for (system, text_set), r in best.items():
         ratios = []
         for other in ("official", "gliner-spacy"):
             ref = best.get((other, text_set))
             ratios.append(f"{r['words_per_s'] / ref['words_per_s']:.2f}" if ref else "-")
         size = r["batch_size"] if system != "gliner-spacy" else "-"
-        print(f"| {system} | {text_set} | {size} | {r['words_per_s']:.0f} | {ratios[0]} | {ratios[1]} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {system} | {text_set} | {size} | {r['words_per_s']:.0f} | {ratios[0]} | {ratios[1]} |"
+            f" {r['peak_rss_mb']:.0f} |"
+        )
 
     official = best.get(("official", "sentences"))
     for system in ("spacy-gliner", "spacy-gliner-bf16", "spacy-gliner-int8"):
@@ -358,10 +401,15 @@ def main() -> None:
             continue
         split, total = ours["split"], ours["seconds"]
         rest = total - split["encoder"] - split["network_rest"]
-        print(f"\n{system}, sentences, batch {ours['batch_size']}: total {total:.1f} s; encoder forward {split['encoder']:.1f} s; "
-              f"rest of the network (LSTM, span and prompt layers) {split['network_rest']:.1f} s; everything else {rest:.1f} s "
-              f"(of which spaCy's tokenizer {split['tokenizer']:.1f} s)")
-        print(f"head + decoding + spaCy overhead = {(total - split['encoder']) / split['encoder']:.0%} of the encoder time")
+        print(
+            f"\n{system}, sentences, batch {ours['batch_size']}: total {total:.1f} s; encoder forward"
+            f" {split['encoder']:.1f} s; rest of the network (LSTM, span and prompt layers) {split['network_rest']:.1f}"
+            f" s; everything else {rest:.1f} s (of which spaCy's tokenizer {split['tokenizer']:.1f} s)"
+        )
+        print(
+            f"head + decoding + spaCy overhead = {(total - split['encoder']) / split['encoder']:.0%} of the encoder"
+            " time"
+        )
         if official:
             # even with no cost besides the encoder, the speed-up could not exceed this
             print(f"ceiling: official time / this encoder time alone = {official['seconds'] / split['encoder']:.2f}x")
@@ -372,7 +420,11 @@ def main() -> None:
         a, b = best.get((system, "sentences")), best.get((reference, "sentences"))
         if a and b:
             same, n, gained, lost = agreement(a["entities"], b["entities"], tasks["sentences"], to_tokens, min_score)
-            name = reference + (f" (score >= {min_score})" if min_score else "") + (", expanded to tokens" if to_tokens else "")
+            name = (
+                reference
+                + (f" (score >= {min_score})" if min_score else "")
+                + (", expanded to tokens" if to_tokens else "")
+            )
             print(f"| {system} | {name} | {same}/{n} | {gained} | {lost} |")
     print(f"\nthreads: {next(iter(best.values()))['threads']}; load average at the end: {os.getloadavg()[0]:.1f}")
 

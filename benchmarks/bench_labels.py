@@ -11,6 +11,7 @@ over the same texts (label vectors kept by the component). Words are GLiNER word
 
     OMP_NUM_THREADS=1 python benchmarks/bench_labels.py --sentences 50
 """
+
 import argparse
 import json
 import sys
@@ -19,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from _paths import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -33,8 +33,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     import spacy
-
     from helpers.official_checkpoints import write_official_checkpoint
+
     from spacy_gliner.model.words import split_words
 
     items = json.loads((DATA / "benchmarks" / "conll2003" / "test.json").read_text(encoding="utf8"))
@@ -58,7 +58,11 @@ def main() -> None:
                     list(nlp.pipe(texts))
                     timings.append(time.perf_counter() - start)
                 rows.append((n_labels, name, n_words / timings[0], n_words / timings[1]))
-                print(f"{n_labels:>5} labels  {name:<28} first {rows[-1][2]:>9.0f} words/s  cached {rows[-1][3]:>9.0f} words/s", flush=True)
+                print(
+                    f"{n_labels:>5} labels  {name:<28} first {rows[-1][2]:>9.0f} words/s  cached {rows[-1][3]:>9.0f}"
+                    " words/s",
+                    flush=True,
+                )
     print(f"\n{len(texts)} sentences, {n_words} words, torch {torch.__version__}, 1 thread\n")
     print("| labels | model | words/s (first run) | words/s (second run) |")
     print("|---:|---|---:|---:|")

@@ -9,6 +9,7 @@ the process after loading the model and a warm-up (what the document itself cost
 
     python benchmarks/bench_long_documents.py --threads 1 --sizes 10000,20000,50000,100000
 """
+
 import argparse
 import json
 import os
@@ -58,15 +59,23 @@ def worker(args: argparse.Namespace) -> None:
     labels = json.loads((DATA / "benchmarks" / "conll2003" / "labels.json").read_text(encoding="utf8"))
     nlp = spacy.blank("en")
     nlp.max_length = 10**8
-    nlp.add_pipe("gliner", config={"model": str(REF), "labels": labels, "threshold": 0.3, "batch_size": args.batch_size})
+    nlp.add_pipe(
+        "gliner", config={"model": str(REF), "labels": labels, "threshold": 0.3, "batch_size": args.batch_size}
+    )
     nlp(document(300))  # warm-up
     text = document(args.words)
     base = current_rss_mb()
     start = time.perf_counter()
     doc = nlp(text)
     seconds = time.perf_counter() - start
-    result = {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "base_rss_mb": base, "entities": len(doc.ents),
-              "last_entity_char": doc.ents[-1].end_char if doc.ents else 0, "chars": len(text)}
+    result = {
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "base_rss_mb": base,
+        "entities": len(doc.ents),
+        "last_entity_char": doc.ents[-1].end_char if doc.ents else 0,
+        "chars": len(text),
+    }
     Path(args.out).write_text(json.dumps(result), encoding="utf8")
 
 
@@ -85,19 +94,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             out = Path(tmp) / f"{size}.json"
-            command = [sys.executable, __file__, "--words", str(size), "--out", str(out),
-                       "--threads", str(args.threads), "--batch-size", str(args.batch_size)]
+            command = [
+                sys.executable,
+                __file__,
+                "--words",
+                str(size),
+                "--out",
+                str(out),
+                "--threads",
+                str(args.threads),
+                "--batch-size",
+                str(args.batch_size),
+            ]
             subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
             rows.append((size, json.loads(out.read_text(encoding="utf8"))))
             r = rows[-1][1]
             print(f"  {size} words: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     first_size, first = rows[0]
-    print("\n| words | seconds | words/s | s per 1k words vs smallest | peak RSS (MB) | RSS growth over loaded model (MB) | entities | last entity ends at char / text length |")
+    print(
+        "\n| words | seconds | words/s | s per 1k words vs smallest | peak RSS (MB) | RSS growth over loaded model (MB)"
+        " | entities | last entity ends at char / text length |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size, r in rows:
         relative = (r["seconds"] / size) / (first["seconds"] / first_size)
-        print(f"| {size} | {r['seconds']:.1f} | {size / r['seconds']:.0f} | {relative:.2f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['peak_rss_mb'] - r['base_rss_mb']:.0f} | {r['entities']} | {r['last_entity_char']} / {r['chars']} |")
+        print(
+            f"| {size} | {r['seconds']:.1f} | {size / r['seconds']:.0f} | {relative:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['peak_rss_mb'] - r['base_rss_mb']:.0f} | {r['entities']} | {r['last_entity_char']} / {r['chars']} |"
+        )
     print(f"threads: {args.threads or 'default'}; load average at the end: {os.getloadavg()[0]:.1f}")
 
 

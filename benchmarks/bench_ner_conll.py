@@ -16,6 +16,7 @@ dev F1 against wall seconds.
 Run from the project's venv (the corpus conversion needs spacy-gliner).
 Results: docs/benchmarks.md ("GLiNER vs spaCy's own ner").
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -27,11 +28,15 @@ from _spacy_ner import dev_log, evaluate, minilm_path, ner_config, ner_python, t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_ner_conll"))
-    parser.add_argument("--ner-steps", type=int, default=1300, help="spaCy ner's steps (3 batches of 2,000 padded words)")
+    parser.add_argument(
+        "--ner-steps", type=int, default=1300, help="spaCy ner's steps (3 batches of 2,000 padded words)"
+    )
     parser.add_argument("--ner-eval-frequency", type=int, default=100, help="spaCy ner's steps between dev scores")
     parser.add_argument("--dev-limit", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--ner-python", type=Path, default=None, help="interpreter with spacy-transformers (default .venv-ner)")
+    parser.add_argument(
+        "--ner-python", type=Path, default=None, help="interpreter with spacy-transformers (default .venv-ner)"
+    )
     args = parser.parse_args()
 
     from spacy_gliner.data.corpora import convert_benchmark

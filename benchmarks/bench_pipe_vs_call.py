@@ -4,13 +4,15 @@ ref_minilm, the first ``--sentences`` CoNLL-2003 test sentences with the CoNLL l
 threshold 0.5, torch on ``--threads`` threads. Loading and a warm-up are not timed; each
 way runs ``--repeats`` times, alternating, and its fastest run counts. Both wall time and
 the process's CPU time are measured: on one thread, CPU time is the work done, and it
-stays meaningful on a shared machine where wall time waits for other processes. ``nlp.pipe`` runs with the component's default ``batch_size`` (8 windows per
+stays meaningful on a shared machine where wall time waits for other processes. ``nlp.pipe`` runs with the
+component's default ``batch_size`` (8 windows per
 forward pass) and once more with ``batch_size=1`` (one window per pass, as a single call
 has when its text fits one window), to show how much of the gap batching explains. The
 entities must be the same whichever way a document runs.
 
     python benchmarks/bench_pipe_vs_call.py --threads 1 --sentences 200
 """
+
 import argparse
 import json
 import os
@@ -73,12 +75,18 @@ def main() -> None:
     same = all(result == results[ways[0][0]] for result in results.values())
     words = sum(len(t.split()) for t in texts)
     base, base_cpu = best["nlp.pipe(texts)"], best_cpu["nlp.pipe(texts)"]
-    print(f"{len(texts)} CoNLL-2003 sentences ({words} words), {len(labels)} labels, torch threads {args.threads}, best of {args.repeats}")
+    print(
+        f"{len(texts)} CoNLL-2003 sentences ({words} words), {len(labels)} labels, torch threads {args.threads}, best"
+        f" of {args.repeats}"
+    )
     print("| way | CPU ms per doc | x nlp.pipe (CPU) | wall ms per doc | x nlp.pipe (wall) |")
     print("|---|---|---|---|---|")
     for name, _ in ways:
         cpu, wall = best_cpu[name], best[name]
-        print(f"| {name} | {1000 * cpu / len(texts):.1f} | {cpu / base_cpu:.2f} | {1000 * wall / len(texts):.1f} | {wall / base:.2f} |")
+        print(
+            f"| {name} | {1000 * cpu / len(texts):.1f} | {cpu / base_cpu:.2f} | {1000 * wall / len(texts):.1f} |"
+            f" {wall / base:.2f} |"
+        )
     print(f"same entities every way: {same}")
     if not same:
         raise SystemExit("the entities differ between the ways of running")

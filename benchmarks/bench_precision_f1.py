@@ -13,6 +13,7 @@ folder (default ref_minilm) or a trained spaCy pipeline (``spacy train``'s model
 Run in the benchmark environment (``make bench-setup``) or the project's own venv.
 Results: docs/benchmarks.md ("Precision modes").
 """
+
 import argparse
 import os
 import time
@@ -72,16 +73,28 @@ def main() -> None:
         scores = nlp.evaluate(examples)
         seconds = time.perf_counter() - start
         words = sum(len(doc) for doc in gold)
-        results[mode] = {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"], "seconds": seconds, "words_per_s": words / seconds}
+        results[mode] = {
+            "p": scores["ents_p"],
+            "r": scores["ents_r"],
+            "f": scores["ents_f"],
+            "seconds": seconds,
+            "words_per_s": words / seconds,
+        }
         print(f"  {mode}: F1 {100 * scores['ents_f']:.1f} in {seconds:.1f} s", flush=True)
         del nlp
-    print(f"\nmodel {args.model.name}, CoNLL-2003 test ({len(gold)} sentences, {words} words), threshold {args.threshold}, {args.threads} thread(s)\n")
+    print(
+        f"\nmodel {args.model.name}, CoNLL-2003 test ({len(gold)} sentences, {words} words), threshold"
+        f" {args.threshold}, {args.threads} thread(s)\n"
+    )
     print("| mode | P | R | F1 | seconds | words/s | x float32 |")
     print("|---|---|---|---|---|---|---|")
     base = results.get("float32")
     for mode, r in results.items():
         ratio = f"{r['words_per_s'] / base['words_per_s']:.2f}" if base else "-"
-        print(f"| {mode} | {100 * r['p']:.1f} | {100 * r['r']:.1f} | {100 * r['f']:.1f} | {r['seconds']:.1f} | {r['words_per_s']:.0f} | {ratio} |")
+        print(
+            f"| {mode} | {100 * r['p']:.1f} | {100 * r['r']:.1f} | {100 * r['f']:.1f} | {r['seconds']:.1f} |"
+            f" {r['words_per_s']:.0f} | {ratio} |"
+        )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

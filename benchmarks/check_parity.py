@@ -5,6 +5,7 @@ thresholds and scores within 1e-4, on real CoNLL-2003 test sentences with ref_mi
 
     python benchmarks/check_parity.py [--n 80] [--batch-size 8]
 """
+
 import argparse
 import json
 import os

@@ -8,6 +8,7 @@ like any other text.
 
     python benchmarks/conll_errors.py /tmp/s3/conll/training/model-best /tmp/s3/conll/corpus/test.spacy
 """
+
 import argparse
 import json
 from collections import Counter
@@ -52,24 +53,25 @@ def main() -> None:
             if pred.get(span) == label:
                 continue
             if span in pred:
-                kind, note = "type", f"{text[span[0]:span[1]]!r} {label} -> {pred[span]}"
+                kind, note = "type", f"{text[span[0] : span[1]]!r} {label} -> {pred[span]}"
                 confusions[(label, pred[span])] += 1
             elif any(_overlap(span, other) for other in pred):
                 found = [text[s:e] for s, e in pred if _overlap(span, (s, e))]
-                kind, note = "boundary", f"{text[span[0]:span[1]]!r} {label} -> {found}"
+                kind, note = "boundary", f"{text[span[0] : span[1]]!r} {label} -> {found}"
             else:
-                kind, note = "missed", f"{text[span[0]:span[1]]!r} {label}"
+                kind, note = "missed", f"{text[span[0] : span[1]]!r} {label}"
             kinds[kind] += 1
             examples.setdefault(kind, []).append(note)
         for span, label in pred.items():
             if not any(_overlap(span, other) for other in gold):
                 kinds["spurious"] += 1
-                examples.setdefault("spurious", []).append(f"{text[span[0]:span[1]]!r} {label}")
+                examples.setdefault("spurious", []).append(f"{text[span[0] : span[1]]!r} {label}")
     report = {
         "errors": dict(kinds),
         "confusions (gold -> predicted)": {f"{g} -> {p}": n for (g, p), n in confusions.most_common(12)},
         "by case": {
-            case: {"gold": s.tp + s.fn, **{k: round(v, 4) for k, v in s.to_dict().items()}} for case, s in by_case.items()
+            case: {"gold": s.tp + s.fn, **{k: round(v, 4) for k, v in s.to_dict().items()}}
+            for case, s in by_case.items()
         },
         "examples": {kind: notes[: args.examples] for kind, notes in examples.items()},
     }

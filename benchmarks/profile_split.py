@@ -19,6 +19,7 @@ benchmark environment (``make bench-setup``) or the project's own venv.
 
 Results: ``docs/benchmarks.md`` ("Where the time goes").
 """
+
 import argparse
 import os
 import sys
@@ -51,7 +52,10 @@ def main() -> None:
     nlp = spacy.blank("en")
     precision = False if args.mixed_precision == "false" else args.mixed_precision
     model = {"@architectures": "spacy_gliner.GLiNERModel.v1", "source": str(REF), "mixed_precision": precision}
-    nlp.add_pipe("gliner", config={"model": model, "labels": tasks[0][2], "threshold": args.threshold, "batch_size": args.batch_size})
+    nlp.add_pipe(
+        "gliner",
+        config={"model": model, "labels": tasks[0][2], "threshold": args.threshold, "batch_size": args.batch_size},
+    )
 
     def run_all() -> float:
         start = time.perf_counter()
@@ -80,11 +84,15 @@ def main() -> None:
 
     run_lstm = network._run_lstm
     network._run_lstm = lambda *a: seen["lstm"].append(a) or run_lstm(*a)
-    hooks = timed(network, "network") + timed(network.encoder, "encoder") + [
-        network.register_forward_pre_hook(keep("batch"), with_kwargs=True),
-        network.prompt_layer.register_forward_pre_hook(keep("prompt"), with_kwargs=True),
-        network.span_layer.register_forward_pre_hook(keep("span"), with_kwargs=True),
-    ]
+    hooks = (
+        timed(network, "network")
+        + timed(network.encoder, "encoder")
+        + [
+            network.register_forward_pre_hook(keep("batch"), with_kwargs=True),
+            network.prompt_layer.register_forward_pre_hook(keep("prompt"), with_kwargs=True),
+            network.span_layer.register_forward_pre_hook(keep("span"), with_kwargs=True),
+        ]
+    )
     total = run_all()
     for hook in hooks:
         hook.remove()
@@ -109,7 +117,9 @@ def main() -> None:
         return min(times)
 
     parts = {
-        "encoder": best(lambda: [network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]) for b in batches]),
+        "encoder": best(
+            lambda: [network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]) for b in batches]
+        ),
         "BiLSTM": best(lambda: [network._run_lstm(*a) for a in seen["lstm"]]),
         "prompt layer": best(lambda: [network.prompt_layer(*a) for a, _ in seen["prompt"]]),
         "span layer, per-word MLPs": best(lambda: [span.word_parts(a[0], a[3]) for a, _ in seen["span"]]),
@@ -119,7 +129,9 @@ def main() -> None:
     with torch.inference_mode():
         b, (w, n), (q,), (sa, _) = batches[0], seen["lstm"][0], seen["prompt"][0][0], seen["span"][0]
         dtypes = {
-            "encoder": network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state.dtype,
+            "encoder": (
+                network.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state.dtype
+            ),
             "BiLSTM": network._run_lstm(w, n).dtype,
             "prompt layer": network.prompt_layer(q).dtype,
             "span layer": span(*sa).dtype,
@@ -138,19 +150,33 @@ def main() -> None:
     lstm_hidden = hidden // 2
     macs = {
         "encoder": cfg.num_hidden_layers * (tokens * per_layer + attention),
-        "BiLSTM": padded_words * 2 * (hidden * 4 * lstm_hidden + lstm_hidden * 4 * lstm_hidden) * settings.num_rnn_layers,
+        "BiLSTM": (
+            padded_words * 2 * (hidden * 4 * lstm_hidden + lstm_hidden * 4 * lstm_hidden) * settings.num_rnn_layers
+        ),
         "prompt layer": n_labels * 2 * hidden * 4 * hidden,
         "span layer, per-word MLPs": real_words * 3 * 2 * hidden * 4 * hidden,
         "span layer, per-span loop": spans_x_labels * 4 * hidden,
     }
     parts["inputs, thresholding, decoding, spaCy"] = total - clock["network"]
     encoder = parts["encoder"]
-    print(f"{len(batches)} batches, {tokens} sub-tokens (padded), {real_words} words ({padded_words} padded), threads {args.threads}")
-    print(f"end to end (nlp.pipe): {total:.2f} s, of which the network {clock['network']:.2f} s; parts below: each alone, best of {args.repeats}\n")
+    print(
+        f"{len(batches)} batches, {tokens} sub-tokens (padded), {real_words} words ({padded_words} padded), threads"
+        f" {args.threads}"
+    )
+    print(
+        f"end to end (nlp.pipe): {total:.2f} s, of which the network {clock['network']:.2f} s; parts below: each alone,"
+        f" best of {args.repeats}\n"
+    )
     square = torch.randn(2048, 2048)
     peak = 2048**3 / 1e9 / best(lambda: square @ square)
-    print(f"reference: one 2048 x 2048 float32 matmul runs at {peak:.0f} G multiply-adds/s on {args.threads} thread(s)\n")
-    print(f"mixed_precision {args.mixed_precision}; output dtypes: " + ", ".join(f"{k} {v}" for k, v in dtypes.items()) + "\n")
+    print(
+        f"reference: one 2048 x 2048 float32 matmul runs at {peak:.0f} G multiply-adds/s on {args.threads} thread(s)\n"
+    )
+    print(
+        f"mixed_precision {args.mixed_precision}; output dtypes: "
+        + ", ".join(f"{k} {v}" for k, v in dtypes.items())
+        + "\n"
+    )
     print("| part | seconds | % of encoder | G multiply-adds | G multiply-adds/s |")
     print("|---|---|---|---|---|")
     for name, seconds in parts.items():

@@ -13,9 +13,11 @@ It runs three times: ``--propagate off``, ``exact`` and ``parts`` (a found name'
 occurrences, and its parts), and compares them.
 
 Writes ``docs/redaction/paper.redacted.md``, ``docs/redaction/mapping.json``,
-``docs/redaction/preview.html`` (and the same with ``.parts`` before the suffix), ``docs/redaction/results.md`` and, with Chromium installed, the screenshots
+``docs/redaction/preview.html`` (and the same with ``.parts`` before the suffix), ``docs/redaction/results.md``
+and, with Chromium installed, the screenshots
 ``docs/redaction/preview.png`` and ``preview.parts.png``.
 """
+
 import argparse
 import json
 import re
@@ -58,17 +60,47 @@ def gold_mentions(text: str) -> List[Tuple[int, int]]:
     return sorted(found)
 
 
-def redact(paper: Path, model: str, threshold: Optional[str], propagate: str, suffix: str, folder: Path = FOLDER) -> dict:
+def redact(
+    paper: Path, model: str, threshold: Optional[str], propagate: str, suffix: str, folder: Path = FOLDER
+) -> dict:
     """One ``spacy-gliner redact`` run (and restore) as a user runs it; what it replaced, what
     it missed, and whether every other byte stayed and restore gave the input back."""
-    redacted, mapping, preview = (folder / f"{name}{suffix}{ext}" for name, ext in (("paper.redacted", ".md"), ("mapping", ".json"), ("preview", ".html")))
-    run = [sys.executable, "-m", "spacy_gliner", "redact", str(paper), "-l", "person", "-m", model, "--propagate", propagate]
+    redacted, mapping, preview = (
+        folder / f"{name}{suffix}{ext}"
+        for name, ext in (("paper.redacted", ".md"), ("mapping", ".json"), ("preview", ".html"))
+    )
+    run = [
+        sys.executable,
+        "-m",
+        "spacy_gliner",
+        "redact",
+        str(paper),
+        "-l",
+        "person",
+        "-m",
+        model,
+        "--propagate",
+        propagate,
+    ]
     run += ["-t", threshold] if threshold is not None else []
     run += ["-p", "numbered", "-o", str(redacted), "--mapping", str(mapping), "--preview", str(preview)]
     subprocess.run(run, check=True)
     with tempfile.TemporaryDirectory() as tmp:
         back = Path(tmp) / "back.md"
-        subprocess.run([sys.executable, "-m", "spacy_gliner", "restore", str(redacted), "--mapping", str(mapping), "-o", str(back)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spacy_gliner",
+                "restore",
+                str(redacted),
+                "--mapping",
+                str(mapping),
+                "-o",
+                str(back),
+            ],
+            check=True,
+        )
         restored = back.read_bytes() == paper.read_bytes()
 
     text = paper.read_bytes().decode("utf8")
@@ -92,42 +124,84 @@ def redact(paper: Path, model: str, threshold: Optional[str], propagate: str, su
         in_gold[a:b] = [True] * (b - a)
     wrong = [r["original"] for r in reps if not any(in_gold[r["start"] : r["end"]])]
     propagated = sum(bool(r.get("propagated")) for r in reps)
-    return {"gold": gold, "full": full, "none": none, "part": part, "wrong": wrong, "reps": reps, "kept": kept, "restored": restored,
-            "propagated": propagated, "preview": preview}
+    return {
+        "gold": gold,
+        "full": full,
+        "none": none,
+        "part": part,
+        "wrong": wrong,
+        "reps": reps,
+        "kept": kept,
+        "restored": restored,
+        "propagated": propagated,
+        "preview": preview,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline")
-    parser.add_argument("--threshold", default=None, help="threshold, e.g. 0.3 or person=0.2,0.5 (default: the model's own; the reference model is weak: its scores sit low)")
+    parser.add_argument(
+        "--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline"
+    )
+    parser.add_argument(
+        "--threshold",
+        default=None,
+        help=(
+            "threshold, e.g. 0.3 or person=0.2,0.5 (default: the model's own; the reference model is weak: its scores"
+            " sit low)"
+        ),
+    )
     parser.add_argument("--out", type=Path, default=FOLDER, help="folder for the outputs (default: docs/redaction)")
     args = parser.parse_args()
     paper = FOLDER / "paper.md"
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:  # the "exact" run's files are not kept: only its numbers
         folders = {"off": args.out, "exact": Path(tmp), "parts": args.out}
-        runs = {mode: redact(paper, args.model, args.threshold, mode, "" if mode == "off" else f".{mode}", folder) for mode, folder in folders.items()}
+        runs = {
+            mode: redact(paper, args.model, args.threshold, mode, "" if mode == "off" else f".{mode}", folder)
+            for mode, folder in folders.items()
+        }
     base = runs["off"]
     n = len(base["gold"])
     lines = [
-        f"# Redaction of `paper.md`: results (model {Path(args.model).name}, threshold {args.threshold or 'the model' + chr(39) + 's'}, labels: person)",
+        (
+            f"# Redaction of `paper.md`: results (model {Path(args.model).name}, threshold"
+            f" {args.threshold or 'the model' + chr(39) + 's'}, labels: person)"
+        ),
         "",
-        "Written by `benchmarks/redact_paper.py`. `--propagate off` (the files without a suffix), `exact` (numbers only) and `parts` (the files with `.parts`).",
+        (
+            "Written by `benchmarks/redact_paper.py`. `--propagate off` (the files without a suffix), `exact` (numbers"
+            " only) and `parts` (the files with `.parts`)."
+        ),
         "",
-        "| --propagate | fully replaced | partly | missed | replacements | of which propagated | not a person | other bytes kept | restore byte-identical |",
+        (
+            "| --propagate | fully replaced | partly | missed | replacements | of which propagated | not a person |"
+            " other bytes kept | restore byte-identical |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for mode, r in runs.items():
         lines.append(
-            f"| {mode} | {len(r['full'])} of {n} ({100 * len(r['full']) / n:.0f}%) | {len(r['part'])} | {len(r['none'])} | {len(r['reps'])} | "
-            f"{r['propagated']} | {len(r['wrong'])} | {'yes' if r['kept'] else 'NO'} | {'yes' if r['restored'] else 'NO'} |"
+            f"| {mode} | {len(r['full'])} of {n} ({100 * len(r['full']) / n:.0f}%) | {len(r['part'])} |"
+            f" {len(r['none'])} | {len(r['reps'])} | {r['propagated']} | {len(r['wrong'])} |"
+            f" {'yes' if r['kept'] else 'NO'} | {'yes' if r['restored'] else 'NO'} |"
         )
     lines.append("")
-    for title, key in (("Missed", "none"), ("Partly replaced", "part"), ("Replaced but not a person name", "wrong"), ("Fully replaced", "full")):
+    for title, key in (
+        ("Missed", "none"),
+        ("Partly replaced", "part"),
+        ("Replaced but not a person name", "wrong"),
+        ("Fully replaced", "full"),
+    ):
         names = base[key] if key != "wrong" else base["wrong"]
         lines += [f"## {title} (--propagate off)", "", ", ".join(f"`{m}`" for m in names) or "none", ""]
     gained = [m for m in runs["parts"]["full"] if m not in base["full"]]
-    lines += ["## Fully replaced with --propagate parts only", "", ", ".join(f"`{m}`" for m in sorted(set(gained))) or "none", ""]
+    lines += [
+        "## Fully replaced with --propagate parts only",
+        "",
+        ", ".join(f"`{m}`" for m in sorted(set(gained))) or "none",
+        "",
+    ]
     (args.out / "results.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines[4:9]))
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -136,9 +210,20 @@ def main() -> None:
         return
     for mode, png in (("off", "preview.png"), ("parts", "preview.parts.png")):  # screenshots: in docs/redaction
         with tempfile.TemporaryDirectory() as tmp:
-            shot = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+            shot = [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+            ]
             shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
-            shot += [f"--screenshot={(FOLDER / png).resolve()}", "--window-size=1200,1500", runs[mode]["preview"].resolve().as_uri()]
+            shot += [
+                f"--screenshot={(FOLDER / png).resolve()}",
+                "--window-size=1200,1500",
+                runs[mode]["preview"].resolve().as_uri(),
+            ]
             subprocess.run(shot, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
         print(f"Screenshot -> {FOLDER / png}")
 

@@ -11,6 +11,7 @@ CPU. README, "Tests", quotes the result.
 
     OMP_NUM_THREADS=1 python benchmarks/score_noise.py [--float64]
 """
+
 import argparse
 import json
 import os
@@ -24,16 +25,23 @@ from _paths import ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-SETTINGS = ("", "MKL_CBWR=COMPATIBLE", "MKL_CBWR=AVX2", "ATEN_CPU_CAPABILITY=default", "ATEN_CPU_CAPABILITY=avx2", "MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default")
+SETTINGS = (
+    "",
+    "MKL_CBWR=COMPATIBLE",
+    "MKL_CBWR=AVX2",
+    "ATEN_CPU_CAPABILITY=default",
+    "ATEN_CPU_CAPABILITY=avx2",
+    "MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default",
+)
 LOW = 0.02  # candidates above this score
 
 
 def scores(folders: Dict[str, str], float64: bool) -> Dict[str, List[list]]:
     """name -> [dataset, text index, start, end, label, official score or None, our score or None]."""
     import torch
-
     from helpers.data import PARITY_SETS, benchmark
     from helpers.parity import load_official, official_candidates
+
     from spacy_gliner.model import checkpoint
     from spacy_gliner.model.inputs import word_splitter
     from spacy_gliner.model.search import SpanSearch, unique_labels
@@ -52,7 +60,9 @@ def scores(folders: Dict[str, str], float64: bool) -> Dict[str, List[list]]:
             labels = unique_labels(labels)
             words = [split(t) for t in texts]
             mine = search([[w for w, _, _ in ws] for ws in words], [labels] * len(texts), LOW, 8)
-            for i, (theirs, ws, cands) in enumerate(zip(official_candidates(official, texts, labels, LOW), words, mine)):
+            for i, (theirs, ws, cands) in enumerate(
+                zip(official_candidates(official, texts, labels, LOW), words, mine)
+            ):
                 for e in theirs:
                     found.setdefault((dataset, i, e["start"], e["end"], e["label"]), [None, None])[0] = e["score"]
                 for s, e, label, score in zip(cands.starts, cands.ends, cands.labels, cands.scores):
@@ -83,10 +93,15 @@ def main() -> None:
         for setting in SETTINGS:
             env = {**os.environ, **dict(pair.split("=") for pair in setting.split())}
             out = Path(tmp) / "out.json"
-            command = [sys.executable, __file__, "--child", str(Path(tmp) / "folders.json"), str(out)] + (["--float64"] if args.float64 else [])
+            command = [sys.executable, __file__, "--child", str(Path(tmp) / "folders.json"), str(out)] + (
+                ["--float64"] if args.float64 else []
+            )
             subprocess.run(command, env=env, check=True)
             runs[setting or "default"] = json.loads(out.read_text())
-    print(f"largest |ours - official| per setting, and largest move of the official scores from the default kernels ({'float64' if args.float64 else 'float32'})")
+    print(
+        "largest |ours - official| per setting, and largest move of the official scores from the default kernels"
+        f" ({'float64' if args.float64 else 'float32'})"
+    )
     default = runs["default"]
     for name in folders:
         base = {tuple(row[:5]): row[5] for row in default[name]}
@@ -94,8 +109,13 @@ def main() -> None:
         for setting, run in runs.items():
             rows = run[name]
             within = max(abs(r[5] - r[6]) for r in rows if r[5] is not None and r[6] is not None)
-            moved = max(abs(r[5] - base[tuple(r[:5])]) for r in rows if r[5] is not None and base.get(tuple(r[:5])) is not None)
-            print(f"  {setting:50s} ours vs official {within:.1e}   official vs default {moved:.1e}   ({len(rows)} candidates)")
+            moved = max(
+                abs(r[5] - base[tuple(r[:5])]) for r in rows if r[5] is not None and base.get(tuple(r[:5])) is not None
+            )
+            print(
+                f"  {setting:50s} ours vs official {within:.1e}   official vs default {moved:.1e}   ({len(rows)}"
+                " candidates)"
+            )
 
 
 if __name__ == "__main__":

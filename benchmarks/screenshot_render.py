@@ -5,6 +5,7 @@ colours can be checked by eye; the PNG goes to ``docs/render_example.png``.
 
     python benchmarks/screenshot_render.py --model ../shared/data/models/ref_minilm
 """
+
 import argparse
 import json
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import List
 
 from _paths import DATA  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,10 +29,16 @@ def passage(indices: List[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline")
+    parser.add_argument(
+        "--model", default=str(DATA / "models" / "ref_minilm"), help="GLiNER checkpoint or saved pipeline"
+    )
     parser.add_argument("--labels", default="person,organization,location,date", help="labels to render")
-    parser.add_argument("--threshold", default="0.25", help="threshold (the reference model is weak: its scores sit low)")
-    parser.add_argument("--sentences", default="1,4,5", help="which of the sentences about people to render, comma-separated")
+    parser.add_argument(
+        "--threshold", default="0.25", help="threshold (the reference model is weak: its scores sit low)"
+    )
+    parser.add_argument(
+        "--sentences", default="1,4,5", help="which of the sentences about people to render, comma-separated"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "render_example.png", help="PNG to write")
     args = parser.parse_args()
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,10 +46,25 @@ def main() -> None:
         sys.exit("Chromium is not installed: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "page.html"
-        render = [sys.executable, "-m", "spacy_gliner", "render", passage([int(i) for i in args.sentences.split(",")]), "--labels", args.labels]
+        render = [
+            sys.executable,
+            "-m",
+            "spacy_gliner",
+            "render",
+            passage([int(i) for i in args.sentences.split(",")]),
+            "--labels",
+            args.labels,
+        ]
         render += ["--model", args.model, "--threshold", args.threshold, "--output", str(page)]
         subprocess.run(render, check=True)
-        shot = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+        shot = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+        ]
         shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
         shot += [f"--screenshot={args.output.resolve()}", "--window-size=1200,800", page.resolve().as_uri()]
         args.output.parent.mkdir(parents=True, exist_ok=True)

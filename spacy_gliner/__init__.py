@@ -6,6 +6,7 @@ Layers, imports flowing down only: the tools (``cli``, ``data``, ``scale``, ``re
 (``model``). Nothing is imported here eagerly:
 spaCy imports the factory module in every ``Language()``, and this package with it.
 """
+
 from typing import Any
 
 __all__ = ["export"]

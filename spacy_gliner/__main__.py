@@ -1,4 +1,5 @@
 """``python -m spacy_gliner`` and the ``spacy-gliner`` command."""
+
 from .cli.app import app
 
 

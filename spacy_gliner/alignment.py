@@ -27,6 +27,7 @@ retokenization after the pipe (``merge_entities``), or a group whose scores were
 With the GLiNER tokenizer (``spacy_gliner.Tokenizer.v1``) tokens are words and every span
 is exactly its entity.
 """
+
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -63,7 +64,9 @@ def doc_words(doc: Doc, splitter: Optional[Splitter] = split_words) -> AlignedWo
     return AlignedWords([w for w, _, _ in split], first, last, starts, ends)
 
 
-def entity_group(doc: Doc, name: str, words: AlignedWords, found: Entities, labels: Sequence[str], attrs: Dict) -> SpanGroup:
+def entity_group(
+    doc: Doc, name: str, words: AlignedWords, found: Entities, labels: Sequence[str], attrs: Dict
+) -> SpanGroup:
     """The span group of ``found`` (decoded on ``words``): each entity widened to tokens, with
     its characters in its ``id_`` and the official entities in the attrs (plus ``attrs``)."""
     spans = []
@@ -140,9 +143,9 @@ def exact_entities(group: SpanGroup) -> List[ExactEntity]:
         score = scores.get((start, end, span.label_))
         if score is None:
             raise ValueError(
-                f"The span {span.text!r} ({span.label_}) of doc.spans[{group.name!r}] has no score: its group's attrs do not "
-                "list it (the span was copied in from another group or doc). Read entities from the group the gliner "
-                "component wrote, or run the component again."
+                f"The span {span.text!r} ({span.label_}) of doc.spans[{group.name!r}] has no score: its group's attrs"
+                " do not list it (the span was copied in from another group or doc). Read entities from the group the"
+                " gliner component wrote, or run the component again."
             )
         out.append(ExactEntity(span, start, end, span.label_, score))
     return out
@@ -157,7 +160,9 @@ def _read(group: SpanGroup) -> List[Tuple[Span, Optional[Tuple[int, int]]]]:
         spans = list(group)
     except IndexError as err:  # spaCy's E035: a span beyond the (now shorter) doc
         raise _retokenized(group) from err
-    bounds = np.asarray([(s.start, s.end, s.start_char, s.end_char) for s in spans if s.start < s.end], dtype=np.int64).reshape(-1, 4)
+    bounds = np.asarray(
+        [(s.start, s.end, s.start_char, s.end_char) for s in spans if s.start < s.end], dtype=np.int64
+    ).reshape(-1, 4)
     if len(bounds):
         first, last = doc.to_array("IDX").astype(np.int64), doc.to_array("LENGTH").astype(np.int64)
         last += first

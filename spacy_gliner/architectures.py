@@ -7,6 +7,7 @@ weights. A component that runs before any weights were loaded calls the model's
 ``load`` attr: an official checkpoint (``GLiNERModel.v1``) or a new model around a
 pretrained encoder (``GLiNEREncoderModel.v1``). This happens at ``initialize``.
 """
+
 import contextlib
 import warnings
 from functools import partial
@@ -32,7 +33,9 @@ Inputs = Dict[str, "torch.Tensor"]
 
 @registry.architectures("spacy_gliner.GLiNERModel.v1")
 def build_gliner_model(
-    source: str = DEFAULT_SOURCE, mixed_precision: MixedPrecision = False, encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE
+    source: str = DEFAULT_SOURCE,
+    mixed_precision: MixedPrecision = False,
+    encoder_lr_scale: float = DEFAULT_ENCODER_LR_SCALE,
 ) -> Model:
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
@@ -49,7 +52,9 @@ def build_gliner_model(
     from .model import checkpoint
 
     checkpoint.check_local(source, relations=True)  # the component reads relex models' relations
-    return _lazy_model(partial(checkpoint.load, source, relations=True), mixed_precision, encoder_lr_scale, source=source)
+    return _lazy_model(
+        partial(checkpoint.load, source, relations=True), mixed_precision, encoder_lr_scale, source=source
+    )
 
 
 @registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")
@@ -73,7 +78,11 @@ def build_gliner_encoder_model(
     first sub-token instead of at its ``<<ENT>>`` marker.
     """
     if span_mode not in SPAN_HEADS:
-        why = " (token-level models load from checkpoints but cannot be trained here yet)" if span_mode == TOKEN_LEVEL else ""
+        why = (
+            " (token-level models load from checkpoints but cannot be trained here yet)"
+            if span_mode == TOKEN_LEVEL
+            else ""
+        )
         raise ValueError(f"span_mode must be one of {SPAN_HEADS}, got {span_mode!r}{why}.")
     settings = GLiNERSettings(
         model_name=encoder,
@@ -88,10 +97,14 @@ def build_gliner_encoder_model(
     settings.validate("spacy_gliner.GLiNEREncoderModel.v1")
     from .model import checkpoint
 
-    return _lazy_model(partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder)
+    return _lazy_model(
+        partial(checkpoint.from_encoder, encoder, settings), mixed_precision, encoder_lr_scale, encoder=encoder
+    )
 
 
-def _lazy_model(load: Callable[[], "LoadedGLiNER"], mixed_precision: MixedPrecision, encoder_lr_scale: float, **attrs: Any) -> Model:
+def _lazy_model(
+    load: Callable[[], "LoadedGLiNER"], mixed_precision: MixedPrecision, encoder_lr_scale: float, **attrs: Any
+) -> Model:
     mixed_precision = precision.normalize(mixed_precision)
     if isinstance(encoder_lr_scale, bool) or not isinstance(encoder_lr_scale, (int, float)) or encoder_lr_scale < 0:
         raise ValueError(f"encoder_lr_scale must be a number >= 0, got {encoder_lr_scale!r}.")
@@ -135,13 +148,16 @@ def _check_device(mixed_precision: MixedPrecision) -> None:
     device = get_torch_default_device().type
     if mixed_precision == "fp16" and device != "cuda":
         raise ValueError(
-            f"mixed_precision 'fp16' (float16) runs on CUDA only, but the network would run on "
-            f"{device!r}. Call spacy.require_gpu() before the pipe loads its weights, or set mixed_precision "
-            "to 'bf16' (CUDA, or a CPU with AMX/AVX-512 bf16) or false (float32, exact parity). For a saved "
-            'pipeline: spacy.load(path, config={"components": {"gliner": {"model": {"mixed_precision": False}}}}).'
+            f"mixed_precision 'fp16' (float16) runs on CUDA only, but the network would run on {device!r}. Call"
+            " spacy.require_gpu() before the pipe loads its weights, or set mixed_precision to 'bf16' (CUDA, or a"
+            " CPU with AMX/AVX-512 bf16) or false (float32, exact parity). For a saved pipeline: spacy.load(path,"
+            ' config={"components": {"gliner": {"model": {"mixed_precision": False}}}}).'
         )
     if mixed_precision == "int8" and device != "cpu":
-        raise ValueError(f"mixed_precision 'int8' runs on the CPU only (the network would run on {device!r}); use 'bf16' or 'fp16' on a GPU.")
+        raise ValueError(
+            f"mixed_precision 'int8' runs on the CPU only (the network would run on {device!r}); use 'bf16' or 'fp16'"
+            " on a GPU."
+        )
     if device == "cpu":
         why = precision.poor_fit(mixed_precision, precision.this_cpu())
         if why:
@@ -201,7 +217,9 @@ class GLiNERShim(PyTorchShim):
     device (no scaling needed); "bf16" and "int8" predict with ``inference_network()``.
     """
 
-    def __init__(self, network: "torch.nn.Module", *, mixed_precision: MixedPrecision = False, encoder_lr_scale: float = 1.0) -> None:
+    def __init__(
+        self, network: "torch.nn.Module", *, mixed_precision: MixedPrecision = False, encoder_lr_scale: float = 1.0
+    ) -> None:
         fp16 = mixed_precision == "fp16"
         super().__init__(network, mixed_precision=fp16, grad_scaler=PyTorchGradScaler(enabled=fp16))
         self.precision = mixed_precision

@@ -5,6 +5,7 @@ GLiNER core (torch networks, transformers) is imported only when the component f
 needs it. Its settings and their checks are ``config``'s. Methods follow a batch's life:
 labels, prediction, annotation, training, scoring, initialization and serialization.
 """
+
 import json
 import warnings
 from dataclasses import dataclass, field, fields, replace
@@ -32,8 +33,8 @@ from .config import (
     Labels,
     Threshold,
     check_labels,
-    check_threshold,
     check_relation_threshold,
+    check_threshold,
     check_threshold_labels,
     label_thresholds,
     relation_limit,
@@ -64,7 +65,12 @@ LABELS_FORMAT = 2
 # are taken from GLiNERConfig, so that each setting is written in one place.
 @takes_fields(GLiNERConfig)
 def make_gliner(
-    nlp: Language, name: str, model: Union[str, Model], training: TrainingSettings, scorer: Optional[Callable], **settings: Any
+    nlp: Language,
+    name: str,
+    model: Union[str, Model],
+    training: TrainingSettings,
+    scorer: Optional[Callable],
+    **settings: Any,
 ) -> "GLiNERComponent":
     """Create a ``gliner`` component. ``model`` may be a checkpoint id/folder or a thinc Model;
     ``settings`` are the fields of :class:`GLiNERConfig`."""
@@ -82,7 +88,11 @@ Language.factory(
 
 
 def score_gliner(
-    examples: Iterable[Example], *, nested: bool = GLiNERConfig.nested, spans_key: str = GLiNERConfig.spans_key, **kwargs: Any
+    examples: Iterable[Example],
+    *,
+    nested: bool = GLiNERConfig.nested,
+    spans_key: str = GLiNERConfig.spans_key,
+    **kwargs: Any,
 ) -> Dict[str, Any]:
     """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested); the component
     passes its own ``nested`` and ``spans_key``."""
@@ -267,12 +277,24 @@ class GLiNERComponent(TrainablePipe):
             return [DocPrediction(c, list(m), a) for a, c, m in zip(aligned, found, maps)]
         types = self._relation_maps(docs, relations)
         pair_limits = self._relation_limits(docs, threshold, relation_threshold)
-        if len(set(pair_limits)) > 1:  # the search takes one pair of them: docs with their own are searched on their own
+        if (
+            len(set(pair_limits)) > 1
+        ):  # the search takes one pair of them: docs with their own are searched on their own
             return [p for doc in docs for p in self._predict([doc], labels, threshold, relations, relation_threshold)]
         relation, adjacency = pair_limits[0]
-        found, rows = search(word_lists, label_lists, [list(t.values()) for t in types], limits, self.batch_size, relation, adjacency, run=self.model.predict)
+        found, rows = search(
+            word_lists,
+            label_lists,
+            [list(t.values()) for t in types],
+            limits,
+            self.batch_size,
+            relation,
+            adjacency,
+            run=self.model.predict,
+        )
         return [
-            DocPrediction(c, list(m), a, list(t), r if t else None) for a, c, m, t, r in zip(aligned, found, maps, types, rows)
+            DocPrediction(c, list(m), a, list(t), r if t else None)
+            for a, c, m, t, r in zip(aligned, found, maps, types, rows)
         ]
 
     def _relation_maps(self, docs: Sequence[Doc], relations: Optional[Labels]) -> List[LabelMap]:
@@ -285,7 +307,9 @@ class GLiNERComponent(TrainablePipe):
             out.append(check_labels(own) if own is not None else default)
         return out
 
-    def _relation_limits(self, docs: Sequence[Doc], threshold: Optional[Threshold], relation_threshold: Optional[float]) -> List[Tuple[float, float]]:
+    def _relation_limits(
+        self, docs: Sequence[Doc], threshold: Optional[Threshold], relation_threshold: Optional[float]
+    ) -> List[Tuple[float, float]]:
         """Each doc's (relation threshold, adjacency threshold). The first: the doc's own
         (``doc.user_data["gliner_relation_threshold"]``), else this call's, else the configured
         one, else the entity threshold in force for the doc; the second is always that entity
@@ -300,7 +324,9 @@ class GLiNERComponent(TrainablePipe):
             out.append((relation_limit(chosen, entity), relation_limit(None, entity)))
         return out
 
-    def _thresholds(self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]) -> List[Union[float, List[float]]]:
+    def _thresholds(
+        self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]
+    ) -> List[Union[float, List[float]]]:
         """Each doc's thresholds, one per label (or one number): the doc's own
         (``doc.user_data["gliner_threshold"]``), else this call's, else the configured one. A
         dict given per doc or per call may name only labels that doc is looked at for; the
@@ -322,19 +348,22 @@ class GLiNERComponent(TrainablePipe):
 
         if self.words == DOC_TOKENS:
             return None
-        return word_splitter(get_loaded(self.model).settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words)
+        return word_splitter(
+            get_loaded(self.model).settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words
+        )
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
         checkpoint on first use)."""
-        from .model.search import SpanSearch
-
         from .model.relation_search import RelationSearch
+        from .model.search import SpanSearch
 
         loaded, derived = self._derived_from_model()
         search = derived.get("search")
         if search is None or search.overlap != self.window_overlap:
-            search = derived["search"] = (RelationSearch if loaded.settings.relex else SpanSearch)(loaded, self.window_overlap)
+            search = derived["search"] = (RelationSearch if loaded.settings.relex else SpanSearch)(
+                loaded, self.window_overlap
+            )
         return search
 
     def _derived_from_model(self) -> Tuple[Any, Dict[str, Any]]:
@@ -372,11 +401,15 @@ class GLiNERComponent(TrainablePipe):
         self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
             words = pred.words
-            found = decode_entities(pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label)
+            found = decode_entities(
+                pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label
+            )
             decoded = found
             attrs: Dict[str, Any] = {OWNER_ATTR: self.name}
             if self.propagate != OFF:  # the text each entity was taken from (None: found by the model)
-                found, attrs[PROPAGATED] = propagate(doc.text, found, pred.labels, words.char_starts, words.char_ends, self.propagate, self.name_labels)
+                found, attrs[PROPAGATED] = propagate(
+                    doc.text, found, pred.labels, words.char_starts, words.char_ends, self.propagate, self.name_labels
+                )
             group = entity_group(doc, self.spans_key, words, found, pred.labels, attrs)
             doc.spans[self.spans_key] = group
             if not self.nested:
@@ -395,8 +428,13 @@ class GLiNERComponent(TrainablePipe):
         first = words.first_token[decoded.words.starts].tolist()
         last = words.last_token[decoded.words.ends].tolist()
         starts, ends, labels = decoded.starts.tolist(), decoded.ends.tolist(), decoded.words.labels.tolist()
-        entity = [RelationEnd(starts[i], ends[i], pred.labels[labels[i]], first[i], last[i] + 1) for i in range(len(starts))]
-        found = [FoundRelation(entity[h], entity[t], pred.relation_labels[kind], score) for h, t, kind, score in entity_relations(decoded, pred.relations)]
+        entity = [
+            RelationEnd(starts[i], ends[i], pred.labels[labels[i]], first[i], last[i] + 1) for i in range(len(starts))
+        ]
+        found = [
+            FoundRelation(entity[h], entity[t], pred.relation_labels[kind], score)
+            for h, t, kind, score in entity_relations(decoded, pred.relations)
+        ]
         set_relations(doc, found)
 
     def _check_span_groups(self, docs: List[Doc]) -> None:
@@ -408,7 +446,7 @@ class GLiNERComponent(TrainablePipe):
                 raise ValueError(
                     f"doc.spans[{self.spans_key!r}] already holds {len(group)} spans that the {self.name!r} component "
                     "did not write (another component's, e.g. spancat's, or your own); they are not replaced. "
-                    f"Give this component its own spans_key (config \"spans_key\"), or remove the group first "
+                    f'Give this component its own spans_key (config "spans_key"), or remove the group first '
                     f"(del doc.spans[{self.spans_key!r}])."
                 )
 
@@ -464,9 +502,10 @@ class GLiNERComponent(TrainablePipe):
         settings = get_loaded(self.model).settings
         if settings.relex:
             raise ValueError(
-                f"Training a relation-extraction GLiNER model ({settings.family}) is not supported yet: spacy-gliner "
-                "trains the uni-encoder span models ('markerV0', 'marker'). Train from such a checkpoint, or from an encoder "
-                "(spacy_gliner.GLiNEREncoderModel.v1); this relex checkpoint predicts entities and relations as the official library does."
+                f"Training a relation-extraction GLiNER model ({settings.family}) is not supported yet: spacy-gliner"
+                " trains the uni-encoder span models ('markerV0', 'marker'). Train from such a checkpoint, or from an"
+                " encoder (spacy_gliner.GLiNEREncoderModel.v1); this relex checkpoint predicts entities and relations"
+                " as the official library does."
             )
         if settings.token_level or settings.bi_encoder:
             raise NotImplementedError(
@@ -512,7 +551,13 @@ class GLiNERComponent(TrainablePipe):
         return self.scorer(list(examples), nested=self.nested, spans_key=self.spans_key, **kwargs)
 
     # -- initialization and serialization -------------------------------------
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None, labels: Optional[Labels] = None) -> None:
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Labels] = None,
+    ) -> None:
         """Load the checkpoint (hub access happens here) and collect labels from the data.
 
         With no configured labels, the collected ones are what the trained pipeline looks
@@ -528,11 +573,12 @@ class GLiNERComponent(TrainablePipe):
         found = len(self.cfg["trained_labels"])
         if not self.settings.labels and found > self.training.max_types:
             warnings.warn(
-                f"The {self.name!r} component found {found} labels in the training data and has no labels configured, "
-                f"so the trained pipeline will look for all {found} in every text by default (dev scoring during "
-                f"training included), which is slow. If it is meant for other labels (a zero-shot corpus such as Pile-NER), set "
-                f"the labels it predicts by default: [components.{self.name}] labels = [...] in the config, or "
-                f"--components.{self.name}.labels '[\"person\", ...]' (or a {{label: description}} dict) with spacy train.",
+                f"The {self.name!r} component found {found} labels in the training data and has no labels configured,"
+                f" so the trained pipeline will look for all {found} in every text by default (dev scoring during"
+                " training included), which is slow. If it is meant for other labels (a zero-shot corpus such as"
+                f" Pile-NER), set the labels it predicts by default: [components.{self.name}] labels = [...] in the"
+                f" config, or --components.{self.name}.labels '[\"person\", ...]' (or a {{label: description}} dict)"
+                " with spacy train.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -547,7 +593,9 @@ class GLiNERComponent(TrainablePipe):
         if "cfg" not in exclude:
             settings = {f.name: getattr(self.settings, f.name) for f in fields(GLiNERConfig)}
             # the standard json module: srsly's reads 0.3 back as 0.30000000000000004 and writes 10 digits
-            (path / "cfg").write_text(json.dumps({**self.cfg, "settings": settings}, indent=2, ensure_ascii=False), encoding="utf8")
+            (path / "cfg").write_text(
+                json.dumps({**self.cfg, "settings": settings}, indent=2, ensure_ascii=False), encoding="utf8"
+            )
         if "model" not in exclude:
             checkpoint.save(get_loaded(self.model), path / "model")
 
@@ -578,7 +626,9 @@ class GLiNERComponent(TrainablePipe):
         cfg without ``labels_format`` (earlier versions) are {text the model reads: label}:
         they are turned round, not read backwards."""
         if not isinstance(data, dict):
-            raise ValueError(f"The saved cfg of the {self.name!r} component is not a JSON object; it was not written by to_disk.")
+            raise ValueError(
+                f"The saved cfg of the {self.name!r} component is not a JSON object; it was not written by to_disk."
+            )
         cfg = dict(data)
         stored = cfg.pop("settings", None)
         if stored is not None and not isinstance(stored, dict):
@@ -587,11 +637,15 @@ class GLiNERComponent(TrainablePipe):
         version = cfg.get(LABELS_FORMAT_KEY, 1)
         if isinstance(version, bool) or version not in (1, LABELS_FORMAT):
             raise ValueError(
-                f"The saved cfg of the {self.name!r} component has {LABELS_FORMAT_KEY} {version!r}; this version of "
-                f"spacy-gliner reads 1 (none given) and {LABELS_FORMAT}. It was written by another version: upgrade spacy-gliner."
+                f"The saved cfg of the {self.name!r} component has {LABELS_FORMAT_KEY} {version!r}; this version of"
+                f" spacy-gliner reads 1 (none given) and {LABELS_FORMAT}. It was written by another version: upgrade"
+                " spacy-gliner."
             )
         if version == 1:
-            for where, holder, key in (("trained_labels", cfg, "trained_labels"), ("settings.labels", stored or {}, "labels")):
+            for where, holder, key in (
+                ("trained_labels", cfg, "trained_labels"),
+                ("settings.labels", stored or {}, "labels"),
+            ):
                 if isinstance(holder.get(key), dict):
                     holder[key] = self._turned_round(holder[key], where)
         cfg[LABELS_FORMAT_KEY] = LABELS_FORMAT
@@ -612,7 +666,8 @@ class GLiNERComponent(TrainablePipe):
         if several:
             label, found = next(iter(several.items()))
             raise ValueError(
-                f"The saved cfg of the {self.name!r} component was written by an earlier spacy-gliner, whose label dicts "
+                f"The saved cfg of the {self.name!r} component was written by an earlier spacy-gliner, whose label"
+                " dicts "
                 f"were {{text the model reads: label}}; its {where} read the label {label!r} from several texts "
                 f"({', '.join(map(repr, found))}), which the {{label: description}} form of this version cannot hold. "
                 f"Edit the component's cfg file in the saved pipeline: give {where} as {{label: description}} with one "

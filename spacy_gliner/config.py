@@ -6,6 +6,7 @@ the component's attributes and what a saved ``cfg`` holds all come from it. Its 
 the values that reach the component by another way: per call, per doc, from the CLI.
 Import-light: spaCy imports the factory module for every ``Language``, and this with it.
 """
+
 import inspect
 import numbers
 import operator
@@ -57,11 +58,14 @@ def check_labels(labels: Any) -> LabelMap:
             if not value.strip():
                 raise ValueError("Labels must not be empty or whitespace only.")
             if any("\ud800" <= c <= "\udfff" for c in value):
-                raise ValueError(f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'.")
+                raise ValueError(
+                    f"The label {value!r} holds a lone surrogate, which is not text: decode it with errors='replace'."
+                )
             if all(unicodedata.category(c) in _INVISIBLE for c in value):
                 raise ValueError(
-                    f"The label {value!r} has no visible character (only {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): "
-                    "every entity would get an invisible label. Remove it, or check how the labels were read."
+                    f"The label {value!r} has no visible character (only"
+                    f" {', '.join(sorted({unicodedata.name(c, hex(ord(c))) for c in value}))}): every entity would get"
+                    " an invisible label. Remove it, or check how the labels were read."
                 )
         out.setdefault(label, description)  # a list's duplicates keep their first place
     _check_descriptions(out)
@@ -78,7 +82,7 @@ def _check_descriptions(labels: LabelMap) -> None:
                 f"The labels {first!r} and {label!r} have the same description {description!r}, so the model cannot "
                 "tell them apart. A labels dict is {label: description}, as in the official library: the key is "
                 "the label written on the entities, the value the text the model reads. Earlier versions of "
-                f"spacy-gliner took the reverse ({{text the model reads: label}}); if that is what this dict is, "
+                "spacy-gliner took the reverse ({text the model reads: label}); if that is what this dict is, "
                 f"swap each pair, e.g. {{{description!r}: {first!r}}}, and give each label one description."
             )
 
@@ -108,7 +112,9 @@ def check_threshold(threshold: Any) -> Threshold:
     out: Dict[str, float] = {}
     for label, value in threshold.items():
         if not isinstance(label, str) or not label.strip():
-            raise ValueError(f"A threshold dict maps labels (non-empty strings) to probabilities; got the key {label!r}.")
+            raise ValueError(
+                f"A threshold dict maps labels (non-empty strings) to probabilities; got the key {label!r}."
+            )
         out[label] = check_probability(value, f"The threshold of {label!r}")
     out.setdefault(OTHER_LABELS, DEFAULT_THRESHOLD)
     return out
@@ -134,8 +140,10 @@ def check_threshold_labels(threshold: Threshold, labels: Sequence[str], where: s
         unknown = [label for label in threshold if label != OTHER_LABELS and label not in labels]
         if unknown:
             raise ValueError(
-                f"{where} gives a threshold to {', '.join(map(repr, unknown))}, which is not among the labels looked for "
-                f"({', '.join(map(repr, labels))}). Name the labels as written on the entities (the keys of a labels dict), "
+                f"{where} gives a threshold to {', '.join(map(repr, unknown))}, which is not among the labels looked"
+                " for "
+                f"({', '.join(map(repr, labels))}). Name the labels as written on the entities (the keys of a labels"
+                " dict), "
                 f'or "{OTHER_LABELS}" for all others.'
             )
 
@@ -279,7 +287,10 @@ def takes_fields(settings: type) -> Callable[[Function], Function]:
 
     def decorate(function: Function) -> Function:
         own = [p for p in inspect.signature(function).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f), annotation=f.type) for f in fields(settings)]
+        added = [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f), annotation=f.type)
+            for f in fields(settings)
+        ]
         function.__signature__ = inspect.signature(function).replace(parameters=own + added)  # type: ignore[attr-defined]
         return function
 

@@ -8,6 +8,7 @@ words, so that its ``doc.ents`` carry the official library's character offsets).
 :class:`RunOptions` are one run's labels, threshold and settings, checked when made.
 ``export`` writes a pipeline's component as a checkpoint folder.
 """
+
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -100,11 +101,15 @@ def _language(model: PathLike) -> Tuple[Language, str]:
             raise ValueError(f"Cannot load the spaCy pipeline {saved} ({type(err).__name__}: {err}).") from err
         names = [name for name in nlp.pipe_names if isinstance(nlp.get_pipe(name), GLiNERComponent)]
         if not names:
-            raise ValueError(f"The pipeline {saved} has no gliner component (its components: {', '.join(nlp.pipe_names) or 'none'}).")
+            raise ValueError(
+                f"The pipeline {saved} has no gliner component (its components: {', '.join(nlp.pipe_names) or 'none'})."
+            )
         return nlp, names[0]
     path = Path(model).expanduser()
     if path.is_dir() and not (path / CONFIG_FILE).is_file():
-        raise ValueError(f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg).")
+        raise ValueError(
+            f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg)."
+        )
     nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens == GLiNER's words: exact offsets everywhere
     nlp.add_pipe("gliner", config={"model": str(model)})
     return nlp, "gliner"
@@ -126,7 +131,9 @@ class Pipeline:
     @property
     def cfg(self) -> Dict[str, Dict[str, Any]]:
         """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
-        kwargs = {name: getattr(self.options, name) for name in ("labels", "threshold", "relations", "relation_threshold")}
+        kwargs = {
+            name: getattr(self.options, name) for name in ("labels", "threshold", "relations", "relation_threshold")
+        }
         return {self.name: {name: value for name, value in kwargs.items() if value is not None}}
 
     def __call__(self, text: str) -> Doc:

@@ -17,6 +17,7 @@ Also returned: the character ranges of the markup constructs (tags, comments, ..
 that a tag wholly inside an entity (``Alan <b>Turing</b>``) can be kept as the entity's
 structure while a construct the entity starts or ends in holds part of the name.
 """
+
 import re
 from bisect import bisect_left, bisect_right
 from pathlib import PurePath
@@ -289,7 +290,9 @@ def _markdown_code(text: str) -> Constructs:
         line_end = text.find("\n", fence.end())
         closing = None
         if line_end >= 0:
-            closing = re.compile(rf"^ {{0,3}}{re.escape(mark[0])}{{{len(mark)},}}[ \t]*\r?$", re.M).search(text, line_end + 1)
+            closing = re.compile(rf"^ {{0,3}}{re.escape(mark[0])}{{{len(mark)},}}[ \t]*\r?$", re.M).search(
+                text, line_end + 1
+            )
         end = closing.end() if closing else len(text)  # an unclosed fence runs to the end
         ranges.append((fence.start(), end))
         pos = end

@@ -10,6 +10,7 @@ entities are under :data:`ENTITIES`, in JSON lines, DocBin metadata and Arrow co
 (:func:`arrow_type`) alike. The core's ``model.search.predict_entities`` keeps the official
 library's unrounded floats: it is the official call for parity checks, not a record.
 """
+
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from spacy.tokens import Doc
@@ -39,7 +40,9 @@ def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
     group = doc.spans[spans_key]
     found = exact_entities(group)
     text = doc.text if found else ""
-    records = [dict(zip(FIELDS, (e.start, e.end, text[e.start : e.end], e.label, round(e.score, SCORE_DIGITS)))) for e in found]
+    records = [
+        dict(zip(FIELDS, (e.start, e.end, text[e.start : e.end], e.label, round(e.score, SCORE_DIGITS)))) for e in found
+    ]
     if PROPAGATED in group.attrs:
         sources = dict(zip(zip(group.attrs[STARTS], group.attrs[ENDS], group.attrs[LABELS]), group.attrs[PROPAGATED]))
         for record in records:
@@ -58,9 +61,22 @@ def relation_records(doc: Doc) -> Optional[List[RelationRecord]]:
     text = doc.text
 
     def end(e: Dict[str, Any]) -> Dict[str, Any]:
-        return {"start": e["start_char"], "end": e["end_char"], "text": text[e["start_char"] : e["end_char"]], "label": e["label"]}
+        return {
+            "start": e["start_char"],
+            "end": e["end_char"],
+            "text": text[e["start_char"] : e["end_char"]],
+            "label": e["label"],
+        }
 
-    return [{"label": r["relation"], "score": round(r["score"], SCORE_DIGITS), "head": end(r["head"]), "tail": end(r["tail"])} for r in relations_of(doc)]
+    return [
+        {
+            "label": r["relation"],
+            "score": round(r["score"], SCORE_DIGITS),
+            "head": end(r["head"]),
+            "tail": end(r["tail"]),
+        }
+        for r in relations_of(doc)
+    ]
 
 
 def arrow_type() -> "pyarrow.DataType":

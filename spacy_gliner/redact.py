@@ -17,6 +17,7 @@ The mapping (:meth:`Redaction.mapping`, a JSON-able dict) says what replaced wha
 the hashes of both documents; :func:`restore_document` puts the originals back byte for
 byte. The mapping holds the original entity texts: keep it as safe as the document.
 """
+
 import hashlib
 import html
 import re
@@ -99,9 +100,9 @@ class RedactionIncomplete(ValueError):
         self.redaction = redaction
         n = len(redaction.left)
         super().__init__(
-            f"{n} {'entity' if n == 1 else 'entities'} found inside markup would be left in the output ({describe_left(redaction)}). "
-            "Replace them too with --inside-tags (inside_tags=True), or accept the output with them with "
-            "--allow-skipped (allow_skipped=True)."
+            f"{n} {'entity' if n == 1 else 'entities'} found inside markup would be left in the output"
+            f" ({describe_left(redaction)}). Replace them too with --inside-tags (inside_tags=True), or accept the"
+            " output with them with --allow-skipped (allow_skipped=True)."
         )
 
 
@@ -127,7 +128,10 @@ def decode_document(data: bytes, where: str = "the document") -> Tuple[str, bool
     try:
         return bytes(data[len(BOM) if bom else 0 :]).decode("utf8"), bom
     except UnicodeDecodeError as err:
-        raise ValueError(f"{where} is not UTF-8 text (byte {err.start}: {err.reason}). Convert it first, e.g. `iconv -f latin1 -t utf-8`.") from err
+        raise ValueError(
+            f"{where} is not UTF-8 text (byte {err.start}: {err.reason}). Convert it first, e.g. `iconv -f latin1 -t"
+            " utf-8`."
+        ) from err
 
 
 def encode_document(text: str, bom: bool) -> bytes:
@@ -190,8 +194,14 @@ def redact_text(
     """
     fills = Placeholders(placeholder, text, check_kind(kind))
     for ent in entities:
-        if not (isinstance(ent.get("start"), int) and isinstance(ent.get("end"), int) and 0 <= ent["start"] < ent["end"] <= len(text)):
-            raise ValueError(f"An entity to redact needs 0 <= start < end <= {len(text)} (the text's length); got {dict(ent)!r}.")
+        if not (
+            isinstance(ent.get("start"), int)
+            and isinstance(ent.get("end"), int)
+            and 0 <= ent["start"] < ent["end"] <= len(text)
+        ):
+            raise ValueError(
+                f"An entity to redact needs 0 <= start < end <= {len(text)} (the text's length); got {dict(ent)!r}."
+            )
     classes, constructs = classify(text, kind)
     starts = [a for a, _ in constructs]
     out: List[str] = []
@@ -223,7 +233,11 @@ def redact_text(
         new = "".join(redacted)
         out += [text[pos:start], new]
         r_start = start + shift
-        replacements.append(Replacement(start, end, label, text[start:end], fill, r_start, r_start + len(new), new, tuple(pieces), propagated))
+        replacements.append(
+            Replacement(
+                start, end, label, text[start:end], fill, r_start, r_start + len(new), new, tuple(pieces), propagated
+            )
+        )
         shift += len(new) - (end - start)
         pos = end
     out.append(text[pos:])
@@ -231,7 +245,13 @@ def redact_text(
 
 
 def _entity_classes(
-    text: str, classes: bytearray, constructs: List[Tuple[int, int]], starts: List[int], start: int, end: int, found: Sequence[Entity]
+    text: str,
+    classes: bytearray,
+    constructs: List[Tuple[int, int]],
+    starts: List[int],
+    start: int,
+    end: int,
+    found: Sequence[Entity],
 ) -> bytearray:
     """The classes of the characters of a span of joined entities (``found``), as they see
     them. Markup content is part of an entity where the entity lies in a construct, starts
@@ -331,13 +351,19 @@ def restore_document(data: bytes, mapping: Mapping[str, Any], redacted_file: Opt
     pieces, pos = [], 0
     for start, end, redacted, original in replacements:
         if end > len(text) or text[start:end] != redacted:
-            raise ValueError(f"The mapping does not fit the document at characters {start}-{end}: restore needs the redacted output exactly as written.")
+            raise ValueError(
+                f"The mapping does not fit the document at characters {start}-{end}: restore needs the redacted output"
+                " exactly as written."
+            )
         pieces += [text[pos:start], original]
         pos = end
     pieces.append(text[pos:])
     restored = encode_document("".join(pieces), bom)
     if _sha256(restored) != mapping["sha256"]:
-        raise ValueError("The restored document differs from the original (its SHA-256 does not match the mapping's); the mapping was edited.")
+        raise ValueError(
+            "The restored document differs from the original (its SHA-256 does not match the mapping's); the mapping"
+            " was edited."
+        )
     return restored
 
 
@@ -345,13 +371,22 @@ def _check_mapping(mapping: Any) -> List[Tuple[int, int, str, str]]:
     """The replacements of a mapping as (redacted_start, redacted_end, redacted, original),
     in order; a ValueError saying what is wrong with a mapping that is not whole."""
     if not isinstance(mapping, Mapping) or mapping.get("format") != MAPPING_FORMAT:
-        raise ValueError(f"This is not a redaction mapping (no \"format\": \"{MAPPING_FORMAT}\"): pass the file written by redact --mapping.")
+        raise ValueError(
+            f'This is not a redaction mapping (no "format": "{MAPPING_FORMAT}"): pass the file written by redact'
+            " --mapping."
+        )
     if mapping.get("version") not in (1, MAPPING_VERSION):
-        raise ValueError(f"Redaction mapping version {mapping.get('version')!r} is not supported (this version reads 1 and {MAPPING_VERSION}).")
+        raise ValueError(
+            f"Redaction mapping version {mapping.get('version')!r} is not supported (this version reads 1 and"
+            f" {MAPPING_VERSION})."
+        )
     damaged = "The mapping is damaged"
     for key in ("sha256", "redacted_sha256"):
         if not (isinstance(mapping.get(key), str) and re.fullmatch(r"[0-9a-f]{64}", mapping[key])):
-            raise ValueError(f"{damaged}: {key!r} is not a SHA-256 (64 hexadecimal digits). Pass the file written by redact --mapping, unchanged.")
+            raise ValueError(
+                f"{damaged}: {key!r} is not a SHA-256 (64 hexadecimal digits). Pass the file written by redact"
+                " --mapping, unchanged."
+            )
     if not isinstance(mapping.get("redacted_file"), (str, type(None))):
         raise ValueError(f"{damaged}: 'redacted_file' is not a file name or null.")
     entries = mapping.get("replacements")
@@ -364,11 +399,15 @@ def _check_mapping(mapping: Any) -> List[Tuple[int, int, str, str]]:
             raise ValueError(f"{where} is not an object.")
         start, end = entry.get("redacted_start"), entry.get("redacted_end")
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)) or not 0 <= start <= end:
-            raise ValueError(f"{where} needs integers 0 <= 'redacted_start' <= 'redacted_end'; it has {start!r} and {end!r}.")
+            raise ValueError(
+                f"{where} needs integers 0 <= 'redacted_start' <= 'redacted_end'; it has {start!r} and {end!r}."
+            )
         if not (isinstance(entry.get("redacted"), str) and isinstance(entry.get("original"), str)):
             raise ValueError(f"{where} needs the texts 'redacted' and 'original'.")
         if len(entry["redacted"]) != end - start or start < pos:
-            raise ValueError(f"{where} does not fit: its offsets overlap the one before, or do not span its 'redacted' text.")
+            raise ValueError(
+                f"{where} does not fit: its offsets overlap the one before, or do not span its 'redacted' text."
+            )
         found.append((start, end, entry["redacted"], entry["original"]))
         pos = end
     return found

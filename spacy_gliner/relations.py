@@ -15,6 +15,7 @@ are authoritative (``doc.ents`` holds entities widened to whole tokens). The ext
 registered only if missing, so that a pipeline with spacy-llm's REL task shares it.
 GLiNER2's relations use the same form.
 """
+
 from typing import Any, Dict, List, NamedTuple, Sequence
 
 from spacy.tokens import Doc
@@ -69,4 +70,11 @@ def _item(r: FoundRelation, ents: Dict[tuple, int]) -> Relation:
     def chars(end: RelationEnd) -> Dict[str, Any]:
         return {"start_char": end.start_char, "end_char": end.end_char, "label": end.label}
 
-    return {"dep": index(r.head), "dest": index(r.tail), "relation": r.relation, "score": float(r.score), "head": chars(r.head), "tail": chars(r.tail)}
+    return {
+        "dep": index(r.head),
+        "dest": index(r.tail),
+        "relation": r.relation,
+        "score": float(r.score),
+        "head": chars(r.head),
+        "tail": chars(r.tail),
+    }

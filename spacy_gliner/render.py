@@ -4,6 +4,7 @@ A library module (no command-line code): ``spacy-gliner render``/``redact`` and 
 project's ``visualize`` script draw with the same colours. Flat entities are drawn at
 GLiNER's own characters (``alignment.exact_offsets``), not at the widened token spans.
 """
+
 import colorsys
 import hashlib
 import html
@@ -53,7 +54,10 @@ def xterm_color(hex_color: str) -> int:
 def check_color(value: str, where: str = "") -> str:
     """``value`` if it is a CSS colour name or a hex code, else a ValueError saying so."""
     if not (_HEX.fullmatch(value.strip()) or value.strip().lower() in CSS_COLOR_NAMES):
-        raise ValueError(f"{where}{value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like #ff8800.")
+        raise ValueError(
+            f"{where}{value!r} is not a colour; use a CSS colour name (red, gold, lightblue...) or a hex code like"
+            " #ff8800."
+        )
     return value.strip()
 
 
@@ -90,7 +94,11 @@ def displacy_page(docs: Any, style: str, colors: Dict[str, str], manual: bool = 
     """
     from spacy import displacy
 
-    items = docs if manual else [_parse(doc, style, options) for doc in (docs if isinstance(docs, (list, tuple)) else [docs])]
+    items = (
+        docs
+        if manual
+        else [_parse(doc, style, options) for doc in (docs if isinstance(docs, (list, tuple)) else [docs])]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # displaCy warns about documents without entities
         return displacy.render(
@@ -116,7 +124,13 @@ def _escaped(item: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(item)
     for key in ("ents", "spans"):
         if key in out:
-            out[key] = [{k: html.escape(v) if k in ("label", "kb_id", "kb_url") and isinstance(v, str) else v for k, v in span.items()} for span in out[key]]
+            out[key] = [
+                {
+                    k: html.escape(v) if k in ("label", "kb_id", "kb_url") and isinstance(v, str) else v
+                    for k, v in span.items()
+                }
+                for span in out[key]
+            ]
     if out.get("title"):
         out["title"] = html.escape(str(out["title"]))
     if isinstance(out.get("settings"), dict):
@@ -169,8 +183,17 @@ def relation_arcs(doc: Doc) -> str:
     arcs = []
     for r in found:
         head, tail = index[key(r["head"])], index[key(r["tail"])]
-        arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(r["relation"]), "dir": "right" if head < tail else "left"})
-    return displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, page=False, options={"distance": 140})
+        arcs.append(
+            {
+                "start": min(head, tail),
+                "end": max(head, tail),
+                "label": html.escape(r["relation"]),
+                "dir": "right" if head < tail else "left",
+            }
+        )
+    return displacy.render(
+        {"words": words, "arcs": arcs}, style="dep", manual=True, page=False, options={"distance": 140}
+    )
 
 
 def marked_page(text: str, ranges: Iterable[Tuple[int, int, str]], colors: Dict[str, str]) -> str:

@@ -15,6 +15,7 @@ and line number, so that they can be parsed and written back by the one-process 
 rules (see ``spacy_gliner.cli.distributed``) instead of Ray's JSON reader, which infers
 types (``1`` became ``1.0``) and accepts what strict JSON refuses.
 """
+
 import logging
 import os
 import socket
@@ -59,7 +60,10 @@ def check_columns(names: Sequence[str], where: str) -> None:
     """Refuse user columns named like this module's own (they would be overwritten or dropped)."""
     taken = [name for name in names if name.startswith(PREFIX)]
     if taken:
-        raise ValueError(f"{where} has a column named {taken[0]!r}; names starting with {PREFIX!r} are spacy-gliner's own. Rename it.")
+        raise ValueError(
+            f"{where} has a column named {taken[0]!r}; names starting with {PREFIX!r} are spacy-gliner's own."
+            " Rename it."
+        )
 
 
 @dataclass
@@ -89,8 +93,9 @@ class Annotator:
         self.pipeline = load_pipeline(settings.model, settings.options)
         if self.pipeline.component.relations and get_loaded(self.pipeline.component.model).settings.relex:
             raise ValueError(
-                f"{settings.model} finds relations ({', '.join(self.pipeline.component.relations)}), which Ray Data runs do "
-                "not carry yet: they would be lost. Run it in one process (spacy-gliner predict without --engine ray)."
+                f"{settings.model} finds relations ({', '.join(self.pipeline.component.relations)}), which Ray Data"
+                " runs do not carry yet: they would be lost. Run it in one process (spacy-gliner predict without"
+                " --engine ray)."
             )
 
     def annotate(self, texts: Sequence[str]) -> List[List[Dict[str, Any]]]:
@@ -138,18 +143,23 @@ def annotate(
 
     model: a saved spaCy pipeline folder or a GLiNER checkpoint (folder or Hub id), loaded
     once per worker. labels, threshold, nested, batch_size, propagate: as for the component (None:
-    the component's), checked here (:class:`loading.RunOptions`), before any worker starts. Each worker uses ``cpus_per_worker`` torch threads; with
+    the component's), checked here (:class:`loading.RunOptions`), before any worker starts. Each
+    worker uses ``cpus_per_worker`` torch threads; with
     ``gpus_per_worker`` it runs on a GPU (``spacy.require_gpu`` inside the actor).
     Records keep their input order (the dataset's ``preserve_order`` is turned on).
     annotator: the actor class (a subclass of :class:`Annotator` for other kinds of rows).
     """
     options = RunOptions(labels, threshold, nested, batch_size, propagate)  # checked here, before any worker starts
     if relations is not None or relation_threshold is not None:
-        raise ValueError("Ray Data runs do not carry relations yet: run relation extraction in one process (spacy-gliner predict).")
+        raise ValueError(
+            "Ray Data runs do not carry relations yet: run relation extraction in one process (spacy-gliner predict)."
+        )
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}.")
     ray = require_ray()
-    settings = RunSettings(str(model), options, text_key, use_gpu=gpus_per_worker > 0, threads=max(1, int(cpus_per_worker)))
+    settings = RunSettings(
+        str(model), options, text_key, use_gpu=gpus_per_worker > 0, threads=max(1, int(cpus_per_worker))
+    )
     dataset.context.execution_options.preserve_order = True  # copied into the mapped dataset
     return dataset.map_batches(
         annotator,
@@ -203,7 +213,13 @@ def line_blocks(stream: Any, name: str) -> Iterator["pyarrow.Table"]:
 
     def block(lines: List[bytes], first: int) -> "pyarrow.Table":
         numbers = pa.array(range(first, first + len(lines)), type=pa.int64())
-        return pa.table({LINE: pa.array(lines, type=pa.binary()), FILE: pa.array([name] * len(lines), type=pa.string()), NUMBER: numbers})
+        return pa.table(
+            {
+                LINE: pa.array(lines, type=pa.binary()),
+                FILE: pa.array([name] * len(lines), type=pa.string()),
+                NUMBER: numbers,
+            }
+        )
 
     lines: List[bytes] = []
     first = 1
@@ -228,7 +244,9 @@ def line_blocks(stream: Any, name: str) -> Iterator["pyarrow.Table"]:
         yield block(lines, first)
 
 
-def connect(address: Optional[str] = None, workers: int = 1, *, timeout: float = CONNECT_SECONDS, verbose: bool = False) -> str:
+def connect(
+    address: Optional[str] = None, workers: int = 1, *, timeout: float = CONNECT_SECONDS, verbose: bool = False
+) -> str:
     """Join the cluster at ``address`` ("auto": any cluster running on this machine;
     "HOST:PORT"; "ray://HOST:PORT"), or start a local one; says which (a line for the user).
 
@@ -246,7 +264,9 @@ def connect(address: Optional[str] = None, workers: int = 1, *, timeout: float =
     level = logging.INFO if verbose else logging.ERROR
     if not address:
         # (the dashboard process stays: without it Ray Data sees no resources and waits)
-        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, workers + 1), log_to_driver=verbose, logging_level=level)
+        ray.init(
+            address="local", num_cpus=max(os.cpu_count() or 1, workers + 1), log_to_driver=verbose, logging_level=level
+        )
         return _describe(ray, "Started a local Ray cluster for this run")
     _probe(address, timeout)
     outcome: Dict[str, BaseException] = {}
@@ -261,7 +281,10 @@ def connect(address: Optional[str] = None, workers: int = 1, *, timeout: float =
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise ClusterError(f"The Ray cluster at {address} did not answer within {timeout:.0f} s. Check that it runs (ray status) and that this is its address.")
+        raise ClusterError(
+            f"The Ray cluster at {address} did not answer within {timeout:.0f} s. Check that it runs (ray status) and"
+            " that this is its address."
+        )
     if "error" in outcome:
         err = outcome["error"]
         if address == "auto" and isinstance(err, ConnectionError):
@@ -269,7 +292,9 @@ def connect(address: Optional[str] = None, workers: int = 1, *, timeout: float =
                 "Address 'auto' found no Ray cluster running on this machine: start one (ray start --head), "
                 "give a cluster's address, or none to start a local cluster for this run."
             ) from err
-        raise ClusterError(f"Cannot join the Ray cluster at {address}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+        raise ClusterError(
+            f"Cannot join the Ray cluster at {address}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from err
     return _describe(ray, f"Joined the Ray cluster at {_address(ray, address)}")
 
 
@@ -298,7 +323,9 @@ def _describe(ray: Any, what: str) -> str:
     resources = ray.cluster_resources()
     nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
     gpus = int(resources.get("GPU", 0))
-    size = f"{nodes} node{'s' if nodes != 1 else ''}, {int(resources.get('CPU', 0))} CPUs" + (f", {gpus} GPUs" if gpus else "")
+    size = f"{nodes} node{'s' if nodes != 1 else ''}, {int(resources.get('CPU', 0))} CPUs" + (
+        f", {gpus} GPUs" if gpus else ""
+    )
     return f"{what} ({size})."
 
 

@@ -9,6 +9,7 @@ is that token's ``whitespace_``; any other whitespace becomes a whitespace token
 
 Use it in a config as ``[nlp.tokenizer] @tokenizers = "spacy_gliner.Tokenizer.v1"``.
 """
+
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Union
 

@@ -28,6 +28,7 @@ for the encoder, i.e. ``encoder_lr_scale = 0.2``) under whatever schedule the co
 
 Torch is imported inside functions: ``component`` imports this module for its settings.
 """
+
 import math
 import random
 import warnings
@@ -110,7 +111,11 @@ def gold_spans(doc: Doc, nested: bool, spans_key: str) -> list:
 
 
 def place_spans(
-    doc: Doc, words: Sequence[Tuple[str, int, int]], spans: Iterable[Tuple[int, int, str]], max_width: int, stats: GoldStats
+    doc: Doc,
+    words: Sequence[Tuple[str, int, int]],
+    spans: Iterable[Tuple[int, int, str]],
+    max_width: int,
+    stats: GoldStats,
 ) -> List[WordSpan]:
     """Character spans -> word spans: the words inside each span; misfits are counted."""
     import numpy as np
@@ -127,7 +132,9 @@ def place_spans(
             stats.note_problem(doc, start_char, end_char, "holds no whole GLiNER word")
         elif last - first >= max_width:
             stats.too_long += 1
-            stats.note_problem(doc, start_char, end_char, f"has {last - first + 1} words, more than max_width={max_width}")
+            stats.note_problem(
+                doc, start_char, end_char, f"has {last - first + 1} words, more than max_width={max_width}"
+            )
         else:
             if starts[first] != start_char or ends[last] != end_char:
                 stats.trimmed += 1
@@ -136,7 +143,10 @@ def place_spans(
 
 
 def sample_labels(
-    positives: Sequence[Sequence[str]], negatives: Sequence[Sequence[str]], max_types: int, rng: Optional[random.Random] = None
+    positives: Sequence[Sequence[str]],
+    negatives: Sequence[Sequence[str]],
+    max_types: int,
+    rng: Optional[random.Random] = None,
 ) -> List[List[str]]:
     """Each example's label list: positives, explicit negatives, negatives from the batch.
 
@@ -242,7 +252,11 @@ def make_batch(
 
 
 def _targets(
-    windows: Sequence[Window], placed: Sequence[List[WordSpan]], labels: Sequence[List[str]], shape: tuple, max_width: int
+    windows: Sequence[Window],
+    placed: Sequence[List[WordSpan]],
+    labels: Sequence[List[str]],
+    shape: tuple,
+    max_width: int,
 ) -> Tuple["torch.Tensor", "torch.Tensor"]:
     """0/1 targets [B, L, K, C] and the owned-start mask [B, L] of each window."""
     import torch
@@ -262,7 +276,9 @@ def _targets(
     return targets, owned
 
 
-def span_loss(logits: "torch.Tensor", targets: "torch.Tensor", mask: "torch.Tensor", settings: TrainingSettings) -> "torch.Tensor":
+def span_loss(
+    logits: "torch.Tensor", targets: "torch.Tensor", mask: "torch.Tensor", settings: TrainingSettings
+) -> "torch.Tensor":
     """Focal binary cross-entropy over the masked (span, type) pairs, as the official library.
 
     Per pair, with smoothed target t and p = sigmoid(logit):
@@ -289,7 +305,9 @@ def span_loss(logits: "torch.Tensor", targets: "torch.Tensor", mask: "torch.Tens
     return loss
 
 
-def loss_and_gradient(logits: "torch.Tensor", batch: TrainingBatch, settings: TrainingSettings) -> Tuple[float, "torch.Tensor"]:
+def loss_and_gradient(
+    logits: "torch.Tensor", batch: TrainingBatch, settings: TrainingSettings
+) -> Tuple[float, "torch.Tensor"]:
     """The loss value and its gradient with respect to the logits (also under ``torch.no_grad``)."""
     import torch
 

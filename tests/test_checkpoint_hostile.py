@@ -5,6 +5,7 @@ loaded, never a torch error at the first document. Broken folders (no or damaged
 config, another family's config, a tokenizer that does not fit, non-finite weights) fail with a
 ``CheckpointError`` that says what is wrong.
 """
+
 import io
 import json
 import os
@@ -19,15 +20,13 @@ from typing import Any, Callable, Dict
 import pytest
 import spacy
 import torch
+from helpers.data import REF_MINILM
+from helpers.hub_fixture import _cache_repo, hub_env
+from helpers.pipelines import LABELS, SENTENCE
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.model import checkpoint, files, tokenizers
 from spacy_gliner.model.settings import MAX_LEN, MAX_WIDTH, RULES, CheckpointError
-
-from helpers.data import REF_MINILM
-from helpers.pipelines import LABELS, SENTENCE
-
-from helpers.hub_fixture import _cache_repo, hub_env
 
 TEXT = "Alan Turing met Ada Lovelace in London."
 PYTHON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -48,13 +47,15 @@ def plant_code(folder: Path, marker: Path, config: str = "tokenizer_config.json"
     """``config`` names a class of ``evil.py`` (auto_map), whose import writes ``marker``; the
     class is one transformers does not know, so transformers asks whether to run the code."""
     (folder / "evil.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
-        "from transformers import BertTokenizerFast as EvilTokenizer, BertModel as EvilModel, BertConfig as EvilConfig\n",
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\nfrom transformers import BertTokenizerFast"
+        " as EvilTokenizer, BertModel as EvilModel, BertConfig as EvilConfig\n",
         encoding="utf8",
     )
 
     def name_code(cfg: Dict[str, Any]) -> None:
-        cfg["auto_map"] = {auto: ["evil.EvilTokenizer", "evil.EvilTokenizer"] if auto == "AutoTokenizer" else f"evil.Evil{auto[4:]}"}
+        cfg["auto_map"] = {
+            auto: ["evil.EvilTokenizer", "evil.EvilTokenizer"] if auto == "AutoTokenizer" else f"evil.Evil{auto[4:]}"
+        }
         if config == "tokenizer_config.json":
             cfg["tokenizer_class"] = "EvilTokenizer"
 
@@ -78,7 +79,11 @@ def test_cli_never_runs_a_checkpoints_code_even_when_stdin_says_yes(tmp_path):
     script = Path(sys.executable).parent / "spacy-gliner"
     result = subprocess.run(
         [str(script), "predict", "-", "-m", str(folder), "-l", "person"],
-        input="yes\nAlan Turing met Ada.\n", capture_output=True, text=True, env=PYTHON_ENV, timeout=600,
+        input="yes\nAlan Turing met Ada.\n",
+        capture_output=True,
+        text=True,
+        env=PYTHON_ENV,
+        timeout=600,
     )
     assert not marker.exists()
     assert result.returncode == 1, result.stdout + result.stderr
@@ -97,7 +102,9 @@ def test_cli_never_runs_a_checkpoints_code_even_when_stdin_says_yes(tmp_path):
         (tokenizers.LABELS_TOKENIZER_DIR, "tokenizer_config.json", "AutoTokenizer"),
     ],
 )
-def test_custom_code_in_a_checkpoint_folder_is_refused_by_name(where, config, auto, tiny_checkpoint, tmp_path, says_yes):
+def test_custom_code_in_a_checkpoint_folder_is_refused_by_name(
+    where, config, auto, tiny_checkpoint, tmp_path, says_yes
+):
     folder = copy_of(tiny_checkpoint("bi-markerV0-bert-h48"), tmp_path / "ckpt")
     marker = tmp_path / "MARKER"
     plant_code(folder / where, marker, config, auto)
@@ -109,7 +116,10 @@ def test_custom_code_in_a_checkpoint_folder_is_refused_by_name(where, config, au
 
 def test_custom_code_in_the_encoder_config_is_refused(tiny_checkpoint, tmp_path, says_yes):
     folder = copy_of(tiny_checkpoint("markerV0-bert"), tmp_path / "ckpt")
-    edit_json(folder / checkpoint.CONFIG_FILE, lambda cfg: cfg["encoder_config"].update(auto_map={"AutoModel": "evil.EvilModel"}))
+    edit_json(
+        folder / checkpoint.CONFIG_FILE,
+        lambda cfg: cfg["encoder_config"].update(auto_map={"AutoModel": "evil.EvilModel"}),
+    )
     with pytest.raises(CheckpointError, match=r"encoder_config in gliner_config.json names custom code"):
         checkpoint.load(folder)
 
@@ -124,7 +134,10 @@ def test_custom_code_in_the_model_name_folder_is_refused(tiny_checkpoint, tmp_pa
     folder = copy_of(tiny_checkpoint("markerV0-bert"), tmp_path / "ckpt")
     (folder / "tokenizer.json").unlink()
     (folder / "tokenizer_config.json").unlink()
-    edit_json(folder / checkpoint.CONFIG_FILE, lambda cfg: cfg.update(model_name=str(encoder), class_token_index=-1, vocab_size=-1))
+    edit_json(
+        folder / checkpoint.CONFIG_FILE,
+        lambda cfg: cfg.update(model_name=str(encoder), class_token_index=-1, vocab_size=-1),
+    )
     with pytest.raises(CheckpointError, match=f"{encoder / 'tokenizer_config.json'} names custom code"):
         checkpoint.load(folder)
     assert not marker.exists()
@@ -162,12 +175,16 @@ def test_a_hub_repository_with_custom_code_runs_none_of_it(tiny_checkpoint, tmp_
     (folder / "tokenizer_config.json").unlink()
     edit_json(folder / checkpoint.CONFIG_FILE, lambda cfg: cfg.update(model_name="someone/evil-encoder"))
     code = (
-        "import sys\nfrom spacy_gliner.model import checkpoint\n"
-        f"try:\n    checkpoint.load({str(folder)!r})\nexcept checkpoint.CheckpointError as err:\n    print('REFUSED', err)\n"
+        f"import sys\nfrom spacy_gliner.model import checkpoint\ntry:\n    checkpoint.load({str(folder)!r})\nexcept"
+        " checkpoint.CheckpointError as err:\n    print('REFUSED', err)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], input="yes\n" * 5, capture_output=True, text=True, env=hub_env(home), timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code], input="yes\n" * 5, capture_output=True, text=True, env=hub_env(home), timeout=600
+    )
     assert not marker.exists()
-    assert "REFUSED someone/evil-encoder names custom code (auto_map)" in result.stdout, result.stdout + result.stderr[-2000:]
+    assert "REFUSED someone/evil-encoder names custom code (auto_map)" in result.stdout, (
+        result.stdout + result.stderr[-2000:]
+    )
     assert "never runs code from a checkpoint or a Hub repository" in result.stdout
     assert "[y/N]" not in result.stdout + result.stderr
 
@@ -181,9 +198,18 @@ def test_every_transformers_load_in_the_package_refuses_remote_code():
     calls = []
     for path in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("from_pretrained", "from_config"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("from_pretrained", "from_config")
+            ):
                 trusted = {k.arg: k.value for k in node.keywords}.get("trust_remote_code")
-                calls.append((f"{path.relative_to(package)}:{node.lineno}", isinstance(trusted, ast.Constant) and trusted.value is False))
+                calls.append(
+                    (
+                        f"{path.relative_to(package)}:{node.lineno}",
+                        isinstance(trusted, ast.Constant) and trusted.value is False,
+                    )
+                )
     assert calls and all(ok for _, ok in calls), [where for where, ok in calls if not ok]
 
 
@@ -203,19 +229,63 @@ def _set(key: str, value: Any) -> Callable[[Dict[str, Any]], None]:
 # (checkpoint, change of gliner_config.json, what the error says); each would have made the
 # old loader build a network of many gigabytes (or of 100,000 modules) before any check
 MEMORY_CASES = {
-    "max_width": ("markerV0-bert", _set("max_width", 10**6), "max_width in gliner_config.json must be an integer with 1 <= value <= 128"),
-    "max_len": ("markerV0-bert", _set("max_len", 10**9), "max_len in gliner_config.json must be an integer with 1 <= value <= 65536"),
-    "num_rnn_layers": ("markerV0-bert", _set("num_rnn_layers", 10**5), "num_rnn_layers in gliner_config.json is 100000, but the weights"),
+    "max_width": (
+        "markerV0-bert",
+        _set("max_width", 10**6),
+        "max_width in gliner_config.json must be an integer with 1 <= value <= 128",
+    ),
+    "max_len": (
+        "markerV0-bert",
+        _set("max_len", 10**9),
+        "max_len in gliner_config.json must be an integer with 1 <= value <= 65536",
+    ),
+    "num_rnn_layers": (
+        "markerV0-bert",
+        _set("num_rnn_layers", 10**5),
+        "num_rnn_layers in gliner_config.json is 100000, but the weights",
+    ),
     "hidden_size": ("markerV0-bert", _set("hidden_size", 10**6), "missing tensors: token_rep_layer.projection.weight"),
-    "num_hidden_layers": ("markerV0-bert", _enc("num_hidden_layers", 10**5), "encoder_config.num_hidden_layers in gliner_config.json is 100,000"),
-    "intermediate_size": ("markerV0-bert", _enc("intermediate_size", 10**8), "intermediate.dense.weight: checkpoint (64, 32) vs model (100000000, 32)"),
-    "type_vocab_size": ("markerV0-bert", _enc("type_vocab_size", 10**9), "token_type_embeddings.weight: checkpoint (2, 32) vs model (1000000000, 32)"),
-    "max_position_embeddings": ("markerV0-deberta-h64", _enc("max_position_embeddings", 10**11), "position_embeddings.weight: checkpoint (512, 32) vs model (100000000000, 32)"),
+    "num_hidden_layers": (
+        "markerV0-bert",
+        _enc("num_hidden_layers", 10**5),
+        "encoder_config.num_hidden_layers in gliner_config.json is 100,000",
+    ),
+    "intermediate_size": (
+        "markerV0-bert",
+        _enc("intermediate_size", 10**8),
+        "intermediate.dense.weight: checkpoint (64, 32) vs model (100000000, 32)",
+    ),
+    "type_vocab_size": (
+        "markerV0-bert",
+        _enc("type_vocab_size", 10**9),
+        "token_type_embeddings.weight: checkpoint (2, 32) vs model (1000000000, 32)",
+    ),
+    "max_position_embeddings": (
+        "markerV0-deberta-h64",
+        _enc("max_position_embeddings", 10**11),
+        "position_embeddings.weight: checkpoint (512, 32) vs model (100000000000, 32)",
+    ),
     # an encoder without absolute positions: only the position_ids buffer grows with the setting
-    "position_ids": ("markerV0-deberta-h64", lambda cfg: (_enc("position_biased_input", False)(cfg), _enc("max_position_embeddings", 10**11)(cfg)), "buffers of 100,000,000,000 elements that no weight checks"),
-    "position_buckets": ("markerV0-deberta-h64", _enc("position_buckets", 10**9), "rel_embeddings.weight: checkpoint (64, 32) vs model (2000000000, 32)"),
-    "labels_layers": ("bi-markerV0-bert-h48", _labels("num_hidden_layers", 10**5), "labels_encoder_config.num_hidden_layers in gliner_config.json is 100,000"),
-    "labels_intermediate": ("bi-markerV0-bert-h48", _labels("intermediate_size", 10**8), "labels_encoder.model.encoder.layer.0.intermediate.dense.weight"),
+    "position_ids": (
+        "markerV0-deberta-h64",
+        lambda cfg: (_enc("position_biased_input", False)(cfg), _enc("max_position_embeddings", 10**11)(cfg)),
+        "buffers of 100,000,000,000 elements that no weight checks",
+    ),
+    "position_buckets": (
+        "markerV0-deberta-h64",
+        _enc("position_buckets", 10**9),
+        "rel_embeddings.weight: checkpoint (64, 32) vs model (2000000000, 32)",
+    ),
+    "labels_layers": (
+        "bi-markerV0-bert-h48",
+        _labels("num_hidden_layers", 10**5),
+        "labels_encoder_config.num_hidden_layers in gliner_config.json is 100,000",
+    ),
+    "labels_intermediate": (
+        "bi-markerV0-bert-h48",
+        _labels("intermediate_size", 10**8),
+        "labels_encoder.model.encoder.layer.0.intermediate.dense.weight",
+    ),
 }
 WITHOUT = {"position_ids": "embeddings.position_embeddings.weight"}  # tensors the case's weights lack
 MEMORY_LIMIT = 6 << 30  # address space of the child process: the old loader failed or was killed at it
@@ -247,13 +317,18 @@ def test_sizes_beyond_the_weights_are_refused_before_anything_is_built(weights, 
         edit_json(folder / checkpoint.CONFIG_FILE, change)
         if name in WITHOUT:
             state = load_file(str(folder / "model.safetensors"))
-            save_file({k: v for k, v in state.items() if not k.endswith(WITHOUT[name])}, str(folder / "model.safetensors"))
+            save_file(
+                {k: v for k, v in state.items() if not k.endswith(WITHOUT[name])}, str(folder / "model.safetensors")
+            )
         if weights == "bin":
             torch.save(load_file(str(folder / "model.safetensors")), str(folder / "pytorch_model.bin"))
             (folder / "model.safetensors").unlink()
         folders[name] = str(folder)
     out = tmp_path / "results.json"
-    code = f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport test_checkpoint_hostile as t\nt._load_each({folders!r}, {str(out)!r})"
+    code = (
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport test_checkpoint_hostile as"
+        f" t\nt._load_each({folders!r}, {str(out)!r})"
+    )
     try:
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=PYTHON_ENV, timeout=300)
     except subprocess.TimeoutExpired:
@@ -364,8 +439,16 @@ def test_marker_tokens_must_differ(tiny_checkpoint, tmp_path):
     [
         ("hidden_size", "32", "encoder_config.hidden_size in gliner_config.json must be an integer or null, got '32'"),
         ("hidden_size", 32.0, "encoder_config.hidden_size in gliner_config.json must be an integer or null, got 32.0"),
-        ("num_hidden_layers", True, "encoder_config.num_hidden_layers in gliner_config.json must be an integer or null, got True"),
-        ("hidden_dropout_prob", float("nan"), "encoder_config.hidden_dropout_prob in gliner_config.json must be a finite number"),
+        (
+            "num_hidden_layers",
+            True,
+            "encoder_config.num_hidden_layers in gliner_config.json must be an integer or null, got True",
+        ),
+        (
+            "hidden_dropout_prob",
+            float("nan"),
+            "encoder_config.hidden_dropout_prob in gliner_config.json must be a finite number",
+        ),
         ("layer_norm_eps", "1e-12", "encoder_config.layer_norm_eps in gliner_config.json must be a finite number"),
         ("hidden_act", 5, "encoder_config.hidden_act in gliner_config.json must be a non-empty string or null, got 5"),
         ("hidden_size", -4, "describes a network that cannot be built"),
@@ -395,7 +478,9 @@ def test_a_rate_whose_default_is_an_integer_takes_a_float():
 
     defaults = SimpleNamespace(pooler_dropout=0, hidden_size=768)
     checkpoint._check_encoder_fields({"pooler_dropout": 0.0}, defaults, "encoder_config")
-    with pytest.raises(CheckpointError, match="encoder_config.hidden_size in gliner_config.json must be an integer or null, got 768.0"):
+    with pytest.raises(
+        CheckpointError, match="encoder_config.hidden_size in gliner_config.json must be an integer or null, got 768.0"
+    ):
         checkpoint._check_encoder_fields({"hidden_size": 768.0}, defaults, "encoder_config")
 
 
@@ -432,10 +517,16 @@ def _truncate(path: Path) -> None:
 BROKEN_FOLDERS = {
     "no weights": (lambda d: (d / "model.safetensors").unlink(), "holds no weights"),
     "truncated weights": (lambda d: _truncate(d / "model.safetensors"), "damaged or not a weights file"),
-    "not a weights file": (lambda d: (d / "model.safetensors").write_text("<html>404</html>" * 50), "damaged or not a weights file"),
+    "not a weights file": (
+        lambda d: (d / "model.safetensors").write_text("<html>404</html>" * 50),
+        "damaged or not a weights file",
+    ),
     "no config": (lambda d: (d / "gliner_config.json").unlink(), "no gliner_config.json"),
     "config not JSON": (lambda d: (d / "gliner_config.json").write_text("{oops"), "Cannot read"),
-    "config of another family": (lambda d: _edit_config(d, span_mode="token_level"), "do not fit the uni-encoder token-level"),
+    "config of another family": (
+        lambda d: _edit_config(d, span_mode="token_level"),
+        "do not fit the uni-encoder token-level",
+    ),
     "post-fusion option": (lambda d: _edit_config(d, post_fusion_schema="l2l-l2t"), "post_fusion_schema='l2l-l2t'"),
     "relation-extraction family": (lambda d: _edit_config(d, relations_layer="biaffine"), "relation-extraction"),
 }
@@ -469,7 +560,9 @@ def test_tokenizer_that_does_not_match_the_weights(tiny, tmp_path):
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
     nlp = spacy.blank("en")
     nlp.add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
-    with pytest.raises(CheckpointError, match=r"tokenizer \(29525 tokens.*does not match the weights.*30525 embedding rows"):
+    with pytest.raises(
+        CheckpointError, match=r"tokenizer \(29525 tokens.*does not match the weights.*30525 embedding rows"
+    ):
         nlp.initialize()
     with pytest.raises(CheckpointError, match="does not match the weights"):
         nlp(SENTENCE)

@@ -5,6 +5,7 @@ weights from disk is shared across the module (``checkpoint.load`` is memoised),
 tests stay fast without bypassing any of the command's code. Input read as written: JSONL keys
 passed through byte-exact, JSON errors with line and column, BOMs, files that are not UTF-8.
 """
+
 import html as html_lib
 import json
 import os
@@ -17,16 +18,15 @@ from typing import Any, Dict, List
 
 import pytest
 import spacy
+from helpers.cli import invoke, said, write_jsonl  # noqa: E402
+from helpers.data import DATA  # noqa: E402
+from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
 from spacy_gliner.redact import redact_text
 from spacy_gliner.render import label_color
-
-from helpers.cli import invoke, said, write_jsonl  # noqa: E402
-from helpers.data import DATA  # noqa: E402
-from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
 
 MODEL = str(DATA / "models" / "ref_minilm")
 LABELS = "person,organization,location"
@@ -81,7 +81,9 @@ def test_every_command_and_option_is_explained():
 
 
 def test_module_help_in_a_real_process():
-    result = subprocess.run([sys.executable, "-m", "spacy_gliner", "--help"], capture_output=True, text=True, env=PYTHON_ENV)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_gliner", "--help"], capture_output=True, text=True, env=PYTHON_ENV
+    )
     assert result.returncode == 0, result.stderr
     for command in ("predict", "render", "redact", "restore", "export", "info"):
         assert command in result.stdout
@@ -93,7 +95,19 @@ def test_console_script_predicts(tmp_path, conll):
     text = conll[0]
     out = tmp_path / "out.jsonl"
     result = subprocess.run(
-        [str(script), "predict", text, "--labels", LABELS, "--model", MODEL, "--threshold", THRESHOLD, "--output", str(out)],
+        [
+            str(script),
+            "predict",
+            text,
+            "--labels",
+            LABELS,
+            "--model",
+            MODEL,
+            "--threshold",
+            THRESHOLD,
+            "--output",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         env=PYTHON_ENV,
@@ -186,7 +200,9 @@ def test_predict_folder_to_docbin_matches_jsonl(tmp_path, conll):
     for doc, record in zip(docs, out):
         expected = [(e["start"], e["end"], e["label"]) for e in record["entities"]]
         assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == expected
-        assert list(doc.spans["sc"].attrs["scores"].round(4)) == pytest.approx([e["score"] for e in record["entities"]], abs=1e-4)
+        assert list(doc.spans["sc"].attrs["scores"].round(4)) == pytest.approx(
+            [e["score"] for e in record["entities"]], abs=1e-4
+        )
 
 
 def test_predict_nested_keeps_overlaps_flat_does_not(tmp_path, conll):
@@ -275,14 +291,23 @@ def test_unknown_model_folder(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["predict", "Some text.", "-l", LABELS, "-o", "out.csv"], "write .jsonl (one record a line) or .spacy (a DocBin), not .csv"),
+        (
+            ["predict", "Some text.", "-l", LABELS, "-o", "out.csv"],
+            "write .jsonl (one record a line) or .spacy (a DocBin), not .csv",
+        ),
         (["predict", "empty_folder", "-l", LABELS], "holds no .txt files"),
         (["predict", "Some text.", "-l", LABELS, "-t", "2"], "strictly between 0 and 1"),
         (["predict", "Some text."], "No labels to look for"),
         (["render", "Some text.", "-l", "\u200b"], "has no visible character"),
         (["redact", "Some text.", "-l", LABELS, "-t", "0"], "strictly between 0 and 1"),
-        (["predict", "in.jsonl", "-o", "out.jsonl", "-l", LABELS, "-t", "1.5", "--engine", "ray"], "strictly between 0 and 1"),
-        (["predict", "in.jsonl", "-o", "out.spacy", "-l", LABELS, "--engine", "ray"], "with --engine ray, write .jsonl"),
+        (
+            ["predict", "in.jsonl", "-o", "out.jsonl", "-l", LABELS, "-t", "1.5", "--engine", "ray"],
+            "strictly between 0 and 1",
+        ),
+        (
+            ["predict", "in.jsonl", "-o", "out.spacy", "-l", LABELS, "--engine", "ray"],
+            "with --engine ray, write .jsonl",
+        ),
     ],
 )
 def test_mistakes_are_refused_before_the_model_loads(args, message, tmp_path, monkeypatch):
@@ -302,7 +327,10 @@ def test_scale_checks_its_options_before_any_worker_starts(monkeypatch):
     from spacy_gliner import scale
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    for options, message in (({"threshold": 1.5}, "strictly between 0 and 1"), ({"labels": ["\u200b"]}, "no visible character")):
+    for options, message in (
+        ({"threshold": 1.5}, "strictly between 0 and 1"),
+        ({"labels": ["\u200b"]}, "no visible character"),
+    ):
         with pytest.raises(ValueError, match=message):
             scale.annotate(None, "no-model", **options)
 
@@ -336,7 +364,10 @@ def installed_package(tiny_checkpoint, tmp_path, monkeypatch):
     from spacy.cli.package import package
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person", "location"], "threshold": 0.3})
+    nlp.add_pipe(
+        "gliner",
+        config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person", "location"], "threshold": 0.3},
+    )
     nlp.to_disk(tmp_path / "nlp")
     (tmp_path / "built").mkdir()
     package(tmp_path / "nlp", tmp_path / "built", name="gliner_demo", version="0.0.1", create_sdist=False)
@@ -346,7 +377,9 @@ def installed_package(tiny_checkpoint, tmp_path, monkeypatch):
     shutil.move(str(built / "en_gliner_demo"), str(site / "en_gliner_demo"))
     shutil.copy(built / "meta.json", site / "en_gliner_demo")  # as the package's setup.py does when installed
     (site / "en_gliner_demo-0.0.1.dist-info").mkdir()
-    (site / "en_gliner_demo-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: en_gliner_demo\nVersion: 0.0.1\n", encoding="utf8")
+    (site / "en_gliner_demo-0.0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: en_gliner_demo\nVersion: 0.0.1\n", encoding="utf8"
+    )
     monkeypatch.syspath_prepend(str(site))
     yield "en_gliner_demo", tmp_path / "nlp"
     sys.modules.pop("en_gliner_demo", None)
@@ -358,11 +391,16 @@ def test_model_takes_an_installed_pipeline_package(installed_package, conll, tmp
     assert spacy.load(name).pipe_names == ["gliner"]
     by_name = invoke("predict", conll[1], "-m", name)
     assert by_name.exit_code == 0, by_name.output
-    assert records(by_name.stdout)[0]["entities"] == records(invoke("predict", conll[1], "-m", folder).stdout)[0]["entities"]
+    assert (
+        records(by_name.stdout)[0]["entities"]
+        == records(invoke("predict", conll[1], "-m", folder).stdout)[0]["entities"]
+    )
     assert records(by_name.stdout)[0]["entities"], "the tiny checkpoint finds entities at 0.3"
     exported = invoke("export", name, tmp_path / "checkpoint")
     assert exported.exit_code == 0 and (tmp_path / "checkpoint" / "gliner_config.json").is_file(), exported.output
-    other = invoke("predict", conll[1], "-l", "person", "-m", "typer")  # an installed distribution, not a pipeline: never run
+    other = invoke(
+        "predict", conll[1], "-l", "person", "-m", "typer"
+    )  # an installed distribution, not a pipeline: never run
     assert other.exit_code == 1 and "neither an existing folder nor a Hugging Face Hub id" in said(other)
 
 
@@ -412,7 +450,9 @@ def test_render_nested_uses_span_style(conll):
     assert result.exit_code == 0, result.output
     html = result.stdout
     assert "<mark" not in html  # not the entity style
-    nested = records(invoke("predict", conll[0], "-l", LABELS, "-m", MODEL, "-t", "0.1", "--nested").stdout)[0]["entities"]
+    nested = records(invoke("predict", conll[0], "-l", LABELS, "-m", MODEL, "-t", "0.1", "--nested").stdout)[0][
+        "entities"
+    ]
     starts = re.findall(r"background: (#[0-9a-f]{6}); z-index: 10;[^>]*>\s*(.*?)\s*</span>", html, flags=re.S)
     assert sorted(starts) == sorted((label_color(e["label"]), e["label"]) for e in nested)  # one label tag per span
 
@@ -421,10 +461,26 @@ def test_a_colour_for_a_label_not_looked_for_is_refused(saved_pipeline, tmp_path
     """A typo in --color (persn=red) was silently ignored: refused before the model loads when
     --labels names the labels, else once the pipeline says its own."""
     page = tmp_path / "page.html"
-    given = invoke("render", "Some text.", "-l", LABELS, "-m", tmp_path / "no-model", "--color", "person=red,persn=blue", "-o", page)
-    assert given.exit_code == 1 and "--color PERSN: the run looks for no such label (its labels: person, organization, location)" in said(given)
+    given = invoke(
+        "render",
+        "Some text.",
+        "-l",
+        LABELS,
+        "-m",
+        tmp_path / "no-model",
+        "--color",
+        "person=red,persn=blue",
+        "-o",
+        page,
+    )
+    assert (
+        given.exit_code == 1
+        and "--color PERSN: the run looks for no such label (its labels: person, organization, location)" in said(given)
+    )
     own = invoke("render", "Some text.", "-m", saved_pipeline, "--color", "per=red,person=blue", "-o", page)
-    assert own.exit_code == 1 and "--color PERSON: the run looks for no such label (its labels: PER, ORG, LOC)" in said(own)
+    assert own.exit_code == 1 and "--color PERSON: the run looks for no such label (its labels: PER, ORG, LOC)" in said(
+        own
+    )
     assert not page.exists()
 
 
@@ -435,7 +491,10 @@ def test_a_saved_pipeline_keeps_its_tokens_but_outputs_gliner_characters(saved_p
     result = invoke("predict", text, "-m", saved_pipeline)
     assert result.exit_code == 0, result.output
     (record,) = records(result.stdout)
-    assert [(e["start"], e["end"], e["text"]) for e in record["entities"]] == [(11, 22, "Alan Turing"), (26, 40, "Bletchley Park")]
+    assert [(e["start"], e["end"], e["text"]) for e in record["entities"]] == [
+        (11, 22, "Alan Turing"),
+        (26, 40, "Bletchley Park"),
+    ]
     page = tmp_path / "page.html"
     assert invoke("render", text, "-m", saved_pipeline, "-o", page).exit_code == 0
     marked = re.findall(r'<mark class="entity"[^>]*>\s*(.*?)\s*<span', page.read_text(encoding="utf8"), flags=re.S)
@@ -448,7 +507,11 @@ def make_paper() -> bytes:
     """A small paper in Markdown with CRLF line ends, from CrossNER science sentences about people."""
     items = json.loads((DATA / "benchmarks" / "CrossNER_science" / "test.json").read_text(encoding="utf8"))
     about_people = [x for x in items if any(e["type"] in ("scientist", "person") for e in x["entities"])]
-    names = list(dict.fromkeys(e["name"] for x in about_people for e in x["entities"] if e["type"] == "scientist" and " " in e["name"]))
+    names = list(
+        dict.fromkeys(
+            e["name"] for x in about_people for e in x["entities"] if e["type"] == "scientist" and " " in e["name"]
+        )
+    )
     body = [x["sentence"] for x in about_people[:14]]
     lines = [
         "# Notes on the history of chemistry and physics",
@@ -511,7 +574,12 @@ def test_redact_paper_keeps_every_other_byte(paper, paper_people, tmp_path):
     redacted = out.read_bytes()
     assert redacted == replaced(text, paper_people, lambda e: "[redacted]").encode("utf8")
     assert redacted.count(b"\r\n") == text.count("\r\n") and b"\n" not in redacted.replace(b"\r\n", b"")
-    for line in ("| Dataset | Sentences | Labels |", "|---|---:|---:|", "## References", "<sup>2</sup> Institut Pasteur"):
+    for line in (
+        "| Dataset | Sentences | Labels |",
+        "|---|---:|---:|",
+        "## References",
+        "<sup>2</sup> Institut Pasteur",
+    ):
         assert line.encode() in redacted
     assert f"Replaced {len(paper_people)} spans (person: {len(paper_people)})" in said(result)
 
@@ -524,14 +592,19 @@ def test_redact_paper_keeps_every_other_byte(paper, paper_people, tmp_path):
 def test_a_span_across_lines_is_replaced_line_by_line():
     text = "1. Smith, J.\r\n2. Jones, K. and\nLee, M.\r\n| a | b |\r\n"
     start, end = text.index("Smith"), text.index("Lee") + len("Lee")
-    assert redact_text(text, [{"start": start, "end": end, "label": "person"}], "label")[0] == "1. [PERSON]\r\n[PERSON]\n[PERSON], M.\r\n| a | b |\r\n"
+    assert (
+        redact_text(text, [{"start": start, "end": end, "label": "person"}], "label")[0]
+        == "1. [PERSON]\r\n[PERSON]\n[PERSON], M.\r\n| a | b |\r\n"
+    )
     two = [{"start": 0, "end": 2, "label": "x"}, {"start": start, "end": start + 5, "label": "x"}]
     assert redact_text(text, two, "\\1")[0] == "\\1 \\1, J.\r\n2. Jones, K. and\nLee, M.\r\n| a | b |\r\n"
 
 
 def test_redact_from_stdin_with_label_placeholders(paper, paper_people):
     data = paper.read_bytes()
-    result = runner.invoke(app, ["redact", "-", "-l", "person", "-m", MODEL, "-t", THRESHOLD, "-p", "label"], input=data)
+    result = runner.invoke(
+        app, ["redact", "-", "-l", "person", "-m", MODEL, "-t", THRESHOLD, "-p", "label"], input=data
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == replaced(data.decode("utf8"), paper_people, lambda e: "[PERSON]").encode("utf8")
 
@@ -552,7 +625,9 @@ def test_export_writes_a_checkpoint_that_predicts_the_same(saved_pipeline, tmp_p
     assert result.exit_code == 0, result.output
     assert (out / "gliner_config.json").is_file() and (out / "model.safetensors").is_file()
     from_pipeline = records(invoke("predict", conll[1], "-m", saved_pipeline).stdout)[0]["entities"]
-    from_checkpoint = records(invoke("predict", conll[1], "-m", out, "-l", LABELS, "-t", THRESHOLD).stdout)[0]["entities"]
+    from_checkpoint = records(invoke("predict", conll[1], "-m", out, "-l", LABELS, "-t", THRESHOLD).stdout)[0][
+        "entities"
+    ]
     names = {"person": "PER", "organization": "ORG", "location": "LOC"}
     assert [(e["start"], e["end"], names[e["label"]], e["score"]) for e in from_checkpoint] == [
         (e["start"], e["end"], e["label"], e["score"]) for e in from_pipeline
@@ -586,7 +661,11 @@ def test_info_checkpoint_and_pipeline(saved_pipeline):
     settings = json.loads((Path(MODEL) / "gliner_config.json").read_text(encoding="utf8"))
     result = invoke("info", MODEL)
     assert result.exit_code == 0, result.output
-    rows = dict(re.split(r"\s{3,}", line.strip(), maxsplit=1) for line in result.stdout.splitlines() if re.search(r"\S\s{3,}\S", line))
+    rows = dict(
+        re.split(r"\s{3,}", line.strip(), maxsplit=1)
+        for line in result.stdout.splitlines()
+        if re.search(r"\S\s{3,}\S", line)
+    )
     assert rows["span_mode"] == settings["span_mode"]
     assert rows["hidden_size"] == str(settings["hidden_size"])
     assert rows["max_width"] == str(settings["max_width"]) and rows["max_len"] == str(settings["max_len"])
@@ -630,7 +709,9 @@ def test_engine_ray_without_ray_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "Ada Lovelace lived in London."}\n', encoding="utf8")
-    result = CliRunner().invoke(app, ["predict", str(source), "-o", str(tmp_path / "out.jsonl"), "-m", MODEL, "-l", "person", "--engine", "ray"])
+    result = CliRunner().invoke(
+        app, ["predict", str(source), "-o", str(tmp_path / "out.jsonl"), "-m", MODEL, "-l", "person", "--engine", "ray"]
+    )
     assert result.exit_code == 1
     assert 'pip install "spacy-gliner[ray]"' in result.output
     assert not (tmp_path / "out.jsonl").exists()
@@ -645,8 +726,14 @@ def written_lines(path: Path) -> List[str]:
 
 def test_jsonl_keys_pass_through_byte_exact(tmp_path):
     lines = [
-        '{"id": 0.30000000000000004, "tiny": 1e-320, "big": 18446744073709551616, "text": "Barack Obama visited Paris."}',
-        '{"z": 1, "a": [1.0, 2.50, -0], "text": "Angela Merkel in Berlin.", "\\u00e9": "caf\\u00e9 \\ud83d\\ude00", "m": 1E+2}',
+        (
+            '{"id": 0.30000000000000004, "tiny": 1e-320, "big": 18446744073709551616, "text": "Barack Obama visited'
+            ' Paris."}'
+        ),
+        (
+            '{"z": 1, "a": [1.0, 2.50, -0], "text": "Angela Merkel in Berlin.", "\\u00e9": "caf\\u00e9 \\ud83d\\ude00",'
+            ' "m": 1E+2}'
+        ),
         '{"text":"Tim Cook","entities":[{"old":true}],"n":null}',
     ]
     source = write_jsonl(tmp_path / "in.jsonl", lines)
@@ -665,9 +752,12 @@ def test_jsonl_keys_pass_through_byte_exact(tmp_path):
         start = out.find('"entities"') if '"entities"' not in line else None
         if start is not None:
             assert out[:start].rstrip(", ") == line[:-1].rstrip()
-    assert '0.30000000000000004' in written_lines(output)[0] and '1e-320' in written_lines(output)[0]
-    assert '18446744073709551616' in written_lines(output)[0]
-    assert '"\\u00e9": "caf\\u00e9 \\ud83d\\ude00"' in written_lines(output)[1] and '[1.0, 2.50, -0]' in written_lines(output)[1]
+    assert "0.30000000000000004" in written_lines(output)[0] and "1e-320" in written_lines(output)[0]
+    assert "18446744073709551616" in written_lines(output)[0]
+    assert (
+        '"\\u00e9": "caf\\u00e9 \\ud83d\\ude00"' in written_lines(output)[1]
+        and "[1.0, 2.50, -0]" in written_lines(output)[1]
+    )
 
 
 def test_bad_json_names_line_and_column(tmp_path):

@@ -6,6 +6,7 @@ Checks before any work run without a model; the others use the reference checkpo
 this process (typer's CliRunner) or, where a real file descriptor matters (a closed pipe,
 ``/dev/full``, ``/proc/self/fd/1``), in a subprocess.
 """
+
 import json
 import os
 import re
@@ -19,15 +20,15 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from helpers.cli import invoke, said, write_jsonl  # noqa: E402
+from helpers.data import DATA  # noqa: E402
+from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
+
 from spacy_gliner.cli import predict
 from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.cli.outputs import write_file
 from spacy_gliner.redact import redact_document
 from spacy_gliner.render import displacy_page, marked_page
-
-from helpers.cli import invoke, said, write_jsonl  # noqa: E402
-from helpers.data import DATA  # noqa: E402
-from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
 
 MODEL = str(DATA / "models" / "ref_minilm")
 TEXT = "Alan Turing met Grace Hopper in London."
@@ -100,7 +101,11 @@ def test_what_cannot_take_a_file_is_refused(tmp_path):
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(tmp_path / "sock"))
     try:
-        for path, reason in ((tmp_path, "is a folder"), (tmp_path / "sock", "neither a file"), (tmp_path / "sock" / "x", "is not a folder")):
+        for path, reason in (
+            (tmp_path, "is a folder"),
+            (tmp_path / "sock", "neither a file"),
+            (tmp_path / "sock" / "x", "is not a folder"),
+        ):
             with pytest.raises(InputError, match=reason):
                 write_file(path, b"x")
     finally:
@@ -145,9 +150,14 @@ def test_two_outputs_on_one_file_are_refused_before_any_work(tmp_path):
         assert result.exit_code == 1 and "are one file" in said(result), (options, result.output)
     out.write_text("an older output", encoding="utf8")  # an existing file, through a hard link
     os.link(out, tmp_path / "hard.txt")
-    result = invoke("redact", source, "-l", "person", "-m", tmp_path / "no-model", "-o", out, "--preview", tmp_path / "hard.txt")
+    result = invoke(
+        "redact", source, "-l", "person", "-m", tmp_path / "no-model", "-o", out, "--preview", tmp_path / "hard.txt"
+    )
     assert result.exit_code == 1 and "are one file" in said(result)
-    assert files_in(tmp_path) == ["doc.txt", "hard.txt", "link.txt", "out.txt", "sub"] and out.read_text(encoding="utf8") == "an older output"
+    assert (
+        files_in(tmp_path) == ["doc.txt", "hard.txt", "link.txt", "out.txt", "sub"]
+        and out.read_text(encoding="utf8") == "an older output"
+    )
 
 
 def test_restore_refuses_to_write_over_its_mapping(tmp_path):
@@ -174,7 +184,9 @@ def test_a_missing_file_is_refused_not_read_as_text(command, tmp_path, monkeypat
     extra = ["--mapping", "map.json"] if command == "restore" else ["-l", "person", "-m", MODEL]
     for source in ("report", "notes on my report.md", "./my report"):
         result = invoke(command, source, *extra, "-o", "report.red")
-        assert result.exit_code == 1 and f"File or folder not found: {source}" in said(result) and "--text" in said(result)
+        assert (
+            result.exit_code == 1 and f"File or folder not found: {source}" in said(result) and "--text" in said(result)
+        )
     assert files_in(tmp_path) == []
 
 
@@ -204,7 +216,11 @@ def test_restore_refuses_the_mapping_of_another_form_letter(tmp_path):
     b, _ = form_letter(tmp_path, "b", "Ada Lovelace")
     assert a.read_bytes() == b.read_bytes()
     result = invoke("restore", b, "--mapping", a_map)
-    assert result.exit_code == 1 and "written for the redacted file 'a.red.txt', not 'b.red.txt'" in said(result) and result.stdout == ""
+    assert (
+        result.exit_code == 1
+        and "written for the redacted file 'a.red.txt', not 'b.red.txt'" in said(result)
+        and result.stdout == ""
+    )
     renamed = invoke("restore", b, "--mapping", a_map, "--renamed")  # said so: what the bytes allow
     assert renamed.exit_code == 0 and "Alan Turing" in renamed.stdout
 
@@ -270,7 +286,9 @@ def test_a_full_standard_output_ends_in_one_line(tmp_path):
     redacted, mapping = form_letter(tmp_path, "a")
     with open("/dev/full", "wb") as full:
         result = cli("restore", redacted, "--mapping", mapping, stdout=full, stderr=subprocess.PIPE, timeout=300)
-        predicted = cli("predict", "--text", TEXT, "-l", "person", "-m", MODEL, stdout=full, stderr=subprocess.PIPE, timeout=300)
+        predicted = cli(
+            "predict", "--text", TEXT, "-l", "person", "-m", MODEL, stdout=full, stderr=subprocess.PIPE, timeout=300
+        )
     for run in (result, predicted):
         message = run.stderr.decode()
         assert run.returncode == 1 and "No space left on device" in message and "Traceback" not in message, message
@@ -294,11 +312,15 @@ def test_a_splitter_the_component_chose_is_not_blamed_on_the_checkpoint(tiny_che
 
     monkeypatch.setitem(sys.modules, "mecab", None)  # not installed, whatever this machine has
     nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person"], "words": "mecab"})
+    nlp.add_pipe(
+        "gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person"], "words": "mecab"}
+    )
     nlp.to_disk(tmp_path / "nlp")
     result = invoke("predict", "--text", TEXT, "-m", tmp_path / "nlp")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
-    assert "The 'mecab' word splitter needs the package python-mecab-ko" in said(result) and "checkpoint" not in said(result)
+    assert "The 'mecab' word splitter needs the package python-mecab-ko" in said(result) and "checkpoint" not in said(
+        result
+    )
 
 
 # -- files that hold the originals are private; pages escape what users control ----------------------
@@ -313,9 +335,27 @@ def test_mapping_preview_and_restored_files_are_owner_only(tmp_path):
             for path in (mapping, preview):  # an older, readable file is replaced by a private one
                 path.write_text("old", encoding="utf8")
                 os.chmod(path, 0o644)
-            result = invoke("redact", source, "-l", "person", "-m", MODEL, "-t", "0.3", "-o", out, "--mapping", mapping, "--preview", preview)
+            result = invoke(
+                "redact",
+                source,
+                "-l",
+                "person",
+                "-m",
+                MODEL,
+                "-t",
+                "0.3",
+                "-o",
+                out,
+                "--mapping",
+                mapping,
+                "--preview",
+                preview,
+            )
             assert result.exit_code == 0, result.output
-            assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (mapping, preview)} == {"map.json": expected, "check.html": expected}
+            assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (mapping, preview)} == {
+                "map.json": expected,
+                "check.html": expected,
+            }
             assert stat.S_IMODE(out.stat().st_mode) == 0o644  # the redacted document is for sharing
             back = tmp_path / "back.txt"
             assert invoke("restore", out, "--mapping", mapping, "-o", back).exit_code == 0
@@ -335,7 +375,20 @@ def test_pages_escape_labels_titles_and_colours(tmp_path):
     runs = [
         invoke("render", source, "-l", labels, "-m", MODEL, "-t", "0.3", "-o", pages["flat"]),
         invoke("render", source, "-l", labels, "-m", MODEL, "-t", "0.3", "--nested", "-o", pages["nested"]),
-        invoke("redact", source, "-l", labels, "-m", MODEL, "-t", "0.3", "-o", tmp_path / "red.txt", "--preview", pages["preview"]),
+        invoke(
+            "redact",
+            source,
+            "-l",
+            labels,
+            "-m",
+            MODEL,
+            "-t",
+            "0.3",
+            "-o",
+            tmp_path / "red.txt",
+            "--preview",
+            pages["preview"],
+        ),
     ]
     assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
     for name, page in pages.items():
@@ -378,7 +431,11 @@ def test_predict_refuses_to_write_over_its_input(tmp_path):
 def test_redact_and_render_refuse_to_write_over_their_input(tmp_path):
     source = tmp_path / "doc.txt"
     source.write_text(SENTENCE, encoding="utf8")
-    for args in (("redact", source, "-o", source), ("render", source, "-o", source), ("redact", source, "--preview", source)):
+    for args in (
+        ("redact", source, "-o", source),
+        ("render", source, "-o", source),
+        ("redact", source, "--preview", source),
+    ):
         result = invoke(*args, "-l", "person", "-m", MODEL)
         assert result.exit_code == 1 and "is also the input" in said(result)
         assert source.read_text(encoding="utf8") == SENTENCE
@@ -398,7 +455,9 @@ def test_a_failed_run_keeps_no_partial_file_and_says_so(tmp_path, suffix):
     result = _bad_line_run(tmp_path, output)
     assert result.exit_code == 1
     message = said(result)
-    assert "line 4" in message and re.search(r"\d+ records were annotated before the stop|Nothing was annotated", message)
+    assert "line 4" in message and re.search(
+        r"\d+ records were annotated before the stop|Nothing was annotated", message
+    )
     assert "no partial file was kept" in message
     assert output.read_bytes() == b"an older result"  # the old file is untouched
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no temporary file left
@@ -430,7 +489,10 @@ def test_a_failed_run_to_stdout_says_how_many_records_were_written(tmp_path):
 
 
 def test_keys_a_docbin_cannot_hold_end_with_a_message(tmp_path):
-    source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": SENTENCE, "n": 1}), '{"text": "Tim Cook", "big": 18446744073709551616}'])
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [json.dumps({"text": SENTENCE, "n": 1}), '{"text": "Tim Cook", "big": 18446744073709551616}'],
+    )
     output = tmp_path / "out.spacy"
     result = invoke("predict", source, "-l", "person", "-m", MODEL, "-o", output)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)

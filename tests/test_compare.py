@@ -4,12 +4,12 @@ passes only where the official scores explain it, never by counting.
 Candidates here are made up (character offsets, official scores); the greedy search that
 settles each case is the official library's own.
 """
+
 from typing import List, Optional, Sequence
 
 import pytest
-
 from helpers.data import TINY_CHECKPOINTS, benchmark
-from helpers.parity import Comparison, OfficialEntities, SCORE_TOL, compare, official_candidates, official_greedy
+from helpers.parity import SCORE_TOL, Comparison, OfficialEntities, compare, official_candidates, official_greedy
 
 THRESHOLD = 0.5
 
@@ -146,7 +146,9 @@ def test_official_candidates_decode_to_the_official_entities(name, official):
         theirs = model.inference(texts, labels, threshold=THRESHOLD, flat_ner=flat_ner, multi_label=multi_label)
         assert sum(map(len, candidates)) > sum(map(len, theirs)) > 20
         for entities, found in zip(theirs, candidates):
-            assert official_greedy([(c, c["score"]) for c in found], flat_ner, multi_label) == [(e["start"], e["end"], e["label"]) for e in entities]
+            assert official_greedy([(c, c["score"]) for c in found], flat_ner, multi_label) == [
+                (e["start"], e["end"], e["label"]) for e in entities
+            ]
 
 
 @pytest.mark.parity

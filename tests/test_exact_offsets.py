@@ -5,33 +5,39 @@ With the real reference checkpoint against ``gliner`` 0.2.29. Where a word has n
 sub-token (a lone combining mark under an uncased BERT tokenizer) the official library
 shifts its offsets onto the wrong words; there we are right and the official is not.
 """
+
 import json
 from typing import List
 
 import pytest
 import spacy
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, official_inference  # noqa: E402
 from typer.testing import CliRunner
 
 from spacy_gliner.alignment import exact_offsets
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.cli.app import app
 from spacy_gliner.loading import GLINER_TOKENIZER
-from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
-
-from helpers.data import REF_MINILM  # noqa: E402
-from helpers.parity import Comparison, compare, official_inference  # noqa: E402
+from spacy_gliner.model.words import split_words
 
 LABELS = ["person", "organization", "location"]
 THRESHOLD = 0.3
 TRICKY = [
     "<p>Contact Alan Turing at Bletchley Park.</p>",
-    "See https://example.com/people/ada-lovelace?x=1 for Ada Lovelace's notes, e.g. those sent to Charles Babbage in London.",
+    (
+        "See https://example.com/people/ada-lovelace?x=1 for Ada Lovelace's notes, e.g. those sent to Charles Babbage"
+        " in London."
+    ),
     "The U.S.-based firm Acme Corp. paid 1,234,567 dollars to Marie Curie in Paris.",
-    "**Grace Hopper** worked at _Harvard University_ with Howard Aiken; see [her page](https://en.wikipedia.org/wiki/Grace_Hopper).",
+    (
+        "**Grace Hopper** worked at _Harvard University_ with Howard Aiken; see [her"
+        " page](https://en.wikipedia.org/wiki/Grace_Hopper)."
+    ),
     "Emoji test 😀 Barack Obama 👍🏽 met Angela Merkel in Berlin 🇩🇪.",
     "Zoë Saldaña met Gabriel García Márquez in Bogotá, i.e. in Colombia.",
-    "<a href=\"https://www.cam.ac.uk\">Cambridge</a> hosted Dr. J.R.R. Tolkien (1892–1973); cf. C.S. Lewis at Oxford.",
+    '<a href="https://www.cam.ac.uk">Cambridge</a> hosted Dr. J.R.R. Tolkien (1892–1973); cf. C.S. Lewis at Oxford.',
     "| Name | City |\r\n|---|---|\r\n| Isaac Newton | Woolsthorpe |\r\n",
 ]
 # lone combining marks: no sub-token in ref_minilm's uncased BERT vocabulary (nor have control
@@ -58,7 +64,9 @@ def exact(doc, key: str = "sc") -> List[dict]:
 def test_cli_predict_offsets_equal_the_official_library(official, tmp_path):
     source = tmp_path / "tricky.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in TRICKY), encoding="utf8")
-    result = CliRunner().invoke(app, ["predict", str(source), "-l", ",".join(LABELS), "-m", str(REF_MINILM), "-t", str(THRESHOLD)])
+    result = CliRunner().invoke(
+        app, ["predict", str(source), "-l", ",".join(LABELS), "-m", str(REF_MINILM), "-t", str(THRESHOLD)]
+    )
     assert result.exit_code == 0, result.output
     ours = [json.loads(line)["entities"] for line in result.stdout.splitlines()]
     theirs = official_inference(official("ref_minilm"), TRICKY, LABELS, threshold=THRESHOLD)
@@ -78,7 +86,9 @@ def test_cli_predict_offsets_equal_the_official_library(official, tmp_path):
 @pytest.mark.parametrize("nested,multi_label", [(False, False), (True, False), (True, True), (False, True)])
 def test_component_exact_offsets_equal_the_official_library_in_every_mode(loaded, official, nested, multi_label):
     nlp = gliner_pipeline(loaded, nested=nested, multi_label=multi_label, threshold=0.2)
-    theirs = official_inference(official("ref_minilm"), TRICKY, LABELS, threshold=0.2, flat_ner=not nested, multi_label=multi_label)
+    theirs = official_inference(
+        official("ref_minilm"), TRICKY, LABELS, threshold=0.2, flat_ner=not nested, multi_label=multi_label
+    )
     comparison = Comparison()
     for doc, entities in zip(nlp.pipe(TRICKY), theirs):
         compare([entities], [exact(doc)], 0.2, comparison)
@@ -111,9 +121,13 @@ def test_long_document_exact_offsets(loaded):
     nlp = gliner_pipeline(loaded)
     doc = nlp(text)
     expected = predict_entities(loaded("ref_minilm"), [text], LABELS, threshold=THRESHOLD)[0]
-    assert [(e["start"], e["end"], e["label"]) for e in exact(doc)] == [(e["start"], e["end"], e["label"]) for e in expected]
+    assert [(e["start"], e["end"], e["label"]) for e in exact(doc)] == [
+        (e["start"], e["end"], e["label"]) for e in expected
+    ]
     assert max(e["start"] for e in expected) > len(text) - len(TRICKY[-1]) - 10
-    assert [(e.start_char, e.end_char) for e in doc.ents] == [(e["start"], e["end"]) for e in expected]  # tokens are words
+    assert [(e.start_char, e.end_char) for e in doc.ents] == [
+        (e["start"], e["end"]) for e in expected
+    ]  # tokens are words
 
 
 @pytest.mark.parity

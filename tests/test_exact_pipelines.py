@@ -7,10 +7,12 @@ do) and only then widens each entity to tokens. Checked with spaCy's English tok
 first) and a tokenizer that splits on whitespace only, on text where tokens hold several
 GLiNER words: URLs, e-mails, abbreviations, numbers, markup, possessives.
 """
+
 from typing import Callable, Dict, List
 
 import pytest
 import spacy
+from helpers.parity import Comparison, compare, official_inference
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 
@@ -18,21 +20,40 @@ from spacy_gliner.alignment import ENDS, LABELS, STARTS, exact_entities
 from spacy_gliner.architectures import set_loaded
 from spacy_gliner.cli.app import app
 from spacy_gliner.loading import Pipeline
-from spacy_gliner.model.words import split_words
 from spacy_gliner.model.search import predict_entities
+from spacy_gliner.model.words import split_words
 
-from helpers.parity import Comparison, compare, official_inference
-
-CHECKPOINTS = ("markerV0-bert", "token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta", "ref_minilm")
-MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True), "flat_multi_label": (True, True)}
+CHECKPOINTS = (
+    "markerV0-bert",
+    "token-bert-w3",
+    "token-deberta-h48",
+    "bi-markerV0-bert-h48",
+    "bi-token-deberta",
+    "ref_minilm",
+)
+MODES = {
+    "flat": (True, False),
+    "nested": (False, False),
+    "multi_label": (False, True),
+    "flat_multi_label": (True, True),
+}
 ENTITY_LABELS = ["person", "organization", "location", "email", "website", "number"]
 TEXTS = [
     "<p>Contact Alan Turing at Bletchley Park.</p>",
-    "See https://example.com/people/ada-lovelace?x=1 for Ada Lovelace's notes, e.g. those sent to Charles Babbage in London.",
+    (
+        "See https://example.com/people/ada-lovelace?x=1 for Ada Lovelace's notes, e.g. those sent to Charles Babbage"
+        " in London."
+    ),
     "The U.S.-based firm Acme Corp. paid 1,234,567 dollars to Marie Curie's lab in Paris on 2024-01-31.",
     "Write to grace.hopper@navy.mil or info@harvard.edu; Dr. J.R.R. Tolkien's e-mail was never public.",
-    '<a href="https://www.cam.ac.uk">Cambridge</a> hosted C.S. Lewis (1898–1963) and O\'Neil\'s students, i.e. 3,500 people.',
-    "**Grace Hopper** worked at _Harvard University_ with Howard Aiken; see [her page](https://en.wikipedia.org/wiki/Grace_Hopper).",
+    (
+        "<a href=\"https://www.cam.ac.uk\">Cambridge</a> hosted C.S. Lewis (1898–1963) and O'Neil's students, i.e."
+        " 3,500 people."
+    ),
+    (
+        "**Grace Hopper** worked at _Harvard University_ with Howard Aiken; see [her"
+        " page](https://en.wikipedia.org/wiki/Grace_Hopper)."
+    ),
     "<li>Isaac Newton's Principia</li><li>Woolsthorpe Manor, U.K.</li> cost £1,000,000.00 in 1687.",
     "Microsoft's CEO didn't attend; Washington, D.C.-based NASA's JPL did (jpl.nasa.gov, 555-0123).",
 ]
@@ -62,7 +83,9 @@ def exact(doc: Doc, key: str = "sc") -> List[dict]:
     """The group's entities at their exact characters; the attrs list the same, in the same order."""
     group = doc.spans[key]
     found = exact_entities(group)
-    assert [(e.start, e.end, e.label) for e in found] == list(zip(group.attrs[STARTS].tolist(), group.attrs[ENDS].tolist(), group.attrs[LABELS]))
+    assert [(e.start, e.end, e.label) for e in found] == list(
+        zip(group.attrs[STARTS].tolist(), group.attrs[ENDS].tolist(), group.attrs[LABELS])
+    )
     for e in found:  # each span is the smallest run of tokens that covers its entity
         widened = doc.char_span(e.start, e.end, alignment_mode="expand")
         assert (e.span.start, e.span.end) == (widened.start, widened.end)
@@ -91,7 +114,9 @@ def tokens_hold_several_words(docs: List[Doc], entities: List[List[dict]]) -> in
 def test_span_group_holds_the_official_entities_under_any_tokenizer(name, mode, loaded, official, trained):
     flat, multi = MODES[mode]
     threshold = THRESHOLD.get(name, 0.5)
-    theirs = official_inference(official(name), TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi)
+    theirs = official_inference(
+        official(name), TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi
+    )
     words = predict_entities(loaded(name), TEXTS, ENTITY_LABELS, threshold=threshold, flat_ner=flat, multi_label=multi)
     assert sum(map(len, theirs)) >= 10
     inside = 0
@@ -99,7 +124,9 @@ def test_span_group_holds_the_official_entities_under_any_tokenizer(name, mode, 
         docs = annotate(nlp, name, loaded, TEXTS, threshold=threshold, nested=not flat, multi_label=multi)
         ours = [exact(doc) for doc in docs]
         # the component decodes as predict_entities does: the same entities, in the same order
-        assert [[(e["start"], e["end"], e["label"]) for e in o] for o in ours] == [[(e["start"], e["end"], e["label"]) for e in w] for w in words], tokenizer
+        assert [[(e["start"], e["end"], e["label"]) for e in o] for o in ours] == [
+            [(e["start"], e["end"], e["label"]) for e in w] for w in words
+        ], tokenizer
         compare(theirs, ours, threshold, Comparison()).check()
         inside += tokens_hold_several_words(docs, theirs)
     assert inside >= 3  # the tokenizers really hold several GLiNER words in a token
@@ -126,7 +153,9 @@ def test_long_document_of_the_reference_checkpoint(loaded):
     assert len(split_words(text)) > 2 * loaded("ref_minilm").settings.max_len
     expected = predict_entities(loaded("ref_minilm"), [text], ENTITY_LABELS, threshold=0.2)[0]
     (doc,) = annotate(spacy.blank("en"), "ref_minilm", loaded, [text], threshold=0.2)
-    assert [(e["start"], e["end"], e["label"]) for e in exact(doc)] == [(e["start"], e["end"], e["label"]) for e in expected]
+    assert [(e["start"], e["end"], e["label"]) for e in exact(doc)] == [
+        (e["start"], e["end"], e["label"]) for e in expected
+    ]
     assert tokens_hold_several_words([doc], [expected]) >= 3
 
 
@@ -147,7 +176,9 @@ def test_entity_records_build_the_text_once(tiny_checkpoint):
     nlp.add_pipe("gliner", config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ENTITY_LABELS})
     pipeline = Pipeline(nlp, "gliner")
     made = nlp.make_doc(" ".join(TEXTS))
-    doc = pipeline.component(CountingDoc(nlp.vocab, words=[t.text for t in made], spaces=[bool(t.whitespace_) for t in made]))
+    doc = pipeline.component(
+        CountingDoc(nlp.vocab, words=[t.text for t in made], spaces=[bool(t.whitespace_) for t in made])
+    )
     CountingDoc.reads = 0
     records = pipeline.entities(doc)
     assert len(records) >= 10 and CountingDoc.reads == 1

@@ -6,6 +6,7 @@ Proof for each family: the same entities (label, character start, end) as the of
 library on benchmark sentences in flat, nested and multi-label modes, scores within 1e-4;
 a save/load round trip; the saved folder loads in the official library and predicts the same.
 """
+
 import json
 import re
 import shutil
@@ -15,6 +16,9 @@ from typing import List
 import numpy as np
 import pytest
 import spacy
+from helpers.data import benchmark
+from helpers.parity import Comparison, compare, official_inference
+from helpers.pipelines import gliner_pipeline
 from safetensors.torch import load_file, save_file
 
 from spacy_gliner.architectures import build_gliner_encoder_model, get_loaded
@@ -22,10 +26,6 @@ from spacy_gliner.model import checkpoint, tokenizers
 from spacy_gliner.model.decoding import token_candidates
 from spacy_gliner.model.search import predict_entities
 from spacy_gliner.model.settings import UNSUPPORTED_SPAN_MODES, CheckpointError
-
-from helpers.data import benchmark
-from helpers.parity import Comparison, compare, official_inference
-from helpers.pipelines import gliner_pipeline
 
 FAMILIES = ("token-bert-w3", "token-deberta-h48", "bi-markerV0-bert-h48", "bi-token-deberta")
 MODES = {"flat": (True, False), "nested": (False, False), "multi_label": (False, True)}
@@ -129,7 +129,9 @@ def test_weights_of_another_family_are_refused_at_add_pipe(tiny_checkpoint, tmp_
     folder = Path(shutil.copytree(tiny_checkpoint("token-bert-w3"), tmp_path / "ckpt"))
     path = folder / checkpoint.CONFIG_FILE
     path.write_text(json.dumps({**json.loads(path.read_text()), "span_mode": "markerV0"}))
-    with pytest.raises(CheckpointError, match=r"do not fit the uni-encoder span GLiNER model.*hold the token-level scorer"):
+    with pytest.raises(
+        CheckpointError, match=r"do not fit the uni-encoder span GLiNER model.*hold the token-level scorer"
+    ):
         spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": ["person"]})
 
 
@@ -139,13 +141,20 @@ def test_unimplemented_span_modes_are_refused_by_name(mode, tiny_checkpoint, tmp
     folder = Path(shutil.copytree(tiny_checkpoint("markerV0-bert"), tmp_path / "ckpt"))
     path = folder / checkpoint.CONFIG_FILE
     path.write_text(json.dumps({**json.loads(path.read_text()), "span_mode": mode}))
-    with pytest.raises(CheckpointError, match=f"span_mode='{mode}' GLiNER model, which spacy-gliner does not implement: "):
+    with pytest.raises(
+        CheckpointError, match=f"span_mode='{mode}' GLiNER model, which spacy-gliner does not implement: "
+    ):
         checkpoint.check_local(folder)
 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("post_fusion_schema", "l2l-l2t-t2t"), ("fuse_layers", True), ("represent_spans", True), ("span_encoder_config", {"model_type": "rnn"})],
+    [
+        ("post_fusion_schema", "l2l-l2t-t2t"),
+        ("fuse_layers", True),
+        ("represent_spans", True),
+        ("span_encoder_config", {"model_type": "rnn"}),
+    ],
 )
 def test_unimplemented_options_are_refused_by_name(option, value, tiny_checkpoint, tmp_path):
     folder = Path(shutil.copytree(tiny_checkpoint("markerV0-bert"), tmp_path / "ckpt"))
@@ -183,7 +192,9 @@ def _initialized(folder: Path, labels: List[str]) -> spacy.Language:
 
 
 def _spans(doc) -> list:
-    return [(s.start, s.end, s.label_, round(float(x), 5)) for s, x in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])]
+    return [
+        (s.start, s.end, s.label_, round(float(x), 5)) for s, x in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])
+    ]
 
 
 def test_bi_encoder_encodes_each_label_once_and_never_reuses_stale_vectors(tiny_checkpoint):

@@ -3,6 +3,7 @@
 safetensors writes the weights through a private temp file (mode 0600) that it renames, so
 without care ``model.safetensors`` was unreadable to the group while every other file was not.
 """
+
 import os
 import stat
 from pathlib import Path

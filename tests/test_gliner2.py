@@ -7,15 +7,15 @@ thresholds; long texts in several windows against gliner2 run on the same window
 merged by gliner2's own ``merge_chunk_results``; batching, words given by the caller, the
 "char" splitter, overlap policies, and the schema's checks.
 """
+
 import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-
 from helpers.data import benchmark
-from helpers.gliner2_checkpoints import Report, compare, comparable, minilm, write_encoder, write_gliner2_checkpoint
+from helpers.gliner2_checkpoints import Report, comparable, compare, minilm, write_encoder, write_gliner2_checkpoint
 
 from spacy_gliner.model.gliner2 import checkpoint
 from spacy_gliner.model.gliner2.decoding import as_gliner2
@@ -23,9 +23,16 @@ from spacy_gliner.model.gliner2.extract import Extractor
 from spacy_gliner.model.gliner2.schema import Schema
 
 SHARED_OPTIONS = {
-    "enable_relations": True, "candidate_pool": "shared", "pool_size": 48, "enable_span_content": True,
-    "content_soft_max_pool": True, "enable_rotary_endpoints": True, "endpoint_difference_features": True,
-    "query_conditioned_inside_weight": True, "boundary_attention_layers": 1, "directional_relation_states": True,
+    "enable_relations": True,
+    "candidate_pool": "shared",
+    "pool_size": 48,
+    "enable_span_content": True,
+    "content_soft_max_pool": True,
+    "enable_rotary_endpoints": True,
+    "endpoint_difference_features": True,
+    "query_conditioned_inside_weight": True,
+    "boundary_attention_layers": 1,
+    "directional_relation_states": True,
     "relation_biaffine_content": True,
 }
 VARIANTS: Dict[str, Dict[str, Any]] = {
@@ -35,12 +42,23 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "boundary": {"architecture": "boundary", "boundary_head": {"enable_relations": True}},
     "boundary-shared": {"architecture": "boundary", "boundary_head": SHARED_OPTIONS, "abstain": True},
     "boundary-adaptive": {
-        "architecture": "boundary", "abstain": True,
-        "boundary_head": {"enable_relations": True, "adaptive_threshold": True, "overlap_policy": "nested", "bidirectional_proposals": False, "enable_records": False},
+        "architecture": "boundary",
+        "abstain": True,
+        "boundary_head": {
+            "enable_relations": True,
+            "adaptive_threshold": True,
+            "overlap_policy": "nested",
+            "bidirectional_proposals": False,
+            "enable_records": False,
+        },
     },
     # a real encoder, and DeBERTa-v3's SentencePiece tokenization (words become "▁" pieces)
     "span-minilm": {"encoder": "minilm"},
-    "boundary-minilm": {"encoder": "minilm", "architecture": "boundary", "boundary_head": {"enable_relations": True, "candidate_pool": "shared"}},
+    "boundary-minilm": {
+        "encoder": "minilm",
+        "architecture": "boundary",
+        "boundary_head": {"enable_relations": True, "candidate_pool": "shared"},
+    },
     "boundary-deberta": {"encoder": "deberta", "architecture": "boundary", "boundary_head": {"enable_relations": True}},
 }
 SLOW = ("span-minilm", "boundary-minilm", "boundary-deberta")
@@ -98,10 +116,15 @@ def schemas(labels: List[str], threshold: float) -> Tuple[Any, Schema, Dict[str,
     described = {c: f"the text is {c}" for c in choices}
     relations = {"works for": {"threshold": own}, "located in": {}}
     reference = (
-        Gliner2Schema().entities(entities).classification(task, described).classification(multi, topics, multi_label=True, cls_threshold=0.4)
+        Gliner2Schema()
+        .entities(entities)
+        .classification(task, described)
+        .classification(multi, topics, multi_label=True, cls_threshold=0.4)
         .relations(relations)
     )
-    ours = Schema.build(entities, {task: described, multi: {"labels": topics, "multi_label": True, "cls_threshold": 0.4}}, relations)
+    ours = Schema.build(
+        entities, {task: described, multi: {"labels": topics, "multi_label": True, "cls_threshold": 0.4}}, relations
+    )
     thresholds = {name: own if "threshold" in spec else threshold for name, spec in {**entities, **relations}.items()}
     return reference, ours, thresholds
 
@@ -115,8 +138,16 @@ def run_parity(gliner2_models: Callable, name: str, sets=PARITY_SETS) -> Report:
             reference_schema, schema, thresholds = schemas(labels, threshold)
             found = ours(texts, schema, threshold=threshold, batch_size=4)
             for i, (text, extraction) in enumerate(zip(texts, found)):
-                expected = reference_model.extract(text, reference_schema, threshold=threshold, include_confidence=True, include_spans=True)
-                compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, f"{dataset} {i} @{threshold}")
+                expected = reference_model.extract(
+                    text, reference_schema, threshold=threshold, include_confidence=True, include_spans=True
+                )
+                compare(
+                    comparable(expected, text, schema),
+                    comparable(as_gliner2(extraction, schema), text, schema),
+                    thresholds,
+                    report,
+                    f"{dataset} {i} @{threshold}",
+                )
                 assert_exact_offsets(text, extraction)
     return report
 
@@ -158,7 +189,9 @@ def test_sentencepiece_inputs_are_gliner2s(gliner2_folder: Callable[[str], Path]
         reference_schema, schema, _ = schemas(labels, 0.5)
         layout = ours.tokens.prompt(schema.tasks())
         for text in texts:
-            ids = list(layout.ids) + [i for w, _, _ in model_words(text, split_words(text)) for i in ours.tokens.ids(w.lower())]
+            ids = list(layout.ids) + [
+                i for w, _, _ in model_words(text, split_words(text)) for i in ours.tokens.ids(w.lower())
+            ]
             assert ids == reference.processor.collate_fn_inference([(text, reference_schema)]).input_ids[0].tolist()
 
 
@@ -187,11 +220,28 @@ def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(gliner2_mode
         start, end = words[w.start][1], min(words[w.end - 1][2], len(text))
         chunk = TextChunk(text[start:end], start, end, w.start, w.end)
         chunks.append(chunk)
-        results.append(reference_model.extract(chunk.text, reference_schema, threshold=0.5, include_confidence=True, include_spans=True, max_len=w.end - w.start))
+        results.append(
+            reference_model.extract(
+                chunk.text,
+                reference_schema,
+                threshold=0.5,
+                include_confidence=True,
+                include_spans=True,
+                max_len=w.end - w.start,
+            )
+        )
     policy = None if name == "span" else "flat"
-    expected = merge_chunk_results(text, chunks, results, include_confidence=True, include_spans=True, overlap_policy=policy)
+    expected = merge_chunk_results(
+        text, chunks, results, include_confidence=True, include_spans=True, overlap_policy=policy
+    )
     got = ours([text], schema, threshold=0.5)[0]
-    report = compare(comparable(expected, text, schema), comparable(as_gliner2(got, schema), text, schema), thresholds, Report(), "long text")
+    report = compare(
+        comparable(expected, text, schema),
+        comparable(as_gliner2(got, schema), text, schema),
+        thresholds,
+        Report(),
+        "long text",
+    )
     report.check()
     assert_exact_offsets(text, got)
     assert got.entities and got.entities[-1].end > words[windows[-2].end - 1][2]  # found past the second-last window
@@ -204,7 +254,9 @@ def test_batches_and_window_order_do_not_change_results(gliner2_models: Callable
     texts = texts + [long_document(40)]
     _, schema, _ = schemas(labels, 0.4)
     one = [comparable(as_gliner2(e, schema), t, schema) for t, e in zip(texts, ours(texts, schema, 0.4, batch_size=1))]
-    many = [comparable(as_gliner2(e, schema), t, schema) for t, e in zip(texts, ours(texts, schema, 0.4, batch_size=16))]
+    many = [
+        comparable(as_gliner2(e, schema), t, schema) for t, e in zip(texts, ours(texts, schema, 0.4, batch_size=16))
+    ]
     for a, b in zip(one, many):
         assert a.keys() == b.keys()
         for key in ("entities", "relations"):
@@ -230,7 +282,13 @@ def test_words_given_by_the_caller(gliner2_models: Callable, name: str) -> None:
 
 @pytest.mark.parametrize(
     "words, message",
-    [([("Paris", 0, 60)], "inside the text"), ([("  ", 5, 7)], "not blank"), ([("is", 6, 8), ("Paris", 0, 5)], "after the previous"), (["Paris"], "triples"), ([("", 0, 0)], "not a word")],
+    [
+        ([("Paris", 0, 60)], "inside the text"),
+        ([("  ", 5, 7)], "not blank"),
+        ([("is", 6, 8), ("Paris", 0, 5)], "after the previous"),
+        (["Paris"], "triples"),
+        ([("", 0, 0)], "not a word"),
+    ],
 )
 def test_bad_words_are_refused(gliner2_models: Callable, words: list, message: str) -> None:
     _, ours = gliner2_models("span")
@@ -245,27 +303,52 @@ def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> Non
     from gliner2 import AutoExtractor
 
     folder = gliner2_folder("boundary")
-    reference, ours = AutoExtractor.from_pretrained(str(folder), word_splitter="char"), Extractor(checkpoint.load(folder))
-    texts = ["阿里巴巴在杭州成立，马云是创始人。", "Apple 在 Cupertino 发布了 iPhone 15", "東京で田中さんがSonyに入社した"]
-    reference_schema, schema, thresholds = schemas(["person", "organization", "location", "date", "product", "city"], 0.4)
+    reference, ours = (
+        AutoExtractor.from_pretrained(str(folder), word_splitter="char"),
+        Extractor(checkpoint.load(folder)),
+    )
+    texts = [
+        "阿里巴巴在杭州成立，马云是创始人。",
+        "Apple 在 Cupertino 发布了 iPhone 15",
+        "東京で田中さんがSonyに入社した",
+    ]
+    reference_schema, schema, thresholds = schemas(
+        ["person", "organization", "location", "date", "product", "city"], 0.4
+    )
     report = Report()
     for text, extraction in zip(texts, ours(texts, schema, 0.4, splitter="char")):
         expected = reference.extract(text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True)
-        compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, text)
+        compare(
+            comparable(expected, text, schema),
+            comparable(as_gliner2(extraction, schema), text, schema),
+            thresholds,
+            report,
+            text,
+        )
         assert_exact_offsets(text, extraction)
     report.check()
 
 
 @pytest.mark.parity
-@pytest.mark.parametrize("name, policy", [("span", "nested"), ("span", "flat"), ("boundary", "longest"), ("boundary", "allow")])
+@pytest.mark.parametrize(
+    "name, policy", [("span", "nested"), ("span", "flat"), ("boundary", "longest"), ("boundary", "allow")]
+)
 def test_overlap_policy_is_gliner2s(gliner2_models: Callable, name: str, policy: str) -> None:
     reference_model, ours = gliner2_models(name)
     texts, labels = benchmark("CrossNER_AI", 6)
     reference_schema, schema, thresholds = schemas(labels, 0.4)
     report = Report()
     for text, extraction in zip(texts, ours(texts, schema, 0.4, overlap_policy=policy)):
-        expected = reference_model.extract(text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True, overlap_policy=policy)
-        compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, text)
+        expected = reference_model.extract(
+            text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True, overlap_policy=policy
+        )
+        compare(
+            comparable(expected, text, schema),
+            comparable(as_gliner2(extraction, schema), text, schema),
+            thresholds,
+            report,
+            text,
+        )
     report.check()
 
 
@@ -275,11 +358,21 @@ def test_odd_texts(gliner2_models: Callable, name: str) -> None:
     results (under the rules of ``comparable``), offsets inside the text."""
     reference_model, ours = gliner2_models(name)
     texts = ["", "   ", "\u200b", "Paris \u200b", "Berlin", "Angela Merkel visited Paris\u200b", "x\n\n"]
-    reference_schema, schema, thresholds = schemas(["person", "organization", "location", "date", "product", "city"], 0.3)
+    reference_schema, schema, thresholds = schemas(
+        ["person", "organization", "location", "date", "product", "city"], 0.3
+    )
     report = Report()
     for text, extraction in zip(texts, ours(texts, schema, 0.3)):
-        expected = reference_model.extract(text, reference_schema, threshold=0.3, include_confidence=True, include_spans=True)
-        compare(comparable(expected, text, schema), comparable(as_gliner2(extraction, schema), text, schema), thresholds, report, repr(text))
+        expected = reference_model.extract(
+            text, reference_schema, threshold=0.3, include_confidence=True, include_spans=True
+        )
+        compare(
+            comparable(expected, text, schema),
+            comparable(as_gliner2(extraction, schema), text, schema),
+            thresholds,
+            report,
+            repr(text),
+        )
         assert_exact_offsets(text, extraction)
         assert [c.task for c in extraction.classes] == ["sentiment", "topic"]
     assert not report.errors and not report.near_ties and report.max_diff < 1e-4, (report.errors, report.near_ties)
@@ -300,7 +393,9 @@ def test_every_choice_is_scored(gliner2_models: Callable) -> None:
 
 def test_prompt_that_leaves_no_room_for_the_text_is_refused(gliner2_models: Callable) -> None:
     _, ours = gliner2_models("span")
-    schema = Schema.build({f"label number {i}": "a long description of what this label means in context" for i in range(60)})
+    schema = Schema.build(
+        {f"label number {i}": "a long description of what this label means in context" for i in range(60)}
+    )
     with pytest.raises(ValueError, match="fewer or shorter labels"):
         ours(["Paris is big."], schema)
 

@@ -7,6 +7,7 @@ labels, casing, over-long labels, 500 labels in groups, and labels per doc and p
 
 Parity is with ``gliner`` 0.2.29's ``inference(texts, {label: description})``.
 """
+
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,10 @@ import pytest
 import spacy
 import srsly
 from confection import ConfigValidationError
+from helpers.data import DATA, REF_MINILM, benchmark
+from helpers.docs import assert_same_output, assert_valid_output, span_scores
+from helpers.parity import Comparison, compare, official_inference
+from helpers.pipelines import LABELS, SENTENCE, THRESHOLD, gliner_pipeline
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -25,11 +30,6 @@ from typer.testing import CliRunner
 from spacy_gliner.cli.app import app
 from spacy_gliner.component import DOC_LABELS_KEY, LABELS_FORMAT, LABELS_FORMAT_KEY
 from spacy_gliner.loading import GLINER_TOKENIZER, Pipeline, RunOptions, load_pipeline
-
-from helpers.data import DATA, REF_MINILM, benchmark
-from helpers.docs import assert_same_output, assert_valid_output, span_scores
-from helpers.parity import Comparison, compare, official_inference
-from helpers.pipelines import LABELS, SENTENCE, THRESHOLD, gliner_pipeline
 
 TEXTS, _ = benchmark("conll2003", 12)
 DESCRIBED = {"PER": "person", "ORG": "organization", "LOC": "location"}
@@ -94,7 +94,9 @@ def test_a_cli_label_file_is_label_to_description(tmp_path, official):
     path.write_text(json.dumps(DESCRIBED), encoding="utf8")
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS)), encoding="utf8")
-    result = CliRunner().invoke(app, ["predict", str(source), "-l", str(path), "-m", str(REF_MINILM), "-t", str(THRESHOLD)])
+    result = CliRunner().invoke(
+        app, ["predict", str(source), "-l", str(path), "-m", str(REF_MINILM), "-t", str(THRESHOLD)]
+    )
     assert result.exit_code == 0, result.output
     ours = [json.loads(line)["entities"] for line in result.stdout.splitlines()]
     check_parity(official_entities(official, "ref_minilm", DESCRIBED), ours, DESCRIBED)
@@ -135,7 +137,11 @@ def test_training_refuses_a_gold_label_that_is_another_labels_description(tiny_c
     if negative:  # gold PER is read as it is; the explicit negative LOC is city's description
         example.reference.ents = [example.reference.ents[0]]
     nlp.initialize(lambda: [example])
-    wanted = r"\{'city': 'LOC'\}.*swap each pair, e.g. \{'LOC': 'city'\}" if negative else r"\{'person': 'PER'\}.*\{'PER': 'person'\}"
+    wanted = (
+        r"\{'city': 'LOC'\}.*swap each pair, e.g. \{'LOC': 'city'\}"
+        if negative
+        else r"\{'person': 'PER'\}.*\{'PER': 'person'\}"
+    )
     with pytest.raises(ValueError, match=f"holds the label '(PER|LOC)'.*{wanted}"):
         nlp.update([example])
 
@@ -206,7 +212,9 @@ def test_an_earlier_versions_cfg_is_turned_round(saved_with_descriptions, tmp_pa
     pipe = nlp.get_pipe("gliner")
     assert pipe.label_descriptions == DESCRIBED and pipe.cfg["trained_labels"] == {"AWARD": "prize"}
     for doc, other in zip(nlp.pipe(TEXTS), expected.pipe(TEXTS)):
-        assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [(s.start, s.end, s.label_) for s in other.spans["sc"]]
+        assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [
+            (s.start, s.end, s.label_) for s in other.spans["sc"]
+        ]
     nlp.to_disk(tmp_path / "again")  # written back in the current format
     assert srsly.read_json(tmp_path / "again" / "gliner" / "cfg")[LABELS_FORMAT_KEY] == LABELS_FORMAT
     assert spacy.load(tmp_path / "again").get_pipe("gliner").label_descriptions == DESCRIBED
@@ -215,8 +223,14 @@ def test_an_earlier_versions_cfg_is_turned_round(saved_with_descriptions, tmp_pa
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda cfg: (cfg.pop(LABELS_FORMAT_KEY, None), cfg["settings"].update(labels=REVERSED)), r"settings\.labels read the label 'PER' from several texts \('person', 'human'\)"),
-        (lambda cfg: (cfg.pop(LABELS_FORMAT_KEY, None), cfg.update(trained_labels=REVERSED)), r"trained_labels read the label 'PER' from several texts"),
+        (
+            lambda cfg: (cfg.pop(LABELS_FORMAT_KEY, None), cfg["settings"].update(labels=REVERSED)),
+            r"settings\.labels read the label 'PER' from several texts \('person', 'human'\)",
+        ),
+        (
+            lambda cfg: (cfg.pop(LABELS_FORMAT_KEY, None), cfg.update(trained_labels=REVERSED)),
+            r"trained_labels read the label 'PER' from several texts",
+        ),
         (lambda cfg: cfg.update({LABELS_FORMAT_KEY: 3}), r"labels_format 3.*upgrade spacy-gliner"),
         (lambda cfg: cfg.update({LABELS_FORMAT_KEY: True}), r"labels_format True"),
     ],
@@ -275,7 +289,10 @@ def test_two_labels_with_one_description_are_refused(tiny, where):
     "human": "PER"}, the form earlier versions took) cannot be told apart, and the official
     library refuses one description for two labels too."""
     reversed_form = {"person": "PER", "human": "PER", "city": "LOC"}
-    message = r"'person' and 'human' have the same description 'PER'.*\{label: description\}.*swap each pair, e.g. \{'PER': 'person'\}"
+    message = (
+        r"'person' and 'human' have the same description 'PER'.*\{label: description\}.*swap each pair, e.g. \{'PER':"
+        r" 'person'\}"
+    )
     with pytest.raises(ValueError, match=message):
         if where == "config":
             gliner_pipeline(tiny, labels=reversed_form, threshold=THRESHOLD)
@@ -320,7 +337,10 @@ def test_label_casing(nlp):
     np.testing.assert_allclose(span_scores(lower), span_scores(upper), atol=1e-6)
     both = component(nlp.make_doc(SENTENCE), labels=["person", "Person"])
     assert {e.label_ for e in both.ents} <= {"person", "Person"}
-    assert list(component.__class__(nlp.vocab, component.model, labels=["person", "Person"]).labels) == ["person", "Person"]
+    assert list(component.__class__(nlp.vocab, component.model, labels=["person", "Person"]).labels) == [
+        "person",
+        "Person",
+    ]
 
 
 def test_300_word_label_is_cut_with_a_warning(nlp):
@@ -390,7 +410,10 @@ def test_500_labels_every_label_group_is_asked(nlp):
         doc = nlp.make_doc(SENTENCE)
         doc.user_data[DOC_LABELS_KEY] = doc_labels
         cands = component.predict([doc])[0].candidates
-        return {(int(s), int(e), doc_labels[int(c)]): float(p) for s, e, c, p in zip(cands.starts, cands.ends, cands.labels, cands.scores)}
+        return {
+            (int(s), int(e), doc_labels[int(c)]): float(p)
+            for s, e, c, p in zip(cands.starts, cands.ends, cands.labels, cands.scores)
+        }
 
     full = candidates(labels)
     groups = component.search().builder.label_groups(labels)
@@ -409,7 +432,12 @@ def test_labels_per_doc_and_per_call_in_one_batch(nlp):
     own labels, then the call's, then the config's."""
     component = nlp.get_pipe("gliner")
     texts = [SENTENCE, "Angela Merkel met Apple in Berlin on Monday.", "Paris is in France.", "Tim Cook runs Apple."]
-    own = [["person"], None, ["city", "country", "company", "person", "date", "organization", "event"], ["company", "person"]]
+    own = [
+        ["person"],
+        None,
+        ["city", "country", "company", "person", "date", "organization", "event"],
+        ["company", "person"],
+    ]
     call_labels = ["location", "organization"]
 
     def make(i: int) -> Doc:

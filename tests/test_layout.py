@@ -5,6 +5,7 @@ helpers imported from ``tests/helpers``, never from conftest, and each fixture d
 The import graph is read from the source (imports inside functions included, since lazy
 imports hide circles from a plain ``import``), not from what happens to be loaded.
 """
+
 import ast
 import configparser
 import json
@@ -22,7 +23,14 @@ PACKAGE = Path(spacy_gliner.__file__).parent
 ROOT = PACKAGE.parent
 TESTS = Path(__file__).resolve().parent
 # layer of each module: 0 the torch-only GLiNER core, 1 the spaCy layer, 2 the tools around them
-TOOLS = ("spacy_gliner.cli", "spacy_gliner.data", "spacy_gliner.scale", "spacy_gliner.redact", "spacy_gliner.markup", "spacy_gliner.__main__")
+TOOLS = (
+    "spacy_gliner.cli",
+    "spacy_gliner.data",
+    "spacy_gliner.scale",
+    "spacy_gliner.redact",
+    "spacy_gliner.markup",
+    "spacy_gliner.__main__",
+)
 SPACY_FREE = ("spacy", "thinc", "srsly", "typer", "wasabi")
 
 
@@ -63,7 +71,9 @@ def graph() -> Dict[str, Set[str]]:
 
 
 def test_imports_flow_down_the_layers(graph):
-    upward = [f"{a} -> {b}" for a, targets in graph.items() for b in targets if layer(b) > layer(a) and a != "spacy_gliner"]
+    upward = [
+        f"{a} -> {b}" for a, targets in graph.items() for b in targets if layer(b) > layer(a) and a != "spacy_gliner"
+    ]
     assert not upward, upward
 
 
@@ -113,11 +123,25 @@ def _fresh(code: str) -> str:
 
 def test_a_blank_pipeline_imports_no_heavy_module_of_ours():
     loaded = json.loads(
-        _fresh("import json, sys, spacy; spacy.blank('en'); print(json.dumps(sorted(m for m in sys.modules if m.startswith('spacy_gliner'))))")
+        _fresh(
+            "import json, sys, spacy; spacy.blank('en'); print(json.dumps(sorted(m for m in sys.modules if"
+            " m.startswith('spacy_gliner'))))"
+        )
     )
     assert "spacy_gliner.component" in loaded  # spaCy did import the factory module
-    heavy = ("spacy_gliner.data", "spacy_gliner.cli", "spacy_gliner.loading", "spacy_gliner.render", "spacy_gliner.scale")
-    heavy += ("spacy_gliner.model.network", "spacy_gliner.model.checkpoint", "spacy_gliner.model.tokenizers", "spacy_gliner.model.search")
+    heavy = (
+        "spacy_gliner.data",
+        "spacy_gliner.cli",
+        "spacy_gliner.loading",
+        "spacy_gliner.render",
+        "spacy_gliner.scale",
+    )
+    heavy += (
+        "spacy_gliner.model.network",
+        "spacy_gliner.model.checkpoint",
+        "spacy_gliner.model.tokenizers",
+        "spacy_gliner.model.search",
+    )
     assert not [m for m in loaded if m.startswith(heavy)]
 
 
@@ -179,13 +203,17 @@ def test_the_readme_names_every_module():
     core in one row), and no module that is gone; the diagram names those of the core and the
     spaCy layer: a moved or new module fails here until the README says so."""
     section = (ROOT / "README.md").read_text(encoding="utf8").split("## Architecture", 1)[1].split("\n## ", 1)[0]
-    table = {name for row in re.findall(r"^\| (`.+?) \| ", section, flags=re.M) for name in re.findall(r"`([^`]+)`", row)}
+    table = {
+        name for row in re.findall(r"^\| (`.+?) \| ", section, flags=re.M) for name in re.findall(r"`([^`]+)`", row)
+    }
     nested = {p.parent.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.glob("*/*/__init__.py")}
     tree = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
     tree = {m for m in tree if not m.startswith(tuple(nested))} | nested
     assert (tree - table, table - tree) == (set(), set())
     diagram = set(re.findall(r"\w+\.py|\w+/", section.split("```", 2)[1]))
-    assert {m.removeprefix("model/") for m in tree if layer(module_name(PACKAGE / m.rstrip("/"))) < 2} - diagram == set()
+    assert {
+        m.removeprefix("model/") for m in tree if layer(module_name(PACKAGE / m.rstrip("/"))) < 2
+    } - diagram == set()
 
 
 def _test_modules() -> List[Path]:
@@ -194,7 +222,12 @@ def _test_modules() -> List[Path]:
 
 def _is_fixture(decorator: ast.expr) -> bool:
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return isinstance(target, ast.Attribute) and target.attr == "fixture" or isinstance(target, ast.Name) and target.id == "fixture"
+    return (
+        isinstance(target, ast.Attribute)
+        and target.attr == "fixture"
+        or isinstance(target, ast.Name)
+        and target.id == "fixture"
+    )
 
 
 def test_no_test_module_imports_from_conftest():
@@ -202,7 +235,13 @@ def test_no_test_module_imports_from_conftest():
     offending = []
     for path in _test_modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             offending += [f"{path.relative_to(TESTS)}: {name}" for name in names if name.split(".")[-1] == "conftest"]
     assert not offending, offending
 

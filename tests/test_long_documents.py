@@ -19,18 +19,18 @@ see (in the 2,000-word document, "France ) 24.31 3. Minna Karhu ( Finland", scor
 the previous window, blocks "Finland"; "3." looks like a sentence end to the word-level
 rule, so the switch fell inside that list of results).
 """
+
 import json
 from typing import Dict, List, Set, Tuple
 
 import pytest
 import spacy
-
-from spacy_gliner.model.search import SpanSearch, predict_entities
-from spacy_gliner.model.inputs import sentence_starts
-from spacy_gliner.model.words import split_words
-
 from helpers.data import BENCHMARKS, REF_MINILM
 from helpers.parity import Comparison, compare, official_inference
+
+from spacy_gliner.model.inputs import sentence_starts
+from spacy_gliner.model.search import SpanSearch, predict_entities
+from spacy_gliner.model.words import split_words
 
 THRESHOLD = 0.3
 Entity = Tuple[int, int, str]
@@ -75,7 +75,13 @@ def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[st
     starts = set(sentence_starts([w for w, _, _ in words])) | {0}
     max_width = model.settings.max_width
     last_ten = sentence_spans[-10][0]
-    stats = {"windows": len(windows), "entities": len(found), "cut_by_a_window_end": 0, "in_last_ten": 0, "switch_at_sentence_start": 0}
+    stats = {
+        "windows": len(windows),
+        "entities": len(found),
+        "cut_by_a_window_end": 0,
+        "in_last_ten": 0,
+        "switch_at_sentence_start": 0,
+    }
     for w in windows:
         stats["switch_at_sentence_start"] += w.own_start in starts
         passage_start, passage_end = words[w.start][1], words[w.end - 1][2]
@@ -86,7 +92,11 @@ def check_document(n_words: int, labels: List[str], loaded, official) -> Dict[st
         last = w.own_end - (max_width - 1 if w.own_end < len(words) else 0)
         low = words[first][1] - passage_start
         high = (words[last][1] if last < len(words) else len(text)) - passage_start
-        ours = [{**e, "start": e["start"] - passage_start, "end": e["end"] - passage_start} for e in entities if low <= e["start"] - passage_start < high]
+        ours = [
+            {**e, "start": e["start"] - passage_start, "end": e["end"] - passage_start}
+            for e in entities
+            if low <= e["start"] - passage_start < high
+        ]
         # the passage's official entities, ours in the range: the same, or another official reading
         reading = sorted([e for e in reference if not low <= e["start"] < high] + ours, key=lambda e: e["start"])
         compare([reference], [reading], THRESHOLD, Comparison()).check()

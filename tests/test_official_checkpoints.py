@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from safetensors import safe_open
-
-from helpers.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
-
 from gliner import GLiNER
-
 from helpers.data import BENCHMARKS  # noqa: E402
+from helpers.official_checkpoints import ENCODER_WIDTH, write_official_checkpoint
+from safetensors import safe_open
 
 CROSSNER_AI = BENCHMARKS / "CrossNER_AI"
 
@@ -33,21 +30,14 @@ VARIANTS = [
 
 @pytest.fixture(scope="module")
 def crossner():
-    sentences = [
-        item["sentence"]
-        for item in json.loads((CROSSNER_AI / "test.json").read_text())[:3]
-    ]
+    sentences = [item["sentence"] for item in json.loads((CROSSNER_AI / "test.json").read_text())[:3]]
     labels = json.loads((CROSSNER_AI / "labels.json").read_text())
     return sentences, labels
 
 
 @pytest.mark.parametrize(("span_mode", "encoder", "hidden_size"), VARIANTS)
-def test_checkpoint_reloads_and_predicts(
-    tmp_path, offline, crossner, span_mode, encoder, hidden_size
-):
-    path = write_official_checkpoint(
-        tmp_path / "ckpt", span_mode=span_mode, encoder=encoder, hidden_size=hidden_size
-    )
+def test_checkpoint_reloads_and_predicts(tmp_path, offline, crossner, span_mode, encoder, hidden_size):
+    path = write_official_checkpoint(tmp_path / "ckpt", span_mode=span_mode, encoder=encoder, hidden_size=hidden_size)
     assert path == tmp_path / "ckpt"
     assert {
         "gliner_config.json",
@@ -60,18 +50,13 @@ def test_checkpoint_reloads_and_predicts(
     expected_hidden = ENCODER_WIDTH if hidden_size is None else hidden_size
     assert config["span_mode"] == span_mode
     assert config["hidden_size"] == expected_hidden
-    assert (
-        config["encoder_config"]["model_type"]
-        == {"bert": "bert", "deberta": "deberta-v2"}[encoder]
-    )
+    assert config["encoder_config"]["model_type"] == {"bert": "bert", "deberta": "deberta-v2"}[encoder]
     assert config["encoder_config"]["hidden_size"] == ENCODER_WIDTH
     assert config["vocab_size"] == config["encoder_config"]["vocab_size"]
 
     with safe_open(str(path / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
-        assert ("token_rep_layer.projection.weight" in keys) == (
-            expected_hidden != ENCODER_WIDTH
-        )
+        assert ("token_rep_layer.projection.weight" in keys) == (expected_hidden != ENCODER_WIDTH)
         embeddings = next(k for k in keys if k.endswith("word_embeddings.weight"))
         assert f.get_slice(embeddings).get_shape() == [
             config["vocab_size"],
@@ -81,17 +66,11 @@ def test_checkpoint_reloads_and_predicts(
     model = GLiNER.from_pretrained(str(path), local_files_only=True)
     tokenizer = model.data_processor.transformer_tokenizer
     assert len(tokenizer) == config["vocab_size"]
-    assert (
-        tokenizer.convert_tokens_to_ids("<<ENT>>")
-        == config["class_token_index"]
-        == len(tokenizer) - 2
-    )
+    assert tokenizer.convert_tokens_to_ids("<<ENT>>") == config["class_token_index"] == len(tokenizer) - 2
     assert model.config.span_mode == span_mode
 
     sentences, labels = crossner
-    predictions = [
-        model.predict_entities(text, labels, threshold=0.5) for text in sentences
-    ]
+    predictions = [model.predict_entities(text, labels, threshold=0.5) for text in sentences]
     assert any(predictions), "no entities at threshold 0.5"
     scores = [entity["score"] for entities in predictions for entity in entities]
     assert len(set(scores)) > 1, "all scores identical"
@@ -103,9 +82,7 @@ def test_checkpoint_reloads_and_predicts(
     assert [[(e["start"], e["end"], e["label"]) for e in ents] for ents in batched] == [
         [(e["start"], e["end"], e["label"]) for e in ents] for ents in predictions
     ]
-    assert [e["score"] for ents in batched for e in ents] == pytest.approx(
-        scores, abs=1e-4
-    )
+    assert [e["score"] for ents in batched for e in ents] == pytest.approx(scores, abs=1e-4)
     low = model.inference(sentences, labels, threshold=0.3)
     high = model.inference(sentences, labels, threshold=0.7)
     assert any(high), "no entities at threshold 0.7"
@@ -124,6 +101,4 @@ def test_checkpoint_is_deterministic(tmp_path, offline):
         "tokenizer_config.json",
     ):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assert (first / "model.safetensors").read_bytes() != (
-        other / "model.safetensors"
-    ).read_bytes()
+    assert (first / "model.safetensors").read_bytes() != (other / "model.safetensors").read_bytes()

@@ -8,22 +8,21 @@ with the random head's scores spread out (``helpers.official_checkpoints``). A b
 has a text tokenizer with GLiNER's tokens beyond its encoder's embedding rows: the official
 library adds them and never resizes a bi-encoder.
 """
+
 import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
 import pytest
+from helpers.data import benchmark
+from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
+from helpers.parity import Comparison, compare, load_official, official_inference
 from transformers import AutoTokenizer
 
 from spacy_gliner.alignment import word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
-
-from helpers.data import benchmark
-from helpers.parity import Comparison, compare, load_official, official_inference
-
-from helpers.official_checkpoints import OFFICIAL_PATH_CHECKPOINTS
 
 pytestmark = pytest.mark.slow  # four checkpoints around a 22M-parameter encoder, each run by both libraries
 
@@ -74,7 +73,9 @@ def test_same_entities_as_the_official_library(name, mode, path_models):
 def test_a_bi_encoders_text_tokenizer_holds_gliners_tokens_beyond_its_rows(name, official_path_checkpoint, path_models):
     """What the official library writes, and what is read here: the tokenizer without them."""
     folder = official_path_checkpoint(name)
-    rows = checkpoint.weight_shapes(folder / "pytorch_model.bin")[checkpoint.ENCODER + "embeddings.word_embeddings.weight"][0]
+    rows = checkpoint.weight_shapes(folder / "pytorch_model.bin")[
+        checkpoint.ENCODER + "embeddings.word_embeddings.weight"
+    ][0]
     written = AutoTokenizer.from_pretrained(str(folder))
     assert len(written) == rows + 3
     assert {written.convert_ids_to_tokens(rows + i) for i in range(3)} == {"[FLERT]", "<<ENT>>", "<<SEP>>"}

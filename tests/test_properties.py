@@ -14,21 +14,37 @@ characters) and random label sets:
 * a batch of documents that each carry their own labels (different counts: padded
   label slots in the same forward pass) gives what each document gives alone.
 """
+
 from typing import List
 
 import numpy as np
 import pytest
+from helpers.docs import assert_valid_output, spans_of
+from helpers.pipelines import gliner_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from helpers.docs import assert_valid_output, spans_of
-from helpers.pipelines import gliner_pipeline
 from spacy_gliner.component import DOC_LABELS_KEY
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-WORDS = ["Barack", "Obama", "visited", "Microsoft", "in", "Seattle", "New York", "U.S.-based", "Dr.", "e-mail", "2023", "Zürich", "東京", "שלום"]
+WORDS = [
+    "Barack",
+    "Obama",
+    "visited",
+    "Microsoft",
+    "in",
+    "Seattle",
+    "New York",
+    "U.S.-based",
+    "Dr.",
+    "e-mail",
+    "2023",
+    "Zürich",
+    "東京",
+    "שלום",
+]
 LABEL_POOL = ["person", "organization", "location", "date", "city", "Person", "thing of interest", "company name"]
 SEPARATORS = [" ", "  ", "\n", "\r\n", "\t", "", ", ", ". ", "\x00", "\u200b", "\u00a0"]
 
@@ -41,7 +57,9 @@ texts = wordy_text | odd_text
 # Labels with a letter or digit (visible, and read by every tokenizer); any text at all is
 # tested in test_any_label_is_used_or_refused.
 any_label = st.text(min_size=1, max_size=12)
-labels = st.lists(st.sampled_from(LABEL_POOL) | any_label.filter(lambda t: any(c.isalnum() for c in t)), min_size=1, max_size=6)
+labels = st.lists(
+    st.sampled_from(LABEL_POOL) | any_label.filter(lambda t: any(c.isalnum() for c in t)), min_size=1, max_size=6
+)
 thresholds = st.floats(0.05, 0.95)
 
 
@@ -68,7 +86,9 @@ def test_flat_output_is_valid(flat_nlp, text, labels, threshold):
 def test_any_label_is_used_or_refused(flat_nlp, label):
     """A label with no visible character, or none the tokenizer reads, is a ValueError naming it."""
     try:
-        doc = flat_nlp.get_pipe("gliner")(flat_nlp.make_doc("Barack Obama visited Seattle."), labels=[label], threshold=0.3)
+        doc = flat_nlp.get_pipe("gliner")(
+            flat_nlp.make_doc("Barack Obama visited Seattle."), labels=[label], threshold=0.3
+        )
     except ValueError as err:
         assert repr(label) in str(err) or "empty or whitespace" in str(err)
     else:

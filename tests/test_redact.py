@@ -4,11 +4,13 @@ The property tests use a test double for the model (entities at known offsets), 
 they are about the redaction code; the end-to-end tests run the real reference checkpoint
 through the command line.
 """
+
 import json
 import re
 from typing import Any, Dict, List, Tuple
 
 import pytest
+from helpers.data import REF_MINILM  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -17,12 +19,45 @@ from spacy_gliner.cli.app import app
 from spacy_gliner.markup import classify
 from spacy_gliner.redact import BOM, RedactionIncomplete, redact_document, redact_text, restore_document
 
-from helpers.data import REF_MINILM  # noqa: E402
-
-NAMES = ["Alan Turing", "Ada Lovelace", "Grace Hopper", "Zoë Saldaña", "Jose\u0301 Mourinho", "李小龙", "O'Neil", "Turing"]
-WORDS = ["the", "paper", "by", "and", "1,234,567", "e.g.", "U.S.-based", "😀", "|", "---", "#", "-", "1.", ">", "< ", "a < b", "\u200b"]
+NAMES = [
+    "Alan Turing",
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Zoë Saldaña",
+    "Jose\u0301 Mourinho",
+    "李小龙",
+    "O'Neil",
+    "Turing",
+]
+WORDS = [
+    "the",
+    "paper",
+    "by",
+    "and",
+    "1,234,567",
+    "e.g.",
+    "U.S.-based",
+    "😀",
+    "|",
+    "---",
+    "#",
+    "-",
+    "1.",
+    ">",
+    "< ",
+    "a < b",
+    "\u200b",
+]
 BREAKS = ["\n", "\r\n", "\r\n\r\n", "\n\n"]
-OPEN_CLOSE = [("**", "**"), ("_", "_"), ("<b>", "</b>"), ("<span class=\"x\">", "</span>"), ("[", "](https://x.org/a_b)"), ("", ""), ("| ", " |")]
+OPEN_CLOSE = [
+    ("**", "**"),
+    ("_", "_"),
+    ("<b>", "</b>"),
+    ('<span class="x">', "</span>"),
+    ("[", "](https://x.org/a_b)"),
+    ("", ""),
+    ("| ", " |"),
+]
 
 
 @st.composite
@@ -64,7 +99,9 @@ def documents(draw) -> Tuple[bytes, List[Dict[str, Any]], List[Dict[str, Any]]]:
                 add(last)
             else:
                 start = add(name)
-            entities.append({"start": start, "end": pos, "label": draw(st.sampled_from(["person", "person", "org name"]))})
+            entities.append(
+                {"start": start, "end": pos, "label": draw(st.sampled_from(["person", "person", "org name"]))}
+            )
             add(closing)
         if draw(st.booleans()):
             add(" ")
@@ -104,12 +141,16 @@ def test_every_byte_outside_the_entities_is_kept_and_restore_is_exact(doc, place
     if in_tags:  # an entity found in markup and left: refused unless allowed
         with pytest.raises(RedactionIncomplete, match=f"{len(in_tags)} entit(y|ies) found inside markup"):
             redact_document(data, lambda text: entities + in_tags, placeholder, inside_tags, kind)
-    redaction = redact_document(data, lambda text: entities + in_tags, placeholder, inside_tags, kind, allow_skipped=True)
+    redaction = redact_document(
+        data, lambda text: entities + in_tags, placeholder, inside_tags, kind, allow_skipped=True
+    )
     original, redacted = decoded(data), decoded(redaction.data)
     assert redaction.data.startswith(BOM) == data.startswith(BOM)
     reps = redaction.replacements
     # every byte outside the replaced ranges, in order, is the input's
-    assert outside(original, [(r.start, r.end) for r in reps]) == outside(redacted, [(r.redacted_start, r.redacted_end) for r in reps])
+    assert outside(original, [(r.start, r.end) for r in reps]) == outside(
+        redacted, [(r.redacted_start, r.redacted_end) for r in reps]
+    )
     assert len(reps) == len(entities)  # known entities never overlap
     for r in reps:
         # inside an entity only its runs between line breaks and tags change, each to the placeholder
@@ -139,7 +180,10 @@ def test_a_text_in_a_paragraph_keeps_the_closing_tag():
     entities = [{"start": 11, "end": 22, "label": "person"}, {"start": 26, "end": 40, "label": "location"}]
     for kind in ("html", "markdown", "text"):
         assert redact_document(data, lambda _: entities, kind=kind).data == b"<p>Contact [redacted] at [redacted].</p>"
-        assert redact_document(data, lambda _: entities, "label", kind=kind).data == b"<p>Contact [PERSON] at [LOCATION].</p>"
+        assert (
+            redact_document(data, lambda _: entities, "label", kind=kind).data
+            == b"<p>Contact [PERSON] at [LOCATION].</p>"
+        )
 
 
 def test_numbered_placeholders_follow_the_surface_form():
@@ -192,15 +236,25 @@ def entities_at(text: str, *names: str, label: str = "person") -> List[Dict[str,
 
 
 def redacted_as(text: str, names: List[str], kind: str, inside_tags: bool = False, placeholder: str = "label") -> str:
-    return redact_document(text.encode(), lambda t: entities_at(t, *names), placeholder, inside_tags, kind).data.decode()
+    return redact_document(
+        text.encode(), lambda t: entities_at(t, *names), placeholder, inside_tags, kind
+    ).data.decode()
 
 
 @pytest.mark.parametrize(
     ("text", "names", "expected"),
     [
         # "<" and ">" in plain text are text: nothing between them is hidden
-        ("if a<b and c>d then Alan Turing met Grace Hopper.", ["Alan Turing", "Grace Hopper"], "if a<b and c>d then [PERSON] met [PERSON]."),
-        ("<draft by Alan Turing ->\n\nGrace Hopper wrote.", ["Alan Turing", "Grace Hopper"], "<draft by [PERSON] ->\n\n[PERSON] wrote."),
+        (
+            "if a<b and c>d then Alan Turing met Grace Hopper.",
+            ["Alan Turing", "Grace Hopper"],
+            "if a<b and c>d then [PERSON] met [PERSON].",
+        ),
+        (
+            "<draft by Alan Turing ->\n\nGrace Hopper wrote.",
+            ["Alan Turing", "Grace Hopper"],
+            "<draft by [PERSON] ->\n\n[PERSON] wrote.",
+        ),
         ("Alan Turing <alan.turing@example.org>", ["Alan Turing", "alan.turing"], "[PERSON] <[PERSON]@example.org>"),
         ("Dear <Ada Lovelace>,", ["Ada Lovelace"], "Dear <[PERSON]>,"),
     ],
@@ -215,8 +269,16 @@ def test_plain_text_has_no_markup(text, names, expected):
         # not markup in Markdown: an autolink's text, a "<" that opens no tag, code
         ("Alan Turing <alan.turing@example.org>", ["Alan Turing", "alan.turing"], "[PERSON] <[PERSON]@example.org>"),
         ("if a<b, Alan Turing >d", ["Alan Turing"], "if a<b, [PERSON] >d"),
-        ("<draft by Alan Turing ->\n\nGrace Hopper", ["Alan Turing", "Grace Hopper"], "<draft by [PERSON] ->\n\n[PERSON]"),
-        ("`<img alt=Turing>` and \\<b title=Hopper>", ["Turing", "Hopper"], "`<img alt=[PERSON]>` and \\<b title=[PERSON]>"),
+        (
+            "<draft by Alan Turing ->\n\nGrace Hopper",
+            ["Alan Turing", "Grace Hopper"],
+            "<draft by [PERSON] ->\n\n[PERSON]",
+        ),
+        (
+            "`<img alt=Turing>` and \\<b title=Hopper>",
+            ["Turing", "Hopper"],
+            "`<img alt=[PERSON]>` and \\<b title=[PERSON]>",
+        ),
         ("```\n<img alt=Turing>\n```\n", ["Turing"], "```\n<img alt=[PERSON]>\n```\n"),
     ],
 )
@@ -227,16 +289,26 @@ def test_markdown_markup_is_only_raw_html(text, names, expected):
 # markup content users write names into, by kind: each is left (and refused) by default and
 # replaced with inside_tags; the syntax around it stays
 IN_MARKUP = [
-    ("html", '<img alt=Turing src=a.png>', ["Turing"], '<img alt=[PERSON] src=a.png>'),
+    ("html", "<img alt=Turing src=a.png>", ["Turing"], "<img alt=[PERSON] src=a.png>"),
     ("html", "<img alt='Alan Turing'>", ["Alan Turing"], "<img alt='[PERSON]'>"),
     ("html", '<p title="Ada Lovelace">', ["Ada Lovelace"], '<p title="[PERSON]">'),
     ("html", "<!-- by Ada Lovelace -->", ["Ada Lovelace"], "<!-- by [PERSON] -->"),
     ("html", "<Ada Lovelace>", ["Ada Lovelace"], "<[PERSON]>"),
-    ("html", '<script>var author = "Alan Turing";</script>', ["Alan Turing"], '<script>var author = "[PERSON]";</script>'),
+    (
+        "html",
+        '<script>var author = "Alan Turing";</script>',
+        ["Alan Turing"],
+        '<script>var author = "[PERSON]";</script>',
+    ),
     ("html", "<style>/* Grace Hopper */</style>", ["Grace Hopper"], "<style>/* [PERSON] */</style>"),
     ("html", "<![CDATA[Alan Turing]]>", ["Alan Turing"], "<![CDATA[[PERSON]]]>"),
     ("html", "<p>a<b and Ada Lovelace>", ["Ada Lovelace"], "<p>a<b and [PERSON]>"),
-    ("xml", '<?xml version="1.0"?><letter from="Alan Turing"/>', ["Alan Turing"], '<?xml version="1.0"?><letter from="[PERSON]"/>'),
+    (
+        "xml",
+        '<?xml version="1.0"?><letter from="Alan Turing"/>',
+        ["Alan Turing"],
+        '<?xml version="1.0"?><letter from="[PERSON]"/>',
+    ),
     ("xml", "<?author Grace Hopper?><a/>", ["Grace Hopper"], "<?author [PERSON]?><a/>"),
     ("markdown", "Photo: <img alt=Turing>", ["Turing"], "Photo: <img alt=[PERSON]>"),
     ("markdown", "<!-- Ada Lovelace -->", ["Ada Lovelace"], "<!-- [PERSON] -->"),
@@ -249,7 +321,9 @@ def test_every_kind_of_markup_content_is_reachable_and_never_left_silently(kind,
     with pytest.raises(RedactionIncomplete, match="1 entity found inside markup .*line 1, column"):
         redacted_as(text, names, kind)
     redaction = redact_document(text.encode(), lambda t: entities_at(t, *names), "label", kind=kind, allow_skipped=True)
-    assert redaction.data == text.encode() and [(e["start"], e["end"]) for e in redaction.left] == [(e["start"], e["end"]) for e in entities_at(text, *names)]
+    assert redaction.data == text.encode() and [(e["start"], e["end"]) for e in redaction.left] == [
+        (e["start"], e["end"]) for e in entities_at(text, *names)
+    ]
     assert redacted_as(text, names, kind, inside_tags=True) == expected
 
 
@@ -257,9 +331,12 @@ def test_text_that_markup_shows_is_replaced_by_default():
     page = "<html><head><title>Letter from Alan Turing</title></head><body><textarea>Grace Hopper</textarea>"
     page += "<svg><![CDATA[x]]></svg><p>Ada <b>Lovelace</b></p></body></html>"
     assert redacted_as(page, ["Alan Turing", "Grace Hopper", "Ada <b>Lovelace"], "html") == page.replace(
-        "Alan Turing", "[PERSON]").replace("Grace Hopper", "[PERSON]").replace("Ada <b>Lovelace", "[PERSON] <b>[PERSON]")
+        "Alan Turing", "[PERSON]"
+    ).replace("Grace Hopper", "[PERSON]").replace("Ada <b>Lovelace", "[PERSON] <b>[PERSON]")
     xml = '<?xml version="1.0"?><note><to>Alan Turing</to><body><![CDATA[Grace Hopper <x>]]></body></note>'
-    assert redacted_as(xml, ["Alan Turing", "Grace Hopper"], "xml") == xml.replace("Alan Turing", "[PERSON]").replace("Grace Hopper", "[PERSON]")
+    assert redacted_as(xml, ["Alan Turing", "Grace Hopper"], "xml") == xml.replace("Alan Turing", "[PERSON]").replace(
+        "Grace Hopper", "[PERSON]"
+    )
 
 
 def test_an_entity_half_in_a_tag_is_replaced_where_it_can_be_and_reported():
@@ -280,27 +357,44 @@ def test_a_name_in_a_tag_inside_a_longer_entity_is_not_taken_for_structure():
     out = redact_document(text.encode(), lambda t: [around, in_title], "label", True, "html").data.decode()
     assert out == '<p>[PERSON] <span title="[PERSON]">[PERSON]</span> wrote.</p>'
     # alone, the longer entity keeps a tag it holds as its structure, unless the tag shares a word with it
-    assert redacted_as('<p>Ada <span class="x">Lovelace</span></p>', ["Ada <span class=\"x\">Lovelace"], "html") == '<p>[PERSON] <span class="x">[PERSON]</span></p>'
+    assert (
+        redacted_as('<p>Ada <span class="x">Lovelace</span></p>', ['Ada <span class="x">Lovelace'], "html")
+        == '<p>[PERSON] <span class="x">[PERSON]</span></p>'
+    )
     linked = 'Alan <a href="/wiki/Turing">Turing</a>'
     with pytest.raises(RedactionIncomplete):
         redacted_as(linked, [linked[: linked.index("</a>")]], "html")
-    assert redacted_as(linked, [linked[: linked.index("</a>")]], "html", inside_tags=True) == '[PERSON] <a href="[PERSON]">[PERSON]</a>'  # the whole value: it holds the name
+    assert (
+        redacted_as(linked, [linked[: linked.index("</a>")]], "html", inside_tags=True)
+        == '[PERSON] <a href="[PERSON]">[PERSON]</a>'
+    )  # the whole value: it holds the name
 
 
 def test_placeholders_are_escaped_in_markup():
     label = "<img src=x onerror=alert(1)>"
     for kind in ("html", "xml", "markdown"):
-        out = redact_document(b"<p>Alan Turing</p>", lambda t: [{"start": 3, "end": 14, "label": label}], "label", kind=kind).data
+        out = redact_document(
+            b"<p>Alan Turing</p>", lambda t: [{"start": 3, "end": 14, "label": label}], "label", kind=kind
+        ).data
         assert b"<IMG" not in out and out == b"<p>[&lt;IMG_SRC=X_ONERROR=ALERT(1)&gt;]</p>"
-    out = redact_document(b'<a title="Ada">', lambda t: [{"start": 10, "end": 13, "label": "x"}], 'a" onclick="x', True, "html").data
+    out = redact_document(
+        b'<a title="Ada">', lambda t: [{"start": 10, "end": 13, "label": "x"}], 'a" onclick="x', True, "html"
+    ).data
     assert out == b'<a title="a&quot; onclick=&quot;x">'
-    assert redact_document(b"Ada", lambda t: [{"start": 0, "end": 3, "label": label}], "label").data == b"[<IMG_SRC=X_ONERROR=ALERT(1)>]"
+    assert (
+        redact_document(b"Ada", lambda t: [{"start": 0, "end": 3, "label": label}], "label").data
+        == b"[<IMG_SRC=X_ONERROR=ALERT(1)>]"
+    )
 
 
 def test_numbered_placeholders_never_take_a_number_the_document_holds():
     text = "[PERSON_1] and [PERSON_3] are from the first pass; Alan Turing, Grace Hopper, Ada Lovelace and Alan Turing."
-    out = redacted_as(text, ["Alan Turing", "Grace Hopper", "Ada Lovelace", "Alan Turing"], "text", placeholder="numbered")
-    assert out == "[PERSON_1] and [PERSON_3] are from the first pass; [PERSON_2], [PERSON_4], [PERSON_5] and [PERSON_2]."
+    out = redacted_as(
+        text, ["Alan Turing", "Grace Hopper", "Ada Lovelace", "Alan Turing"], "text", placeholder="numbered"
+    )
+    assert (
+        out == "[PERSON_1] and [PERSON_3] are from the first pass; [PERSON_2], [PERSON_4], [PERSON_5] and [PERSON_2]."
+    )
     # a second pass over a redacted file: the new names get numbers of their own
     second = redacted_as(out + " Later: Joan Clarke.", ["Joan Clarke"], "text", placeholder="numbered")
     assert second.endswith("Later: [PERSON_6].") and second.count("[PERSON_2]") == 2
@@ -309,8 +403,13 @@ def test_numbered_placeholders_never_take_a_number_the_document_holds():
 def test_restore_refuses_the_mapping_of_another_file_that_redacts_the_same():
     """Two form letters that redact to the same bytes: the bytes cannot tell their mappings
     apart, the name of the redacted file can."""
-    letters = {name: f"Dear {who},\nyour order has shipped.\n".encode() for name, who in (("a", "Alan Turing"), ("b", "Ada Lovelace"))}
-    done = {name: redact_document(data, lambda t: entities_at(t, t[5 : t.index(",")])) for name, data in letters.items()}
+    letters = {
+        name: f"Dear {who},\nyour order has shipped.\n".encode()
+        for name, who in (("a", "Alan Turing"), ("b", "Ada Lovelace"))
+    }
+    done = {
+        name: redact_document(data, lambda t: entities_at(t, t[5 : t.index(",")])) for name, data in letters.items()
+    }
     assert done["a"].data == done["b"].data
     mapping_a = json.loads(json.dumps(done["a"].mapping("a.red.txt")))
     assert restore_document(done["a"].data, mapping_a, "a.red.txt") == letters["a"]
@@ -336,17 +435,35 @@ DAMAGED_MAPPINGS = {
     "no replacements": lambda m: {k: v for k, v in m.items() if k != "replacements"},
     "replacements not a list": lambda m: {**m, "replacements": {"0": 1}},
     "a replacement not an object": lambda m: {**m, "replacements": [1, 2]},
-    "a missing key": lambda m: {**m, "replacements": [{k: v for k, v in r.items() if k != "original"} for r in m["replacements"]]},
-    "offsets as strings": lambda m: {**m, "replacements": [{**r, "redacted_start": str(r["redacted_start"])} for r in m["replacements"]]},
+    "a missing key": lambda m: {
+        **m,
+        "replacements": [{k: v for k, v in r.items() if k != "original"} for r in m["replacements"]],
+    },
+    "offsets as strings": lambda m: {
+        **m,
+        "replacements": [{**r, "redacted_start": str(r["redacted_start"])} for r in m["replacements"]],
+    },
     "offsets as booleans": lambda m: {**m, "replacements": [{**r, "redacted_start": False} for r in m["replacements"]]},
-    "negative offsets": lambda m: {**m, "replacements": [{**r, "redacted_start": -5, "redacted_end": 5} for r in m["replacements"]]},
+    "negative offsets": lambda m: {
+        **m,
+        "replacements": [{**r, "redacted_start": -5, "redacted_end": 5} for r in m["replacements"]],
+    },
     "overlapping": lambda m: {**m, "replacements": [m["replacements"][0], m["replacements"][0]]},
-    "huge numbers": lambda m: {**m, "replacements": [{**r, "redacted_start": 10**30, "redacted_end": 10**30 + 10} for r in m["replacements"]]},
-    "floats": lambda m: {**m, "replacements": [{**r, "redacted_end": float(r["redacted_end"])} for r in m["replacements"]]},
+    "huge numbers": lambda m: {
+        **m,
+        "replacements": [{**r, "redacted_start": 10**30, "redacted_end": 10**30 + 10} for r in m["replacements"]],
+    },
+    "floats": lambda m: {
+        **m,
+        "replacements": [{**r, "redacted_end": float(r["redacted_end"])} for r in m["replacements"]],
+    },
     "a hash that is not one": lambda m: {**m, "sha256": 12},
     "no version": lambda m: {k: v for k, v in m.items() if k != "version"},
     "a name that is not a name": lambda m: {**m, "redacted_file": ["x"]},
-    "an original that is not text": lambda m: {**m, "replacements": [{**r, "original": None} for r in m["replacements"]]},
+    "an original that is not text": lambda m: {
+        **m,
+        "replacements": [{**r, "original": None} for r in m["replacements"]],
+    },
 }
 
 
@@ -361,7 +478,11 @@ def test_damaged_mappings_are_refused_with_a_reason(shape):
 # -- end to end, the real checkpoint through the command line ---------------------------
 def test_cli_redacts_html_with_bom_and_crlf_and_restores_it(tmp_path):
     page = tmp_path / "page.html"
-    original = BOM + '<p>Contact Alan Turing at Bletchley Park.</p>\r\n<img alt="Alan Turing" src="a.png">\r\n<p>Grace Hopper replied.</p>\r\n'.encode()
+    original = (
+        BOM
+        + '<p>Contact Alan Turing at Bletchley Park.</p>\r\n<img alt="Alan Turing" src="a.png">\r\n<p>Grace Hopper'
+        " replied.</p>\r\n".encode()
+    )
     page.write_bytes(original)
     out, mapping, preview = tmp_path / "red.html", tmp_path / "map.json", tmp_path / "check.html"
     runner = CliRunner()
@@ -374,7 +495,11 @@ def test_cli_redacts_html_with_bom_and_crlf_and_restores_it(tmp_path):
     # allowed: written, with the name left and said so (not "✔")
     allowed = runner.invoke(app, args + ["--allow-skipped"])
     assert allowed.exit_code == 0, allowed.output
-    assert b'<img alt="Alan Turing" src="a.png">' in out.read_bytes() and "LEFT in the output" in allowed.stderr and "✔" not in allowed.stderr
+    assert (
+        b'<img alt="Alan Turing" src="a.png">' in out.read_bytes()
+        and "LEFT in the output" in allowed.stderr
+        and "✔" not in allowed.stderr
+    )
     result = runner.invoke(app, args + ["--inside-tags"])
     assert result.exit_code == 0, result.output
     redacted = out.read_bytes()
@@ -388,14 +513,42 @@ def test_cli_redacts_html_with_bom_and_crlf_and_restores_it(tmp_path):
     result = runner.invoke(app, ["restore", str(out), "--mapping", str(mapping), "-o", str(tmp_path / "back.html")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "back.html").read_bytes() == original
-    bad = runner.invoke(app, ["redact", str(page), "-l", "person", "-m", str(REF_MINILM), "--preview-color", "nocolour"])
+    bad = runner.invoke(
+        app, ["redact", str(page), "-l", "person", "-m", str(REF_MINILM), "--preview-color", "nocolour"]
+    )
     assert bad.exit_code == 1 and "is not a colour" in bad.stderr
 
 
 MARKUP_ALPHABET = st.sampled_from(
     list("<>/!?-=\"' \n\r\t`\\[]&;ab")
-    + ["<!--", "-->", "<![CDATA[", "]]>", "<?", "?>", "<!DOCTYPE", "</", "<b ", "<a href=", "title=\"Ada", "Ada", "Lovelace"]
-    + ["<script>", "</script>", "<style>", "</style>", "<title>", "</title>", "<plaintext>", "<https://", "@x.org>", "```\n", "``"]
+    + [
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<?",
+        "?>",
+        "<!DOCTYPE",
+        "</",
+        "<b ",
+        "<a href=",
+        'title="Ada',
+        "Ada",
+        "Lovelace",
+    ]
+    + [
+        "<script>",
+        "</script>",
+        "<style>",
+        "</style>",
+        "<title>",
+        "</title>",
+        "<plaintext>",
+        "<https://",
+        "@x.org>",
+        "```\n",
+        "``",
+    ]
 )
 
 
@@ -423,8 +576,15 @@ def test_no_letter_of_an_entity_found_survives_unreported(pieces, cuts, kind, in
         own_text = "".join(text[k] if classes[k] == 0 else " " for k in span)
         # the entity's text is replaced; what stays of it (markup it holds whole) shares no word with that text
         assert all(k in replaced for k in span if classes[k] == 0 and text[k].isalnum()), (text, ent)
-        kept = "".join(text[k] if k not in replaced and classes[k] != 2 else " " for k in span)  # syntax (<![CDATA[) aside
-        assert ent in left or not any(c.isalnum() for c in kept) or (
-            any(c.isalnum() for c in own_text) and not set(word.findall(own_text.casefold())) & set(word.findall(kept.casefold()))
+        kept = "".join(
+            text[k] if k not in replaced and classes[k] != 2 else " " for k in span
+        )  # syntax (<![CDATA[) aside
+        assert (
+            ent in left
+            or not any(c.isalnum() for c in kept)
+            or (
+                any(c.isalnum() for c in own_text)
+                and not set(word.findall(own_text.casefold())) & set(word.findall(kept.casefold()))
+            )
         ), (text, ent)
     assert not left or not inside_tags

@@ -6,6 +6,7 @@ The pipe's relations are those of the core's ``predict_relations`` (itself the o
 sentences, through a saved pipeline; ``dep``/``dest`` index ``doc.ents``. Then the settings
 (config, per call, per doc), what survives DocBin, Doc.to_disk and n_process=2, and refusals.
 """
+
 import json
 import signal
 from html.parser import HTMLParser
@@ -13,12 +14,12 @@ from typing import Any, List
 
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
-
 from helpers.cli import invoke, said
 from helpers.data import REF_MINILM, benchmark
 from helpers.parity import SCORE_TOL, load_official
 from helpers.relex_checkpoints import RELATION_TYPES
+from spacy.tokens import Doc, DocBin
+
 from spacy_gliner.alignment import exact_entities
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.relation_search import predict_relations
@@ -47,14 +48,26 @@ def as_core(doc: Doc) -> List[tuple]:
     rows = []
     for r in doc._.rel:
         head, tail = r["head"], r["tail"]
-        rows.append(((head["start_char"], head["end_char"], head["label"]), (tail["start_char"], tail["end_char"], tail["label"]), r["relation"], r["score"]))
+        rows.append(
+            (
+                (head["start_char"], head["end_char"], head["label"]),
+                (tail["start_char"], tail["end_char"], tail["label"]),
+                r["relation"],
+                r["score"],
+            )
+        )
     return rows
 
 
 def core_rows(relations: List[dict]) -> List[tuple]:
     names = {description: label for label, description in RELATIONS.items()}
     return [
-        ((r["head"]["start"], r["head"]["end"], r["head"]["type"]), (r["tail"]["start"], r["tail"]["end"], r["tail"]["type"]), names[r["relation"]], r["score"])
+        (
+            (r["head"]["start"], r["head"]["end"], r["head"]["type"]),
+            (r["tail"]["start"], r["tail"]["end"], r["tail"]["type"]),
+            names[r["relation"]],
+            r["score"],
+        )
         for r in relations
     ]
 
@@ -72,8 +85,12 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
     relex_nlp(relex_checkpoint(name), labels, relations=RELATIONS, threshold=threshold).to_disk(tmp_path / "nlp")
     nlp = spacy.load(tmp_path / "nlp")
     docs = list(nlp.pipe(texts))
-    _, expected = predict_relations(checkpoint.load(relex_checkpoint(name), relations=True), texts, labels, list(RELATIONS.values()), threshold)
-    official = load_official(relex_checkpoint(name)).inference(texts, labels, relations=list(RELATIONS.values()), threshold=threshold)[1]
+    _, expected = predict_relations(
+        checkpoint.load(relex_checkpoint(name), relations=True), texts, labels, list(RELATIONS.values()), threshold
+    )
+    official = load_official(relex_checkpoint(name)).inference(
+        texts, labels, relations=list(RELATIONS.values()), threshold=threshold
+    )[1]
     assert sum(map(len, expected)) > 0  # not the parity of empty outputs
     for doc, mine, theirs in zip(docs, expected, official):
         assert_same(as_core(doc), core_rows(mine))
@@ -81,7 +98,10 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
         for r in doc._.rel:  # dep/dest: the entity of doc.ents at those characters (flat: every end is there)
             for end, index in (("head", r["dep"]), ("tail", r["dest"])):
                 ent = doc.ents[index]
-                assert ent.label_ == r[end]["label"] and ent.start_char <= r[end]["start_char"] < r[end]["end_char"] <= ent.end_char
+                assert (
+                    ent.label_ == r[end]["label"]
+                    and ent.start_char <= r[end]["start_char"] < r[end]["end_char"] <= ent.end_char
+                )
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +131,9 @@ def test_no_relation_types_gives_entities_and_no_relations(relex_checkpoint, rel
     texts, labels = relex_sentences
     nlp = relex_nlp(relex_checkpoint("span-none"), labels, threshold=0.5)
     docs = list(nlp.pipe(texts))
-    entities, _ = predict_relations(checkpoint.load(relex_checkpoint("span-none"), relations=True), texts, labels, [], 0.5)
+    entities, _ = predict_relations(
+        checkpoint.load(relex_checkpoint("span-none"), relations=True), texts, labels, [], 0.5
+    )
     assert [[(e["start"], e["end"], e["label"]) for e in found] for found in entities] == [
         [(e.start, e.end, e.label) for e in exact_entities(doc.spans["sc"])] for doc in docs
     ]
@@ -136,7 +158,9 @@ def test_relations_survive_docbin_to_disk_and_n_process(relex_pipe, relex_senten
     assert [list(d._.rel) for d in restored] == [d._.rel for d in docs]
     docs[0].to_disk(tmp_path / "doc")
     assert list(Doc(relex_pipe.vocab).from_disk(tmp_path / "doc")._.rel) == docs[0]._.rel
-    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("relex_pipe.pipe(n_process=2) hangs")))
+    old = signal.signal(
+        signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("relex_pipe.pipe(n_process=2) hangs"))
+    )
     try:
         signal.alarm(300)
         multi = list(relex_pipe.pipe(texts, n_process=2, batch_size=2))
@@ -179,11 +203,15 @@ def test_per_label_thresholds_choose_the_candidates_relations_join(relex_pipe, r
     text = relex_sentences[0][3]
     uniform = as_core(relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(text), threshold={"*": 0.5}))
     assert uniform == as_core(relex_pipe(text))  # {"*": 0.5} is 0.5
-    doc = relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(text), threshold={"organization": 0.99, "*": 0.5}, relation_threshold=0.5)
+    doc = relex_pipe.get_pipe("gliner")(
+        relex_pipe.make_doc(text), threshold={"organization": 0.99, "*": 0.5}, relation_threshold=0.5
+    )
     entities = {(e.start, e.end, e.label) for e in exact_entities(doc.spans["sc"])}
     assert all(e.label != "organization" for e in exact_entities(doc.spans["sc"]) if e.score <= 0.99)
     assert doc._.rel and all(
-        (r[end]["start_char"], r[end]["end_char"], r[end]["label"]) in entities for r in doc._.rel for end in ("head", "tail")
+        (r[end]["start_char"], r[end]["end_char"], r[end]["label"]) in entities
+        for r in doc._.rel
+        for end in ("head", "tail")
     )
     assert any(r[0][2] == "organization" or r[1][2] == "organization" for r in uniform)
     assert not any(r["head"]["label"] == "organization" or r["tail"]["label"] == "organization" for r in doc._.rel)
@@ -200,7 +228,9 @@ def test_predict_writes_each_records_relations(relex_checkpoint, relex_sentences
     texts, labels = relex_sentences
     folder = relex_checkpoint("span-none")
     corpus = tmp_path / "in.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts[2:5])), encoding="utf8")
+    corpus.write_text(
+        "".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts[2:5])), encoding="utf8"
+    )
     nlp = relex_nlp(folder, labels, relations=RELATIONS, threshold=0.5)
     if saved:
         nlp.to_disk(tmp_path / "nlp")
@@ -214,7 +244,12 @@ def test_predict_writes_each_records_relations(relex_checkpoint, relex_sentences
     assert [r["id"] for r in records] == [0, 1, 2]
     for record, text in zip(records, texts[2:5]):
         expected = [
-            {"label": r[2], "score": round(r[3], 4), "head": dict(zip(("start", "end", "label"), r[0])), "tail": dict(zip(("start", "end", "label"), r[1]))}
+            {
+                "label": r[2],
+                "score": round(r[3], 4),
+                "head": dict(zip(("start", "end", "label"), r[0])),
+                "tail": dict(zip(("start", "end", "label"), r[1])),
+            }
             for r in as_core(nlp(text))
         ]
         for r in expected:
@@ -231,7 +266,20 @@ def test_predict_refuses_relations_where_they_cannot_be_read(relex_checkpoint, t
     assert result.exit_code == 1 and "need a relation-extraction (relex) GLiNER model" in said(result)
     corpus = tmp_path / "in.jsonl"
     corpus.write_text(json.dumps({"text": "Paris is in France."}) + "\n", encoding="utf8")
-    result = invoke("predict", str(corpus), "-m", str(relex_checkpoint("span-none")), "-l", "city", "--relations", "located in", "--engine", "ray", "-o", str(tmp_path / "o.jsonl"))
+    result = invoke(
+        "predict",
+        str(corpus),
+        "-m",
+        str(relex_checkpoint("span-none")),
+        "-l",
+        "city",
+        "--relations",
+        "located in",
+        "--engine",
+        "ray",
+        "-o",
+        str(tmp_path / "o.jsonl"),
+    )
     assert result.exit_code != 0 and "--engine ray does not carry relations yet" in said(result)
 
 
@@ -270,7 +318,9 @@ def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentence
     assert page.words == [doc.text[a:b] for a, b, _ in ends] and page.tags == [label for _, _, label in ends]
     assert sorted(page.arcs) == sorted(r["relation"] for r in doc._.rel)
     relex_pipe.to_disk(tmp_path / "relex_pipe")
-    result = invoke("render", relex_sentences[0][3], "-m", str(tmp_path / "relex_pipe"), "-o", str(tmp_path / "page.html"))
+    result = invoke(
+        "render", relex_sentences[0][3], "-m", str(tmp_path / "relex_pipe"), "-o", str(tmp_path / "page.html")
+    )
     assert result.exit_code == 0, result.output
     page = _Page()
     page.feed((tmp_path / "page.html").read_text(encoding="utf8"))
@@ -292,7 +342,10 @@ def test_docs_of_one_batch_keep_their_own_relation_thresholds(relex_pipe, relex_
     docs = [relex_pipe.make_doc(t) for t in texts]
     docs[1].user_data["gliner_relation_threshold"] = 0.9
     together = [as_core(d) for d in relex_pipe.get_pipe("gliner").pipe(docs)]
-    alone = [as_core(relex_pipe(texts[0])), as_core(relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(texts[1]), relation_threshold=0.9))]
+    alone = [
+        as_core(relex_pipe(texts[0])),
+        as_core(relex_pipe.get_pipe("gliner")(relex_pipe.make_doc(texts[1]), relation_threshold=0.9)),
+    ]
     assert together == alone and all(r[3] > 0.9 for r in together[1]) and any(r[3] <= 0.9 for r in together[0])
 
 

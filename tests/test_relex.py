@@ -8,6 +8,7 @@ relations (heads, tails, labels, entity indices, in the same order) with scores 
 ``SCORE_TOL``, for both families and both published relation layers, flat and nested, at
 several thresholds, on benchmark sentences. Then long texts in windows, and what is refused.
 """
+
 import json
 import os
 import shutil
@@ -16,17 +17,17 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 import torch
-
 from helpers.data import benchmark
-from helpers.parity import Comparison, SCORE_TOL, compare, load_official, official_inference
+from helpers.parity import SCORE_TOL, Comparison, compare, load_official, official_inference
 from helpers.relex_checkpoints import RELATION_TYPES, RELEX_CHECKPOINTS
+
 from spacy_gliner.model import checkpoint, relations
 from spacy_gliner.model.inputs import Window
-from spacy_gliner.model.words import split_words
 from spacy_gliner.model.relation_search import RelationSearch, _one_window_each, predict_relations
 from spacy_gliner.model.relation_settings import NOT_IN_PIPELINE, UNSUPPORTED_RELATION_LAYERS
 from spacy_gliner.model.search import SpanSearch
 from spacy_gliner.model.settings import CheckpointError
+from spacy_gliner.model.words import split_words
 
 # thresholds where each tiny checkpoint has entities and relations, but not between all pairs
 THRESHOLDS = {"span-none": (0.5, 0.7), "span-gcn": (0.5, 0.7), "token-none": (0.4, 0.45), "token-gcn": (0.35, 0.4)}
@@ -51,14 +52,24 @@ def sentences() -> Tuple[List[str], List[str]]:
     return benchmark("conll2003", 8)
 
 
-def assert_official(official: Any, ours: Any, texts: List[str], labels: List[str], relation_types: List[str], batch_size: int = 4, **run: Any) -> int:
+def assert_official(
+    official: Any,
+    ours: Any,
+    texts: List[str],
+    labels: List[str],
+    relation_types: List[str],
+    batch_size: int = 4,
+    **run: Any,
+) -> int:
     """Our entities are the official ones, or differ by float near-ties only (``Comparison``);
     where a text's entities are the official ones, so are its relations: the same heads,
     tails (``entity_idx`` included) and types in the same order, scores within ``SCORE_TOL``
     (where they differ, the relations between other entities differ too: not compared).
     The number of official relations."""
     entity_run = {k: v for k, v in run.items() if k in ("threshold", "flat_ner", "multi_label")}
-    their_entities = official_inference(official, texts, labels, batch_size=batch_size, relations=relation_types, return_relations=False, **entity_run)
+    their_entities = official_inference(
+        official, texts, labels, batch_size=batch_size, relations=relation_types, return_relations=False, **entity_run
+    )
     their_relations = official.inference(texts, labels, relations=relation_types, batch_size=batch_size, **run)[1]
     our_entities, our_relations = predict_relations(ours, texts, labels, relation_types, batch_size=batch_size, **run)
     compare(their_entities, our_entities, run["threshold"], Comparison()).check()
@@ -66,11 +77,15 @@ def assert_official(official: Any, ours: Any, texts: List[str], labels: List[str
         for r in our_relations[i]:  # each end is the entity it points at
             for end in ("head", "tail"):
                 e = b[r[end]["entity_idx"]]
-                assert (e["start"], e["end"], e["text"], e["label"]) == tuple(r[end][k] for k in ("start", "end", "text", "type"))
+                assert (e["start"], e["end"], e["text"], e["label"]) == tuple(
+                    r[end][k] for k in ("start", "end", "text", "type")
+                )
         if [(e["start"], e["end"], e["label"]) for e in a] != [(e["start"], e["end"], e["label"]) for e in b]:
             continue
         theirs, mine = their_relations[i], our_relations[i]
-        assert [(r["head"], r["tail"], r["relation"]) for r in theirs] == [(r["head"], r["tail"], r["relation"]) for r in mine], i
+        assert [(r["head"], r["tail"], r["relation"]) for r in theirs] == [
+            (r["head"], r["tail"], r["relation"]) for r in mine
+        ], i
         assert all(abs(x["score"] - y["score"]) <= SCORE_TOL for x, y in zip(theirs, mine)), i
     return sum(map(len, their_relations))
 
@@ -193,7 +208,10 @@ def test_weights_of_another_relex_family_fail_at_the_header(relex_checkpoint, tm
 
     folder = _copy(relex_checkpoint(name), tmp_path, relations_layer=layer)
     state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    save_file({k: v.contiguous() for k, v in state.items() if not (drop and k.startswith(drop))}, str(folder / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in state.items() if not (drop and k.startswith(drop))},
+        str(folder / "model.safetensors"),
+    )
     (folder / "pytorch_model.bin").unlink()
     with pytest.raises(CheckpointError, match=message):
         checkpoint.check_local(folder, relations=True)

@@ -3,6 +3,7 @@
 trip, and settings written back exactly as given. Bytes from elsewhere: file names it never
 writes, damaged weights and unreadable bytes refused, leaving the component as it was.
 """
+
 import json
 from pathlib import Path
 from typing import List
@@ -10,14 +11,13 @@ from typing import List
 import pytest
 import spacy
 import srsly
+from helpers.data import benchmark
+from helpers.docs import spans_and_scores
+from helpers.pipelines import LABELS, SENTENCE, THRESHOLD, gliner_pipeline
 from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
 from spacy_gliner.model.settings import CheckpointError
-
-from helpers.data import benchmark
-from helpers.docs import spans_and_scores
-from helpers.pipelines import LABELS, SENTENCE, THRESHOLD, gliner_pipeline
 
 FAMILIES = ("markerV0-bert", "token-bert-w3", "bi-markerV0-bert-h48", "bi-token-deberta")
 AI_TEXTS, AI_LABELS = benchmark("CrossNER_AI", 6)
@@ -27,7 +27,9 @@ def _entities(nlp: spacy.Language) -> List[list]:
     out = []
     for doc in nlp.pipe(AI_TEXTS):
         group = doc.spans["sc"]
-        out.append([(s.start_char, s.end_char, s.label_, float(score)) for s, score in zip(group, group.attrs["scores"])])
+        out.append(
+            [(s.start_char, s.end_char, s.label_, float(score)) for s, score in zip(group, group.attrs["scores"])]
+        )
     return out
 
 
@@ -50,7 +52,9 @@ def test_a_bi_encoder_carries_its_labels_tokenizer_in_its_bytes(tiny_checkpoint)
     assert "model/labels_tokenizer/tokenizer_config.json" in names
 
 
-@pytest.mark.parametrize("name", ["model/labels_tokenizer/sub/x", "model/labels_tokenizer/../../x", "model/other/x", "labels_tokenizer/x"])
+@pytest.mark.parametrize(
+    "name", ["model/labels_tokenizer/sub/x", "model/labels_tokenizer/../../x", "model/other/x", "labels_tokenizer/x"]
+)
 def test_no_other_sub_folder_is_accepted_from_bytes(name, tiny_checkpoint):
     pipe = gliner_pipeline(tiny_checkpoint("bi-markerV0-bert-h48"), AI_LABELS).get_pipe("gliner")
     files = srsly.msgpack_loads(pipe.to_bytes(exclude=["model"]))
@@ -76,7 +80,9 @@ def test_settings_are_written_back_as_given(threshold, tiny_checkpoint, tmp_path
 # -- bytes from elsewhere ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../escaped", "/tmp/spacy_gliner_escaped_abs", "model/../../escaped", "model/sub/x", "", "."])
+@pytest.mark.parametrize(
+    "name", ["../escaped", "/tmp/spacy_gliner_escaped_abs", "model/../../escaped", "model/sub/x", "", "."]
+)
 def test_from_bytes_refuses_names_it_never_writes(tiny, tmp_path, name, monkeypatch):
     nlp = gliner_pipeline(tiny, threshold=THRESHOLD)
     pipe = nlp.get_pipe("gliner")
@@ -103,7 +109,9 @@ def test_failed_from_bytes_leaves_the_component_as_it_was(tiny):
     assert spans_and_scores(nlp(SENTENCE)) == before
 
 
-@pytest.mark.parametrize("data", [b"", b"\x93\x01", b"hello", srsly.msgpack_dumps([1, 2]), srsly.msgpack_dumps({"cfg": 3})])
+@pytest.mark.parametrize(
+    "data", [b"", b"\x93\x01", b"hello", srsly.msgpack_dumps([1, 2]), srsly.msgpack_dumps({"cfg": 3})]
+)
 def test_unreadable_bytes_say_what_they_are(tiny, data):
     pipe = gliner_pipeline(tiny, threshold=THRESHOLD).get_pipe("gliner")
     with pytest.raises(ValueError, match=r"not the bytes of a gliner component.*to_bytes"):
@@ -112,7 +120,9 @@ def test_unreadable_bytes_say_what_they_are(tiny, data):
 
 def test_from_bytes_restores_labels_and_settings(tiny, tmp_path):
     """The round trip gives back the component a user had: labels with descriptions and every setting."""
-    source = gliner_pipeline(tiny, labels={"PER": "person", "GPE": "city"}, threshold=0.2, nested=True, spans_key="found")
+    source = gliner_pipeline(
+        tiny, labels={"PER": "person", "GPE": "city"}, threshold=0.2, nested=True, spans_key="found"
+    )
     source.get_pipe("gliner").batch_size = 3
     expected = spans_and_scores(source(SENTENCE), "found")
     for restore in ("bytes", "disk"):
@@ -131,7 +141,9 @@ def test_from_bytes_restores_labels_and_settings(tiny, tmp_path):
 def test_old_cfg_with_trained_labels_only_still_loads(tiny, tmp_path):
     source = gliner_pipeline(tiny, threshold=THRESHOLD)
     source.to_disk(tmp_path / "nlp")
-    (tmp_path / "nlp" / "gliner" / "cfg").write_text(json.dumps({"trained_labels": {"award": "award"}}), encoding="utf8")
+    (tmp_path / "nlp" / "gliner" / "cfg").write_text(
+        json.dumps({"trained_labels": {"award": "award"}}), encoding="utf8"
+    )
     nlp = spacy.load(tmp_path / "nlp")
     pipe = nlp.get_pipe("gliner")
     assert pipe.cfg["trained_labels"] == {"award": "award"} and pipe.labels == tuple(LABELS) and pipe.threshold == 0.3

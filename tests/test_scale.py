@@ -5,6 +5,7 @@ One local cluster (2 workers) serves the module; a tiny official checkpoint keep
 runs short. The single-process ``predict`` output is the reference: for JSON lines, byte
 for byte. What is refused before any work is in ``test_scale_checks.py``.
 """
+
 import json
 import os
 import signal
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
+from helpers.data import BENCHMARKS
 from typer.testing import CliRunner
 
-from helpers.data import BENCHMARKS
 from spacy_gliner.cli.app import app
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,9 @@ LABELS = "person,organization,location"
 
 def _records(n: int) -> List[Dict[str, Any]]:
     sentences = [x["sentence"] for x in json.loads((BENCHMARKS / "conll2003" / "test.json").read_text(encoding="utf8"))]
-    return [{"id": f"doc-{i}", "text": sentences[i % len(sentences)], "n": i, "nested": {"k": [i, "x"]}} for i in range(n)]
+    return [
+        {"id": f"doc-{i}", "text": sentences[i % len(sentences)], "n": i, "nested": {"k": [i, "x"]}} for i in range(n)
+    ]
 
 
 def _write_jsonl(path: Path, records: List[Dict[str, Any]]) -> Path:
@@ -83,7 +86,9 @@ def _same(found: List[Dict[str, Any]], expected: List[Dict[str, Any]]) -> None:
 def test_ray_jsonl_equals_the_single_process_run(cluster, corpus, tmp_path):
     source, model, expected = corpus
     out = tmp_path / "ray.jsonl"
-    result = _predict(str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--workers", "2")
+    result = _predict(
+        str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--workers", "2"
+    )
     assert result.exit_code == 0, result.output
     _same(_read_jsonl(out), expected)
 
@@ -93,9 +98,14 @@ def test_ray_jsonl_equals_the_single_process_run(cluster, corpus, tmp_path):
 # "error", "entities" and internal-looking fields), and lines it refuses (a trailing comma,
 # NaN, not an object, no text, a lone surrogate, bytes that are not UTF-8).
 ODD_LINES = [
-    b'\xef\xbb\xbf{"id": 1, "text": "Alan Turing met Ada Lovelace in London.", "error": "mine", "f": 1.0, "e": 1e5, "E": 1E+2, '
-    b'"neg": -0, "big": 123456789012345678901234567890, "tiny": 1e-320, "sum": 0.30000000000000004}',
-    b'{"text": "Barack Obama visited Paris.", "id": 2, "entities": [1, 2], "u": "\\u00e9\\ud83d\\ude00", "raw": "\xc3\xa9"}',
+    (
+        b'\xef\xbb\xbf{"id": 1, "text": "Alan Turing met Ada Lovelace in London.", "error": "mine", "f": 1.0, "e": 1e5,'
+        b' "E": 1E+2, "neg": -0, "big": 123456789012345678901234567890, "tiny": 1e-320, "sum": 0.30000000000000004}'
+    ),
+    (
+        b'{"text": "Barack Obama visited Paris.", "id": 2, "entities": [1, 2], "u": "\\u00e9\\ud83d\\ude00", "raw":'
+        b' "\xc3\xa9"}'
+    ),
     b'{"id": 3, "text": "x",}',
     b'  {"nested": {"b": 1, "a": [1, 2.5, {"z": null}]}, "id" : 3.0,"text":"Grace Hopper worked at Yale."}  ',
     b"",
@@ -128,7 +138,11 @@ def test_records_pass_through_byte_for_byte_and_bad_lines_are_refused_like_local
     assert local.exit_code == 0 and ray_run.exit_code == 0, ray_run.output
     written = (tmp_path / "ray.jsonl").read_bytes()
     assert written == (tmp_path / "local.jsonl").read_bytes()
-    assert len(written.splitlines()) == 5 and b'"error": "mine"' in written and b"123456789012345678901234567890" in written
+    assert (
+        len(written.splitlines()) == 5
+        and b'"error": "mine"' in written
+        and b"123456789012345678901234567890" in written
+    )
     assert any(json.loads(line)["entities"] for line in written.splitlines())
 
     def skipped(result: Any) -> List[str]:
@@ -136,7 +150,10 @@ def test_records_pass_through_byte_for_byte_and_bad_lines_are_refused_like_local
 
     assert len(skipped(ray_run)) == 6 and skipped(ray_run) == skipped(local)
     message = " ".join(ray_run.output.split())
-    assert "odd.jsonl, line 3, column 23: not valid JSON" in message and "odd.jsonl, line 11: the line is not UTF-8 text" in message
+    assert (
+        "odd.jsonl, line 3, column 23: not valid JSON" in message
+        and "odd.jsonl, line 11: the line is not UTF-8 text" in message
+    )
     local, ray_run = _run_both(source, model)  # --on-error fail: the first bad line stops both
     assert local.exit_code == ray_run.exit_code == 1
     assert "odd.jsonl, line 3, column 23: not valid JSON: Expecting property name" in " ".join(ray_run.output.split())
@@ -175,7 +192,9 @@ def test_parquet_in_and_out(cluster, corpus, tmp_path):
     pq.write_table(pa.Table.from_pylist(records[:150]), folder / "part-0.parquet")
     pq.write_table(pa.Table.from_pylist([{**r, "extra": r["n"]} for r in records[150:]]), folder / "part-1.parquet")
     out = tmp_path / "out.parquet"
-    result = _predict(str(folder), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--workers", "2")
+    result = _predict(
+        str(folder), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--workers", "2"
+    )
     assert result.exit_code == 0, result.output
     found = pq.read_table(out).to_pylist()
     assert [r["id"] for r in found] == [r["id"] for r in expected]
@@ -195,7 +214,9 @@ def test_jsonl_to_parquet_takes_its_schema_from_every_record(cluster, tiny_check
     from spacy_gliner.cli import distributed
 
     monkeypatch.setattr(distributed, "ROWS_PER_CHECK", 2, raising=False)
-    records = [{"id": i, "text": "Ada Lovelace met Charles Babbage.", "late": None if i < 3 else f"x{i}"} for i in range(5)]
+    records = [
+        {"id": i, "text": "Ada Lovelace met Charles Babbage.", "late": None if i < 3 else f"x{i}"} for i in range(5)
+    ]
     records[-1]["only_last"] = [1, 2]
     source = _write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "out.parquet"
@@ -203,7 +224,13 @@ def test_jsonl_to_parquet_takes_its_schema_from_every_record(cluster, tiny_check
     result = _predict(str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray")
     assert result.exit_code == 0, result.output
     found = pq.read_table(out).to_pylist()
-    assert [(r["id"], r["late"], r["only_last"]) for r in found] == [(0, None, None), (1, None, None), (2, None, None), (3, "x3", None), (4, "x4", [1, 2])]
+    assert [(r["id"], r["late"], r["only_last"]) for r in found] == [
+        (0, None, None),
+        (1, None, None),
+        (2, None, None),
+        (3, "x3", None),
+        (4, "x4", [1, 2]),
+    ]
     assert pq.read_schema(out).names == ["id", "text", "late", "entities", "only_last"]
 
 
@@ -220,7 +247,9 @@ def test_bad_parquet_records_are_named_by_position_and_id(cluster, corpus, tmp_p
     source = tmp_path / "bad.parquet"
     pq.write_table(pa.Table.from_pylist(records), source)
     out = tmp_path / "out.jsonl"
-    skipped = _predict(str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--on-error", "skip")
+    skipped = _predict(
+        str(source), "-o", str(out), "-m", model, "-l", LABELS, "-t", "0.3", "--engine", "ray", "--on-error", "skip"
+    )
     assert skipped.exit_code == 0, skipped.output
     message = " ".join(skipped.output.split())  # wasabi wraps long messages
     assert "bad.parquet, record 8 (id 'doc-7'): no 'text' value" in message
@@ -264,10 +293,15 @@ def test_a_worker_killed_midway_loses_and_doubles_nothing(cluster, tiny_checkpoi
 
     source = _write_jsonl(tmp_path / "in.jsonl", _records(int(os.environ.get("SPACY_GLINER_RAY_RECORDS", "3000"))))
     model = str(tiny_checkpoint("markerV0-bert"))
-    assert _predict(str(source), "-o", str(tmp_path / "single.jsonl"), "-m", model, "-l", LABELS, "-t", "0.3").exit_code == 0
+    assert (
+        _predict(str(source), "-o", str(tmp_path / "single.jsonl"), "-m", model, "-l", LABELS, "-t", "0.3").exit_code
+        == 0
+    )
     expected = _read_jsonl(tmp_path / "single.jsonl")
     lines = scale.read("json", [source])
-    dataset = scale.annotate(lines, model, labels=LABELS.split(","), threshold=0.3, workers=2, records_per_task=8, annotator=LineAnnotator)
+    dataset = scale.annotate(
+        lines, model, labels=LABELS.split(","), threshold=0.3, workers=2, records_per_task=8, annotator=LineAnnotator
+    )
     found: List[Dict[str, Any]] = []
     killed: List[int] = []
     seen = set()

@@ -3,6 +3,7 @@ joining a cluster fails: at once, with a one-line message.
 
 The runs that need a cluster are in ``test_scale.py``.
 """
+
 import json
 import os
 import socket
@@ -17,15 +18,17 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_gliner.cli import distributed, outputs
-from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.cli.app import app
+from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.records import arrow_type
 
 MODEL = "no-model-is-loaded-before-these-refusals"
 
 
 def _ray(*args: str) -> Any:
-    return CliRunner().invoke(app, ["predict", *args, "-m", MODEL, "-l", "person", "--engine", "ray"], catch_exceptions=False)
+    return CliRunner().invoke(
+        app, ["predict", *args, "-m", MODEL, "-l", "person", "--engine", "ray"], catch_exceptions=False
+    )
 
 
 def _one_line(result: Any) -> str:
@@ -62,7 +65,11 @@ def test_parquet_schema_comes_from_every_record(tmp_path, monkeypatch):
     chunk) are in the schema; integers and fractions in one field make a float column; a
     user's own "entities" value is replaced by the entities."""
     monkeypatch.setattr(distributed, "ROWS_PER_CHECK", 2)
-    records = [{"text": "a", "late": None, "n": 1, "entities": "mine"}, {"text": "b", "n": 2}, {"text": "c", "n": 2.5, "late": "x", "last": [1]}]
+    records = [
+        {"text": "a", "late": None, "n": 1, "entities": "mine"},
+        {"text": "b", "n": 2},
+        {"text": "c", "n": 2.5, "late": "x", "last": [1]},
+    ]
     source = _lines(tmp_path / "in.jsonl", *(json.dumps(r) for r in records), "not json, left to the run")
     schema = distributed.lines_schema([source], "text")
     assert schema.names == ["text", "late", "n", "entities", "last"]
@@ -105,13 +112,23 @@ def test_outputs_inside_the_inputs_are_refused_before_work(tmp_path):
     (elsewhere / "a_link.jsonl").symlink_to(corpus / "a.jsonl")
     _lines(elsewhere / "outside.jsonl", '{"text": "Grace."}')
     (corpus / "outside.jsonl").symlink_to(elsewhere / "outside.jsonl")  # an input file outside the folder
-    outputs = (corpus / "out.jsonl", corpus / "sub" / "out.parquet", elsewhere / "into_corpus" / "out.jsonl", elsewhere / "a_link.jsonl")
+    outputs = (
+        corpus / "out.jsonl",
+        corpus / "sub" / "out.parquet",
+        elsewhere / "into_corpus" / "out.jsonl",
+        elsewhere / "a_link.jsonl",
+    )
     for output in outputs:
         message = _one_line(_ray(str(corpus), "-o", str(output)))
         assert "is inside the input folder" in message and "the next run would read it back as input" in message
     message = _one_line(_ray(str(corpus), "-o", str(elsewhere / "outside.jsonl")))
     assert "is an input file of" in message and "writing it would destroy the input" in message
-    assert sorted(p.name for p in corpus.rglob("*")) == ["a.jsonl", "b.jsonl", "outside.jsonl", "sub"]  # nothing written
+    assert sorted(p.name for p in corpus.rglob("*")) == [
+        "a.jsonl",
+        "b.jsonl",
+        "outside.jsonl",
+        "sub",
+    ]  # nothing written
     assert sorted(p.name for p in elsewhere.iterdir()) == ["a_link.jsonl", "into_corpus", "outside.jsonl"]
 
 
@@ -136,9 +153,12 @@ def test_auto_without_a_cluster_says_so(tmp_path, monkeypatch):
 
     assert not ray.is_initialized()
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
     # a shared machine may run other Ray clusters: this one has none
-    no_cluster: Any = lambda: []
-    no_cluster.cache_clear = lambda: None  # as Ray's cached function has
+    def no_cluster() -> list:
+        return []
+
+    no_cluster.cache_clear = lambda: None  # type: ignore[attr-defined]  # as Ray's cached function has
     monkeypatch.setattr(services, "find_gcs_addresses", no_cluster)
     monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
     source = _lines(tmp_path / "in.jsonl", '{"text": "Ada."}')
@@ -151,8 +171,7 @@ def test_auto_without_a_cluster_says_so(tmp_path, monkeypatch):
 def test_a_cluster_that_never_answers_times_out(tmp_path):
     """A port that accepts connections but speaks no Ray (Ray itself waits for many
     minutes): the join gives up after its timeout, and the process exits."""
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import socket, sys
         from spacy_gliner import scale
         server = socket.socket()
@@ -163,8 +182,7 @@ def test_a_cluster_that_never_answers_times_out(tmp_path):
         except scale.ClusterError as err:
             print(err)
             sys.exit(3)
-        """
-    )
+        """)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)

@@ -1,14 +1,15 @@
 """Word splitters: the checkpoint's ``words_splitter_type`` as the official library splits, and the
 component's ``words = "tokens"`` option (the Doc's own tokens as GLiNER's words)."""
+
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 import spacy
-
 from helpers.data import benchmark
 from helpers.parity import Comparison, compare, load_official, official_inference
+
 from spacy_gliner.alignment import doc_words, word_splitter
 from spacy_gliner.model import checkpoint
 from spacy_gliner.model.search import predict_entities
@@ -38,20 +39,36 @@ def test_named_splitter_parity_with_the_official_library(splitter, tiny_checkpoi
     pytest.importorskip("jieba3", reason="the jieba extra (pip install 'spacy-gliner[jieba]') is not installed")
     folder = with_splitter(tiny_checkpoint, tmp_path, splitter)
     # jieba yields the spaces between words as words of their own: see the xfail test below
-    texts = CHINESE[:2] + ([] if splitter == "jieba" else benchmark("CrossNER_AI", 10)[0] + ["U.S.-based firms hired Ada Lovelace ."])
+    texts = CHINESE[:2] + (
+        [] if splitter == "jieba" else benchmark("CrossNER_AI", 10)[0] + ["U.S.-based firms hired Ada Lovelace ."]
+    )
     official = load_official(folder)
-    assert type(official.data_processor.words_splitter.splitter).__name__ in ("SpaCyTokenSplitter", "JiebaTokenSplitter")
+    assert type(official.data_processor.words_splitter.splitter).__name__ in (
+        "SpaCyTokenSplitter",
+        "JiebaTokenSplitter",
+    )
     theirs_words = [list(official.data_processor.words_splitter(t)) for t in texts]
     assert [word_splitter(splitter)(t) for t in texts] == theirs_words
     ours = checkpoint.load(folder)
     assert ours.settings.words_splitter_type == splitter
     for threshold in (0.3, 0.5):
         theirs = official_inference(official, texts, LABELS, threshold=threshold)
-        compare(theirs, predict_entities(ours, texts, LABELS, threshold, splitter=word_splitter(splitter)), threshold, Comparison()).check()
+        compare(
+            theirs,
+            predict_entities(ours, texts, LABELS, threshold, splitter=word_splitter(splitter)),
+            threshold,
+            Comparison(),
+        ).check()
 
 
 @pytest.mark.parity
-@pytest.mark.xfail(strict=True, reason="open: a word with no sub-token (the spacy splitter's whitespace tokens) is read differently from the official library")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "open: a word with no sub-token (the spacy splitter's whitespace tokens) is read differently from the official"
+        " library"
+    ),
+)
 def test_spacy_splitter_whitespace_words_parity(tiny_checkpoint, tmp_path):
     folder = with_splitter(tiny_checkpoint, tmp_path, "spacy")
     texts = ["Hello  world ,  U.S.-based  firms  hired  Ada Lovelace ."]  # jieba: "Apple 公司" has these too
@@ -75,7 +92,9 @@ def test_component_reads_the_checkpoints_splitter(tiny_checkpoint, tmp_path):
     docs = list(nlp.pipe(CHINESE[:2]))
     theirs = predict_entities(checkpoint.load(folder), CHINESE[:2], LABELS, 0.3)
     for doc, ents in zip(docs, theirs):
-        assert [(s.start_char, s.end_char, s.label_) for s in doc.spans["sc"]] == [(e["start"], e["end"], e["label"]) for e in ents]
+        assert [(s.start_char, s.end_char, s.label_) for s in doc.spans["sc"]] == [
+            (e["start"], e["end"], e["label"]) for e in ents
+        ]
     assert [w for w, _, _ in word_splitter("jieba")(CHINESE[0])][:4] == ["我", "来到", "北京", "清华大学"]
     assert gliner.words == "checkpoint"
 
@@ -122,8 +141,11 @@ def test_the_universal_splitter_falls_back_to_spacys_multilanguage_tokenizer(mon
 
     LangDetectException = type("LangDetectException", (Exception,), {})
     fakes = {
-        "langdetect": types.SimpleNamespace(detect=detect, DetectorFactory=types.SimpleNamespace(seed=None),
-                                            lang_detect_exception=types.SimpleNamespace(LangDetectException=LangDetectException)),
+        "langdetect": types.SimpleNamespace(
+            detect=detect,
+            DetectorFactory=types.SimpleNamespace(seed=None),
+            lang_detect_exception=types.SimpleNamespace(LangDetectException=LangDetectException),
+        ),
         "mecab": types.SimpleNamespace(MeCab=lambda: None),
         "janome.tokenizer": types.SimpleNamespace(Tokenizer=lambda: None),
         "indicnlp.tokenize.indic_tokenize": types.SimpleNamespace(),
@@ -145,9 +167,9 @@ def test_the_universal_splitter_falls_back_to_spacys_multilanguage_tokenizer(mon
 
 
 def test_every_official_splitter_is_known():
-    from gliner.data_processing.tokenizer import WordsSplitter
-
     import inspect
+
+    from gliner.data_processing.tokenizer import WordsSplitter
 
     source = inspect.getsource(WordsSplitter.__init__)
     official = {name for name in WORD_SPLITTERS if f'splitter_type == "{name}"' in source}
@@ -159,8 +181,14 @@ def test_every_official_splitter_is_known():
     ("nlp", "text"),
     [
         (lambda: spacy.blank("zh"), "马云在杭州创办了阿里巴巴公司。"),
-        (lambda: spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}}), "马云在杭州创办了阿里巴巴公司。"),
-        (lambda: spacy.blank("ko", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.Tokenizer.v1"}}}), "김철수는 서울에 있는 삼성전자에서 일한다."),
+        (
+            lambda: spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}}),
+            "马云在杭州创办了阿里巴巴公司。",
+        ),
+        (
+            lambda: spacy.blank("ko", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.Tokenizer.v1"}}}),
+            "김철수는 서울에 있는 삼성전자에서 일한다.",
+        ),
         (lambda: spacy.blank("en"), "U.S.-based  firms hired Ada\u00a0Lovelace in 1843 ."),
     ],
     ids=["zh-characters", "zh-jieba", "ko-rules", "en-extra-spaces"],
@@ -193,7 +221,10 @@ def test_words_tokens_in_chinese_match_the_official_library_on_the_same_words(ch
     official.eval()
     theirs = official_inference(official, CHINESE, LABELS, threshold=0.3)
     ours = [
-        [{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(d.spans["sc"], d.spans["sc"].attrs["scores"])]
+        [
+            {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)}
+            for s, x in zip(d.spans["sc"], d.spans["sc"].attrs["scores"])
+        ]
         for d in nlp.pipe(CHINESE)
     ]
     assert any(ours)
@@ -210,7 +241,13 @@ def test_words_tokens_equals_the_spacy_splitter_on_the_same_tokens(checkpoint_pa
     for words in ("tokens", "spacy"):
         nlp = spacy.blank("en")
         nlp.add_pipe("gliner", config={"model": model, "labels": labels, "threshold": 0.3, "words": words})
-        results[words] = [[(s.start, s.end, s.label_, round(float(x), 6)) for s, x in zip(d.spans["sc"], d.spans["sc"].attrs["scores"])] for d in nlp.pipe(texts)]
+        results[words] = [
+            [
+                (s.start, s.end, s.label_, round(float(x), 6))
+                for s, x in zip(d.spans["sc"], d.spans["sc"].attrs["scores"])
+            ]
+            for d in nlp.pipe(texts)
+        ]
     assert results["tokens"] == results["spacy"] and any(results["tokens"])
 
 

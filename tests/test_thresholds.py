@@ -1,12 +1,15 @@
 """Per-label thresholds: {label: probability} with "*" for the other labels, everywhere a
 threshold is taken (config, per call, per doc, saved pipelines, the CLI, Ray's options, info),
 applied once in the span search (token-level models too)."""
+
 import json
 from typing import List
 
 import numpy as np
 import pytest
 import spacy
+from helpers.cli import invoke, said  # noqa: E402
+from helpers.data import REF_MINILM  # noqa: E402
 
 from spacy_gliner.cli.inputs import InputError
 from spacy_gliner.cli.options import parse_threshold
@@ -14,9 +17,6 @@ from spacy_gliner.config import OTHER_LABELS, check_threshold, describe_threshol
 from spacy_gliner.loading import RunOptions
 from spacy_gliner.model.decoding import Candidates, token_candidates
 from spacy_gliner.model.search import SpanSearch
-
-from helpers.cli import invoke, said  # noqa: E402
-from helpers.data import REF_MINILM  # noqa: E402
 
 LABELS = ["person", "organization", "location"]
 TEXTS = [
@@ -84,7 +84,9 @@ def test_token_candidates_per_label_equal_one_label_at_a_time():
     for c, t in enumerate(limits):
         alone = token_candidates(probs[:, c : c + 1], float(t))
         mine = both.select(np.flatnonzero(both.labels == c))
-        assert set(zip(alone.starts.tolist(), alone.ends.tolist())) == set(zip(mine.starts.tolist(), mine.ends.tolist()))
+        assert set(zip(alone.starts.tolist(), alone.ends.tolist())) == set(
+            zip(mine.starts.tolist(), mine.ends.tolist())
+        )
         assert np.array_equal(np.sort(alone.scores), np.sort(mine.scores))
 
 

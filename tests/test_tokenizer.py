@@ -2,19 +2,19 @@
 
 A pipeline built on it maps every word to exactly one token, so entities need no widening.
 """
+
 import json
 
 import pytest
 import spacy
+from helpers.data import BENCHMARKS  # noqa: E402
+from helpers.parity import aligned  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_gliner.loading import GLINER_TOKENIZER, load_pipeline
 from spacy_gliner.model.words import split_words
 from spacy_gliner.tokenizer import GLiNERTokenizer
-
-from helpers.data import BENCHMARKS  # noqa: E402
-from helpers.parity import aligned  # noqa: E402
 
 NLP = spacy.blank("en", config=GLINER_TOKENIZER)
 DEFAULT = spacy.blank("en")

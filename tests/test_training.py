@@ -5,6 +5,7 @@ Small models only: a tiny random BERT encoder saved to a temp folder (the all-Mi
 tokenizer, so GLiNER's special tokens must be added) and the reference checkpoint
 ``ref_minilm``. The ``spacy train`` runs are marked slow.
 """
+
 import json
 import math
 import os
@@ -18,19 +19,28 @@ import numpy as np
 import pytest
 import spacy
 import torch
+from helpers.data import REF_MINILM  # noqa: E402
+from helpers.parity import Comparison, compare, load_official, official_inference  # noqa: E402
+from helpers.pipelines import SENTENCE, THRESHOLD, gliner_pipeline  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 import spacy_gliner
+from spacy_gliner.architectures import (
+    GLiNERShim,
+    build_gliner_encoder_model,
+    build_gliner_model,
+    get_loaded,
+    set_loaded,
+)
 from spacy_gliner.model import checkpoint
-from spacy_gliner.architectures import GLiNERShim, build_gliner_encoder_model, build_gliner_model, get_loaded, set_loaded
-from spacy_gliner.training import NEGATIVES_KEY
 from spacy_gliner.model.inputs import InputBuilder
-from spacy_gliner.model.words import split_words
 from spacy_gliner.model.settings import GLiNERSettings
+from spacy_gliner.model.words import split_words
 from spacy_gliner.training import (
+    NEGATIVES_KEY,
     GoldStats,
     TrainingBatch,
     TrainingSettings,
@@ -41,9 +51,6 @@ from spacy_gliner.training import (
     warmup_cosine,
 )
 
-from helpers.data import REF_MINILM  # noqa: E402
-from helpers.parity import Comparison, compare, load_official, official_inference  # noqa: E402
-from helpers.pipelines import SENTENCE, THRESHOLD, gliner_pipeline  # noqa: E402
 CONFIGS = Path(spacy_gliner.__file__).parent / "configs"
 # Gold as (text, [(start char, end char, type)]): names are single words, so a tiny model can fit them.
 CORPUS = [
@@ -95,7 +102,13 @@ def tiny_model(tiny_encoder: Path) -> checkpoint.LoadedGLiNER:
     return checkpoint.from_encoder(tiny_encoder, tiny_settings())
 
 
-def make_doc(nlp: spacy.Language, text: str, spans: Sequence[Tuple[int, int, str]], nested: bool = False, negatives: Sequence[str] = ()) -> Doc:
+def make_doc(
+    nlp: spacy.Language,
+    text: str,
+    spans: Sequence[Tuple[int, int, str]],
+    nested: bool = False,
+    negatives: Sequence[str] = (),
+) -> Doc:
     doc = nlp.make_doc(text)
     objs = [doc.char_span(s, e, label=label) for s, e, label in spans]
     assert all(objs), "test data must align with tokens"
@@ -113,7 +126,10 @@ def examples(nlp: spacy.Language, corpus=CORPUS, nested: bool = False) -> List[E
 
 
 def flat_batch(
-    egs: Sequence[Example], builder: InputBuilder, settings: Optional[TrainingSettings] = None, label_texts: Optional[Dict[str, str]] = None
+    egs: Sequence[Example],
+    builder: InputBuilder,
+    settings: Optional[TrainingSettings] = None,
+    label_texts: Optional[Dict[str, str]] = None,
 ) -> Optional[TrainingBatch]:
     """``make_batch`` for flat gold in ``doc.ents`` on the CPU, as the component builds it."""
     return make_batch(
@@ -142,7 +158,9 @@ def direct_loss(x: np.ndarray, t: np.ndarray, m: np.ndarray, alpha: float, gamma
     return float((loss * m).sum())
 
 
-@pytest.mark.parametrize("alpha,gamma,smoothing", [(-1.0, 0.0, 0.0), (0.75, 2.0, 0.0), (-1.0, 0.0, 0.1), (0.3, 1.5, 0.2)])
+@pytest.mark.parametrize(
+    "alpha,gamma,smoothing", [(-1.0, 0.0, 0.0), (0.75, 2.0, 0.0), (-1.0, 0.0, 0.1), (0.3, 1.5, 0.2)]
+)
 def test_span_loss_matches_the_formula_and_the_official_library(alpha: float, gamma: float, smoothing: float) -> None:
     from gliner.modeling.loss_functions import focal_loss_with_logits
 
@@ -278,7 +296,9 @@ def test_a_long_doc_trains_on_its_windows_each_span_once(tiny_model: checkpoint.
     assert sorted(hits) == [(i, 0, 0) for i, w in enumerate(words) if w in names]
 
 
-def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
+def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(
+    tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path
+) -> None:
     nlp = spacy.blank("en")
     docs = [
         make_doc(nlp, "Alice lives in Paris .", [(0, 5, "person")], negatives=["vehicle", "person"]),
@@ -287,7 +307,10 @@ def test_explicit_negatives_survive_docbin_and_reach_the_type_lists(tiny_model: 
     path = write_docbin(tmp_path / "train.spacy", docs)
     reloaded = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     assert list(reloaded[0].user_data[NEGATIVES_KEY]) == ["vehicle", "person"]  # msgpack gives a tuple
-    batch = flat_batch([Example(nlp.make_doc(d.text), d) for d in reloaded], InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512))
+    batch = flat_batch(
+        [Example(nlp.make_doc(d.text), d) for d in reloaded],
+        InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512),
+    )
     assert sorted(batch.labels[0]) == ["person", "vehicle"]
     assert batch.labels[1] == ["person"]  # explicit negatives belong to their own example
 
@@ -319,7 +342,14 @@ def test_gold_labels_are_prompted_with_their_descriptions(tiny_encoder: Path, gi
 def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
     nlp = spacy.blank("en")
     gliner = nlp.add_pipe(
-        "gliner", config={"model": {"@architectures": "spacy_gliner.GLiNEREncoderModel.v1", "encoder": str(tiny_encoder), "hidden_size": 32}}
+        "gliner",
+        config={
+            "model": {
+                "@architectures": "spacy_gliner.GLiNEREncoderModel.v1",
+                "encoder": str(tiny_encoder),
+                "hidden_size": 32,
+            }
+        },
     )
     text = "I don't know Alice ."
     eg = Example(nlp.make_doc(text), make_doc(nlp, text, [(2, 4, "verb"), (13, 18, "person")]))
@@ -330,7 +360,9 @@ def test_update_counts_gold_spans_it_cannot_use(tiny_encoder: Path) -> None:
 
 
 @pytest.mark.parametrize("configured", [False, True])
-def test_many_training_labels_are_warned_about_unless_labels_are_configured(tiny_encoder: Path, configured: bool) -> None:
+def test_many_training_labels_are_warned_about_unless_labels_are_configured(
+    tiny_encoder: Path, configured: bool
+) -> None:
     """The labels collected from the training data are the trained pipeline's default: more
     than max_types of them (a zero-shot corpus) is warned about, naming the setting; with
     configured labels, those are the default and nothing is said."""
@@ -412,11 +444,29 @@ def test_warmup_cosine_schedule() -> None:
 @pytest.mark.parametrize(
     "build,kwargs,message",
     [
-        (build_gliner_model, {"source": str(REF_MINILM), "mixed_precision": "fp32"}, re.escape("mixed_precision must be false (float32), true (= 'fp16') or one of 'fp16', 'bf16', 'int8', got 'fp32'")),
-        (build_gliner_model, {"source": str(REF_MINILM), "encoder_lr_scale": -0.1}, "encoder_lr_scale must be a number >= 0, got -0.1"),
+        (
+            build_gliner_model,
+            {"source": str(REF_MINILM), "mixed_precision": "fp32"},
+            re.escape(
+                "mixed_precision must be false (float32), true (= 'fp16') or one of 'fp16', 'bf16', 'int8', got 'fp32'"
+            ),
+        ),
+        (
+            build_gliner_model,
+            {"source": str(REF_MINILM), "encoder_lr_scale": -0.1},
+            "encoder_lr_scale must be a number >= 0, got -0.1",
+        ),
         (build_gliner_encoder_model, {"encoder": "x", "span_mode": "token_level"}, "span_mode must be one of"),
-        (build_gliner_encoder_model, {"encoder": "x", "hidden_size": 33}, "hidden_size in spacy_gliner.GLiNEREncoderModel.v1 must be an even integer >= 2, got 33"),
-        (build_gliner_encoder_model, {"encoder": "x", "dropout": 1.0}, r"dropout in spacy_gliner.GLiNEREncoderModel.v1 must be a finite number with 0.0 <= value < 1.0, got 1.0"),
+        (
+            build_gliner_encoder_model,
+            {"encoder": "x", "hidden_size": 33},
+            "hidden_size in spacy_gliner.GLiNEREncoderModel.v1 must be an even integer >= 2, got 33",
+        ),
+        (
+            build_gliner_encoder_model,
+            {"encoder": "x", "dropout": 1.0},
+            r"dropout in spacy_gliner.GLiNEREncoderModel.v1 must be a finite number with 0.0 <= value < 1.0, got 1.0",
+        ),
     ],
 )
 def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[str, Any], message: str) -> None:
@@ -424,7 +474,9 @@ def test_architectures_reject_bad_settings_when_built(build: Any, kwargs: Dict[s
         build(**kwargs)
 
 
-def test_a_new_model_from_an_encoder_round_trips_as_an_official_checkpoint(tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path) -> None:
+def test_a_new_model_from_an_encoder_round_trips_as_an_official_checkpoint(
+    tiny_model: checkpoint.LoadedGLiNER, tmp_path: Path
+) -> None:
     tok = tiny_model.tokenizer
     ids = [tok.convert_tokens_to_ids(t) for t in ("[FLERT]", "<<ENT>>", "<<SEP>>")]
     assert ids == [len(tok) - 3, len(tok) - 2, len(tok) - 1]
@@ -458,7 +510,9 @@ def test_mixed_precision_sets_gradient_scaling(tiny_model: checkpoint.LoadedGLiN
     """fp16 is thinc's CUDA autocast with gradient scaling; bf16 is our own autocast, unscaled."""
     from copy import deepcopy
 
-    shim = GLiNERShim(deepcopy(tiny_model.network), mixed_precision=setting)  # fp16 needs CUDA in set_loaded (test_precision.py)
+    shim = GLiNERShim(
+        deepcopy(tiny_model.network), mixed_precision=setting
+    )  # fp16 needs CUDA in set_loaded (test_precision.py)
     assert shim._mixed_precision == scaled and shim._grad_scaler._enabled == scaled
 
 
@@ -469,14 +523,25 @@ def test_bf16_runs_the_network_in_bfloat16_on_its_own_device(tiny_model: checkpo
 
     from spacy_gliner.model.inputs import collate
 
-    inputs = collate(InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512).windows(0, ["Alice", "sings", "in", "Rome"], ["person", "city"]), 0, 4, torch.device("cpu"))
+    inputs = collate(
+        InputBuilder(tiny_model.tokenizer, tiny_model.settings, 512).windows(
+            0, ["Alice", "sings", "in", "Rome"], ["person", "city"]
+        ),
+        0,
+        4,
+        torch.device("cpu"),
+    )
     results = {}
     for setting in (False, "bf16"):
         model = build_gliner_model(source=str(REF_MINILM), mixed_precision=setting)
-        set_loaded(model, checkpoint.LoadedGLiNER(tiny_model.settings, deepcopy(tiny_model.network), tiny_model.tokenizer))
+        set_loaded(
+            model, checkpoint.LoadedGLiNER(tiny_model.settings, deepcopy(tiny_model.network), tiny_model.tokenizer)
+        )
         seen = []
         linear = next(m for m in get_loaded(model).network.encoder.modules() if isinstance(m, torch.nn.Linear))
-        hook = linear.register_forward_hook(lambda module, args, out: seen.append((torch.is_autocast_enabled("cpu"), out.dtype)))
+        hook = linear.register_forward_hook(
+            lambda module, args, out: seen.append((torch.is_autocast_enabled("cpu"), out.dtype))
+        )
         results[setting] = model.predict(inputs).float()
         logits, backprop = model.begin_update(inputs)
         backprop(torch.ones_like(logits))
@@ -537,7 +602,12 @@ print(json.dumps(out))
 def reload_offline(path: Path, texts: Sequence[str]) -> List[List[Tuple[int, int, str, float]]]:
     """Predictions of a saved pipeline loaded in a fresh process with the hub switched off."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(path), json.dumps(list(texts))], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(path), json.dumps(list(texts))],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return [[tuple(x) for x in doc] for doc in json.loads(result.stdout.strip().splitlines()[-1])]
 
@@ -549,7 +619,9 @@ def assert_same_entities(a: List[List[tuple]], b: List[List[tuple]], tol: float)
             assert abs(x[3] - y[3]) <= tol
 
 
-def assert_official_agrees(nlp: spacy.Language, export: Path, texts: Sequence[str], labels: List[str], thresholds: Sequence[float]) -> None:
+def assert_official_agrees(
+    nlp: spacy.Language, export: Path, texts: Sequence[str], labels: List[str], thresholds: Sequence[float]
+) -> None:
     """The official library on the exported folder finds the component's entities, scores within 1e-4."""
     official = load_official(export)
     gliner = nlp.get_pipe("gliner")
@@ -558,7 +630,12 @@ def assert_official_agrees(nlp: spacy.Language, export: Path, texts: Sequence[st
         for text in texts:
             doc = gliner(nlp.make_doc(text), labels=labels, threshold=threshold)
             group = doc.spans["sc"]
-            ours.append([{"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)} for s, x in zip(group, group.attrs["scores"])])
+            ours.append(
+                [
+                    {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(x)}
+                    for s, x in zip(group, group.attrs["scores"])
+                ]
+            )
         theirs = official_inference(official, texts, labels, threshold=threshold)
         assert any(theirs)
         compare(theirs, ours, threshold, Comparison()).check()
@@ -591,7 +668,9 @@ def test_train_from_a_bare_encoder_overfits_and_reloads_offline(tiny_encoder: Pa
     assert_same_entities(reload_offline(model, texts), predictions(trained, texts), tol=1e-6)
     meta = json.loads((model / "gliner" / "model" / "gliner_config.json").read_text())
     assert meta["model_name"] == str(tiny_encoder) and meta["hidden_size"] == 32 and meta["embed_ent_token"] is False
-    assert_official_agrees(trained, spacy_gliner.export(trained, "gliner", tmp_path / "export"), texts, ["person"], (0.5, 0.05))
+    assert_official_agrees(
+        trained, spacy_gliner.export(trained, "gliner", tmp_path / "export"), texts, ["person"], (0.5, 0.05)
+    )
 
 
 @pytest.mark.slow
@@ -657,7 +736,9 @@ def test_finetuning_an_official_checkpoint_overfits_and_reloads_offline(finetune
 
 @pytest.mark.parity
 @pytest.mark.slow
-def test_export_loads_in_the_official_library_and_reimports_unchanged(finetuned: Tuple[Path, List[Doc]], tmp_path: Path) -> None:
+def test_export_loads_in_the_official_library_and_reimports_unchanged(
+    finetuned: Tuple[Path, List[Doc]], tmp_path: Path
+) -> None:
     model, docs = finetuned
     trained = spacy.load(model)
     out = spacy_gliner.export(model, "gliner", tmp_path / "export")

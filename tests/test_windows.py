@@ -7,19 +7,19 @@ text, switch ownership far enough from their edges that a span a window cuts is 
 whole by its neighbour, and prefer sentence starts. Label groups are checked with the
 real tokenizer of ref_minilm, and against single passes with the real network.
 """
+
 from typing import List, Sequence, Tuple
 
 import numpy as np
 import pytest
+from helpers.data import DATA, benchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_gliner.model.decoding import Candidates, greedy_decode
-from spacy_gliner.model.search import SpanSearch, predict_entities
 from spacy_gliner.model.inputs import plan_windows, sentence_starts
+from spacy_gliner.model.search import SpanSearch, predict_entities
 from spacy_gliner.model.words import split_words
-
-from helpers.data import DATA, benchmark
 
 Plan = List[Tuple[int, int, int, int]]
 
@@ -181,11 +181,18 @@ def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
         for first, _, markers in groups:
             group = labels[first : first + len(markers)]
             cands = single([words[i]], [group], threshold, batch_size=8)[0]
-            expected += [(int(s), int(e), first + int(c), float(p)) for s, e, c, p in zip(cands.starts, cands.ends, cands.labels, cands.scores)]
+            expected += [
+                (int(s), int(e), first + int(c), float(p))
+                for s, e, c, p in zip(cands.starts, cands.ends, cands.labels, cands.scores)
+            ]
         got = together[i]
-        assert sorted(x[:3] for x in expected) == sorted(zip(got.starts.tolist(), got.ends.tolist(), got.labels.tolist()))
+        assert sorted(x[:3] for x in expected) == sorted(
+            zip(got.starts.tolist(), got.ends.tolist(), got.labels.tolist())
+        )
         scores = dict(((s, e, c), p) for s, e, c, p in expected)
-        np.testing.assert_allclose([scores[k] for k in zip(got.starts.tolist(), got.ends.tolist(), got.labels.tolist())], got.scores, atol=1e-5)
+        np.testing.assert_allclose(
+            [scores[k] for k in zip(got.starts.tolist(), got.ends.tolist(), got.labels.tolist())], got.scores, atol=1e-5
+        )
 
         separate.append(expected)
 
@@ -197,7 +204,9 @@ def test_label_groups_equal_separate_passes_merged_before_decoding(loaded):
         rows = np.array(expected, dtype=np.float64).reshape(-1, 4)
         cands = Candidates(*(rows[:, i].astype(np.int64) for i in range(3)), rows[:, 3]).canonical()
         spans = split_words(text)
-        decoded = [(spans[cands.starts[k]][1], spans[cands.ends[k]][2], labels[cands.labels[k]]) for k in greedy_decode(cands)]
+        decoded = [
+            (spans[cands.starts[k]][1], spans[cands.ends[k]][2], labels[cands.labels[k]]) for k in greedy_decode(cands)
+        ]
         assert decoded == [(e["start"], e["end"], e["label"]) for e in found]
 
 

@@ -6,6 +6,7 @@ each dataset as the official ``gliner.evaluation`` does (its own reader ``proces
 lower-cased label list, batch 12, flat decoding), at each threshold. Its F1 must equal
 ours (``spacy_gliner.data.evaluation``) on the same sentences.
 """
+
 import json
 import os
 import tempfile
@@ -77,7 +78,16 @@ def main(
                 theirs = official_f1(official, folder, threshold, limit)
                 diff = abs(mine.f1 - theirs)
                 worst = max(worst, diff)
-                rows.append((threshold, folder.name, mine.predicted, f"{100 * mine.f1:.2f}", f"{100 * theirs:.2f}", f"{diff:.1e}"))
+                rows.append(
+                    (
+                        threshold,
+                        folder.name,
+                        mine.predicted,
+                        f"{100 * mine.f1:.2f}",
+                        f"{100 * theirs:.2f}",
+                        f"{diff:.1e}",
+                    )
+                )
                 report.setdefault(str(threshold), {})[folder.name] = {
                     "sentences": mine.sentences,
                     "predicted": mine.predicted,
@@ -92,7 +102,10 @@ def main(
         output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
     if worst > tolerance:
         msg.fail(f"Our protocol and the official library disagree: largest F1 difference {worst:.2e}", exits=1)
-    msg.good(f"Same F1 as the official library: {len(folders)} datasets x {len(thresholds)} thresholds, largest difference {worst:.1e}")
+    msg.good(
+        f"Same F1 as the official library: {len(folders)} datasets x {len(thresholds)} thresholds, largest difference"
+        f" {worst:.1e}"
+    )
 
 
 if __name__ == "__main__":

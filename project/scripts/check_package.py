@@ -10,6 +10,7 @@ and run with no network device where ``unshare -rn`` works (Linux user namespace
 with the Hugging Face Hub switched off by settings; spaCy, torch, spacy-gliner and the
 pipeline must all be the new environment's.
 """
+
 import json
 import os
 import subprocess
@@ -29,7 +30,8 @@ nlp = spacy.load(sys.argv[1])
 doc = nlp(sys.argv[2], component_cfg={"gliner": {"labels": sys.argv[3].split(","), "threshold": 0.1}})
 where = {"spacy": spacy.__file__, "torch": torch.__file__, "spacy_gliner": spacy_gliner.__file__,
          sys.argv[1]: str(spacy.util.get_package_path(sys.argv[1]))}
-print(json.dumps({"where": where, "pipeline": nlp.pipe_names, "entities": [[e.text, e.label_] for e in doc.spans["sc"]]}))
+entities = [[e.text, e.label_] for e in doc.spans["sc"]]
+print(json.dumps({"where": where, "pipeline": nlp.pipe_names, "entities": entities}))
 """
 # What would let the new environment see this one's packages.
 BORROWING = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV")
@@ -61,15 +63,27 @@ def one_wheel(dist: Path, project: str, what: str) -> Path:
 
 @app.command()
 def main(
-    dist: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder holding the pipeline's wheel and a spacy-gliner wheel"),
+    dist: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Folder holding the pipeline's wheel and a spacy-gliner wheel"
+    ),
     name: str = typer.Argument(..., help="Package name, e.g. en_gliner_zero_shot"),
-    torch: str = typer.Option("torch==2.13.0", help="What pip installs first: the CPU build of torch (here the configured index has the CPU wheel of 2.13.0)"),
-    text: str = typer.Option("Marie Curie won the Nobel Prize while working at the University of Paris.", help="Text to run"),
+    torch: str = typer.Option(
+        "torch==2.13.0",
+        help="What pip installs first: the CPU build of torch (here the configured index has the CPU wheel of 2.13.0)",
+    ),
+    text: str = typer.Option(
+        "Marie Curie won the Nobel Prize while working at the University of Paris.", help="Text to run"
+    ),
     labels: str = typer.Option("person,award,organization", help="Comma-separated labels"),
 ) -> None:
     dist = dist.resolve()
     pipeline = one_wheel(dist, name, "Build it with: python -m spacy package PIPELINE OUT --name ... --build wheel")
-    one_wheel(dist, "spacy-gliner", f"spacy-gliner is not on the package index: build its wheel beside the pipeline's, python -m pip wheel --no-deps SPACY_GLINER_SOURCE --wheel-dir {dist}")
+    one_wheel(
+        dist,
+        "spacy-gliner",
+        "spacy-gliner is not on the package index: build its wheel beside the pipeline's, python -m pip wheel"
+        f" --no-deps SPACY_GLINER_SOURCE --wheel-dir {dist}",
+    )
     env = {k: v for k, v in os.environ.items() if k not in BORROWING}
     env["PYTHONNOUSERSITE"] = "1"
     prefix = network_off()
@@ -85,7 +99,9 @@ def main(
         outside = {module: path for module, path in result["where"].items() if not path.startswith(str(root))}
         if outside:
             msg.fail(f"Not loaded from the new environment {root}: {outside}", exits=1)
-    where = "with no network device (unshare -rn)" if prefix else "offline by settings (no unshare here): HF_HUB_OFFLINE"
+    where = (
+        "with no network device (unshare -rn)" if prefix else "offline by settings (no unshare here): HF_HUB_OFFLINE"
+    )
     msg.good(
         f"Installed {pipeline.name} in a fresh environment (nothing borrowed: spacy, torch, spacy_gliner and "
         f"{name} all loaded from it) and loaded it {where}"

@@ -1,4 +1,5 @@
 """Convert every benchmark folder (test.json + labels.json, ...) to <out>/<dataset>/<split>.spacy."""
+
 from pathlib import Path
 
 import typer

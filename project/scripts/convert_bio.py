@@ -1,4 +1,5 @@
 """Convert a BIO / CoNLL file (blank line between passages) to a DocBin."""
+
 from pathlib import Path
 
 import typer

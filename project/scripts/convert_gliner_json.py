@@ -1,4 +1,5 @@
 """Convert GLiNER's processed training JSON to a DocBin."""
+
 from pathlib import Path
 
 import typer

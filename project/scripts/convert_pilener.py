@@ -1,4 +1,5 @@
 """Convert Pile-NER-type conversations (train.json) to train/dev DocBins."""
+
 from pathlib import Path
 
 import typer

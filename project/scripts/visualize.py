@@ -5,6 +5,7 @@ spans are drawn in displaCy's span style. Colours come from
 ``spacy_gliner.render.label_color`` (a hash of the label name), so they are the same on every
 run and match ``spacy-gliner render``.
 """
+
 import json
 from pathlib import Path
 from typing import Optional
@@ -33,7 +34,10 @@ def main(
     pipeline = load_pipeline(model)
     nlp, name, component = pipeline.nlp, pipeline.name, pipeline.component
     cfg = {} if threshold is None else {"threshold": threshold}
-    docs = [nlp(sample["text"], component_cfg={name: {**cfg, "labels": list(sample["labels"])}}) for sample in srsly.read_jsonl(samples)]
+    docs = [
+        nlp(sample["text"], component_cfg={name: {**cfg, "labels": list(sample["labels"])}})
+        for sample in srsly.read_jsonl(samples)
+    ]
     labels = sorted({label for sample in srsly.read_jsonl(samples) for label in sample["labels"]})
     colors = {label: label_color(label) for label in labels}
     style, options = ("span", {"spans_key": component.spans_key}) if component.nested else ("ent", {})
@@ -41,7 +45,10 @@ def main(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf8")
     group = component.spans_key
-    found = [[(s.text, s.label_, round(float(p), 4)) for s, p in zip(doc.spans[group], doc.spans[group].attrs["scores"])] for doc in docs]
+    found = [
+        [(s.text, s.label_, round(float(p), 4)) for s, p in zip(doc.spans[group], doc.spans[group].attrs["scores"])]
+        for doc in docs
+    ]
     msg.good(f"{sum(map(len, found))} entities in {len(docs)} texts -> {output}")
     for entities in found:
         msg.text(json.dumps(entities))

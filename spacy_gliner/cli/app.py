@@ -9,6 +9,7 @@ so all commands see the same predictions, characters as the official library's. 
 (JSONL, HTML, redacted text, tables) goes to standard output or ``--output``; messages and
 the progress bar go to standard error (:mod:`.messages`, which also says how a command ends).
 """
+
 import sys
 from collections import Counter
 from enum import Enum
@@ -24,7 +25,14 @@ from ..architectures import get_loaded
 from ..config import describe_threshold
 from ..loading import Pipeline, RunOptions, export, load_pipeline, saved_pipeline
 from ..markup import KINDS, kind_of
-from ..redact import DEFAULT_PLACEHOLDER, RedactionIncomplete, decode_document, describe_left, redact_document, restore_document
+from ..redact import (
+    DEFAULT_PLACEHOLDER,
+    RedactionIncomplete,
+    decode_document,
+    describe_left,
+    redact_document,
+    restore_document,
+)
 from ..render import PREVIEW_COLOR, PROPAGATED_COLOR, PROPAGATED_MARK, check_color, marked_page, render_html
 from . import predict
 from .inputs import InputError, read_document, read_json, read_source, source_path, strip_bom
@@ -43,10 +51,10 @@ from .options import (
     model_option,
     nested_option,
     output_option,
+    parse_colors,
     propagate_option,
     relation_threshold_option,
     relations_option,
-    parse_colors,
     run_options,
     source_argument,
     text_option,
@@ -77,7 +85,9 @@ def use_gpu(gpu_id: int) -> None:
         )
 
 
-def _options(model: str, labels: List[str], threshold: Optional[str], nested: Optional[bool], propagate: Optional[str] = None) -> RunOptions:
+def _options(
+    model: str, labels: List[str], threshold: Optional[str], nested: Optional[bool], propagate: Optional[str] = None
+) -> RunOptions:
     """This run's options, checked, and labels for a checkpoint required: before anything loads."""
     try:
         options = run_options(labels, threshold, nested, propagate=propagate)
@@ -108,7 +118,9 @@ def _refused(check: Callable[..., Any], *args: Any) -> Any:
         fail(str(err))
 
 
-def _check_source(source: str, is_text: bool, *outputs: Optional[Path], inputs: Tuple[Path, ...] = ()) -> Optional[Path]:
+def _check_source(
+    source: str, is_text: bool, *outputs: Optional[Path], inputs: Tuple[Path, ...] = ()
+) -> Optional[Path]:
     """The file SOURCE names (None: standard input or a text), after refusing, before any
     work, a missing file and outputs that cannot be written or would destroy something."""
     path = _refused(source_path, source, is_text)
@@ -136,44 +148,78 @@ def predict_cli(
     labels: List[str] = labels_option(),
     model: str = model_option(),
     output: Optional[Path] = output_option(
-        "File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory until "
-        "the end); with --engine ray, .jsonl or .parquet. A pipe or device (/dev/stdout, a FIFO) gets JSONL. Default: JSONL on "
-        "standard output."
+        "File to write: .jsonl (each record with its entities, written as it comes) or .spacy (a DocBin, held in memory"
+        " until the end); with --engine ray, .jsonl or .parquet. A pipe or device (/dev/stdout, a FIFO) gets JSONL."
+        " Default: JSONL on standard output."
     ),
-    text_key: str = typer.Option("text", "--text-key", "-k", metavar="KEY", help="Key of the text in the JSONL records (in and out)."),
+    text_key: str = typer.Option(
+        "text", "--text-key", "-k", metavar="KEY", help="Key of the text in the JSONL records (in and out)."
+    ),
     as_text: bool = text_option(),
     threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(),
     propagate: Optional[str] = propagate_option(),
     relations: List[str] = relations_option(),
     relation_threshold: Optional[float] = relation_threshold_option(),
-    batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", "-b", min=1, metavar="N", help=BATCH_HELP
-    ),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, metavar="N", help=BATCH_HELP),
     gpu_id: int = gpu_option(),
     on_error: OnError = typer.Option(
         OnError.fail,
         "--on-error",
         metavar="fail|skip",
-        help="A JSONL line that cannot be used (bad JSON, no text): fail the run, or skip it. Skipped lines are "
-        "listed on standard error with their line numbers and counted in the summary.",
+        help=(
+            "A JSONL line that cannot be used (bad JSON, no text): fail the run, or skip it. Skipped lines are "
+            "listed on standard error with their line numbers and counted in the summary."
+        ),
     ),
     show: bool = typer.Option(
-        False, "--show", "-s", help="Print each document with its entities in colour, and a table of them (instead of JSONL on standard output)."
+        False,
+        "--show",
+        "-s",
+        help=(
+            "Print each document with its entities in colour, and a table of them (instead of JSONL on standard"
+            " output)."
+        ),
     ),
     engine: Engine = typer.Option(
-        Engine.local, "--engine", "-e", metavar="local|ray", help="local: this process. ray: Ray Data workers (pip install \"spacy-gliner[ray]\"), "
-        "for corpora in .jsonl or .parquet files or folders of them, written to --output (.jsonl or .parquet) in input order."
+        Engine.local,
+        "--engine",
+        "-e",
+        metavar="local|ray",
+        help=(
+            'local: this process. ray: Ray Data workers (pip install "spacy-gliner[ray]"), for corpora in .jsonl or'
+            " .parquet files or folders of them, written to --output (.jsonl or .parquet) in input order."
+        ),
     ),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", metavar="ADDRESS", help="With --engine ray: the cluster to join (HOST:PORT, ray://HOST:PORT, or auto: any Ray cluster "
-        "running on this machine; the run says which it joined). Default: start a local one."
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help=(
+            "With --engine ray: the cluster to join (HOST:PORT, ray://HOST:PORT, or auto: any Ray cluster "
+            "running on this machine; the run says which it joined). Default: start a local one."
+        ),
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, metavar="N", help="With --engine ray: worker processes, each loading the model once and using one core."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        metavar="N",
+        help="With --engine ray: worker processes, each loading the model once and using one core.",
+    ),
     gpus_per_worker: float = typer.Option(
-        0.0, "--gpus-per-worker", min=0.0, metavar="N", help="With --engine ray: GPUs for each worker (e.g. 1, or 0.5 to share one)."
+        0.0,
+        "--gpus-per-worker",
+        min=0.0,
+        metavar="N",
+        help="With --engine ray: GPUs for each worker (e.g. 1, or 0.5 to share one).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", help="With --engine ray: also show Ray's own log messages (otherwise only in Ray's log files)."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="With --engine ray: also show Ray's own log messages (otherwise only in Ray's log files).",
+    ),
 ) -> None:
     """Find entities in texts, files, folders or JSONL corpora; write them as JSONL or a DocBin.
 
@@ -186,9 +232,26 @@ def predict_cli(
     With --engine ray the same records come from Ray workers (see the README's "Corpora
     bigger than one machine").
     """
-    plan = predict.check(source, as_text, output, engine, model, labels, threshold, nested, batch_size, text_key, on_error, propagate, relations, relation_threshold)
+    plan = predict.check(
+        source,
+        as_text,
+        output,
+        engine,
+        model,
+        labels,
+        threshold,
+        nested,
+        batch_size,
+        text_key,
+        on_error,
+        propagate,
+        relations,
+        relation_threshold,
+    )
     if engine is Engine.ray:
-        counts = predict.run_with_ray(plan, model, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker, verbose=verbose)
+        counts = predict.run_with_ray(
+            plan, model, address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker, verbose=verbose
+        )
     else:
         counts = predict.run_locally(plan, _load(model, plan.options, gpu_id), show)
     predict.summary(counts, output)
@@ -207,8 +270,10 @@ def render_cli(
         "--color",
         "-c",
         metavar="LABEL=COLOUR",
-        help="Colour of a label as LABEL=COLOUR, a CSS colour name or hex code (person=red, date=#ffcc00); "
-        "repeat or separate with commas. Other labels get a colour derived from their name, the same on every run.",
+        help=(
+            "Colour of a label as LABEL=COLOUR, a CSS colour name or hex code (person=red, date=#ffcc00); "
+            "repeat or separate with commas. Other labels get a colour derived from their name, the same on every run."
+        ),
     ),
     threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(" Nested entities are drawn in displaCy's span style."),
@@ -251,31 +316,63 @@ def redact_cli(
         "--placeholder",
         "-p",
         metavar="TEXT",
-        help="What replaces each entity: this text; 'label' for its label in capitals ([PERSON]); or 'numbered' "
-        "([PERSON_1], [PERSON_2]...: the same name always gets the same number within the document; numbers "
-        "whose placeholder the document already holds are skipped).",
+        help=(
+            "What replaces each entity: this text; 'label' for its label in capitals ([PERSON]); or 'numbered' "
+            "([PERSON_1], [PERSON_2]...: the same name always gets the same number within the document; numbers "
+            "whose placeholder the document already holds are skipped)."
+        ),
     ),
     mapping: Optional[Path] = typer.Option(
-        None, "--mapping", metavar="FILE", help="Also write a JSON file of what replaced what (offsets, original text, placeholder), for `spacy-gliner restore`. "
-        "It holds the originals: it is created readable by you only (0600, or the input's mode if stricter).",
+        None,
+        "--mapping",
+        metavar="FILE",
+        help=(
+            "Also write a JSON file of what replaced what (offsets, original text, placeholder), for `spacy-gliner"
+            " restore`. It holds the originals: it is created readable by you only (0600, or the input's mode if"
+            " stricter)."
+        ),
     ),
     preview: Optional[Path] = typer.Option(
-        None, "--preview", metavar="FILE", help="Also write an HTML page of the original document with the characters to be replaced marked, to check them "
-        "(it holds the originals: created readable by you only, like --mapping).",
+        None,
+        "--preview",
+        metavar="FILE",
+        help=(
+            "Also write an HTML page of the original document with the characters to be replaced marked, to check them "
+            "(it holds the originals: created readable by you only, like --mapping)."
+        ),
     ),
     preview_color: str = typer.Option(
-        PREVIEW_COLOR, "--preview-color", metavar="COLOUR", help="Colour of the marks on the preview page: a CSS colour name or hex code."
+        PREVIEW_COLOR,
+        "--preview-color",
+        metavar="COLOUR",
+        help="Colour of the marks on the preview page: a CSS colour name or hex code.",
     ),
     kind: Kind = typer.Option(
-        AUTO, "--format", "-f", metavar="|".join(Kind), help="What is markup in the document. auto: by the file's suffix (.html/.htm: html; .xml/.xhtml/.svg: xml; "
-        ".md/.markdown: markdown; anything else, standard input and texts: text, which has no markup).",
+        AUTO,
+        "--format",
+        "-f",
+        metavar="|".join(Kind),
+        help=(
+            "What is markup in the document. auto: by the file's suffix (.html/.htm: html; .xml/.xhtml/.svg: xml; "
+            ".md/.markdown: markdown; anything else, standard input and texts: text, which has no markup)."
+        ),
     ),
     inside_tags: bool = typer.Option(
-        False, "--inside-tags", help="Also replace entities in markup content: tag and attribute names, attribute values (alt=...), comments, "
-        "<script>/<style> code. Without it such entities are left, and the command refuses to write the output unless --allow-skipped.",
+        False,
+        "--inside-tags",
+        help=(
+            "Also replace entities in markup content: tag and attribute names, attribute values (alt=...), comments,"
+            " <script>/<style> code. Without it such entities are left, and the command refuses to write the output"
+            " unless --allow-skipped."
+        ),
     ),
     allow_skipped: bool = typer.Option(
-        False, "--allow-skipped", help="Write the output even though entities found inside markup are left in it (they are counted on standard error)."
+        False,
+        "--allow-skipped",
+        help=(
+            "Write the output even though entities found inside markup are left in it (they are counted on standard"
+            " error)."
+        ),
     ),
     threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(),
@@ -293,11 +390,15 @@ def redact_cli(
     path = _check_source(source, as_text, output, preview, mapping)
     preview_color = _refused(check_color, preview_color, "--preview-color: ")
     options = _options(model, labels, threshold, nested, propagate)
-    kind_name = kind_of(str(path) if path is not None and path.is_file() else None) if kind.value == AUTO else kind.value
+    kind_name = (
+        kind_of(str(path) if path is not None and path.is_file() else None) if kind.value == AUTO else kind.value
+    )
     data = _refused(read_source, source, as_text)
     pipeline = _load(model, options, gpu_id)
     try:
-        redaction = redact_document(data, lambda text: pipeline.entities(pipeline(text)), placeholder, inside_tags, kind_name, allow_skipped)
+        redaction = redact_document(
+            data, lambda text: pipeline.entities(pipeline(text)), placeholder, inside_tags, kind_name, allow_skipped
+        )
     except RedactionIncomplete as err:
         fail(f"Nothing was written: {err} (The document was read as {kind_name}; see --format.)")
     except ValueError as err:
@@ -306,23 +407,42 @@ def redact_cli(
     private = private_mode(*([path] if path is not None else []))
     if preview is not None:
         text, _ = decode_document(redaction.original)
-        ranges = [(a, b, f"{r.label} {PROPAGATED_MARK}" if r.propagated else r.label) for r in replaced for a, b in r.pieces]
-        colors = {label: PROPAGATED_COLOR if label.endswith(PROPAGATED_MARK) else preview_color for _, _, label in ranges}
+        ranges = [
+            (a, b, f"{r.label} {PROPAGATED_MARK}" if r.propagated else r.label) for r in replaced for a, b in r.pieces
+        ]
+        colors = {
+            label: PROPAGATED_COLOR if label.endswith(PROPAGATED_MARK) else preview_color for _, _, label in ranges
+        }
         page = marked_page(text, ranges, colors)
         _write_bytes(page.encode("utf8"), preview, private)
-        note("info", f"Preview of the {len(replaced)} replaced entities -> {preview} (it holds the originals: readable by you only)")
+        note(
+            "info",
+            f"Preview of the {len(replaced)} replaced entities -> {preview} (it holds the originals: readable by you"
+            " only)",
+        )
     if mapping is not None:
         entries = redaction.mapping(output.name if output is not None else None)
         _write_bytes((srsly.json_dumps(entries, indent=2) + "\n").encode("utf8"), mapping, private)
-        note("info", f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: readable by you only; keep it safe)")
+        note(
+            "info",
+            f"Mapping of the {len(replaced)} replacements -> {mapping} (it holds the originals: readable by you only;"
+            " keep it safe)",
+        )
     _write_bytes(redaction.data, output)
     if redaction.left:
-        note("warn", f"{len(redaction.left)} of the entities found are LEFT in the output, inside markup (--allow-skipped): {describe_left(redaction)}.")
+        note(
+            "warn",
+            f"{len(redaction.left)} of the entities found are LEFT in the output, inside markup (--allow-skipped):"
+            f" {describe_left(redaction)}.",
+        )
     if not replaced:
         note("warn", "No entities replaced: the output is the input unchanged. Check --labels, or lower --threshold.")
     else:
         found = Counter(r.label for r in replaced)
-        note("warn" if redaction.left else "good", f"Replaced {len(replaced)} spans ({_counts(found)}){f' -> {output}' if output else ''}")
+        note(
+            "warn" if redaction.left else "good",
+            f"Replaced {len(replaced)} spans ({_counts(found)}){f' -> {output}' if output else ''}",
+        )
 
 
 @app.command("restore", cls=Command)
@@ -330,10 +450,19 @@ def redact_cli(
 def restore_cli(
     source: str = source_argument("The redacted document: a file, or - for standard input."),
     as_text: bool = text_option(),
-    mapping: Path = typer.Option(..., "--mapping", metavar="FILE", help="The JSON file written by `spacy-gliner redact --mapping`."),
-    output: Optional[Path] = output_option("File to write the original document to (readable by you only, like the mapping). Default: standard output."),
+    mapping: Path = typer.Option(
+        ..., "--mapping", metavar="FILE", help="The JSON file written by `spacy-gliner redact --mapping`."
+    ),
+    output: Optional[Path] = output_option(
+        "File to write the original document to (readable by you only, like the mapping). Default: standard output."
+    ),
     renamed: bool = typer.Option(
-        False, "--renamed", help="The redacted file was renamed after redaction: restore it although its name is not the one the mapping recorded."
+        False,
+        "--renamed",
+        help=(
+            "The redacted file was renamed after redaction: restore it although its name is not the one the mapping"
+            " recorded."
+        ),
     ),
 ) -> None:
     """Put the originals back into a redacted document, byte for byte, from its --mapping file.
@@ -347,7 +476,9 @@ def restore_cli(
         fail(f"Mapping file not found: {mapping}. Pass the file written by `spacy-gliner redact --mapping`.")
     entries = _refused(read_json, mapping)  # not JSON: says where
     try:
-        restored = restore_document(_refused(read_source, source, as_text), entries, path.name if path is not None and not renamed else None)
+        restored = restore_document(
+            _refused(read_source, source, as_text), entries, path.name if path is not None and not renamed else None
+        )
     except ValueError as err:
         fail(f"{mapping}: {err}")
     _write_bytes(restored, output, private_mode(mapping))
@@ -358,10 +489,17 @@ def restore_cli(
 @guarded
 def export_cli(
     pipeline_dir: str = typer.Argument(
-        ..., metavar="PIPELINE", help="Saved spaCy pipeline with a gliner component: a folder (e.g. a training run's model-best) or an installed package."
+        ...,
+        metavar="PIPELINE",
+        help=(
+            "Saved spaCy pipeline with a gliner component: a folder (e.g. a training run's model-best) or an installed"
+            " package."
+        ),
     ),
     output_dir: Path = typer.Argument(..., metavar="OUTPUT_DIR", help="Folder to write the GLiNER checkpoint to."),
-    component: Optional[str] = typer.Option(None, "--component", "-c", metavar="NAME", help="Name of the gliner component. Default: the pipeline's first."),
+    component: Optional[str] = typer.Option(
+        None, "--component", "-c", metavar="NAME", help="Name of the gliner component. Default: the pipeline's first."
+    ),
     force: bool = typer.Option(False, "--force", "-F", help="Write into OUTPUT_DIR even if it is not empty."),
 ) -> None:
     """Write a pipeline's gliner component as an official GLiNER checkpoint folder.
@@ -370,8 +508,14 @@ def export_cli(
     """
     if saved_pipeline(pipeline_dir) is None:
         if not Path(pipeline_dir).exists():
-            fail(f"Pipeline folder not found: {pipeline_dir} (nor an installed pipeline package of that name). Check the path: pass the folder written by nlp.to_disk or spacy train.")
-        fail(f"{pipeline_dir} is not a saved spaCy pipeline (no config.cfg). Pass the folder written by nlp.to_disk or spacy train.")
+            fail(
+                f"Pipeline folder not found: {pipeline_dir} (nor an installed pipeline package of that name). Check the"
+                " path: pass the folder written by nlp.to_disk or spacy train."
+            )
+        fail(
+            f"{pipeline_dir} is not a saved spaCy pipeline (no config.cfg). Pass the folder written by nlp.to_disk or"
+            " spacy train."
+        )
     _refused(check_output_folder, output_dir)
     if same_file(output_dir, Path(pipeline_dir)):
         fail(f"{output_dir} is the pipeline folder itself. Choose a new folder for the checkpoint.")
@@ -391,16 +535,39 @@ def export_cli(
 def calibrate_cli(
     model: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     gold: Path = typer.Argument(
-        ..., metavar="GOLD", help="Gold data: a .spacy DocBin (its doc.ents) or a .jsonl file of records {\"text\", \"entities\": [{\"start\", \"end\", \"label\"}]}."
+        ...,
+        metavar="GOLD",
+        help=(
+            'Gold data: a .spacy DocBin (its doc.ents) or a .jsonl file of records {"text", "entities": [{"start",'
+            ' "end", "label"}]}.'
+        ),
     ),
-    output: Path = typer.Option(..., "--output", "-o", metavar="PIPELINE", help="Folder to save the pipeline to, with the calibrated thresholds (may be MODEL's own folder)."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        metavar="PIPELINE",
+        help="Folder to save the pipeline to, with the calibrated thresholds (may be MODEL's own folder).",
+    ),
     labels: List[str] = labels_option(" They must include every label of the gold data."),
     min_recall: Optional[float] = typer.Option(
-        None, "--min-recall", metavar="R", help="Per label, the best precision among the thresholds whose recall reaches R (e.g. 0.95 for redaction), "
-        "instead of the best F1."
+        None,
+        "--min-recall",
+        metavar="R",
+        help=(
+            "Per label, the best precision among the thresholds whose recall reaches R (e.g. 0.95 for redaction), "
+            "instead of the best F1."
+        ),
     ),
-    plot_file: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png", help="Also write precision and recall against the threshold, a panel per label (needs matplotlib)."),
-    floor: float = typer.Option(0.05, "--floor", metavar="P", help="The lowest threshold tried: the pipe runs once at it."),
+    plot_file: Optional[Path] = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="Also write precision and recall against the threshold, a panel per label (needs matplotlib).",
+    ),
+    floor: float = typer.Option(
+        0.05, "--floor", metavar="P", help="The lowest threshold tried: the pipe runs once at it."
+    ),
     gpu_id: int = gpu_option(),
 ) -> None:
     """Choose a threshold per label from gold data and save the pipeline with them.
@@ -428,13 +595,19 @@ def calibrate_cli(
     print(table(result.rows(), header=("label", "threshold", "P", "R", "F", "support"), divider=True))
     apply(pipeline, result)
     pipeline.nlp.to_disk(output)
-    note("good", f"Thresholds {describe_threshold(result.thresholds)} -> {output}{f'; plot -> {plot_file}' if plot_file else ''}")
+    note(
+        "good",
+        f"Thresholds {describe_threshold(result.thresholds)} ->"
+        f" {output}{f'; plot -> {plot_file}' if plot_file else ''}",
+    )
 
 
 @app.command("info", cls=Command)
 @guarded
 def info_cli(
-    model: Optional[str] = typer.Argument(None, metavar="MODEL", help=MODEL_HELP + " Leave out to print the versions only."),
+    model: Optional[str] = typer.Argument(
+        None, metavar="MODEL", help=MODEL_HELP + " Leave out to print the versions only."
+    ),
     gpu_id: int = gpu_option(),
 ) -> None:
     """Print the versions in use and a checkpoint's settings, labels and device."""
@@ -450,9 +623,13 @@ def info_cli(
         except PackageNotFoundError:
             return "not installed"
 
-    rows: List[Tuple[str, Any]] = [(name, installed(name)) for name in ("spacy-gliner", "spacy", "torch", "transformers")]
+    rows: List[Tuple[str, Any]] = [
+        (name, installed(name)) for name in ("spacy-gliner", "spacy", "torch", "transformers")
+    ]
     rows.append(("CUDA available", f"yes ({torch.cuda.device_count()} GPUs)" if torch.cuda.is_available() else "no"))
-    rows.append(("this CPU", f"{precision.this_cpu().describe()}: {precision.advice(precision.this_cpu())} (mixed_precision)"))
+    rows.append(
+        ("this CPU", f"{precision.this_cpu().describe()}: {precision.advice(precision.this_cpu())} (mixed_precision)")
+    )
     print(table(rows, header=("versions", ""), divider=True))
     if model is None:
         return
@@ -467,10 +644,22 @@ def info_cli(
         labels = [*labels[:first], f"... and {len(labels) - first} more ({len(labels)} labels)"]
     rows = [
         ("model", model),
-        ("component", f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold {describe_threshold(component.threshold)})"),
+        (
+            "component",
+            (
+                f"{pipeline.name} ({'nested' if component.nested else 'flat'}, threshold"
+                f" {describe_threshold(component.threshold)})"
+            ),
+        ),
         ("labels", ", ".join(labels) or "none (give --labels when predicting)"),
         *(
-            [("relations", ", ".join(k if k == v else f"{k} ({v})" for k, v in component.relations.items()) or "none (give --relations when predicting)")]
+            [
+                (
+                    "relations",
+                    ", ".join(k if k == v else f"{k} ({v})" for k, v in component.relations.items())
+                    or "none (give --relations when predicting)",
+                )
+            ]
             if settings.relex
             else []
         ),
@@ -487,4 +676,3 @@ def info_cli(
 
 def _counts(found: Counter) -> str:
     return ", ".join(f"{label}: {n}" for label, n in found.most_common()) or "none"
-

@@ -10,6 +10,7 @@ engines write the same bytes. Parquet output needs one type per column: its sche
 found from every record before any work (a first pass over the input), or the run is
 refused there.
 """
+
 import contextlib
 import os
 import sys
@@ -53,9 +54,15 @@ class LineAnnotator(scale.Annotator):
             record.data[ENTITIES] = entities
         return pa.table(
             {
-                OUTPUT: pa.array([dumps(item.data) if isinstance(item, Record) else None for item in items], type=pa.string()),
-                scale.ERROR: pa.array([str(item) if isinstance(item, LineError) else None for item in items], type=pa.string()),
-                COUNT: pa.array([len(item.data[ENTITIES]) if isinstance(item, Record) else 0 for item in items], type=pa.int64()),
+                OUTPUT: pa.array(
+                    [dumps(item.data) if isinstance(item, Record) else None for item in items], type=pa.string()
+                ),
+                scale.ERROR: pa.array(
+                    [str(item) if isinstance(item, LineError) else None for item in items], type=pa.string()
+                ),
+                COUNT: pa.array(
+                    [len(item.data[ENTITIES]) if isinstance(item, Record) else 0 for item in items], type=pa.int64()
+                ),
             }
         )
 
@@ -77,7 +84,9 @@ def corpus(source: Path, output: Path, text_key: str, to_parquet: bool) -> Corpu
     (a missing source, mixed kinds, an output inside the input, records Parquet or JSON
     cannot hold), before any cluster starts."""
     if not source.exists():
-        raise DistributedError(f"{source} not found: --engine ray reads a .jsonl or .parquet file, or a folder of them.")
+        raise DistributedError(
+            f"{source} not found: --engine ray reads a .jsonl or .parquet file, or a folder of them."
+        )
     kind, files = scale.input_files(source)
     _refuse_output_in_input(output, source, files)
     if kind == "json":
@@ -109,7 +118,9 @@ def annotated(
     with _cluster(address, workers, verbose, say):
         dataset = scale.annotate(
             scale.read(found.kind, found.files), model, **asdict(options), text_key=text_key,
-            workers=workers, gpus_per_worker=gpus_per_worker, annotator=LineAnnotator if found.kind == "json" else scale.Annotator,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            annotator=LineAnnotator if found.kind == "json" else scale.Annotator,
         )  # fmt: skip
         yield _results(dataset, found.kind, found.source)
 
@@ -148,8 +159,9 @@ def _refuse_output_in_input(output: Path, source: Path, files: Sequence[Path]) -
     inside = source.is_dir() and source.resolve() in (target, *target.parents)
     if inside or any(target == file.resolve() for file in files):
         raise DistributedError(
-            f"The output {output} is {'inside the input folder' if inside else 'an input file of'} {source}: "
-            f"{'the next run would read it back as input' if inside else 'writing it would destroy the input'}. Write it elsewhere."
+            f"The output {output} is {'inside the input folder' if inside else 'an input file of'} {source}:"
+            f" {'the next run would read it back as input' if inside else 'writing it would destroy the input'}. Write"
+            " it elsewhere."
         )
 
 
@@ -190,8 +202,9 @@ def _convert_all(files: Sequence[Path], text_key: str, convert: Callable[[List[D
                     convert([row])
                 except (pa.ArrowException, OverflowError) as err:
                     raise DistributedError(
-                        f"{where}: Parquet cannot store this record as the others ({str(err).splitlines()[0]}); a Parquet column "
-                        "holds one type, and integers of at most 64 bits. Write JSONL (-o out.jsonl), which keeps every record as written."
+                        f"{where}: Parquet cannot store this record as the others ({str(err).splitlines()[0]}); a"
+                        " Parquet column holds one type, and integers of at most 64 bits. Write JSONL (-o out.jsonl),"
+                        " which keeps every record as written."
                     ) from None
 
 
@@ -229,13 +242,16 @@ def parquet_schema(files: Sequence[Path], to_parquet: bool) -> Tuple[Optional["p
             for field in schema:
                 if field.name != ENTITIES and not _json_type(field.type):
                     raise DistributedError(
-                        f"{file}: the column {field.name!r} is {field.type}, which JSON cannot hold as it is. Write Parquet (-o out.parquet)."
+                        f"{file}: the column {field.name!r} is {field.type}, which JSON cannot hold as it is. Write"
+                        " Parquet (-o out.parquet)."
                     )
         schemas.append(schema)
     try:
         unified = pa.unify_schemas(schemas, promote_options="permissive")
     except pa.ArrowException as err:
-        raise DistributedError(f"{files[0].parent}: its Parquet files cannot share one schema ({err}). Annotate them one at a time.") from None
+        raise DistributedError(
+            f"{files[0].parent}: its Parquet files cannot share one schema ({err}). Annotate them one at a time."
+        ) from None
     total = sum(pq.ParquetFile(file).metadata.num_rows for file in files)
     return (_with_entities(unified) if to_parquet else None), total
 
@@ -248,7 +264,9 @@ def _json_type(kind: "pyarrow.DataType") -> bool:
         return _json_type(kind.value_type)
     if t.is_struct(kind):
         return all(_json_type(kind.field(i).type) for i in range(kind.num_fields))
-    return any(check(kind) for check in (t.is_null, t.is_boolean, t.is_integer, t.is_floating, t.is_string, t.is_large_string))
+    return any(
+        check(kind) for check in (t.is_null, t.is_boolean, t.is_integer, t.is_floating, t.is_string, t.is_large_string)
+    )
 
 
 def _with_entities(schema: "pyarrow.Schema") -> "pyarrow.Schema":
@@ -274,7 +292,9 @@ def _ray_quiet(quiet: bool) -> Iterator[None]:
     python_stderr = sys.stderr
     try:
         if python_stderr.fileno() == 2:
-            sys.stderr = open(os.dup(saved), "w", encoding=python_stderr.encoding, errors=python_stderr.errors, buffering=1)
+            sys.stderr = open(
+                os.dup(saved), "w", encoding=python_stderr.encoding, errors=python_stderr.errors, buffering=1
+            )
     except (AttributeError, OSError, ValueError):  # already not the process's stderr (a test runner's)
         pass
     null = os.open(os.devnull, os.O_WRONLY)

@@ -7,6 +7,7 @@ removed, and a document's offsets count from after it. JSONL is read one line at
 memory does not grow with the file, and each record's other keys are written back exactly
 as they were (see :class:`JsonRecord`). Where output goes: :mod:`.outputs`.
 """
+
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +22,20 @@ STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
 TEXT_SUFFIX = ".txt"
 # A source with one of these endings (and no spaces) is meant as a file, not as text.
-_PATH_SUFFIXES = (".txt", ".jsonl", ".json", ".md", ".markdown", ".html", ".htm", ".xml", ".csv", ".tsv", ".tex", ".spacy")
+_PATH_SUFFIXES = (
+    ".txt",
+    ".jsonl",
+    ".json",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".xml",
+    ".csv",
+    ".tsv",
+    ".tex",
+    ".spacy",
+)
 _LABEL_FILE_SUFFIXES = (".txt", ".json")
 BOM = "\ufeff"
 
@@ -61,14 +75,21 @@ def read_labels(values: List[str]) -> Union[List[str], Dict[str, str]]:
         if value.strip().lower().endswith(_LABEL_FILE_SUFFIXES) and "," not in value:
             path = Path(value.strip())
             if not path.is_file():
-                raise InputError(f"Labels file not found: {path}. Give labels as --labels person,organization or an existing .txt/.json file.")
+                raise InputError(
+                    f"Labels file not found: {path}. Give labels as --labels person,organization or an existing"
+                    " .txt/.json file."
+                )
             if path.suffix.lower() == ".json":
                 loaded = read_json(path)
                 if isinstance(loaded, dict):
                     if values != [value]:
                         raise InputError(f"{path} maps labels to descriptions; it must be the only --labels value.")
-                    if not loaded or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in loaded.items()):
-                        raise InputError(f"{path} must map non-empty labels to non-empty descriptions, e.g. {{\"PERSON\": \"person\"}}.")
+                    if not loaded or not all(
+                        isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in loaded.items()
+                    ):
+                        raise InputError(
+                            f'{path} must map non-empty labels to non-empty descriptions, e.g. {{"PERSON": "person"}}.'
+                        )
                     return loaded
                 if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
                     raise InputError(f"{path} must hold a list of labels or an object mapping labels to descriptions.")
@@ -89,7 +110,9 @@ def read_json(path: Path) -> Any:
     except ValueError as err:
         raise InputError(f"{path} is not valid JSON: {err}") from err
     except RecursionError as err:
-        raise InputError(f"{path} nests its JSON values too deeply to be read; it is not a file this command writes.") from err
+        raise InputError(
+            f"{path} nests its JSON values too deeply to be read; it is not a file this command writes."
+        ) from err
 
 
 def _refuse_constant(name: str) -> Any:
@@ -115,7 +138,8 @@ def decode(data: bytes, where: str) -> str:
         return data.decode("utf8")
     except UnicodeDecodeError as err:
         raise InputError(
-            f"{where} is not UTF-8 text (byte {err.start}: {err.reason}). Convert it first, e.g. `iconv -f latin1 -t utf-8`."
+            f"{where} is not UTF-8 text (byte {err.start}: {err.reason}). Convert it first, e.g. `iconv -f latin1 -t"
+            " utf-8`."
         ) from err
 
 
@@ -125,7 +149,9 @@ def looks_like_path(source: str) -> bool:
     or starts like a path."""
     if not any(c.isspace() for c in source):
         return True
-    return "\n" not in source and (source.lower().rstrip().endswith(_PATH_SUFFIXES) or source.startswith(("/", "./", "../", "~")))
+    return "\n" not in source and (
+        source.lower().rstrip().endswith(_PATH_SUFFIXES) or source.startswith(("/", "./", "../", "~"))
+    )
 
 
 def existing(source: str) -> Optional[Path]:
@@ -151,7 +177,9 @@ def source_path(source: str, is_text: bool = False) -> Optional[Path]:
         return None
     path = existing(source)
     if path is None and looks_like_path(source):
-        raise InputError(f"File or folder not found: {source}. Check the path, or pass --text to use {source!r} as the text itself.")
+        raise InputError(
+            f"File or folder not found: {source}. Check the path, or pass --text to use {source!r} as the text itself."
+        )
     return path
 
 
@@ -163,7 +191,9 @@ def read_source(source: str, is_text: bool = False) -> bytes:
     if path is None:
         return source.encode("utf8", "surrogateescape")  # undecodable arguments come back as their bytes
     if path.is_dir():
-        raise InputError(f"{path} is a folder; this command takes one document (a file, a text, or - for standard input).")
+        raise InputError(
+            f"{path} is a folder; this command takes one document (a file, a text, or - for standard input)."
+        )
     return path.read_bytes()
 
 
@@ -175,7 +205,9 @@ def read_document(source: str, is_text: bool = False) -> str:
     return decode(data, source)
 
 
-def iter_records(source: str, text_key: str, on_error: str, is_text: bool = False) -> Iterator[Union[Record, LineError]]:
+def iter_records(
+    source: str, text_key: str, on_error: str, is_text: bool = False
+) -> Iterator[Union[Record, LineError]]:
     """Documents from a text, a file, a folder of .txt files, a .jsonl file or ``-`` (stdin).
 
     Unusable JSONL lines are yielded as :class:`LineError` when ``on_error`` is
@@ -237,11 +269,18 @@ def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Recor
     except ValueError as err:
         return LineError(path, number, f"not valid JSON: {err}")
     if not isinstance(data, dict):
-        return LineError(path, number, f"expected a JSON object like {{\"{text_key}\": \"...\"}}, got {type(data).__name__}")
+        return LineError(
+            path, number, f'expected a JSON object like {{"{text_key}": "..."}}, got {type(data).__name__}'
+        )
     if not isinstance(data.get(text_key), str):
         return LineError(path, number, missing_text(data.get(text_key), text_key, "line"))
     if any("\ud800" <= c <= "\udfff" for c in data[text_key]):
-        return LineError(path, number, f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text")
+        return LineError(
+            path,
+            number,
+            f"the {text_key!r} value holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not"
+            " text",
+        )
     return Record(data[text_key], JsonRecord(data, line))
 
 

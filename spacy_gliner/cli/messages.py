@@ -1,6 +1,7 @@
 """What the command line says, and how it ends: messages on standard error (data goes to
 standard output or ``--output``), one line for a failure, and exit codes as Unix tools
 have them (1: a failure; 130: Ctrl-C; 141: a closed pipe on standard output)."""
+
 import functools
 import os
 import sys
@@ -25,7 +26,11 @@ def fail(text: str) -> NoReturn:
 
 def os_error(err: OSError) -> str:
     """An OSError in one line: the reason, and the file when there is one."""
-    return f"{err.strerror or err}: {err.filename}." if err.filename else f"{err.strerror or err} (standard input or output)."
+    return (
+        f"{err.strerror or err}: {err.filename}."
+        if err.filename
+        else f"{err.strerror or err} (standard input or output)."
+    )
 
 
 def _release_stdout() -> None:

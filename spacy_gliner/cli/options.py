@@ -4,6 +4,7 @@ and their checks, made before anything loads (the model, Ray, any worker).
 Help is plain text (click's, not Rich markup, which took ``[ray]`` for a style), each
 value shown by its name (``--labels LABELS``, ``SOURCE``) rather than its Python type.
 """
+
 from enum import Enum
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -28,8 +29,8 @@ class OnError(str, Enum):
 
 
 MODEL_HELP = (
-    "GLiNER checkpoint (a local folder, or a Hugging Face Hub id such as urchade/gliner_small-v2.1) "
-    "or a saved spaCy pipeline with a gliner component (a folder, or an installed pipeline package as spacy.load takes it)."
+    "GLiNER checkpoint (a local folder, or a Hugging Face Hub id such as urchade/gliner_small-v2.1) or a saved spaCy"
+    " pipeline with a gliner component (a folder, or an installed pipeline package as spacy.load takes it)."
 )
 LABELS_HELP = (
     "Entity types to find, in plain words: comma-separated (person,organization), repeated, or a file "
@@ -41,10 +42,18 @@ THRESHOLD_HELP = (
     "Keep spans scoring above this probability (0 to 1); or per label, comma-separated LABEL=P with a bare P for the "
     f"other labels (person=0.35,0.5). Default: the component's ({GLiNERConfig.threshold} for a checkpoint)."
 )
-BATCH_HELP = f"Texts (and windows of long texts) encoded together in one forward pass. Default: the component's ({GLiNERConfig.batch_size})."
-NESTED_HELP = "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for a checkpoint)."
+BATCH_HELP = (
+    "Texts (and windows of long texts) encoded together in one forward pass. Default: the component's"
+    f" ({GLiNERConfig.batch_size})."
+)
+NESTED_HELP = (
+    "--nested: overlapping entities (doc.spans); --flat: non-overlapping (doc.ents). Default: the component's (flat for"
+    " a checkpoint)."
+)
 GPU_HELP = "GPU to run on (spacy.require_gpu; needs CuPy), or -1 for the CPU."
-SOURCE_HELP = "The document: a file, a text (quoted; one word or a file-like name needs --text), or - to read standard input."
+SOURCE_HELP = (
+    "The document: a file, a text (quoted; one word or a file-like name needs --text), or - to read standard input."
+)
 TEXT_HELP = "SOURCE is the text itself, never a file name (needed for a one-word text, or one shaped like a file name)."
 NO_LABELS = "No labels to look for: name the entity types with --labels, e.g. --labels person,organization."
 
@@ -77,20 +86,33 @@ PROPAGATE_BARE = "exact"  # what --propagate alone means
 
 def relations_option() -> Any:
     return typer.Option(
-        [], "--relations", "-r", metavar="TYPES", help="Relex models: the relation types to find between the entities, as --labels "
-        "(comma-separated, or a .txt/.json file); each record gets \"relations\". Default: the pipeline's own (none for a checkpoint)."
+        [],
+        "--relations",
+        "-r",
+        metavar="TYPES",
+        help=(
+            "Relex models: the relation types to find between the entities, as --labels (comma-separated, or a"
+            ' .txt/.json file); each record gets "relations". Default: the pipeline\'s own (none for a checkpoint).'
+        ),
     )
 
 
 def relation_threshold_option() -> Any:
     return typer.Option(
-        None, "--relation-threshold", metavar="PROBABILITY", help="Relex models: keep relations scoring above this. Default: the pipeline's "
-        "relation_threshold, else the entity threshold."
+        None,
+        "--relation-threshold",
+        metavar="PROBABILITY",
+        help=(
+            "Relex models: keep relations scoring above this. Default: the pipeline's "
+            "relation_threshold, else the entity threshold."
+        ),
     )
 
 
 def propagate_option() -> Any:
-    return typer.Option(None, "--propagate", metavar="[exact|parts|off]", help=PROPAGATE_HELP + f" --propagate alone: {PROPAGATE_BARE}.")
+    return typer.Option(
+        None, "--propagate", metavar="[exact|parts|off]", help=PROPAGATE_HELP + f" --propagate alone: {PROPAGATE_BARE}."
+    )
 
 
 def nested_option(more: str = "") -> Any:
@@ -132,7 +154,9 @@ class Command(TyperCommand):
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
             if record is not None:
-                rows[param.param_type_name].append((_name(param) if isinstance(param, TyperArgument) else record[0], record[1]))
+                rows[param.param_type_name].append(
+                    (_name(param) if isinstance(param, TyperArgument) else record[0], record[1])
+                )
         for title, kind in (("Arguments", "argument"), ("Options", "option")):
             if rows[kind]:
                 with formatter.section(title):
@@ -160,8 +184,18 @@ def run_options(
         raise InputError("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
     types = read_labels(relations) if relations else None
     if relations and not types:
-        raise InputError("--relations is empty. Name the relation types to find, e.g. --relations member_of,located_in.")
-    return RunOptions(chosen, None if threshold is None else parse_threshold(threshold), nested, batch_size, propagate, types, relation_threshold)
+        raise InputError(
+            "--relations is empty. Name the relation types to find, e.g. --relations member_of,located_in."
+        )
+    return RunOptions(
+        chosen,
+        None if threshold is None else parse_threshold(threshold),
+        nested,
+        batch_size,
+        propagate,
+        types,
+        relation_threshold,
+    )
 
 
 def parse_threshold(value: str) -> Threshold:
@@ -179,7 +213,9 @@ def parse_threshold(value: str) -> Threshold:
         try:
             found[key] = float(number)
         except ValueError:
-            raise InputError(f"--threshold {value!r}: {number!r} is not a number; write e.g. --threshold 0.3 or person=0.35,0.5.") from None
+            raise InputError(
+                f"--threshold {value!r}: {number!r} is not a number; write e.g. --threshold 0.3 or person=0.35,0.5."
+            ) from None
     return found[OTHER_LABELS] if list(found) == [OTHER_LABELS] else found
 
 
@@ -198,7 +234,9 @@ def parse_colors(values: List[str]) -> Dict[str, str]:
             continue
         label, sep, value = (x.strip() for x in item.rpartition("="))
         if not sep or not label:
-            raise ValueError(f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00.")
+            raise ValueError(
+                f"--color {item!r} is not LABEL=COLOUR; write e.g. --color person=red or --color date=#ffcc00."
+            )
         colors[label.upper()] = check_color(value, f"--color {item!r}: ")
     return colors
 

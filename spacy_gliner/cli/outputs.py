@@ -7,6 +7,7 @@ pipes and devices are written straight through. Every output is checked before a
 format, and one table (:data:`FORMATS`) of suffixes and the engines that write them, so
 a new format is one class and one row here.
 """
+
 import os
 import stat
 import sys
@@ -37,7 +38,9 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_outputs(outputs: Sequence[Optional[Path]], source: str, inputs: Sequence[Path] = (), is_text: bool = False) -> None:
+def check_outputs(
+    outputs: Sequence[Optional[Path]], source: str, inputs: Sequence[Path] = (), is_text: bool = False
+) -> None:
     """Refuse, before any work, outputs that would destroy something or cannot be written:
     an output on the input (``source``, or another file read: ``inputs``), two outputs on one
     file (through links and ``..`` too), a folder, or a place that is not a folder."""
@@ -47,11 +50,19 @@ def check_outputs(outputs: Sequence[Optional[Path]], source: str, inputs: Sequen
     for output in (o for o in outputs if o is not None):
         check_output(output)
         for other in read:
-            if same_file(output, other) or (other.is_dir() and _inside(output, other) and output.suffix.lower() == TEXT_SUFFIX):
-                raise InputError(f"The output {output} is also the input ({other}): writing it would destroy the input. Write to another file.")
+            if same_file(output, other) or (
+                other.is_dir() and _inside(output, other) and output.suffix.lower() == TEXT_SUFFIX
+            ):
+                raise InputError(
+                    f"The output {output} is also the input ({other}): writing it would destroy the input. Write to"
+                    " another file."
+                )
         key = _file_key(output)
         if key is not None and key in seen:
-            raise InputError(f"The outputs {seen[key]} and {output} are one file: the second would overwrite the first. Give each output its own file.")
+            raise InputError(
+                f"The outputs {seen[key]} and {output} are one file: the second would overwrite the first. Give each"
+                " output its own file."
+            )
         seen[key] = output
 
 
@@ -124,7 +135,6 @@ def private_mode(*inputs: Path) -> int:
     return mode
 
 
-
 class AtomicOutput:
     """A file written under a temporary name in its folder and renamed to ``path`` by
     :meth:`commit`: a failure or Ctrl-C never leaves a half-written file under the final
@@ -144,7 +154,10 @@ class AtomicOutput:
             return
         target = Path(os.path.realpath(path)) if path.is_symlink() else path
         if self.existed and not same_file(target, path):
-            raise InputError(f"Cannot tell which file {path} names (it resolves to {target}, which is another file). Write to a plain file path.")
+            raise InputError(
+                f"Cannot tell which file {path} names (it resolves to {target}, which is another file). Write to a"
+                " plain file path."
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         self.target, self.tmp = target, Path(tmp)
@@ -192,7 +205,9 @@ class Output:
     or a JSON line as written), :meth:`close` at the end. After a failure, :meth:`stop` leaves
     no partial file and says what had been written. ``path`` None: standard output."""
 
-    def __init__(self, path: Optional[Path], *, text_key: str = "text", schema: Optional["pyarrow.Schema"] = None) -> None:
+    def __init__(
+        self, path: Optional[Path], *, text_key: str = "text", schema: Optional["pyarrow.Schema"] = None
+    ) -> None:
         self.path, self.text_key, self.schema = path, text_key, schema
 
     def add(self, record: Union[str, Dict[str, Any]], doc: Optional[Doc] = None) -> None:
@@ -210,7 +225,11 @@ class Output:
         if self.path is None:
             return f"{written} records were written to standard output before the stop." if written else ""
         kept = self.discard()
-        return f"{written} records were annotated before the stop; {kept}." if written else f"Nothing was annotated; {kept}."
+        return (
+            f"{written} records were annotated before the stop; {kept}."
+            if written
+            else f"Nothing was annotated; {kept}."
+        )
 
 
 class JsonlOutput(Output):
@@ -243,7 +262,9 @@ def _json_line(record: Dict[str, Any]) -> str:
         return dumps(record)
     except (OverflowError, TypeError, ValueError) as err:  # NaN or infinity in a Parquet float column
         where = f" (id {record['id']!r})" if "id" in record else ""
-        raise InputError(f"A record{where} cannot be written as JSON ({err}). Write Parquet (-o out.parquet).") from None
+        raise InputError(
+            f"A record{where} cannot be written as JSON ({err}). Write Parquet (-o out.parquet)."
+        ) from None
 
 
 class DocBinOutput(Output):

@@ -4,6 +4,7 @@ them through one :class:`outputs.Output`, with a progress bar; :func:`stopping` 
 that fails midway with its exit code and what became of the output; :func:`summary` says
 what was done.
 """
+
 import contextlib
 import sys
 import time
@@ -118,7 +119,9 @@ def run_locally(plan: Plan, pipeline: Pipeline, show: bool) -> Counts:
     return counts
 
 
-def run_with_ray(plan: Plan, model: str, *, address: Optional[str], workers: int, gpus_per_worker: float, verbose: bool) -> Counts:
+def run_with_ray(
+    plan: Plan, model: str, *, address: Optional[str], workers: int, gpus_per_worker: float, verbose: bool
+) -> Counts:
     """Annotate with Ray workers (:mod:`.distributed`), records written in input order."""
     from . import distributed
 
@@ -179,7 +182,11 @@ def stopping(writer: Optional[Output], counts: Counts) -> Iterator[None]:
 def summary(counts: Counts, output: Optional[Path]) -> None:
     seconds = time.perf_counter() - counts.started
     where = f" -> {output}" if output else ""
-    note("good", f"{counts.records} docs, {counts.entities} entities in {seconds:.1f}s ({counts.records / max(seconds, 1e-9):.1f} docs/s){where}")
+    note(
+        "good",
+        f"{counts.records} docs, {counts.entities} entities in {seconds:.1f}s"
+        f" ({counts.records / max(seconds, 1e-9):.1f} docs/s){where}",
+    )
     if counts.skipped:
         note("warn", f"{counts.skipped} record(s) skipped: they could not be used (listed above).")
 
@@ -189,7 +196,11 @@ def show_entities(text: str, entities: List[EntityRecord]) -> None:
     print(highlight(text, entities))
     if entities:
         rows = [(e["text"], e["label"], f"{e['score']:.2f}", e["start"], e["end"]) for e in entities]
-        print(table(rows, header=("text", "label", "score", "start", "end"), divider=True, aligns=("l", "l", "r", "r", "r")))
+        print(
+            table(
+                rows, header=("text", "label", "score", "start", "end"), divider=True, aligns=("l", "l", "r", "r", "r")
+            )
+        )
     else:
         print("(no entities)")
     print()

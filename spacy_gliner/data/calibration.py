@@ -16,6 +16,7 @@ the best shared threshold on the gold data); or, with ``min_recall``, the best p
 thresholds whose recall reaches it (what redaction needs; the lowest threshold where none
 does).
 """
+
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,8 +72,13 @@ class Calibration:
 
     def rows(self) -> List[Tuple[Any, ...]]:
         """The per-label table: label, threshold, P, R, F (percent), support."""
-        out = [(r.label, f"{r.threshold:.3f}", *(f"{100 * x:.1f}" for x in (r.precision, r.recall, r.f)), r.support) for r in self.labels]
-        out.append(("all (micro)", "per label", *(f"{100 * x:.1f}" for x in self.scores), sum(r.support for r in self.labels)))
+        out = [
+            (r.label, f"{r.threshold:.3f}", *(f"{100 * x:.1f}" for x in (r.precision, r.recall, r.f)), r.support)
+            for r in self.labels
+        ]
+        out.append(
+            ("all (micro)", "per label", *(f"{100 * x:.1f}" for x in self.scores), sum(r.support for r in self.labels))
+        )
         out.append(("all, one threshold", f"{self.shared:.3f}", *(f"{100 * x:.1f}" for x in self.shared_scores), ""))
         return out
 
@@ -83,14 +89,24 @@ def read_gold(path: Union[str, Path], pipeline: Pipeline) -> List[Gold]:
     "label"}]}``, the records ``predict`` writes). ``ValueError`` saying what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"Gold data not found: {path}. Pass a .spacy DocBin or a .jsonl file of records with their entities.")
+        raise ValueError(
+            f"Gold data not found: {path}. Pass a .spacy DocBin or a .jsonl file of records with their entities."
+        )
     component = pipeline.component
     if path.suffix == ".spacy":
         docs: Iterable[Doc] = DocBin().from_disk(path).get_docs(pipeline.nlp.vocab)
         key = component.spans_key
-        return [Gold(d.text, {(s.start_char, s.end_char, s.label_) for s in (d.spans.get(key, []) if component.nested else d.ents)}) for d in docs]
+        return [
+            Gold(
+                d.text,
+                {(s.start_char, s.end_char, s.label_) for s in (d.spans.get(key, []) if component.nested else d.ents)},
+            )
+            for d in docs
+        ]
     if path.suffix != ".jsonl":
-        raise ValueError(f"{path}: gold data is a .spacy DocBin or a .jsonl file, not {path.suffix or 'a file without a suffix'}.")
+        raise ValueError(
+            f"{path}: gold data is a .spacy DocBin or a .jsonl file, not {path.suffix or 'a file without a suffix'}."
+        )
     out = []
     for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), start=1):
         if not line.strip():
@@ -122,7 +138,9 @@ class _Decoder:
     """Re-decodes the cached candidates of every text under per-label thresholds and counts,
     per label, true positives, predictions and gold spans."""
 
-    def __init__(self, cached: List[_Cached], gold: List[Gold], labels: List[str], flat: bool, multi_label: bool) -> None:
+    def __init__(
+        self, cached: List[_Cached], gold: List[Gold], labels: List[str], flat: bool, multi_label: bool
+    ) -> None:
         self.cached, self.labels, self.flat, self.multi_label = cached, labels, flat, multi_label
         self.gold = [g.spans for g in gold]
         index = {label: i for i, label in enumerate(labels)}
@@ -179,8 +197,9 @@ def calibrate(
     unknown = sorted({label for g in gold for _, _, label in g.spans} - set(labels))
     if unknown:
         raise ValueError(
-            f"The gold data has labels the component does not look for: {', '.join(map(repr, unknown))} (it looks for "
-            f"{', '.join(map(repr, labels))}). Give the labels that the gold data uses (--labels), as written on its entities."
+            f"The gold data has labels the component does not look for: {', '.join(map(repr, unknown))} (it looks for"
+            f" {', '.join(map(repr, labels))}). Give the labels that the gold data uses (--labels), as written on its"
+            " entities."
         )
     cached = _candidates(pipeline, component, gold, floor, batch_size)
     decoder = _Decoder(cached, list(gold), labels, not component.nested, component.multi_label)
@@ -209,7 +228,13 @@ def calibrate(
             curves[c] = [(t, p, r) for t, p, r, _ in curve]
     tp, predicted = decoder.counts(limits)
     results = [
-        LabelResult(label, float(limits[c]), *_prf(int(tp[c]), int(predicted[c]), int(decoder.support[c])), int(decoder.support[c]), curves.get(c, []))
+        LabelResult(
+            label,
+            float(limits[c]),
+            *_prf(int(tp[c]), int(predicted[c]), int(decoder.support[c])),
+            int(decoder.support[c]),
+            curves.get(c, []),
+        )
         for c, label in enumerate(labels)
     ]
     thresholds = {r.label: r.threshold for r in results if r.support}
@@ -230,7 +255,9 @@ def _choose(curve: List[Tuple[float, float, float, float]], overall: List[float]
     return max(reaching, key=lambda x: (x[1], x[0]))[0]
 
 
-def _candidates(pipeline: Pipeline, component: GLiNERComponent, gold: Sequence[Gold], floor: float, batch_size: int) -> List[_Cached]:
+def _candidates(
+    pipeline: Pipeline, component: GLiNERComponent, gold: Sequence[Gold], floor: float, batch_size: int
+) -> List[_Cached]:
     """Each gold text through the pipe once, at the floor: its candidates, characters widened
     to the tokens the component would place them on."""
     labels = pipeline.options.labels
@@ -241,7 +268,11 @@ def _candidates(pipeline: Pipeline, component: GLiNERComponent, gold: Sequence[G
             words, cands = pred.words, pred.candidates
             starts = doc.to_array("IDX").astype(np.int64)
             ends = starts + np.array([len(t) for t in doc], dtype=np.int64)
-            chars = np.stack([starts[words.first_token[cands.starts]], ends[words.last_token[cands.ends]]], axis=1) if len(cands) else np.zeros((0, 2), np.int64)
+            chars = (
+                np.stack([starts[words.first_token[cands.starts]], ends[words.last_token[cands.ends]]], axis=1)
+                if len(cands)
+                else np.zeros((0, 2), np.int64)
+            )
             out.append(_Cached(cands, chars))
     return out
 
@@ -263,7 +294,9 @@ def plot(calibration: Calibration, path: Union[str, Path]) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError('The plot needs matplotlib: pip install "spacy-gliner[plot]" (or leave out --plot).') from None
+        raise ImportError(
+            'The plot needs matplotlib: pip install "spacy-gliner[plot]" (or leave out --plot).'
+        ) from None
     shown = [r for r in calibration.labels if r.curve]
     columns = min(2, max(1, len(shown)))
     rows = max(1, -(-len(shown) // columns))
@@ -276,7 +309,13 @@ def plot(calibration: Calibration, path: Union[str, Path]) -> Path:
         ax.plot(t, r, label="recall")
         ax.axvline(result.threshold, color="grey", linestyle="--", label=f"chosen {result.threshold:.3f}")
         if calibration.min_recall is not None:
-            ax.axhline(calibration.min_recall, color="red", linewidth=0.8, linestyle=":", label=f"recall target {calibration.min_recall:g}")
+            ax.axhline(
+                calibration.min_recall,
+                color="red",
+                linewidth=0.8,
+                linestyle=":",
+                label=f"recall target {calibration.min_recall:g}",
+            )
         ax.set_title(f"{result.label} (support {result.support})")
         ax.set_xlabel("threshold")
         ax.set_ylim(0, 1.02)

@@ -9,6 +9,7 @@ Nothing is dropped silently: each converter returns a :class:`ConversionSummary`
 what was placed, merged, moved or could not be placed. This module imports spaCy only (no
 torch, no transformers) so that data preparation stays cheap.
 """
+
 import json
 import random
 import re
@@ -25,8 +26,8 @@ from spacy.vocab import Vocab
 from srsly.msgpack import Packer
 from tqdm import tqdm
 
-from ..model.words import split_words  # the one GLiNER word splitter, so spans agree with the model
 from ..config import GLiNERConfig
+from ..model.words import split_words  # the one GLiNER word splitter, so spans agree with the model
 from ..training import NEGATIVES_KEY
 
 MAX_EXAMPLES = 5
@@ -97,8 +98,18 @@ class ConversionSummary:
     def merge(self, other: "ConversionSummary") -> None:
         """Add the counts of another summary (e.g. a second split) to this one."""
         for name in (
-            "docs", "mentions", "placed", "entities", "unplaced", "realigned", "relocated",
-            "duplicates", "repaired", "negatives", "overlap_docs", "malformed",
+            "docs",
+            "mentions",
+            "placed",
+            "entities",
+            "unplaced",
+            "realigned",
+            "relocated",
+            "duplicates",
+            "repaired",
+            "negatives",
+            "overlap_docs",
+            "malformed",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self._type_set |= other._type_set
@@ -234,9 +245,7 @@ def _find_all(haystack: Sequence[str], needle: Sequence[str]) -> List[int]:
         return []
     first = needle[0]
     return [
-        i
-        for i in range(len(haystack) - n + 1)
-        if haystack[i] == first and list(haystack[i : i + n]) == list(needle)
+        i for i in range(len(haystack) - n + 1) if haystack[i] == first and list(haystack[i : i + n]) == list(needle)
     ]
 
 
@@ -302,14 +311,22 @@ def _pilener_doc(record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary
     return _tokens_to_doc(vocab, tokens, spaces, spans, negatives, gold, summary)
 
 
-def read_pilener(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
+def read_pilener(
+    path: PathLike,
+    vocab: Vocab,
+    gold: GoldFormat = DEFAULT_GOLD,
+    summary: Optional[ConversionSummary] = None,
+    progress: bool = False,
+) -> Iterator[Doc]:
     """Stream Docs from a Pile-NER-type ``train.json`` (conversation format).
 
     Mentions are strings, not offsets, so every occurrence of a mention's words in the
     passage is marked (exact match first, case-insensitive if there is none), as GLiNER's
     own preprocessing does. A type answered with ``[]`` becomes a negative.
     """
-    return _json_docs(path, progress, "Pile-NER", summary, lambda _, record, counts: _pilener_doc(record, vocab, gold, counts))
+    return _json_docs(
+        path, progress, "Pile-NER", summary, lambda _, record, counts: _pilener_doc(record, vocab, gold, counts)
+    )
 
 
 def convert_pilener(
@@ -348,9 +365,7 @@ def pilener_dev_indices(n_records: int, dev_fraction: float, seed: int) -> List[
 # ---------------------------------------------------------------------------------------
 
 
-def _gliner_doc(
-    record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary: ConversionSummary, index: int
-) -> Doc:
+def _gliner_doc(record: Dict[str, Any], vocab: Vocab, gold: GoldFormat, summary: ConversionSummary, index: int) -> Doc:
     raw = [str(t) for t in record.get("tokenized_text", [])]
     # spaCy rejects empty words: drop them and map old token indices onto the kept ones.
     keep = [i for i, t in enumerate(raw) if t]
@@ -377,12 +392,20 @@ def _gliner_doc(
     return _tokens_to_doc(vocab, words, None, spans, negatives, gold, summary)
 
 
-def read_gliner_json(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
+def read_gliner_json(
+    path: PathLike,
+    vocab: Vocab,
+    gold: GoldFormat = DEFAULT_GOLD,
+    summary: Optional[ConversionSummary] = None,
+    progress: bool = False,
+) -> Iterator[Doc]:
     """Stream Docs from GLiNER's training JSON (``tokenized_text`` + inclusive ``ner`` spans).
 
     Optional per-example ``ner_negatives`` (or ``negatives``) become the doc's negatives.
     """
-    return _json_docs(path, progress, "GLiNER JSON", summary, lambda i, record, counts: _gliner_doc(record, vocab, gold, counts, i))
+    return _json_docs(
+        path, progress, "GLiNER JSON", summary, lambda i, record, counts: _gliner_doc(record, vocab, gold, counts, i)
+    )
 
 
 def convert_gliner_json(
@@ -433,9 +456,7 @@ def _place_benchmark_entities(
         for k in range(*span) if span is not None else ():
             cover[k] += 1
     problem = {
-        i
-        for i, span in enumerate(placed)
-        if span is None or (relocate and any(cover[k] > 1 for k in range(*span)))
+        i for i, span in enumerate(placed) if span is None or (relocate and any(cover[k] > 1 for k in range(*span)))
     }
     occupied = [span for i, span in enumerate(placed) if i not in problem and span is not None]
     # Longer names first: a short name found inside a long one is the usual misplacement.
@@ -465,8 +486,10 @@ def _place_benchmark_entities(
                 placed[i] = (touched[0], touched[-1] + 1)
                 summary.realigned += 1
                 summary.extra["expanded"] = summary.extra.get("expanded", 0) + 1
-                summary.note(f"{where}: {ent['name']!r} at {ent['pos']} expanded to "
-                             f"{sentence[words[touched[0]][1]:words[touched[-1]][2]]!r}")
+                summary.note(
+                    f"{where}: {ent['name']!r} at {ent['pos']} expanded to "
+                    f"{sentence[words[touched[0]][1] : words[touched[-1]][2]]!r}"
+                )
             else:
                 summary.note(f"{where}: {ent['name']!r} at {ent['pos']} outside the words")
         if placed[i] is not None:
@@ -514,7 +537,10 @@ def read_benchmark(
     """
     path = Path(path)
     return _json_docs(
-        path, progress, path.parent.name + "/" + path.stem, summary,
+        path,
+        progress,
+        path.parent.name + "/" + path.stem,
+        summary,
         lambda i, record, counts: _benchmark_doc(record, vocab, relocate, gold, counts, f"{path.name}[{i}]"),
     )
 
@@ -557,7 +583,9 @@ def convert_benchmark(
     return summary
 
 
-def convert_benchmarks(root: PathLike, out_dir: PathLike, relocate: bool = True, gold: GoldFormat = DEFAULT_GOLD, progress: bool = True) -> Dict[str, ConversionSummary]:
+def convert_benchmarks(
+    root: PathLike, out_dir: PathLike, relocate: bool = True, gold: GoldFormat = DEFAULT_GOLD, progress: bool = True
+) -> Dict[str, ConversionSummary]:
     """Convert every dataset folder under ``root`` to ``out_dir/<dataset>/<split>.spacy``."""
     root = Path(root)
     folders = sorted(
@@ -627,7 +655,13 @@ def _bio_spans(tags: Sequence[str], summary: ConversionSummary, where: str) -> L
     return spans
 
 
-def read_bio(path: PathLike, vocab: Vocab, gold: GoldFormat = DEFAULT_GOLD, summary: Optional[ConversionSummary] = None, progress: bool = False) -> Iterator[Doc]:
+def read_bio(
+    path: PathLike,
+    vocab: Vocab,
+    gold: GoldFormat = DEFAULT_GOLD,
+    summary: Optional[ConversionSummary] = None,
+    progress: bool = False,
+) -> Iterator[Doc]:
     """Stream one Doc per passage from a BIO/CoNLL file (blank line between passages).
 
     ``-DOCSTART-`` lines are skipped and also end a passage. Tag types are type names

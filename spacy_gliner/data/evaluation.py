@@ -13,6 +13,7 @@ recall and can never be predicted.
 those of the official library on the same checkpoint (``project/scripts/check_official.py``
 shows it). Tables and charts put them beside the paper's GLiNER-S/M/L rows.
 """
+
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -145,7 +146,11 @@ def micro_prf(gold: Set[Mention], predicted: Set[Mention]) -> Tuple[float, float
 
 
 def evaluate_benchmark(
-    search: "SpanSearch", bench: Benchmark, threshold: float = PROTOCOL_THRESHOLD, batch_size: int = BATCH_SIZE, limit: int = 0
+    search: "SpanSearch",
+    bench: Benchmark,
+    threshold: float = PROTOCOL_THRESHOLD,
+    batch_size: int = BATCH_SIZE,
+    limit: int = 0,
 ) -> Scores:
     """Score one benchmark (its first ``limit`` sentences if ``limit``)."""
     import time

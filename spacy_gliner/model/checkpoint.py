@@ -6,6 +6,7 @@ this format, so a saved pipeline is self-contained and its ``gliner/model`` fold
 the official library too. Nothing is built before every size in the config is checked
 against the weights file's header; files are read as ``files`` allows (bounded, no code).
 """
+
 import json
 import math
 import os
@@ -185,7 +186,9 @@ def load(source: Union[str, Path], relations: bool = False) -> LoadedGLiNER:
     encoder_config.vocab_size = rows
     labels_tokenizer = labels_config = None
     if settings.bi_encoder:
-        labels_config = _encoder_config(settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config")
+        labels_config = _encoder_config(
+            settings.labels_encoder_config, settings.labels_encoder, "labels_encoder_config"
+        )
         labels_config.vocab_size = _embedding_rows(shapes, LABELS_ENCODER)
         labels_tokenizer = load_labels_tokenizer(folder, settings, labels_config.vocab_size)
     network = _build(settings, encoder_config, labels_config, shapes, str(folder))
@@ -284,7 +287,9 @@ def check_fit(own: Shapes, given: Shapes, where: str, family: str = "span") -> N
     so users can find them."""
     missing = [_rename(k, 1, 0) for k in own if k not in given and not _optional(k)]
     unexpected = [_rename(k, 1, 0) for k in given if k not in own and not _optional(k)]
-    wrong_shape = [f"{_rename(k, 1, 0)}: checkpoint {given[k]} vs model {own[k]}" for k in own if k in given and given[k] != own[k]]
+    wrong_shape = [
+        f"{_rename(k, 1, 0)}: checkpoint {given[k]} vs model {own[k]}" for k in own if k in given and given[k] != own[k]
+    ]
     problems = []
     if missing:
         problems.append(f"missing tensors: {_some(missing)}")
@@ -304,7 +309,11 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
     """Load ``state`` strictly (``check_fit``), refusing NaN or infinite weights."""
     own = network.state_dict()
     check_fit({k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in state.items()}, where, family)
-    non_finite = [_rename(k, 1, 0) for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
+    non_finite = [
+        _rename(k, 1, 0)
+        for k in own
+        if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())
+    ]
     if non_finite:
         raise CheckpointError(
             f"The weights in {where} hold NaN or infinite values (in {_some(non_finite)}): the model would find "
@@ -313,7 +322,9 @@ def load_state(network: "torch.nn.Module", state: Dict[str, Any], where: str, fa
     network.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
-def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str) -> "GLiNERNetwork":
+def _build(
+    settings: GLiNERSettings, encoder_config: Any, labels_config: Any, shapes: Shapes, where: str
+) -> "GLiNERNetwork":
     """The network, built once every size in the configs is known to fit the weights file.
 
     Layer counts are checked against the header first (each layer holds a tensor); then the
@@ -336,7 +347,9 @@ def _build(settings: GLiNERSettings, encoder_config: Any, labels_config: Any, sh
         with torch.device("meta"):
             skeleton = network_class.from_encoder_config(settings, encoder_config, labels_config)
     except Exception as err:  # torch and transformers refuse impossible sizes with many error types
-        raise CheckpointError(f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err}).") from err
+        raise CheckpointError(
+            f"gliner_config.json in {where} describes a network that cannot be built ({type(err).__name__}: {err})."
+        ) from err
     own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     given = to_internal_keys(shapes)
     check_fit(own, given, where, settings.family)
@@ -358,8 +371,8 @@ def _check_layer_counts(config: Any, shapes: Shapes, prefix: str, field: str, wh
         value = getattr(config, name, None)
         if isinstance(value, int) and value > tensors:
             raise CheckpointError(
-                f"{field}.{name} in gliner_config.json is {value:,}: more layers than the weights in {where} could hold "
-                f"({tensors} tensors of that encoder). The config does not belong to these weights."
+                f"{field}.{name} in gliner_config.json is {value:,}: more layers than the weights in {where} could hold"
+                f" ({tensors} tensors of that encoder). The config does not belong to these weights."
             )
 
 
@@ -461,7 +474,10 @@ def _check_encoder_fields(cfg: Dict[str, Any], defaults: Any, field: str) -> Non
             kind = float
         rule = Rule(kind, optional=True)
         if kind in (int, float, bool, str) and not rule.allows(value):
-            raise CheckpointError(f"{field}.{key} in gliner_config.json must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+            raise CheckpointError(
+                f"{field}.{key} in gliner_config.json must be {rule.describe()}, got {value!r}"
+                f" ({type(value).__name__})."
+            )
 
 
 def _is_rate(key: str) -> bool:
@@ -473,7 +489,7 @@ def _embedding_rows(shapes: Shapes, prefix: str) -> int:
     """Rows of the word-embedding matrix of the encoder whose official keys start with ``prefix``."""
     keys = [k for k in shapes if k.startswith(prefix) and k.endswith("embeddings.word_embeddings.weight")]
     if len(keys) != 1 or len(shapes[keys[0]]) != 2:
-        raise CheckpointError(f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight).")
+        raise CheckpointError(
+            f"The weights hold no single word-embedding matrix ({prefix}…embeddings.word_embeddings.weight)."
+        )
     return int(shapes[keys[0]][0])
-
-

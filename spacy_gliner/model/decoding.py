@@ -7,6 +7,7 @@ conflict. Multi-label: the same span may take several labels.
 
 Spans are in GLiNER words, end inclusive; ``decode_entities`` adds their characters.
 """
+
 from dataclasses import dataclass
 from typing import Union
 
@@ -55,7 +56,9 @@ class Entities:
         return Entities(self.words.select(index), self.starts[index], self.ends[index])
 
 
-def decode_entities(cands: Candidates, word_starts: np.ndarray, word_ends: np.ndarray, *, flat: bool = True, multi_label: bool = False) -> Entities:
+def decode_entities(
+    cands: Candidates, word_starts: np.ndarray, word_ends: np.ndarray, *, flat: bool = True, multi_label: bool = False
+) -> Entities:
     """The entities of a text from its candidates in word units, with the characters of their
     words (``word_starts``/``word_ends``: each word's first and one-past-last character): the
     official library's decoding, for ``predict_entities`` and the spaCy component alike."""

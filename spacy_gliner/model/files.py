@@ -6,6 +6,7 @@ A hostile folder may hold huge or deeply nested configs, or configs that name cu
 folders that name code are refused by name, and every transformers load is told never to
 run any. Light on purpose (no torch, no transformers at import): the CLI imports it too.
 """
+
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 from .settings import CheckpointError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spm.model", "vocab.txt", "sentencepiece.bpe.model")
-# files transformers reads where they are present in a tokenizer or encoder folder (configs that may name custom code first)
+# files transformers reads where they are present in a tokenizer or encoder folder
+# (configs that may name custom code first)
 CODE_FILES = ("tokenizer_config.json", "config.json")
 READ_FILES = (*CODE_FILES, *TOKENIZER_FILES, "special_tokens_map.json", "added_tokens.json")
 
@@ -32,7 +34,9 @@ def read_json(path: Path) -> Any:
     except OSError as err:
         raise CheckpointError(f"Cannot read {path}: {err}") from err
     if len(data) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no config file is: it is not read.")
+        raise CheckpointError(
+            f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no config file is: it is not read."
+        )
     try:
         return json.loads(data.decode("utf8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:

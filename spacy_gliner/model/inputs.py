@@ -6,6 +6,7 @@ labels are split into groups that run as separate passes. Each window "owns" a r
 span starts, so every span is scored exactly once, by a window that holds it with context
 on both sides.
 """
+
 import bisect
 import warnings
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ class InputBuilder:
         todo = [i for i, words in enumerate(word_lists) if words]
         if not todo:
             return out
-        enc = self.tokenizer([list(word_lists[i]) for i in todo], is_split_into_words=True, add_special_tokens=False, verbose=False)
+        enc = self.tokenizer(
+            [list(word_lists[i]) for i in todo], is_split_into_words=True, add_special_tokens=False, verbose=False
+        )
         for row, i in enumerate(todo):
             words = out[i]
             for piece, word in zip(enc["input_ids"][row], enc.word_ids(row)):
@@ -133,7 +136,9 @@ class InputBuilder:
                     has_token.append(bool(p))
                     ids += p
                 ids += self.suffix
-                out.append(Window(text, start, end, own_start, own_end, first, n_labels, ids, word_index, has_token, markers))
+                out.append(
+                    Window(text, start, end, own_start, own_end, first, n_labels, ids, word_index, has_token, markers)
+                )
         return out
 
     def collate(self, windows: Sequence[Window], device: "torch.device") -> Dict[str, "torch.Tensor"]:
@@ -204,7 +209,9 @@ def _nearest(sorted_values: Sequence[int], low: int, high: int, target: int) -> 
     return min(sorted_values[i:j], key=lambda v: (abs(v - target), v), default=None)
 
 
-def collate(windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device") -> Dict[str, "torch.Tensor"]:
+def collate(
+    windows: Sequence[Window], pad_id: int, max_width: int, device: "torch.device"
+) -> Dict[str, "torch.Tensor"]:
     """Pad a batch of windows into the tensors ``GLiNERNetwork.forward`` takes."""
     import torch
 

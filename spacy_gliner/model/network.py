@@ -13,6 +13,7 @@ per-word start part plus a per-word end part, and the last span layer followed b
 dot product with a label vector folds into one product with ``W2^T q``. Per span and
 label that is ~4H multiply-adds instead of ~12H^2, with identical results.
 """
+
 import contextlib
 import copy
 import os
@@ -24,7 +25,6 @@ from torch import nn
 
 from .precision import COPY_PRECISIONS
 from .settings import GLiNERSettings
-
 
 # oneDNN runs a bfloat16 LSTM on CPUs with AVX-512 or newer; on older ones (AVX2) it fails
 # deep inside torch, so there the LSTM runs in float32 while the rest of the network autocasts.
@@ -45,7 +45,9 @@ class SpanMarkerV0(nn.Module):
         self.project_end = _mlp(hidden, 4 * hidden, hidden, dropout)
         self.out_project = _mlp(2 * hidden, 4 * hidden, hidden, dropout)
 
-    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """words [B, L, H], labels [B, C, H] (valid [B, L]: real words) -> logits [B, L, K, C]."""
         a, b = self.word_parts(words, valid)  # [B, L, 4H] each
         last = self.out_project[3]
@@ -74,7 +76,9 @@ class SpanMarkerV0(nn.Module):
         cat = torch.cat([self.project_start(words[starts]), self.project_end(words[ends])], dim=-1)
         return self.out_project(torch.relu(cat))
 
-    def word_parts(self, words: torch.Tensor, valid: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def word_parts(
+        self, words: torch.Tensor, valid: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Per word, the first output layer's start half (with its bias) and end half."""
         hidden = words.shape[-1]
         first = self.out_project[0]
@@ -96,12 +100,17 @@ class SpanMarker(nn.Module):
         self.project_end = _mlp(hidden, 2 * hidden, hidden, dropout)
         self.out_project = nn.Linear(2 * hidden, hidden)
 
-    def forward(self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, words: torch.Tensor, labels: torch.Tensor, max_width: int, valid: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         hidden = words.shape[-1]
         w = self.out_project.weight  # [H, 2H]
 
         def start_end(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-            return torch.relu(self.project_start(x)) @ w[:, :hidden].T, torch.relu(self.project_end(x)) @ w[:, hidden:].T
+            return (
+                torch.relu(self.project_start(x)) @ w[:, :hidden].T,
+                torch.relu(self.project_end(x)) @ w[:, hidden:].T,
+            )
 
         start, end = _per_word(start_end, words, valid)  # [B, L, H] each
         s = torch.bmm(start, labels.transpose(1, 2))  # [B, L, C]
@@ -128,7 +137,9 @@ class TokenScorer(nn.Module):
         self.proj_token = nn.Linear(hidden, 2 * hidden)
         self.proj_label = nn.Linear(hidden, 2 * hidden)
         # Linear -> Dropout -> ReLU -> Linear: indices 0 and 3 hold weights, as in GLiNER
-        self.out_mlp = nn.Sequential(nn.Linear(3 * hidden, 4 * hidden), nn.Dropout(dropout), nn.ReLU(), nn.Linear(4 * hidden, 3))
+        self.out_mlp = nn.Sequential(
+            nn.Linear(3 * hidden, 4 * hidden), nn.Dropout(dropout), nn.ReLU(), nn.Linear(4 * hidden, 3)
+        )
 
     def forward(self, words: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """words [B, L, H], labels [B, C, H] -> logits [B, L, C, 3] (start, end, inside).
@@ -151,7 +162,9 @@ class TokenScorer(nn.Module):
 class GLiNERNetwork(nn.Module):
     """The whole network, any family; inputs come from ``inputs.collate``."""
 
-    def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.encoder = encoder
@@ -278,7 +291,10 @@ class GLiNERNetwork(nn.Module):
         for layer in range(lstm.num_layers):
             outputs = []
             for suffix in ("", "_reverse"):
-                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                weights = [
+                    getattr(lstm, f"{name}_l{layer}{suffix}")
+                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                ]
                 inp = x if not suffix else torch.gather(x, 1, reverse.expand(-1, -1, x.shape[2]))
                 zeros = x.new_zeros((1, x.shape[0], lstm.hidden_size))
                 out = torch.lstm(inp, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)[0]
@@ -322,7 +338,9 @@ def reduced_precision_copy(network: GLiNERNetwork, precision: str) -> GLiNERNetw
                     module.bias = nn.Parameter(module.bias.detach().to(torch.bfloat16), requires_grad=False)
         reduced.autocast_dtype = torch.bfloat16
     else:
-        names = {name for name, module in reduced.named_modules() if isinstance(module, nn.Linear) and _int8_linear(name)}
+        names = {
+            name for name, module in reduced.named_modules() if isinstance(module, nn.Linear) and _int8_linear(name)
+        }
         with warnings.catch_warnings():  # torch.ao's notice that torchao will replace it
             warnings.simplefilter("ignore")
             torch.ao.quantization.quantize_dynamic(reduced, names, dtype=torch.qint8, inplace=True)
@@ -340,7 +358,9 @@ def _int8_linear(name: str) -> bool:
     return not name.startswith(("span_layer.out_project", "scorer.out_mlp.0"))
 
 
-def _per_word(fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+def _per_word(
+    fn: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], words: torch.Tensor, valid: Optional[torch.Tensor]
+) -> Tuple[torch.Tensor, ...]:
     """``fn`` over the real words only, rows of padding left at zero: windows sorted by
     sub-tokens still pad a batch's words by 10-30%, and these layers cost ~4H^2 per word."""
     if valid is None or bool(valid.all()):

@@ -3,6 +3,7 @@
 Free of torch imports at module level: the architectures check the names when a pipeline is
 built, and the factory module is imported by every ``spacy.blank``.
 """
+
 import functools
 import platform
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ def normalize(mixed_precision: object) -> MixedPrecision:
     if mixed_precision is False or (isinstance(mixed_precision, str) and mixed_precision in PRECISIONS):
         return mixed_precision
     names = ", ".join(repr(p) for p in PRECISIONS)
-    raise ValueError(f"mixed_precision must be false (float32), true (= 'fp16') or one of {names}, got {mixed_precision!r}.")
+    raise ValueError(
+        f"mixed_precision must be false (float32), true (= 'fp16') or one of {names}, got {mixed_precision!r}."
+    )
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,23 @@ def this_cpu() -> CPU:
 def advice(cpu: CPU) -> str:
     """Which mode to use for inference on ``cpu``, as measured (docs/benchmarks.md, "Precision modes")."""
     if cpu.native_bf16:
-        return "use 'bf16' (native bf16: 1.7-2.1x float32, the entities of float32 on >= 99.5% of texts; int8 gains only 1.1-1.2x)"
-    return "use float32 (no native bf16: 'bf16' is emulated, 3-6x slower; 'int8' is 0.8-1.6x float32 and changes ~7% of texts' entities)"
+        return (
+            "use 'bf16' (native bf16: 1.7-2.1x float32, the entities of float32 on >= 99.5% of texts; int8 gains only"
+            " 1.1-1.2x)"
+        )
+    return (
+        "use float32 (no native bf16: 'bf16' is emulated, 3-6x slower; 'int8' is 0.8-1.6x float32 and changes ~7% of"
+        " texts' entities)"
+    )
 
 
 def poor_fit(precision: MixedPrecision, cpu: CPU) -> Optional[str]:
     """Why ``precision`` is a poor choice for inference on ``cpu`` (None when it is not)."""
     if precision == "bf16" and not cpu.native_bf16:
         return (
-            f"mixed_precision 'bf16' on {cpu.describe()}: this CPU has no native bf16 (AMX or AVX-512 BF16), so bf16 "
-            "is emulated, 3-6x slower than float32. Use false (float32) here; 'bf16' is for CUDA and CPUs with native bf16."
+            f"mixed_precision 'bf16' on {cpu.describe()}: this CPU has no native bf16 (AMX or AVX-512 BF16), so bf16 is"
+            " emulated, 3-6x slower than float32. Use false (float32) here; 'bf16' is for CUDA and CPUs with native"
+            " bf16."
         )
     if precision == "int8" and cpu.native_bf16:
         return (

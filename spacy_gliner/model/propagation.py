@@ -9,6 +9,7 @@ GLiNER's words (never inside a longer word: "Tomehs" or "BTomeh" are not "Tomeh"
 found entity lies, longest forms first. Knows nothing of spaCy or markup: the redaction
 keeps its own markup rules (``spacy_gliner.redact``).
 """
+
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -31,7 +32,13 @@ def name_parts(name: str) -> List[str]:
 
 
 def propagate(
-    text: str, ents: Entities, labels: Sequence[str], word_starts: np.ndarray, word_ends: np.ndarray, mode: str, name_labels: Sequence[str] = tuple(DEFAULT_NAME_LABELS)
+    text: str,
+    ents: Entities,
+    labels: Sequence[str],
+    word_starts: np.ndarray,
+    word_ends: np.ndarray,
+    mode: str,
+    name_labels: Sequence[str] = tuple(DEFAULT_NAME_LABELS),
 ) -> Tuple[Entities, List[Optional[str]]]:
     """``ents`` (decoded on words whose characters are ``word_starts``/``word_ends``) with the
     occurrences taken from them added, in order of their first character, and for each entity
@@ -72,7 +79,11 @@ def propagate(
         np.concatenate([ents.words.labels, ents.words.labels[source]]).astype(np.int64),
         np.concatenate([ents.words.scores, ents.words.scores[source]]),
     )
-    out = Entities(words, np.concatenate([ents.starts, [a for a, *_ in added]]).astype(np.int64), np.concatenate([ents.ends, [b for _, b, *_ in added]]).astype(np.int64))
+    out = Entities(
+        words,
+        np.concatenate([ents.starts, [a for a, *_ in added]]).astype(np.int64),
+        np.concatenate([ents.ends, [b for _, b, *_ in added]]).astype(np.int64),
+    )
     sources: List[Optional[str]] = [None] * len(ents) + [text[ents.starts[s] : ents.ends[s]] for s in source.tolist()]
     order = np.argsort(out.starts, kind="stable")
     return out.select(order), [sources[i] for i in order.tolist()]

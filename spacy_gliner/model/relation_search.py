@@ -12,6 +12,7 @@ read from one window only: the window that owns the head's first word if it hold
 tail whole, else the first window that holds both. Spans that no window holds together
 get no relation: the model never reads them in one pass.
 """
+
 import numbers
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -42,7 +43,9 @@ class RelexInputBuilder(InputBuilder):
         self._text = 0
         self._markers: Dict[int, List[int]] = {}  # text -> sub-token positions of its relation markers
 
-    def windows(self, text: int, words: Sequence[str], labels: Sequence[str], pieces: Optional[List[List[int]]] = None) -> List[Window]:
+    def windows(
+        self, text: int, words: Sequence[str], labels: Sequence[str], pieces: Optional[List[List[int]]] = None
+    ) -> List[Window]:
         self._text = text
         return super().windows(text, words, labels, pieces)
 
@@ -98,9 +101,13 @@ class RelationSearch(SpanSearch):
         (per text, per label: a window's entity candidates are the spans above their label's);
         both other thresholds default to ``threshold`` where it is one number."""
         if len(relations) != len(word_lists):
-            raise ValueError(f"{len(word_lists)} texts need {len(word_lists)} lists of relation types, not {len(relations)}.")
+            raise ValueError(
+                f"{len(word_lists)} texts need {len(word_lists)} lists of relation types, not {len(relations)}."
+            )
         if not isinstance(threshold, numbers.Real) and (relation_threshold is None or adjacency_threshold is None):
-            raise ValueError("With a threshold per text or per label, give relation_threshold and adjacency_threshold as numbers.")
+            raise ValueError(
+                "With a threshold per text or per label, give relation_threshold and adjacency_threshold as numbers."
+            )
         relation_threshold = threshold if relation_threshold is None else relation_threshold
         adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
         limits = _text_thresholds(threshold, labels)
@@ -109,7 +116,9 @@ class RelationSearch(SpanSearch):
 
         def read(batch: Sequence[Window], tensors: Dict[str, torch.Tensor], output: RelexPass) -> torch.Tensor:
             for i, w in enumerate(batch):
-                rows = self._window_relations(w, output, i, tensors["span_mask"][i], limits[w.text], relation_threshold, adjacency_threshold)
+                rows = self._window_relations(
+                    w, output, i, tensors["span_mask"][i], limits[w.text], relation_threshold, adjacency_threshold
+                )
                 found[w.text].append((w, rows))
             return output.logits
 
@@ -133,16 +142,22 @@ class RelationSearch(SpanSearch):
         logits = output.logits[i].float()
         limit: Union[float, torch.Tensor] = threshold
         if not isinstance(threshold, float):  # [labels], broadcast over the last axis but one (token-level) or the last
-            limit = torch.as_tensor(threshold[w.label_offset : w.label_offset + w.n_labels], dtype=logits.dtype, device=logits.device)
+            limit = torch.as_tensor(
+                threshold[w.label_offset : w.label_offset + w.n_labels], dtype=logits.dtype, device=logits.device
+            )
         if self.loaded.settings.token_level:
-            starts, ends = token_spans(torch.sigmoid(logits[:n_words, : w.n_labels]), limit if isinstance(limit, float) else limit[:, None])
+            starts, ends = token_spans(
+                torch.sigmoid(logits[:n_words, : w.n_labels]), limit if isinstance(limit, float) else limit[:, None]
+            )
         else:  # spans with a label above its threshold (the best label above one threshold), by start then width
             above = (torch.sigmoid(logits[..., : w.n_labels]) > limit).any(dim=-1)
             starts, widths = (above & span_mask).nonzero(as_tuple=True)
             ends = starts + widths
         if len(starts) < 2 or not n_types:
             return []
-        heads, tails, scores = network.relation_logits(output.words[i], starts, ends, output.relation_vectors[i, :n_types], adjacency_threshold)
+        heads, tails, scores = network.relation_logits(
+            output.words[i], starts, ends, output.relation_vectors[i, :n_types], adjacency_threshold
+        )
         probs = torch.sigmoid(scores.float())
         pair, kind = (probs > relation_threshold).nonzero(as_tuple=True)  # by pair, then relation type
         head, tail = heads[pair], tails[pair]
@@ -210,7 +225,9 @@ def predict_relations(
     split = split_texts(loaded, texts, splitter)
     word_lists = [[w for w, _, _ in words] for words in split]
     n = len(texts)
-    found, rows = search(word_lists, [labels] * n, [relations] * n, threshold, batch_size, relation_threshold, adjacency_threshold)
+    found, rows = search(
+        word_lists, [labels] * n, [relations] * n, threshold, batch_size, relation_threshold, adjacency_threshold
+    )
     entities_out, relations_out = [], []
     for text, words, cands, text_rows in zip(texts, split, found, rows):
         decoded = decode_entities(cands, *word_offsets(words), flat=flat_ner, multi_label=multi_label)

@@ -5,6 +5,7 @@ token-level models whose config sets ``relations_layer``; relation types are pro
 after the entity labels (``<<REL>> type``) and pairs of entity candidates are scored
 against them. Kept free of torch imports, like ``settings``.
 """
+
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -30,12 +31,18 @@ UNSUPPORTED_RELATION_LAYERS = {
 RELEX_SPAN_MODES = ("markerV0", "token_level")
 
 # the relex fields of gliner_config.json and what each may hold (as ``settings.RULES``)
-RULES = {"relations_layer": Rule(str), "rel_token": Rule(str), "rel_token_index": Rule(int, low=-1), "embed_rel_token": Rule(bool)}
+RULES = {
+    "relations_layer": Rule(str),
+    "rel_token": Rule(str),
+    "rel_token_index": Rule(int, low=-1),
+    "embed_rel_token": Rule(bool),
+}
 
 NOT_IN_PIPELINE = (
-    "This checkpoint is a relation-extraction GLiNER model (relex), which this call does not read. Use the spaCy "
-    'component (nlp.add_pipe("gliner", config={"model": ..., "labels": [...], "relations": [...]})) or the core API: '
-    "spacy_gliner.model.relation_search.predict_relations(checkpoint.load(folder, relations=True), texts, labels, relations)."
+    "This checkpoint is a relation-extraction GLiNER model (relex), which this call does not read. Use the spaCy"
+    ' component (nlp.add_pipe("gliner", config={"model": ..., "labels": [...], "relations": [...]})) or the core API:'
+    " spacy_gliner.model.relation_search.predict_relations(checkpoint.load(folder, relations=True), texts, labels,"
+    " relations)."
 )
 
 
@@ -92,6 +99,7 @@ class RelationSettings:
                 f"A relex GLiNER model with span_mode={span_mode!r} is not implemented: relations are read from "
                 f"{' or '.join(map(repr, RELEX_SPAN_MODES))} models (the published relex checkpoints)."
             )
-        rel_token, index, embed = (cfg.get(key, getattr(cls, key)) for key in ("rel_token", "rel_token_index", "embed_rel_token"))
+        rel_token, index, embed = (
+            cfg.get(key, getattr(cls, key)) for key in ("rel_token", "rel_token_index", "embed_rel_token")
+        )
         return cls(name, rel_token, index, embed)
-

@@ -9,6 +9,7 @@ candidates finds adjacent (``gcn``). A pair's vector (pair projection of head ++
 is scored against each relation type's vector, read at its ``<<REL>>`` marker.
 Parameter names are the official ones: the state dict needs no renaming.
 """
+
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -17,7 +18,6 @@ from torch import nn
 from .network import GLiNERNetwork, SpanMarkerV0, _gather, _mlp
 from .relation_settings import RelationSettings
 from .settings import CheckpointError, GLiNERSettings
-
 
 # pairs scored at once: the pair layer's hidden vectors (4H each) of every pair of a
 # window's candidates would take gigabytes where candidates number in the thousands
@@ -78,7 +78,9 @@ class AdjacencyLayer(nn.Module):
 class GLiNERRelexNetwork(GLiNERNetwork):
     """A span or token-level GLiNER network with the official relation head."""
 
-    def __init__(self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self, settings: GLiNERSettings, encoder: nn.Module, labels_encoder: Optional[nn.Module] = None
+    ) -> None:
         super().__init__(settings, encoder, labels_encoder)
         relations = RelationSettings.of(settings)
         if relations is None:
@@ -109,15 +111,24 @@ class GLiNERRelexNetwork(GLiNERNetwork):
         return super().score(words, labels, word_lengths)
 
     def relation_logits(
-        self, words: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float
+        self,
+        words: torch.Tensor,
+        starts: torch.Tensor,
+        ends: torch.Tensor,
+        relation_vectors: torch.Tensor,
+        adjacency_threshold: float,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A window's words [L, H], its entity candidates (first and last word [E]) and the
         relation types [R, H] -> heads [N], tails [N] (indices into the candidates) and
         logits [N, R]; pairs in the official order (by head, then tail)."""
         with self._autocast():
-            return self._pair_logits(self.span_layer.span_vectors(words, starts, ends), relation_vectors, adjacency_threshold)
+            return self._pair_logits(
+                self.span_layer.span_vectors(words, starts, ends), relation_vectors, adjacency_threshold
+            )
 
-    def _pair_logits(self, spans: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _pair_logits(
+        self, spans: torch.Tensor, relation_vectors: torch.Tensor, adjacency_threshold: float
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Candidates' span vectors [E, H] -> heads, tails and logits (see ``relation_logits``)."""
         n = spans.shape[0]
         grid = torch.arange(n, device=spans.device)

@@ -6,6 +6,7 @@ entities on its tokens.
 The threshold is applied here, once: what comes out is what decoding chooses from. It is one
 number for all, or one per text (a number, or one per label of that text: per-label thresholds).
 """
+
 import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -45,7 +46,11 @@ class SpanSearch:
         if loaded.settings.relex != self.reads_relations:
             raise ValueError(
                 f"A {loaded.settings.family} GLiNER model is searched by "
-                + ("relation_search.RelationSearch (predict_relations)." if loaded.settings.relex else "SpanSearch, not RelationSearch.")
+                + (
+                    "relation_search.RelationSearch (predict_relations)."
+                    if loaded.settings.relex
+                    else "SpanSearch, not RelationSearch."
+                )
             )
         self.loaded = loaded
         self.overlap = overlap
@@ -81,10 +86,16 @@ class SpanSearch:
         if settings.bi_encoder and windows:
             wanted = list(dict.fromkeys(label for w in windows for label in labels[w.text]))
             table = dict(zip(wanted, (embed or self.encode_labels)(wanted)))
-            vectors = {key: torch.stack([table[label] for label in key]) for key in {tuple(labels[w.text]) for w in windows}}
+            vectors = {
+                key: torch.stack([table[label] for label in key]) for key in {tuple(labels[w.text]) for w in windows}
+            }
         found: List[List[np.ndarray]] = [[] for _ in word_lists]
         # token-level models: every word's scores, read into spans once all windows ran
-        word_scores = [np.zeros((len(words), len(text_labels), 3), np.float32) for words, text_labels in zip(word_lists, labels)] if settings.token_level else []
+        word_scores = (
+            [np.zeros((len(words), len(text_labels), 3), np.float32) for words, text_labels in zip(word_lists, labels)]
+            if settings.token_level
+            else []
+        )
         device = self.loaded.device
         for b in range(0, len(windows), batch_size):
             batch = windows[b : b + batch_size]
@@ -120,7 +131,9 @@ def encode_labels(loaded: LoadedGLiNER, labels: Sequence[str], per_pass: int = L
         raise ValueError("Only bi-encoder GLiNER models encode labels on their own.")
     network, device = loaded.network, loaded.device
     out = []
-    specials = loaded.labels_tokenizer.num_special_tokens_to_add()  # a label with no more tokens than these is unreadable
+    specials = (
+        loaded.labels_tokenizer.num_special_tokens_to_add()
+    )  # a label with no more tokens than these is unreadable
     with torch.inference_mode():
         network.eval()
         for i in range(0, len(labels), per_pass):
@@ -148,10 +161,14 @@ def _store_word_scores(logits: torch.Tensor, batch: Sequence[Window], word_score
     probs = torch.sigmoid(logits.float()).cpu().numpy()
     for i, w in enumerate(batch):
         a, z = w.own_start - w.start, w.own_end - w.start
-        word_scores[w.text][w.own_start : w.own_end, w.label_offset : w.label_offset + w.n_labels] = probs[i, a:z, : w.n_labels]
+        word_scores[w.text][w.own_start : w.own_end, w.label_offset : w.label_offset + w.n_labels] = probs[
+            i, a:z, : w.n_labels
+        ]
 
 
-def _text_thresholds(threshold: Union[float, Sequence[TextThreshold]], labels: Sequence[Sequence[str]]) -> List[Union[float, np.ndarray]]:
+def _text_thresholds(
+    threshold: Union[float, Sequence[TextThreshold]], labels: Sequence[Sequence[str]]
+) -> List[Union[float, np.ndarray]]:
     """Each text's threshold: a number, or an array of one per label of the text."""
     if isinstance(threshold, numbers.Real):  # numpy scalars too
         return [float(threshold)] * len(labels)
@@ -180,7 +197,9 @@ def _window_thresholds(limits: Sequence[Union[float, np.ndarray]], batch: Sequen
     return table
 
 
-def _above_threshold(logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: Union[float, np.ndarray]) -> List[np.ndarray]:
+def _above_threshold(
+    logits: torch.Tensor, tensors: Dict[str, torch.Tensor], batch: Sequence[Window], threshold: Union[float, np.ndarray]
+) -> List[np.ndarray]:
     """Per window: rows (start, end, label, score) in document coordinates, owned spans only.
     ``threshold``: one number, or [windows, labels] (each window's labels' own)."""
     # half precision is scored in float32; a float64 network keeps float64 scores
@@ -203,7 +222,9 @@ def _merge(parts: List[np.ndarray]) -> Candidates:
     if not parts:
         return Candidates.empty()
     rows = np.concatenate(parts, axis=0)
-    cands = Candidates(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3])
+    cands = Candidates(
+        rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), rows[:, 3]
+    )
     return cands.canonical()
 
 
@@ -259,5 +280,7 @@ def entity_dicts(text: str, ents: Entities, labels: Sequence[str]) -> List[dict]
     """The official library's entity dicts of one text's decoded entities."""
     return [
         {"start": start, "end": end, "text": text[start:end], "label": labels[label], "score": float(score)}
-        for start, end, label, score in zip(ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist())
+        for start, end, label, score in zip(
+            ents.starts.tolist(), ents.ends.tolist(), ents.words.labels.tolist(), ents.words.scores.tolist()
+        )
     ]

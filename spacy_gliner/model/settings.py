@@ -2,6 +2,7 @@
 
 Kept free of torch imports so that configs can be validated cheaply.
 """
+
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
@@ -90,11 +91,17 @@ class Rule:
         if self.kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 return False
-            return (self.low is None or value >= self.low) and (self.high is None or value < self.high or (self.closed and value == self.high))
+            return (self.low is None or value >= self.low) and (
+                self.high is None or value < self.high or (self.closed and value == self.high)
+            )
         if self.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 return False
-            return (self.low is None or value >= self.low) and (self.high is None or value <= self.high) and not (self.even and value % 2)
+            return (
+                (self.low is None or value >= self.low)
+                and (self.high is None or value <= self.high)
+                and not (self.even and value % 2)
+            )
         if self.kind is str:  # empty: the default, where null is allowed
             return isinstance(value, str) and (bool(value.strip()) or self.optional)
         return isinstance(value, self.kind)
@@ -143,7 +150,9 @@ def check_fields(values: Dict[str, Any], where: str = "gliner_config.json", rule
     for name, value in values.items():
         rule = rules.get(name)
         if rule is not None and not rule.allows(value):
-            raise CheckpointError(f"{name} in {where} must be {rule.describe()}, got {value!r} ({type(value).__name__}).")
+            raise CheckpointError(
+                f"{name} in {where} must be {rule.describe()}, got {value!r} ({type(value).__name__})."
+            )
 
 
 @dataclass
@@ -195,11 +204,14 @@ class GLiNERSettings:
         model_type = cfg.get("model_type")
         if model_type not in _MODEL_TYPES:
             raise CheckpointError(
-                f"Unsupported GLiNER model_type {model_type!r}: spacy-gliner implements {', '.join(t for t in _MODEL_TYPES if t)}."
+                f"Unsupported GLiNER model_type {model_type!r}: spacy-gliner implements"
+                f" {', '.join(t for t in _MODEL_TYPES if t)}."
             )
         pooling = cfg.get("subtoken_pooling", "first") or "first"
         if pooling != "first":
-            raise CheckpointError(f"subtoken_pooling={pooling!r} is not supported; only 'first' (the official default).")
+            raise CheckpointError(
+                f"subtoken_pooling={pooling!r} is not supported; only 'first' (the official default)."
+            )
         splitter = cfg.get("words_splitter_type", "whitespace") or "whitespace"
         if splitter not in WORD_SPLITTERS:
             raise CheckpointError(

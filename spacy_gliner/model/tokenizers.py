@@ -8,6 +8,7 @@ the weights (a bi-encoder's official text tokenizer holds GLiNER's tokens beyond
 are left out). Failures name their real cause: missing SentencePiece packages, files written
 by a newer transformers, an offline machine.
 """
+
 import copy
 import json
 from pathlib import Path
@@ -21,17 +22,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
 SPECIAL_TOKENS = ("[FLERT]",)  # followed by ent_token and sep_token, as the official loader adds them
-LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
+LABELS_TOKENIZER_DIR = (  # bi-encoders: the labels encoder's tokenizer, as the official library saves it
+    "labels_tokenizer"
+)
 
 
 def load_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> "PreTrainedTokenizerBase":
     """The text tokenizer of the checkpoint in ``folder``: its own files, else its encoder's
     (``model_name``), with GLiNER's special tokens; it must address the encoder's ``rows``."""
     source = str(folder) if _has_tokenizer_files(folder) else settings.model_name
-    tokenizer = _auto_tokenizer(source, source == settings.model_name, lambda err: _tokenizer_failure(folder, settings, source, err))
+    tokenizer = _auto_tokenizer(
+        source, source == settings.model_name, lambda err: _tokenizer_failure(folder, settings, source, err)
+    )
     if not tokenizer.is_fast:
         raise CheckpointError(
-            f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to words."
+            f"The tokenizer of {source!r} has no fast (Rust) version; spacy-gliner needs one to map sub-tokens to"
+            " words."
         )
     add_special_tokens(tokenizer, settings)
     return _check_vocabulary(tokenizer, settings, rows, folder)
@@ -45,8 +51,10 @@ def load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> 
     tokenizer = _auto_tokenizer(
         source,
         source == settings.labels_encoder,
-        lambda err: f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
-        f"Offline, copy the labels encoder's tokenizer files into {local}.",
+        lambda err: (
+            f"Cannot load the labels tokenizer of this bi-encoder from {source!r} ({type(err).__name__}: {err}). "
+            f"Offline, copy the labels encoder's tokenizer files into {local}."
+        ),
     )
     if len(tokenizer) > rows:
         raise CheckpointError(
@@ -56,7 +64,6 @@ def load_labels_tokenizer(folder: Path, settings: GLiNERSettings, rows: int) -> 
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # as the official processor does
     return tokenizer
-
 
 
 def _auto_tokenizer(source: str, outside: bool, failure: Callable[[Exception], str]) -> "PreTrainedTokenizerBase":
@@ -72,6 +79,7 @@ def _auto_tokenizer(source: str, outside: bool, failure: Callable[[Exception], s
         raise
     except Exception as err:
         raise CheckpointError(failure(err)) from err
+
 
 def save_tokenizer(tokenizer: Any, folder: Path) -> None:
     """``save_pretrained``, with a ``tokenizer_config.json`` that transformers 4 and 5 both read.
@@ -97,7 +105,11 @@ def add_special_tokens(tokenizer: Any, settings: GLiNERSettings) -> None:
     if settings.bi_encoder:
         return
     relex = RelationSettings.of(settings)
-    tokens = (settings.ent_token, settings.sep_token, relex.rel_token) if relex else (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token)
+    tokens = (
+        (settings.ent_token, settings.sep_token, relex.rel_token)
+        if relex
+        else (*SPECIAL_TOKENS, settings.ent_token, settings.sep_token)
+    )
     missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
@@ -186,7 +198,11 @@ def _tokenizer_failure(folder: Path, settings: GLiNERSettings, source: str, err:
                 "spacy-gliner, which writes tokenizer files that transformers 4 and 5 both read."
             )
         return f"The tokenizer files in {folder} could not be read by transformers {version} {cause}."
-    needs = [package for module, package in (("sentencepiece", "sentencepiece"), ("google.protobuf", "protobuf")) if not _importable(module)]
+    needs = [
+        package
+        for module, package in (("sentencepiece", "sentencepiece"), ("google.protobuf", "protobuf"))
+        if not _importable(module)
+    ]
     if needs and _is_sentencepiece(err):
         return (
             f"This checkpoint ships no tokenizer files, and the tokenizer of its encoder {settings.model_name!r} "

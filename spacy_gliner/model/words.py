@@ -4,6 +4,7 @@ A text becomes (word, char start, char end) triples by the checkpoint's ``words_
 as the official library splits it. The "spacy" splitter is spaCy's tokenizer, which this
 torch-only core does not import: the spaCy layer hands it in (``alignment.word_splitter``).
 """
+
 import functools
 import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple

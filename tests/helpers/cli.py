@@ -1,4 +1,5 @@
 """Running the command line in this process, and reading what it said."""
+
 from pathlib import Path
 from typing import Any, List
 

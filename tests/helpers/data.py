@@ -1,4 +1,5 @@
 """Where the shared data lives, its benchmark sentences, and the tiny checkpoints the tests write."""
+
 import json
 import os
 from pathlib import Path

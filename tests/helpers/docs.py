@@ -1,4 +1,5 @@
 """The invariants of annotated docs, checked by the property and component tests."""
+
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -7,7 +8,9 @@ from spacy.tokens import Doc
 from helpers.parity import fitting_ents
 
 
-def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool, allowed: Optional[Sequence[str]] = None) -> None:
+def assert_valid_output(
+    doc: Doc, spans_key: str, threshold: float, nested: bool, allowed: Optional[Sequence[str]] = None
+) -> None:
     """The invariants that every annotated doc (without entities of its own) satisfies."""
     from spacy_gliner.alignment import exact_entities
 
@@ -18,7 +21,9 @@ def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool
     assert np.all(scores > threshold) and np.all(scores <= 1.0)
     for span, e in zip(group, found):
         assert 0 <= span.start < span.end <= len(doc)
-        assert span.start_char == doc[span.start].idx and span.end_char == doc[span.end - 1].idx + len(doc[span.end - 1])
+        assert span.start_char == doc[span.start].idx and span.end_char == doc[span.end - 1].idx + len(
+            doc[span.end - 1]
+        )
         assert not doc[span.start].is_space and not doc[span.end - 1].is_space
         assert span.text.strip()
         # the span is the smallest run of tokens holding the entity's characters
@@ -33,7 +38,9 @@ def assert_valid_output(doc: Doc, spans_key: str, threshold: float, nested: bool
             if not nested:
                 assert not overlap or (s1, e1) == (s2, e2), f"overlapping flat entities {(s1, e1)} and {(s2, e2)}"
             else:
-                assert not overlap or (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2), f"crossing entities {(s1, e1)}, {(s2, e2)}"
+                assert not overlap or (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2), (
+                    f"crossing entities {(s1, e1)}, {(s2, e2)}"
+                )
     if not nested:
         entities = [{"start": e.start, "end": e.end, "label": e.label, "score": e.score} for e in found]
         assert [(e.start, e.end, e.label_) for e in doc.ents] == fitting_ents(doc, entities)

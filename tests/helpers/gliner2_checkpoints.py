@@ -18,6 +18,7 @@ nothing); the classifiers' last layers are scaled so that classes differ. Bounda
 score diversely as they are; ``abstain`` gives the null and count heads random weights
 (gliner2 initialises them to zero). Everything is deterministic for a seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,7 +56,9 @@ def write_encoder(folder: Path, kind: str = "bert", seed: int = 0) -> Path:
 
         texts = [t for name, n in SPM_SOURCES for t in benchmark(name, n)[0]]
         (folder / "spm.model").write_bytes(train_sentencepiece(texts))
-        (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "vocab_type": "spm", "tokenizer_class": "DebertaV2Tokenizer"}))
+        (folder / "tokenizer_config.json").write_text(
+            json.dumps({"do_lower_case": False, "vocab_type": "spm", "tokenizer_class": "DebertaV2Tokenizer"})
+        )
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
     else:
         raise ValueError(f"unknown encoder kind {kind!r}")
@@ -90,13 +93,17 @@ def write_gliner2_checkpoint(
         if architecture == "span":
             from gliner2.models.span.model import SpanExtractorModel
 
-            config = ExtractorConfig(model_name=str(encoder), architecture="span", max_width=max_width, counting_layer=counting_layer)
+            config = ExtractorConfig(
+                model_name=str(encoder), architecture="span", max_width=max_width, counting_layer=counting_layer
+            )
             model = SpanExtractorModel(config).eval()
             _spread_span(model, seed)
         else:
             from gliner2.models.boundary.model import BoundaryExtractorModel
 
-            config = ExtractorConfig(model_name=str(encoder), architecture="boundary", boundary_head=boundary_head or {})
+            config = ExtractorConfig(
+                model_name=str(encoder), architecture="boundary", boundary_head=boundary_head or {}
+            )
             model = BoundaryExtractorModel(config).eval()
             _spread_boundary(model, abstain)
     model.save_pretrained(str(path))
@@ -215,7 +222,9 @@ def comparable(result: Dict[str, Any], text: str, schema: Any) -> Dict[str, Any]
         for r in found:
             head, tail = final(r["head"]), final(r["tail"])
             if head is not None and tail is not None and head[:2] != tail[:2]:
-                relations.setdefault((name, head, tail), (r["head"]["confidence"], r["tail"]["confidence"], r.get("confidence")))
+                relations.setdefault(
+                    (name, head, tail), (r["head"]["confidence"], r["tail"]["confidence"], r.get("confidence"))
+                )
     return {"entities": entities, "classes": classes, "relations": relations}
 
 
@@ -240,7 +249,9 @@ class Report:
         assert self.counts["entities"] and self.counts["classes"], f"nothing was compared: {self.counts}"
 
 
-def compare(reference: Dict[str, Any], ours: Dict[str, Any], thresholds: Dict[str, float], report: Report, where: str) -> Report:
+def compare(
+    reference: Dict[str, Any], ours: Dict[str, Any], thresholds: Dict[str, float], report: Report, where: str
+) -> Report:
     """Add one text to ``report``: ``comparable`` results of gliner2 and of spacy-gliner.
 
     Relations and classes must be the same; an entity only one side has is a near tie when
@@ -254,8 +265,10 @@ def compare(reference: Dict[str, Any], ours: Dict[str, Any], thresholds: Dict[st
     for one, other in ((a, b), (b, a)):
         for key in one.keys() - other.keys():
             label, start, end, _ = key
-            rivals = [score for (l, s, e, _), score in other.items() if l == label and s < end and start < e]
-            level = one[key] - thresholds[label] < SCORE_TOL or any(abs(one[key] - score) < SCORE_TOL for score in rivals)
+            rivals = [score for (lab, s, e, _), score in other.items() if lab == label and s < end and start < e]
+            level = one[key] - thresholds[label] < SCORE_TOL or any(
+                abs(one[key] - score) < SCORE_TOL for score in rivals
+            )
             (near if level else errors).append(("entity", key))
     a, b = reference["relations"], ours["relations"]
     report.counts["relations"] += len(a)

@@ -14,6 +14,7 @@ path a user's first ``add_pipe("gliner")`` takes runs here with ``HF_HUB_OFFLINE
 * the GLiNER checkpoint: built and saved by the official library around that encoder
   (scores spread as in ``official_checkpoints``), then stripped to config + weights.
 """
+
 import hashlib
 import io
 import json
@@ -112,7 +113,13 @@ def write_hub_cache(hf_home: Path) -> Dict[str, Path]:
         for name, data in encoder_files.items():
             (tmp / "encoder" / name).write_bytes(data)
         tokenizer = AutoTokenizer.from_pretrained(str(tmp / "encoder"))
-        assert tokenizer.convert_tokens_to_ids(["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]) == [0, 1, 2, 3, VOCAB_SIZE]
+        assert tokenizer.convert_tokens_to_ids(["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]) == [
+            0,
+            1,
+            2,
+            3,
+            VOCAB_SIZE,
+        ]
         tokenizer.add_tokens(["[FLERT]", "<<ENT>>", "<<SEP>>"], special_tokens=True)
         encoder_config = _encoder_config("deberta", len(tokenizer))
         config = GLiNERConfig(
@@ -139,7 +146,10 @@ def write_hub_cache(hf_home: Path) -> Dict[str, Path]:
             "model.safetensors": (tmp / "gliner" / "model.safetensors").read_bytes(),
         }
     hub = Path(hf_home) / "hub"
-    return {ENCODER_ID: _cache_repo(hub, ENCODER_ID, encoder_files), DEFAULT_ID: _cache_repo(hub, DEFAULT_ID, gliner_files)}
+    return {
+        ENCODER_ID: _cache_repo(hub, ENCODER_ID, encoder_files),
+        DEFAULT_ID: _cache_repo(hub, DEFAULT_ID, gliner_files),
+    }
 
 
 def hub_env(hf_home: Path) -> Dict[str, str]:
@@ -191,7 +201,10 @@ def run_default_pipeline(out: Path, saved: Path) -> None:
         "chars": predict_entities(loaded, texts, labels, THRESHOLD),
         "docs": [_doc_entities(doc) for doc in docs],
         "exact": [_doc_entities(doc, exact=True) for doc in docs],
-        "pieces": [loaded.tokenizer(words, is_split_into_words=True)["input_ids"], official.data_processor.transformer_tokenizer(words, is_split_into_words=True)["input_ids"]],
+        "pieces": [
+            loaded.tokenizer(words, is_split_into_words=True)["input_ids"],
+            official.data_processor.transformer_tokenizer(words, is_split_into_words=True)["input_ids"],
+        ],
         "unk": loaded.tokenizer.unk_token_id,
     }
     nlp.to_disk(saved)

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 #: Width of the tiny encoders (their ``hidden_size``).
 ENCODER_WIDTH = 32
 ENCODER_LAYERS = 2
@@ -91,7 +90,10 @@ PROBES = (
         ["company", "product", "date", "city", "state"],
     ),
     (
-        "The patient was treated with aspirin and metoprolol after a mild heart attack at the Charite hospital in Berlin .",
+        (
+            "The patient was treated with aspirin and metoprolol after a mild heart attack at the Charite hospital in"
+            " Berlin ."
+        ),
         [
             "drug",
             "disease",
@@ -126,9 +128,7 @@ def _load_tokenizer():
     for token in ("[FLERT]", "<<ENT>>", "<<SEP>>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if token_id is None or token_id == tokenizer.unk_token_id:
-            raise RuntimeError(
-                f"reference tokenizer at {REF_MINILM} lacks {token!r}"
-            )
+            raise RuntimeError(f"reference tokenizer at {REF_MINILM} lacks {token!r}")
     return tokenizer
 
 
@@ -251,13 +251,9 @@ def _spread_scores(model, seed: int, **options) -> dict:
     spans, prompts = [], []
     for text, labels in PROBES:
         span_reps, prompt_hidden, logits = _probe(model, text, labels, **options)
-        prompt_reps = (
-            prompt_hidden @ prompt_last.weight.detach().T + prompt_last.bias.detach()
-        )
+        prompt_reps = prompt_hidden @ prompt_last.weight.detach().T + prompt_last.bias.detach()
         if not torch.allclose(span_reps @ prompt_reps.T, logits, atol=1e-4, rtol=1e-3):
-            raise RuntimeError(
-                "logits are not span_reps @ prompts^T; official model layout changed?"
-            )
+            raise RuntimeError("logits are not span_reps @ prompts^T; official model layout changed?")
         spans.append(span_reps.double())
         prompts.append(prompt_reps.double())
     span_mean = torch.cat(spans).mean(0)
@@ -270,10 +266,7 @@ def _spread_scores(model, seed: int, **options) -> dict:
     proj = torch.eye(dim, dtype=torch.float64) - torch.outer(e, e)
 
     centred = torch.cat(
-        [
-            (((s - span_mean) @ proj) @ ((q - prompt_mean) @ proj).T).flatten()
-            for s, q in zip(spans, prompts)
-        ]
+        [(((s - span_mean) @ proj) @ ((q - prompt_mean) @ proj).T).flatten() for s, q in zip(spans, prompts)]
     )
     factor = LOGIT_STD / float(centred.std())
     if factor > MAX_SPREAD_FACTOR:
@@ -287,9 +280,7 @@ def _spread_scores(model, seed: int, **options) -> dict:
         bias = linear.bias.detach().double()
         with torch.no_grad():
             linear.weight.copy_((scale * proj @ weight).to(linear.weight.dtype))
-            linear.bias.copy_(
-                (scale * proj @ (bias - mean) + offset * e).to(linear.bias.dtype)
-            )
+            linear.bias.copy_((scale * proj @ (bias - mean) + offset * e).to(linear.bias.dtype))
 
     reparametrise(span_last, span_mean, 1.0, 1.0)
     reparametrise(prompt_last, prompt_mean, factor, LOGIT_MEAN)
@@ -371,9 +362,7 @@ def write_official_checkpoint(
         ``path`` (as a ``Path``).
     """
     if span_mode not in SPAN_MODES:
-        raise ValueError(
-            f"unsupported span_mode {span_mode!r}; expected one of {SPAN_MODES}"
-        )
+        raise ValueError(f"unsupported span_mode {span_mode!r}; expected one of {SPAN_MODES}")
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {ENCODERS}")
 
@@ -409,9 +398,7 @@ def write_official_checkpoint(
         # ``GLiNER(config)`` itself fails (its ``__class__`` swap is refused by
         # nn.Module: "object layout differs"), so build the concrete class.
         gliner_class = GLiNER._get_gliner_class(config)
-        model = gliner_class(
-            config, tokenizer=tokenizer, backbone_from_pretrained=False, **model_kwargs
-        )
+        model = gliner_class(config, tokenizer=tokenizer, backbone_from_pretrained=False, **model_kwargs)
         model.eval()
         if span_mode == "token_level":
             _spread_token_scores(model)
@@ -450,7 +437,9 @@ def write_official_path_checkpoint(
     config = GLiNERConfig(model_name=encoder, hidden_size=hidden_size, span_mode=span_mode, **options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = GLiNER._get_gliner_class(config).load_from_config(config, backbone_from_pretrained=True, local_files_only=True)
+        model = GLiNER._get_gliner_class(config).load_from_config(
+            config, backbone_from_pretrained=True, local_files_only=True
+        )
         model.eval()
         if span_mode == "token_level":
             _spread_token_scores(model)

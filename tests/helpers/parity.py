@@ -1,6 +1,7 @@
 """Comparing predictions with the official library's: entities equal, scores within
 SCORE_TOL, or the difference explained by the official library's own greedy search on
 scores moved by float noise (README, "Tests")."""
+
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,7 +40,14 @@ class OfficialEntities(list):
     above ``threshold - SCORE_TOL`` with its official score, in the official candidate order,
     and the run's threshold and mode."""
 
-    def __init__(self, entities: Sequence[dict], candidates: Callable[[], List[dict]], threshold: float, flat_ner: bool, multi_label: bool) -> None:
+    def __init__(
+        self,
+        entities: Sequence[dict],
+        candidates: Callable[[], List[dict]],
+        threshold: float,
+        flat_ner: bool,
+        multi_label: bool,
+    ) -> None:
         super().__init__(entities)
         self.candidates = candidates
         self.threshold = threshold
@@ -62,7 +70,9 @@ def official_inference(
     scores), made the first time a difference asks for them. ``options`` go to both runs
     (relex models: ``relations``, which are part of the prompt, and ``return_relations=False``)."""
     texts = list(texts)
-    entities = model.inference(texts, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, batch_size=batch_size, **options)
+    entities = model.inference(
+        texts, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, batch_size=batch_size, **options
+    )
     runs: List[List[List[dict]]] = []
 
     def candidates(i: int) -> List[dict]:
@@ -70,10 +80,14 @@ def official_inference(
             runs.append(official_candidates(model, texts, labels, threshold - SCORE_TOL, batch_size, **options))
         return runs[0][i]
 
-    return [OfficialEntities(e, partial(candidates, i), threshold, flat_ner, multi_label) for i, e in enumerate(entities)]
+    return [
+        OfficialEntities(e, partial(candidates, i), threshold, flat_ner, multi_label) for i, e in enumerate(entities)
+    ]
 
 
-def official_candidates(model: Any, texts: Sequence[str], labels: Any, threshold: float, batch_size: int = 8, **options: Any) -> List[List[dict]]:
+def official_candidates(
+    model: Any, texts: Sequence[str], labels: Any, threshold: float, batch_size: int = 8, **options: Any
+) -> List[List[dict]]:
     """Every span the official library scores above ``threshold`` in each text, as entity
     dicts with its scores, in the order its greedy search receives them (which settles equal
     scores): its own ``inference``, its decoder's greedy search keeping every candidate."""
@@ -105,7 +119,9 @@ class Comparison:
         assert self.max_diff <= SCORE_TOL, f"scores differ by up to {self.max_diff:.2e}"
 
 
-def compare(official: Sequence[List[dict]], ours: Sequence[List[dict]], threshold: float, comparison: Comparison) -> Comparison:
+def compare(
+    official: Sequence[List[dict]], ours: Sequence[List[dict]], threshold: float, comparison: Comparison
+) -> Comparison:
     """Add texts to ``comparison``: entities as dicts with start, end, label, score.
 
     A difference can only be explained where the official entities are ``OfficialEntities``
@@ -125,7 +141,9 @@ def compare(official: Sequence[List[dict]], ours: Sequence[List[dict]], threshol
         if not isinstance(theirs, OfficialEntities):
             comparison.errors.append(f"{where} (no official candidates to explain it: use official_inference)")
             continue
-        assert theirs.threshold == threshold, f"compared at threshold {threshold}, the official run used {theirs.threshold}"
+        assert theirs.threshold == threshold, (
+            f"compared at threshold {threshold}, the official run used {theirs.threshold}"
+        )
         official_scores = {_key(c): c["score"] for c in theirs.candidates()}
         for e in mine:
             if _key(e) in official_scores:
@@ -150,7 +168,9 @@ def explain(theirs: OfficialEntities, ours: List[dict]) -> Optional[str]:
     """
     threshold, candidates = theirs.threshold, theirs.candidates()
     scored = {_key(c): c["score"] for c in candidates}
-    decoded = official_greedy([(c, c["score"]) for c in candidates if c["score"] > threshold], theirs.flat_ner, theirs.multi_label)
+    decoded = official_greedy(
+        [(c, c["score"]) for c in candidates if c["score"] > threshold], theirs.flat_ner, theirs.multi_label
+    )
     if decoded != [_key(e) for e in theirs] or any(scored[_key(e)] != e["score"] for e in theirs):
         return "the official candidates do not decode to the official entities (the official run changed?)"
     mine = [_key(e) for e in ours]
@@ -165,7 +185,10 @@ def explain(theirs: OfficialEntities, ours: List[dict]) -> Optional[str]:
             moved[k] = min(moved[k], moved[previous])
         previous = k
     if any(moved[k] < scored[k] - SCORE_TOL for k in mine):
-        return "our order of entities with one start takes official scores more than 2 * SCORE_TOL apart in the other order"
+        return (
+            "our order of entities with one start takes official scores more than 2 * SCORE_TOL apart in the other"
+            " order"
+        )
     rank = {k: r for r, k in enumerate(mine)}
     kept = [c for c in candidates if moved[_key(c)] > threshold]
     order = sorted(range(len(kept)), key=lambda j: (-moved[_key(kept[j])], rank.get(_key(kept[j]), len(rank) + j)))

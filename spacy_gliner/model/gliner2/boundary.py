@@ -14,6 +14,7 @@ operations and tie-breaking (stable sorts), so that its weights give its results
 losses, gold injection and diagnostics are left out. Structured records (the record head)
 are not run: their weights are checked, not loaded.
 """
+
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
@@ -70,21 +71,27 @@ class BoundaryAttentionBlock(nn.Module):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, n, d = states.shape
-        query, key, value = self.qkv_projection(self.norm(states)).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = (
+            self.qkv_projection(self.norm(states)).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        )
         allowed = mask.view(b, 1, 1, n).expand(b, 1, n, n)
         positions = torch.arange(n, device=states.device)
         if self.window > 0:
             allowed = allowed & ((positions.view(n, 1) - positions.view(1, n)).abs() <= self.window).view(1, 1, n, n)
         allowed = allowed | torch.eye(n, dtype=torch.bool, device=states.device).view(1, 1, n, n)
         attended = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed)
-        return (states + self.output_projection(attended.transpose(1, 2).reshape(b, n, d))) * mask.unsqueeze(-1).to(states.dtype)
+        return (states + self.output_projection(attended.transpose(1, 2).reshape(b, n, d))) * mask.unsqueeze(-1).to(
+            states.dtype
+        )
 
 
 class BoundaryEncoder(nn.Module):
     """Boundary ``i`` sits between word ``i - 1`` (left; a learned BOS for 0) and word ``i``
     (right; a learned EOS at each text's end)."""
 
-    def __init__(self, hidden: int, dim: int, refinement: int, multiplier: float, attention: int, heads: int, window: int) -> None:
+    def __init__(
+        self, hidden: int, dim: int, refinement: int, multiplier: float, attention: int, heads: int, window: int
+    ) -> None:
         super().__init__()
         self.left_projection = nn.Linear(hidden, dim)
         self.right_projection = nn.Linear(hidden, dim)
@@ -140,9 +147,15 @@ class BoundaryQueryHead(nn.Module):
 
         b_keep = boundary_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
         t_keep = word_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
-        start = logits(boundaries, self.start_boundary_projection, self.start_query_projection).masked_fill(~b_keep, MASK_LOGIT)
-        end = logits(boundaries, self.end_boundary_projection, self.end_query_projection).masked_fill(~b_keep, MASK_LOGIT)
-        inside = logits(words, self.inside_text_projection, self.inside_query_projection).masked_fill(~t_keep, MASK_LOGIT)
+        start = logits(boundaries, self.start_boundary_projection, self.start_query_projection).masked_fill(
+            ~b_keep, MASK_LOGIT
+        )
+        end = logits(boundaries, self.end_boundary_projection, self.end_query_projection).masked_fill(
+            ~b_keep, MASK_LOGIT
+        )
+        inside = logits(words, self.inside_text_projection, self.inside_query_projection).masked_fill(
+            ~t_keep, MASK_LOGIT
+        )
         inside = inside.masked_fill(~t_keep, 0.0).float()
         mean = inside.sum(-1, keepdim=True) / t_keep.sum(-1, keepdim=True).clamp_min(1)
         centred = (inside - mean) * t_keep.to(inside.dtype)
@@ -155,7 +168,9 @@ class Rotary(nn.Module):
 
     def __init__(self, dim: int, base: float) -> None:
         super().__init__()
-        self.register_buffer("inv_freq", 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)), persistent=False)
+        self.register_buffer(
+            "inv_freq", 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)), persistent=False
+        )
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(states.shape[1], device=states.device).view(1, -1)
@@ -182,24 +197,34 @@ def boundary_budget(n: int, base: int, alpha: float, k_max: int, bucket: int) ->
     return min(k_max, int(math.ceil(requested / bucket) * bucket))
 
 
-def _conditional_top(gated, other_all, anchors, anchor_scores, anchor_valid, boundary_mask, query_mask, marginals, top_k, scale, after):
+def _conditional_top(
+    gated, other_all, anchors, anchor_scores, anchor_valid, boundary_mask, query_mask, marginals, top_k, scale, after
+):
     """For each selected anchor (start or end), its best partners on the other side: the
     partner must come after (``after``) or before the anchor. Returns scores, indices."""
     b, q, k, _ = gated.shape
     n = other_all.shape[1]
-    block = torch.einsum("bqkd,bed->bqke", gated, other_all) * scale + marginals.unsqueeze(2) + anchor_scores.unsqueeze(-1)
+    block = (
+        torch.einsum("bqkd,bed->bqke", gated, other_all) * scale + marginals.unsqueeze(2) + anchor_scores.unsqueeze(-1)
+    )
     position = torch.arange(n, device=gated.device).view(1, 1, 1, n)
     order = position > anchors.unsqueeze(-1) if after else position < anchors.unsqueeze(-1)
     keep = boundary_mask.view(b, 1, 1, n) & query_mask.view(b, q, 1, 1) & order & anchor_valid.unsqueeze(-1)
     block = block.masked_fill(~keep, MASK_LOGIT)
     # gliner2 merges into a running top-k that starts as (MASK_LOGIT, index 0) slots
-    scores = torch.cat([torch.full((b, q, k, top_k), MASK_LOGIT, device=gated.device, dtype=block.dtype), block], dim=-1)
-    indices = torch.cat([torch.zeros((b, q, k, top_k), dtype=torch.long, device=gated.device), position.expand(b, q, k, n)], dim=-1)
+    scores = torch.cat(
+        [torch.full((b, q, k, top_k), MASK_LOGIT, device=gated.device, dtype=block.dtype), block], dim=-1
+    )
+    indices = torch.cat(
+        [torch.zeros((b, q, k, top_k), dtype=torch.long, device=gated.device), position.expand(b, q, k, n)], dim=-1
+    )
     top, order_idx = torch.sort(scores, dim=-1, descending=True, stable=True)
     return top[..., :top_k], torch.gather(indices, -1, order_idx[..., :top_k])
 
 
-def deduplicate(keys: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, capacity: int, invalid_key: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def deduplicate(
+    keys: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, capacity: int, invalid_key: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Unique keys, each with its best score, at most the ``capacity`` best (gliner2's order:
     by score, then key, both stable); returns keys and validity. gliner2 pads the rest of
     ``capacity`` with invalid slots, which every later step masks: they are left out here
@@ -213,7 +238,9 @@ def deduplicate(keys: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, c
     first = torch.ones_like(valid)
     first[..., 1:] = keys[..., 1:] != keys[..., :-1]
     keep = valid & first
-    order = torch.argsort(torch.where(keep, scores, torch.full_like(scores, MASK_LOGIT)), dim=-1, descending=True, stable=True)
+    order = torch.argsort(
+        torch.where(keep, scores, torch.full_like(scores, MASK_LOGIT)), dim=-1, descending=True, stable=True
+    )
     order = order[..., : max(1, min(capacity, int(keep.sum(-1).max())))]
     return keys.gather(-1, order), keep.gather(-1, order)
 
@@ -243,7 +270,10 @@ class SparseBoundaryProposer(nn.Module):
         s = self.settings
         b, n, _ = boundaries.shape
         scale = 1.0 / math.sqrt(self.dim)
-        budget = [boundary_budget(n, s[key], s["boundary_top_k_alpha"], s["boundary_top_k_max"], s["boundary_top_k_bucket"]) for key in ("start_top_k", "end_top_k")]
+        budget = [
+            boundary_budget(n, s[key], s["boundary_top_k_alpha"], s["boundary_top_k_max"], s["boundary_top_k_bucket"])
+            for key in ("start_top_k", "end_top_k")
+        ]
         b_valid = boundary_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
         start_all = self.start_pair_projection(boundaries)
         end_all = self.end_key_projection(boundaries)
@@ -257,23 +287,36 @@ class SparseBoundaryProposer(nn.Module):
         def side(anchor_logits, partner_logits, anchor_all, partner_all, k, per_anchor, after):
             scores, idx, ok = select_top(anchor_logits, b_valid, k)
             gated = gather_states(anchor_all, idx) * gate.unsqueeze(2)
-            top_scores, partner = _conditional_top(gated, partner_all, idx, scores, ok, boundary_mask, query_mask, partner_logits, per_anchor, scale, after)
+            top_scores, partner = _conditional_top(
+                gated, partner_all, idx, scores, ok, boundary_mask, query_mask, partner_logits, per_anchor, scale, after
+            )
             anchors = idx.unsqueeze(-1).expand(-1, -1, -1, per_anchor)
             in_text = boundary_mask.gather(1, partner.reshape(b, -1).clamp(0, n - 1)).view_as(partner)
             starts, ends = (anchors, partner) if after else (partner, anchors)
             valid = ok.unsqueeze(-1) & query_mask.view(b, q, 1, 1) & in_text & (ends > starts)
-            return starts.reshape(b, q, -1), ends.reshape(b, q, -1), top_scores.reshape(b, q, -1), valid.reshape(b, q, -1)
+            return (
+                starts.reshape(b, q, -1),
+                ends.reshape(b, q, -1),
+                top_scores.reshape(b, q, -1),
+                valid.reshape(b, q, -1),
+            )
 
         parts = [side(marginals.start, marginals.end, start_all, end_all, budget[0], s["ends_per_start"], True)]
         if s["bidirectional_proposals"]:
-            parts.append(side(marginals.end, marginals.start, end_all, start_all, budget[1], s["starts_per_end"], False))
+            parts.append(
+                side(marginals.end, marginals.start, end_all, start_all, budget[1], s["starts_per_end"], False)
+            )
         starts, ends, scores, valid = (torch.cat(x, dim=-1) for x in zip(*parts))
         valid = valid & query_mask.unsqueeze(-1)
         keys, keep = deduplicate(starts * n + ends, scores, valid, s["candidate_budget"], n * n)
         indices = _pairs(keys, keep, n)
         si, ej = indices[..., 0], indices[..., 1]
-        g_s, score_start = gather_states(torch.cat((start_all, scorer_start), -1), si).split((start_all.shape[-1], scorer_start.shape[-1]), -1)
-        g_e, score_end = gather_states(torch.cat((end_all, scorer_end), -1), ej).split((end_all.shape[-1], scorer_end.shape[-1]), -1)
+        g_s, score_start = gather_states(torch.cat((start_all, scorer_start), -1), si).split(
+            (start_all.shape[-1], scorer_start.shape[-1]), -1
+        )
+        g_e, score_end = gather_states(torch.cat((end_all, scorer_end), -1), ej).split(
+            (end_all.shape[-1], scorer_end.shape[-1]), -1
+        )
         compat = ((g_s * gate.unsqueeze(2)) * g_e).sum(-1) * scale
         return indices, keep, torch.where(keep, compat, torch.zeros_like(compat)), score_start, score_end
 
@@ -288,7 +331,9 @@ class SpanContentPooler(nn.Module):
         self.value_projection = nn.Linear(hidden, dim)
         self.layer_norm = nn.LayerNorm(self.output_dim)
 
-    def pool(self, words: torch.Tensor, word_mask: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def pool(
+        self, words: torch.Tensor, word_mask: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
         """The pooled content of the spans [starts, ends) ([B, K] or [B, Q, C] indices)."""
         values = (self.value_projection(words) * word_mask.unsqueeze(-1).to(words.dtype)).float()
         zeros = values.new_zeros(values.shape[0], 1, self.dim)
@@ -297,7 +342,13 @@ class SpanContentPooler(nn.Module):
         pooled = (gather(mean, ends) - gather(mean, starts)) / (ends - starts).clamp_min(1).unsqueeze(-1).float()
         if self.soft_max:
             floor = torch.finfo(torch.float32).min / 4.0
-            lse = torch.cat((zeros.new_full((zeros.shape[0], 1, self.dim), floor), torch.logcumsumexp(values.masked_fill(~word_mask.unsqueeze(-1), floor), dim=1)), dim=1)
+            lse = torch.cat(
+                (
+                    zeros.new_full((zeros.shape[0], 1, self.dim), floor),
+                    torch.logcumsumexp(values.masked_fill(~word_mask.unsqueeze(-1), floor), dim=1),
+                ),
+                dim=1,
+            )
             lse_end, lse_start = gather(lse, ends), gather(lse, starts)
             soft = lse_end + torch.log1p(-torch.exp((lse_start - lse_end).clamp(max=-1e-6)))
             pooled = torch.cat((pooled, torch.nan_to_num(soft, neginf=0.0, posinf=0.0)), dim=-1)
@@ -334,7 +385,11 @@ class SparseBoundaryPairScorer(nn.Module):
         self.inside_weight = nn.Linear(hidden, 1) if self.query_conditioned else nn.Parameter(torch.tensor(1.0))
         self.endpoint_difference_projection = nn.Linear(2 * pair, 1) if s["endpoint_difference_features"] else None
         self.rotary = Rotary(pair, s["rotary_base"]) if self.rotary_gate else None
-        self.content_pooler = SpanContentPooler(hidden, s["content_dim"], s["content_soft_max_pool"]) if s["enable_span_content"] else None
+        self.content_pooler = (
+            SpanContentPooler(hidden, s["content_dim"], s["content_soft_max_pool"])
+            if s["enable_span_content"]
+            else None
+        )
         if self.content_pooler is not None:
             self.content_query_projection = nn.Linear(hidden, self.content_pooler.output_dim)
             self.content_bias = nn.Linear(self.content_pooler.output_dim, 1)
@@ -346,7 +401,9 @@ class SparseBoundaryPairScorer(nn.Module):
             start, end = self.rotary(start), self.rotary(end)
         return start, end
 
-    def forward(self, queries, indices, valid, prior, s_proj, e_proj, marginals: Marginals, text_lengths, words, word_mask):
+    def forward(
+        self, queries, indices, valid, prior, s_proj, e_proj, marginals: Marginals, text_lengths, words, word_mask
+    ):
         starts, ends = indices[..., 0], indices[..., 1]
         gate = torch.sigmoid(self.query_gate(queries))
         if self.rotary_gate:
@@ -359,7 +416,9 @@ class SparseBoundaryPairScorer(nn.Module):
             score = torch.zeros_like(starts, dtype=s_proj.dtype)
         if self.endpoint_difference_projection is not None:
             difference = s_proj - e_proj
-            score = score + self.endpoint_difference_projection(torch.cat((difference, difference.abs()), dim=-1)).squeeze(-1)
+            score = score + self.endpoint_difference_projection(
+                torch.cat((difference, difference.abs()), dim=-1)
+            ).squeeze(-1)
         score = score + torch.gather(marginals.start, 2, starts.clamp(0, marginals.start.shape[2] - 1))
         score = score + torch.gather(marginals.end, 2, ends.clamp(0, marginals.end.shape[2] - 1))
         score = score + torch.where(valid, prior, torch.zeros_like(prior))
@@ -370,7 +429,9 @@ class SparseBoundaryPairScorer(nn.Module):
             score = score + self.content_bias(content).squeeze(-1)
         if self.use_inside:
             interval = inside_evidence(marginals, starts, ends).to(score.dtype)
-            weight = self.inside_weight(queries).squeeze(-1).unsqueeze(-1) if self.query_conditioned else self.inside_weight
+            weight = (
+                self.inside_weight(queries).squeeze(-1).unsqueeze(-1) if self.query_conditioned else self.inside_weight
+            )
             score = score + weight * (interval / torch.sqrt((ends - starts).clamp(min=1).to(score.dtype)))
         length = (ends - starts).clamp(min=1).float()
         features = length_features(length, text_lengths.view(-1, 1, 1).float().clamp(min=1))
@@ -401,10 +462,14 @@ class DocumentCandidatePool(nn.Module):
         ks, ke = starts.shape[1], ends.shape[1]
         pair_s = starts.unsqueeze(-1).expand(b, ks, ke).reshape(b, -1)
         pair_e = ends.unsqueeze(1).expand(b, ks, ke).reshape(b, -1)
-        pair_valid = (starts_ok.unsqueeze(-1) & ends_ok.unsqueeze(1) & (ends.unsqueeze(1) > starts.unsqueeze(-1))).reshape(b, -1)
+        pair_valid = (
+            starts_ok.unsqueeze(-1) & ends_ok.unsqueeze(1) & (ends.unsqueeze(1) > starts.unsqueeze(-1))
+        ).reshape(b, -1)
         start_all, end_all = self.start_projection(boundaries), self.end_projection(boundaries)
         compat = (gather_rows(start_all, pair_s) * gather_rows(end_all, pair_e)).sum(-1) / math.sqrt(d)
-        union_score = compat + union_start.gather(1, pair_s.clamp(0, n - 1)) + union_end.gather(1, pair_e.clamp(0, n - 1))
+        union_score = (
+            compat + union_start.gather(1, pair_s.clamp(0, n - 1)) + union_end.gather(1, pair_e.clamp(0, n - 1))
+        )
         keys, scores, valid = [pair_s * n + pair_e], [union_score], [pair_valid]
         quota = min(self.quota, pair_s.shape[-1])
         if quota:  # each query's best pairs, in a band above every ordinary score
@@ -412,14 +477,20 @@ class DocumentCandidatePool(nn.Module):
             e_idx = pair_e.clamp(0, n - 1).unsqueeze(1).expand(b, q, -1)
             per_query = marginals.start.gather(2, s_idx) + marginals.end.gather(2, e_idx) + compat.unsqueeze(1)
             per_query_valid = pair_valid.unsqueeze(1) & query_mask.unsqueeze(-1)
-            ranked = torch.argsort(per_query.masked_fill(~per_query_valid, MASK_LOGIT), dim=-1, descending=True, stable=True)[..., :quota]
+            ranked = torch.argsort(
+                per_query.masked_fill(~per_query_valid, MASK_LOGIT), dim=-1, descending=True, stable=True
+            )[..., :quota]
             bonus = torch.arange(quota, 0, -1, device=boundaries.device, dtype=union_score.dtype)
             keys.insert(0, (s_idx.gather(-1, ranked) * n + e_idx.gather(-1, ranked)).reshape(b, -1))
-            scores.insert(0, (union_score.new_full((b, q, quota), -MASK_LOGIT * 0.5) + bonus.view(1, 1, quota)).reshape(b, -1))
+            scores.insert(
+                0, (union_score.new_full((b, q, quota), -MASK_LOGIT * 0.5) + bonus.view(1, 1, quota)).reshape(b, -1)
+            )
             valid.insert(0, per_query_valid.gather(-1, ranked).reshape(b, -1))
         selected, ok = deduplicate(torch.cat(keys, -1), torch.cat(scores, -1), torch.cat(valid, -1), self.size, n * n)
         indices = _pairs(torch.where(ok, selected, torch.zeros_like(selected)), ok, n)
-        compat = (gather_rows(start_all, indices[..., 0]) * gather_rows(end_all, indices[..., 1])).sum(-1) / math.sqrt(d)
+        compat = (gather_rows(start_all, indices[..., 0]) * gather_rows(end_all, indices[..., 1])).sum(-1) / math.sqrt(
+            d
+        )
         return indices, ok, torch.where(ok, compat, torch.zeros_like(compat))
 
 
@@ -458,10 +529,14 @@ class OverlapBiasedCandidateAttention(nn.Module):
     def forward(self, states: torch.Tensor, buckets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``buckets`` [B, C, C]: ``overlap_buckets`` of the candidates."""
         b, c, d = states.shape
-        query, key, value = self.qkv(self.norm1(states)).reshape(b, c, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        query, key, value = (
+            self.qkv(self.norm1(states)).reshape(b, c, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        )
         logits = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
         logits = logits + self.relative_bias[buckets].permute(0, 3, 1, 2)
-        weights = torch.softmax(logits.masked_fill(~mask[:, None, None, :], MASK_LOGIT), -1) * mask[:, None, :, None].to(logits.dtype)
+        weights = torch.softmax(logits.masked_fill(~mask[:, None, None, :], MASK_LOGIT), -1) * mask[
+            :, None, :, None
+        ].to(logits.dtype)
         states = states + self.output(torch.matmul(weights, value).transpose(1, 2).reshape(b, c, d))
         states = states + self.ffn(self.norm2(states))
         return states * mask.unsqueeze(-1).to(states.dtype)
@@ -499,47 +574,85 @@ class SharedPoolScorer(nn.Module):
         self.end_projection = nn.Linear(dim, pair)
         self.length_projection = nn.Linear(3, pair)
         self.prior_projection = nn.Linear(1, pair)
-        self.content_pooler = SpanContentPooler(hidden, s["content_dim"], s["content_soft_max_pool"]) if s["enable_span_content"] else None
+        self.content_pooler = (
+            SpanContentPooler(hidden, s["content_dim"], s["content_soft_max_pool"])
+            if s["enable_span_content"]
+            else None
+        )
         if self.content_pooler is not None:
             self.content_projection = nn.Linear(self.content_pooler.output_dim, pair)
         self.candidate_norm = nn.LayerNorm(pair)
         heads = s["candidate_attention_heads"]
-        self.candidate_layers = nn.ModuleList(OverlapBiasedCandidateAttention(pair, heads) for _ in range(s["candidate_attention_layers"]))
+        self.candidate_layers = nn.ModuleList(
+            OverlapBiasedCandidateAttention(pair, heads) for _ in range(s["candidate_attention_layers"])
+        )
         self.query_projection = nn.Linear(hidden, pair)
-        self.query_layers = nn.ModuleList(EvidenceConditionedQueryAttention(pair, heads) for _ in range(s["query_attention_layers"]))
+        self.query_layers = nn.ModuleList(
+            EvidenceConditionedQueryAttention(pair, heads) for _ in range(s["query_attention_layers"])
+        )
         self.film = nn.Linear(pair, 2 * pair)
         self.film_output = nn.Sequential(nn.Linear(pair, 64), nn.GELU(), nn.Dropout(0.0), nn.Linear(64, 1))
 
-    def forward(self, boundaries, queries, query_mask, indices, valid, prior, marginals: Marginals, text_lengths, words, word_mask, use_inside: bool):
+    def forward(
+        self,
+        boundaries,
+        queries,
+        query_mask,
+        indices,
+        valid,
+        prior,
+        marginals: Marginals,
+        text_lengths,
+        words,
+        word_mask,
+        use_inside: bool,
+    ):
         """-> logits [B, C, Q]."""
         starts, ends = indices[..., 0], indices[..., 1]
         start_rep = gather_rows(self.start_projection(boundaries), starts)
         end_rep = gather_rows(self.end_projection(boundaries), ends)
         dtype = start_rep.dtype
         features = length_features((ends - starts).clamp_min(1).to(dtype), text_lengths[:, None].to(dtype).clamp_min(1))
-        candidate = start_rep + end_rep + self.length_projection(features) + self.prior_projection(prior.unsqueeze(-1).to(dtype))
+        candidate = (
+            start_rep
+            + end_rep
+            + self.length_projection(features)
+            + self.prior_projection(prior.unsqueeze(-1).to(dtype))
+        )
         if self.content_pooler is not None:
-            candidate = candidate + self.content_projection(self.content_pooler.pool(words, word_mask, starts, ends, candidate.dtype))
+            candidate = candidate + self.content_projection(
+                self.content_pooler.pool(words, word_mask, starts, ends, candidate.dtype)
+            )
         candidate = self.candidate_norm(candidate) * valid.unsqueeze(-1).to(candidate.dtype)
         buckets = overlap_buckets(indices) if len(self.candidate_layers) else None
         for layer in self.candidate_layers:
             candidate = layer(candidate, buckets, valid)
         query = self.query_projection(queries)
         for layer in self.query_layers:
-            weights = torch.softmax(torch.einsum("bcd,bqd->bcq", candidate, query).masked_fill(~valid.unsqueeze(-1), MASK_LOGIT), dim=1)
+            weights = torch.softmax(
+                torch.einsum("bcd,bqd->bcq", candidate, query).masked_fill(~valid.unsqueeze(-1), MASK_LOGIT), dim=1
+            )
             query = layer(query, torch.einsum("bcq,bcd->bqd", weights, candidate), query_mask)
         score = torch.einsum("bcd,bqd->bcq", candidate, query) / math.sqrt(candidate.shape[-1])
         gamma, beta = self.film(query).chunk(2, -1)
-        score = score + self.film_output(candidate.unsqueeze(2) * (1.0 + gamma.unsqueeze(1)) + beta.unsqueeze(1)).squeeze(-1)
+        score = score + self.film_output(
+            candidate.unsqueeze(2) * (1.0 + gamma.unsqueeze(1)) + beta.unsqueeze(1)
+        ).squeeze(-1)
         c = starts.shape[1]
         s_idx = starts.clamp(0, marginals.start.shape[2] - 1).unsqueeze(1).expand(-1, queries.shape[1], c)
         e_idx = ends.clamp(0, marginals.end.shape[2] - 1).unsqueeze(1).expand_as(s_idx)
-        score = score + marginals.start.gather(2, s_idx).transpose(1, 2) + marginals.end.gather(2, e_idx).transpose(1, 2)
+        score = (
+            score + marginals.start.gather(2, s_idx).transpose(1, 2) + marginals.end.gather(2, e_idx).transpose(1, 2)
+        )
         if use_inside:
             top = marginals.inside_prefix.shape[2] - 1
-            interval = marginals.inside_prefix.gather(2, e_idx.clamp(max=top)) - marginals.inside_prefix.gather(2, s_idx.clamp(max=top))
+            interval = marginals.inside_prefix.gather(2, e_idx.clamp(max=top)) - marginals.inside_prefix.gather(
+                2, s_idx.clamp(max=top)
+            )
             interval = interval + marginals.inside_mean * (e_idx - s_idx).to(interval.dtype)
-            score = score + (interval / torch.sqrt((e_idx - s_idx).clamp_min(1).float())).transpose(1, 2).to(score.dtype)
+            score = score + (interval / torch.sqrt((e_idx - s_idx).clamp_min(1).float())).transpose(1, 2).to(
+                score.dtype
+            )
         return score.masked_fill(~valid.unsqueeze(-1), MASK_LOGIT).masked_fill(~query_mask.unsqueeze(1), MASK_LOGIT)
 
 
@@ -562,8 +675,13 @@ class BoundaryHead(nn.Module):
         self.s = s
         dim = s["boundary_dim"]
         self.boundary_encoder = BoundaryEncoder(
-            hidden, dim, s["boundary_refinement_layers"], s["boundary_ffn_multiplier"],
-            s["boundary_attention_layers"], s["boundary_attention_heads"], s["boundary_attention_window"],
+            hidden,
+            dim,
+            s["boundary_refinement_layers"],
+            s["boundary_ffn_multiplier"],
+            s["boundary_attention_layers"],
+            s["boundary_attention_heads"],
+            s["boundary_attention_window"],
         )
         self.boundary_query_head = BoundaryQueryHead(hidden, dim)
         self.boundary_proposer = SparseBoundaryProposer(dim, hidden, s)
@@ -573,7 +691,9 @@ class BoundaryHead(nn.Module):
         self.shared_pool_builder = DocumentCandidatePool(dim, s)
         self.shared_pool_scorer = SharedPoolScorer(dim, hidden, s)
 
-    def forward(self, words: torch.Tensor, lengths: torch.Tensor, queries: torch.Tensor, query_mask: torch.Tensor) -> Candidates:
+    def forward(
+        self, words: torch.Tensor, lengths: torch.Tensor, queries: torch.Tensor, query_mask: torch.Tensor
+    ) -> Candidates:
         word_mask = torch.arange(words.shape[1], device=words.device)[None, :] < lengths[:, None]
         boundaries, boundary_mask = self.boundary_encoder(words, lengths)
         marginals = self.boundary_query_head(boundaries, boundary_mask, words, word_mask, queries, query_mask)
@@ -581,14 +701,28 @@ class BoundaryHead(nn.Module):
         if self.s["candidate_pool"] == "shared":
             pooled, ok, prior = self.shared_pool_builder(boundaries, boundary_mask, query_mask, marginals)
             logits = self.shared_pool_scorer(
-                boundaries, queries, query_mask, pooled, ok, prior, marginals, lengths, words, word_mask, self.s["use_inside_evidence"]
+                boundaries,
+                queries,
+                query_mask,
+                pooled,
+                ok,
+                prior,
+                marginals,
+                lengths,
+                words,
+                word_mask,
+                self.s["use_inside_evidence"],
             ).transpose(1, 2)
             c = pooled.shape[1]
             indices, valid = pooled.unsqueeze(1).expand(b, q, c, 2), ok.unsqueeze(1).expand(b, q, c)
         else:
             scorer_start, scorer_end = self.pair_scorer.project_endpoints(boundaries)
-            indices, valid, prior, s_proj, e_proj = self.boundary_proposer(boundaries, boundary_mask, queries, query_mask, marginals, scorer_start, scorer_end)
-            logits = self.pair_scorer(queries, indices, valid, prior, s_proj, e_proj, marginals, lengths, words, word_mask)
+            indices, valid, prior, s_proj, e_proj = self.boundary_proposer(
+                boundaries, boundary_mask, queries, query_mask, marginals, scorer_start, scorer_end
+            )
+            logits = self.pair_scorer(
+                queries, indices, valid, prior, s_proj, e_proj, marginals, lengths, words, word_mask
+            )
         null = self.null_projection(queries).squeeze(-1) if self.null_projection is not None else None
         count = self.count_head(queries).squeeze(-1) if self.count_head is not None else None
         return Candidates(indices, logits, valid & query_mask.unsqueeze(-1), null, count)
@@ -615,14 +749,18 @@ class SparseRelationScorer(nn.Module):
         super().__init__()
         self.hidden, self.biaffine = hidden, biaffine
         # always with its Dropout (as gliner2 builds it): the last Linear is at index 3
-        self.mlp = nn.Sequential(nn.Linear(4 * hidden + relation_dim + 2, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, 1))
+        self.mlp = nn.Sequential(
+            nn.Linear(4 * hidden + relation_dim + 2, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, 1)
+        )
         if biaffine:
             self.head_content_projection = nn.Linear(hidden, hidden)
             self.tail_content_projection = nn.Linear(hidden, hidden)
             self.relation_content_gate = nn.Linear(relation_dim, hidden)
             self.content_linear = nn.Linear(2 * hidden + relation_dim, 1)
 
-    def forward(self, words: torch.Tensor, lengths: torch.Tensor, relations: torch.Tensor, pairs: RelationPairs) -> torch.Tensor:
+    def forward(
+        self, words: torch.Tensor, lengths: torch.Tensor, relations: torch.Tensor, pairs: RelationPairs
+    ) -> torch.Tensor:
         b = pairs.window
         # gliner2 divides by the padded length of its batch; each text's own length is what
         # it computes for a text on its own (``extract``)
@@ -634,13 +772,23 @@ class SparseRelationScorer(nn.Module):
 
         rel = relations[b, pairs.relation]
         delta = (pairs.tail[:, 0] - pairs.head[:, 0]).to(words.dtype)
-        features = torch.cat([
-            at(pairs.head[:, 0]), at(pairs.head[:, 1] - 1), at(pairs.tail[:, 0]), at(pairs.tail[:, 1] - 1), rel,
-            torch.sign(delta).unsqueeze(-1), (delta.abs() / length.to(words.dtype)).unsqueeze(-1),
-        ], dim=-1)
+        features = torch.cat(
+            [
+                at(pairs.head[:, 0]),
+                at(pairs.head[:, 1] - 1),
+                at(pairs.tail[:, 0]),
+                at(pairs.tail[:, 1] - 1),
+                rel,
+                torch.sign(delta).unsqueeze(-1),
+                (delta.abs() / length.to(words.dtype)).unsqueeze(-1),
+            ],
+            dim=-1,
+        )
         score = self.mlp(features).squeeze(-1)
         if self.biaffine:
-            prefix = torch.cat((words.new_zeros(words.shape[0], 1, self.hidden), words.float().cumsum(1).to(words.dtype)), dim=1)
+            prefix = torch.cat(
+                (words.new_zeros(words.shape[0], 1, self.hidden), words.float().cumsum(1).to(words.dtype)), dim=1
+            )
 
             def pool(span: torch.Tensor) -> torch.Tensor:
                 total = prefix[b, span[:, 1].clamp(0, words.shape[1])] - prefix[b, span[:, 0].clamp(0, words.shape[1])]
@@ -648,7 +796,7 @@ class SparseRelationScorer(nn.Module):
 
             head, tail = self.head_content_projection(pool(pairs.head)), self.tail_content_projection(pool(pairs.tail))
             gate = torch.sigmoid(self.relation_content_gate(rel))
-            score = score + (head * gate * tail).sum(-1) / (self.hidden ** 0.5)
+            score = score + (head * gate * tail).sum(-1) / (self.hidden**0.5)
             score = score + self.content_linear(torch.cat((head, tail, rel), dim=-1)).squeeze(-1)
         return score
 
@@ -665,7 +813,9 @@ def relation_pairs(candidates: Candidates, roles: Sequence[Tuple[int, int]], s: 
     for i, (head, tail) in enumerate(roles):
         member[0, i, head] = member[1, i, tail] = True
     flat_prob = probs.reshape(bsz, 1, -1).expand(-1, r, -1)
-    flat_valid = (candidates.valid.reshape(bsz, 1, -1).expand(-1, r, -1)) & (flat_prob >= s["relation_argument_proposal_threshold"])
+    flat_valid = (candidates.valid.reshape(bsz, 1, -1).expand(-1, r, -1)) & (
+        flat_prob >= s["relation_argument_proposal_threshold"]
+    )
     spans = candidates.indices.reshape(bsz, queries * n_cand, 2)
     floor = torch.finfo(flat_prob.dtype).min
     # candidates in (start, end) order: the tie-break of gliner2's stable ranking
@@ -681,7 +831,11 @@ def relation_pairs(candidates: Candidates, roles: Sequence[Tuple[int, int]], s: 
         ranked = secondary.gather(-1, torch.argsort(ordered, dim=-1, descending=True, stable=True)[..., :take])
         ok, prob = valid.gather(-1, ranked), flat_prob.gather(-1, ranked)
         if take < requested:
-            ranked, ok, prob = F.pad(ranked, (0, requested - take)), F.pad(ok, (0, requested - take), value=False), F.pad(prob, (0, requested - take))
+            ranked, ok, prob = (
+                F.pad(ranked, (0, requested - take)),
+                F.pad(ok, (0, requested - take), value=False),
+                F.pad(prob, (0, requested - take)),
+            )
         chosen = spans.gather(1, ranked.reshape(bsz, -1, 1).expand(-1, -1, 2)).view(bsz, r, requested, 2)
         return prob, chosen, ok
 
@@ -721,15 +875,23 @@ class BoundaryNetwork(nn.Module):
         self.classifier = mlp(hidden, [2 * hidden], 1, s["dropout"])
         self.boundary_head = BoundaryHead(hidden, s)
         self.relation_dim = 2 * hidden if s["directional_relation_states"] else hidden
-        self.relation_scorer = SparseRelationScorer(hidden, self.relation_dim, s["relation_biaffine_content"]) if s["enable_relations"] else None
+        self.relation_scorer = (
+            SparseRelationScorer(hidden, self.relation_dim, s["relation_biaffine_content"])
+            if s["enable_relations"]
+            else None
+        )
 
-    def forward(self, batch, query_positions: Sequence[int], roles: Sequence[Tuple[int, int]], choice_positions: Sequence[int]) -> BoundaryOutput:
+    def forward(
+        self, batch, query_positions: Sequence[int], roles: Sequence[Tuple[int, int]], choice_positions: Sequence[int]
+    ) -> BoundaryOutput:
         """``query_positions``: where each query's marker is in the input; ``roles``: the
         (head, tail) query of each relation type; ``choice_positions``: the choice markers."""
         h = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         lengths = torch.tensor(batch.word_counts, device=h.device)
         words = h.gather(1, batch.word_index.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
-        words = words * (torch.arange(words.shape[1], device=h.device)[None, :] < lengths[:, None]).unsqueeze(-1).to(h.dtype)
+        words = words * (torch.arange(words.shape[1], device=h.device)[None, :] < lengths[:, None]).unsqueeze(-1).to(
+            h.dtype
+        )
         choice_logits = self.classifier(h[:, list(choice_positions)]).squeeze(-1) if choice_positions else None
         if not query_positions:
             return BoundaryOutput(None, None, choice_logits)
@@ -740,7 +902,9 @@ class BoundaryNetwork(nn.Module):
         if roles and self.relation_scorer is not None:
             pairs = RelationPairs(*relation_pairs(candidates, roles, self.settings.boundary_head))
             states = queries[:, [list(pair) for pair in roles]]  # [B, R, 2, H]
-            rel = states.flatten(2) if self.settings.boundary_head["directional_relation_states"] else states.mean(dim=2)
+            rel = (
+                states.flatten(2) if self.settings.boundary_head["directional_relation_states"] else states.mean(dim=2)
+            )
             pairs.logits = self.relation_scorer(words, lengths, rel, pairs)
         return BoundaryOutput(candidates, pairs, choice_logits)
 
@@ -759,7 +923,15 @@ def unloaded_shapes(settings: Gliner2Settings, hidden: int) -> Dict[str, Tuple[i
         "record_decoder.v_proj.weight": (hidden, hidden),
         "record_decoder.v_proj.bias": (hidden,),
     }
-    for name, out in (("inst_proj", d), ("field_proj", d), ("cand_proj", d), ("q_proj", d), ("k_proj", d), ("object_head", 1), ("latent_seed_head", 1)):
+    for name, out in (
+        ("inst_proj", d),
+        ("field_proj", d),
+        ("cand_proj", d),
+        ("q_proj", d),
+        ("k_proj", d),
+        ("object_head", 1),
+        ("latent_seed_head", 1),
+    ):
         shapes[f"record_decoder.{name}.weight"] = (out, hidden)
         shapes[f"record_decoder.{name}.bias"] = (out,)
     return shapes

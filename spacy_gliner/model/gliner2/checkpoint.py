@@ -14,6 +14,7 @@ on the meta device (no memory) - missing, unexpected and wrongly shaped tensors 
 in a ``CheckpointError``. Only then is the network built and loaded, and a tensor that is
 not floating point or holds NaN or infinity is refused too.
 """
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,14 +114,21 @@ def _encoder_config(folder: Path) -> Any:
     try:
         return AutoConfig.for_model(model_type, **cfg)
     except Exception as err:  # unknown model types, bad values
-        raise CheckpointError(f"{folder / ENCODER_CONFIG} describes an encoder transformers cannot build: {err}") from err
+        raise CheckpointError(
+            f"{folder / ENCODER_CONFIG} describes an encoder transformers cannot build: {err}"
+        ) from err
 
 
 def _check_layers(encoder_config: Any, shapes: Dict[str, Tuple[int, ...]], path: Path) -> None:
     """The encoder's layer count must be the weights' before anything is built."""
     layers = {int(m.group(1)) for k in shapes for m in [_LAYER.match(k)] if m}
     wanted = getattr(encoder_config, "num_hidden_layers", None)
-    if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted != len(layers) or (layers and max(layers) != wanted - 1):
+    if (
+        not isinstance(wanted, int)
+        or isinstance(wanted, bool)
+        or wanted != len(layers)
+        or (layers and max(layers) != wanted - 1)
+    ):
         raise CheckpointError(
             f"{ENCODER_CONFIG} says num_hidden_layers={wanted!r} but the weights in {path} hold {len(layers)} encoder "
             "layers. The config and the weights belong to different models."
@@ -134,21 +142,31 @@ def _embedding_rows(shapes: Dict[str, Tuple[int, ...]], path: Path) -> int:
     return int(shapes[keys[0]][0])
 
 
-def _compare(shapes: Dict[str, Tuple[int, ...]], expected: Dict[str, Tuple[int, ...]], path: Path, settings: Gliner2Settings) -> None:
+def _compare(
+    shapes: Dict[str, Tuple[int, ...]], expected: Dict[str, Tuple[int, ...]], path: Path, settings: Gliner2Settings
+) -> None:
     """``checkpoint.check_fit`` for gliner2's tensor names (they are the file's own)."""
     optional = gliner_checkpoint._optional
     missing = [k for k in expected if k not in shapes and not optional(k)]
     unexpected = [k for k in shapes if k not in expected and not optional(k)]
-    wrong = [f"{k}: checkpoint {shapes[k]} vs config {expected[k]}" for k in expected if k in shapes and shapes[k] != expected[k]]
+    wrong = [
+        f"{k}: checkpoint {shapes[k]} vs config {expected[k]}"
+        for k in expected
+        if k in shapes and shapes[k] != expected[k]
+    ]
     problems = [
         f"{what}: {gliner_checkpoint._some(items)}"
-        for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected), ("tensors of the wrong shape", wrong))
+        for what, items in (
+            ("missing tensors", missing),
+            ("unexpected tensors", unexpected),
+            ("tensors of the wrong shape", wrong),
+        )
         if items
     ]
     if problems:
         raise CheckpointError(
-            f"The weights in {path} do not fit the {settings.family} model its config describes ({'; '.join(problems)}). "
-            "Were the files of two checkpoints mixed up, or a config edited?"
+            f"The weights in {path} do not fit the {settings.family} model its config describes"
+            f" ({'; '.join(problems)}). Were the files of two checkpoints mixed up, or a config edited?"
         )
 
 
@@ -160,7 +178,10 @@ def _tokenizer(folder: Path, encoder_config: Any) -> Any:
 
     rows = encoder_config.vocab_size
     if not any((folder / name).exists() for name in files.TOKENIZER_FILES):
-        raise CheckpointError(f"{folder} holds no tokenizer files (tokenizer.json, tokenizer_config.json...): a GLiNER2 checkpoint ships its own.")
+        raise CheckpointError(
+            f"{folder} holds no tokenizer files (tokenizer.json, tokenizer_config.json...): a GLiNER2 checkpoint ships"
+            " its own."
+        )
     try:
         try:
             tokenizer = files.pretrained(AutoTokenizer, str(folder), config=encoder_config)
@@ -171,14 +192,18 @@ def _tokenizer(folder: Path, encoder_config: Any) -> Any:
     except CheckpointError:
         raise
     except Exception as err:
-        raise CheckpointError(f"The tokenizer files in {folder} could not be read ({type(err).__name__}: {err}).") from err
+        raise CheckpointError(
+            f"The tokenizer files in {folder} could not be read ({type(err).__name__}: {err})."
+        ) from err
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
     broken = [t for t in SPECIAL_TOKENS if len(tokenizer.tokenize(t)) != 1]
     if broken:
-        raise CheckpointError(f"The tokenizer in {folder} does not hold gliner2's special tokens {broken} as single tokens.")
+        raise CheckpointError(
+            f"The tokenizer in {folder} does not hold gliner2's special tokens {broken} as single tokens."
+        )
     if len(tokenizer) > rows:
         raise CheckpointError(
-            f"The tokenizer in {folder} has {len(tokenizer)} tokens (gliner2's special tokens included) but the encoder's "
-            f"embeddings only {rows} rows: the tokenizer files belong to another model."
+            f"The tokenizer in {folder} has {len(tokenizer)} tokens (gliner2's special tokens included) but the"
+            f" encoder's embeddings only {rows} rows: the tokenizer files belong to another model."
         )
     return tokenizer

@@ -19,6 +19,7 @@ checkpoint's overlap policy (span checkpoints: non-overlapping, highest total sc
 relations de-duplicated by their arguments (text and offsets), keeping the more confident;
 a class from the window where it is most confident (multi-label: every window's choices).
 """
+
 import bisect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
@@ -32,10 +33,17 @@ from .schema import ENTITIES, ClassTask, Schema
 T = TypeVar("T")
 # gliner2's overlap policy names (``inference/overlap.py``) and what they mean
 POLICIES = {
-    "allow": "allow", "all": "allow", "none": "allow",
-    "nested": "nested", "allow_nested": "nested",
-    "flat": "disallow", "disallow": "disallow", "no_overlap": "disallow", "non_overlapping": "disallow",
-    "longest": "longest", "keep_longest": "longest",
+    "allow": "allow",
+    "all": "allow",
+    "none": "allow",
+    "nested": "nested",
+    "allow_nested": "nested",
+    "flat": "disallow",
+    "disallow": "disallow",
+    "no_overlap": "disallow",
+    "non_overlapping": "disallow",
+    "longest": "longest",
+    "keep_longest": "longest",
 }
 
 
@@ -91,7 +99,9 @@ def policy_name(policy: Optional[str]) -> str:
     return POLICIES[key]
 
 
-def resolve_overlaps(items: Sequence[T], policy: str, score: Callable[[T], float], start: Callable[[T], int], end: Callable[[T], int]) -> List[T]:
+def resolve_overlaps(
+    items: Sequence[T], policy: str, score: Callable[[T], float], start: Callable[[T], int], end: Callable[[T], int]
+) -> List[T]:
     """gliner2's ``resolve_overlaps``: exact duplicates collapse to the best; then "allow"
     keeps all, "nested" rejects crossings, "longest" drops spans inside another, "disallow"
     keeps the non-overlapping set of highest total score. Ranked by score, start, end."""
@@ -113,13 +123,20 @@ def resolve_overlaps(items: Sequence[T], policy: str, score: Callable[[T], float
         kept: List[Tuple[int, T]] = []
         for row in distinct:
             s, e = start(row[1]), end(row[1])
-            if all(not (s < end(k) and start(k) < e) or (s <= start(k) and end(k) <= e) or (start(k) <= s and e <= end(k)) for _, k in kept):
+            if all(
+                not (s < end(k) and start(k) < e) or (s <= start(k) and end(k) <= e) or (start(k) <= s and e <= end(k))
+                for _, k in kept
+            ):
                 kept.append(row)
         return [item for _, item in kept]
     if policy == "longest":
         return [
-            item for _, item in distinct
-            if not any(start(o) <= start(item) and end(item) <= end(o) and (start(o) < start(item) or end(item) < end(o)) for _, o in distinct)
+            item
+            for _, item in distinct
+            if not any(
+                start(o) <= start(item) and end(item) <= end(o) and (start(o) < start(item) or end(item) < end(o))
+                for _, o in distinct
+            )
         ]
     by_end = sorted(distinct, key=lambda row: (int(end(row[1])), int(start(row[1])), -float(score(row[1])), row[0]))
     ends = [int(end(item)) for _, item in by_end]
@@ -239,7 +256,11 @@ def classify(task: ClassTask, probs: np.ndarray) -> Classification:
 
 
 def entities(
-    scored: Sequence[List[Tuple[float, int, int]]], labels: Sequence[str], policy: Optional[str], offset: int, words: TextWords
+    scored: Sequence[List[Tuple[float, int, int]]],
+    labels: Sequence[str],
+    policy: Optional[str],
+    offset: int,
+    words: TextWords,
 ) -> List[Entity]:
     """Each label's (score, start, end) candidates of a window whose first word is ``offset``,
     decided by ``policy``, as entities of the text."""
@@ -263,7 +284,10 @@ def deduplicate_edges(edges: List[Relation]) -> List[Relation]:
     def canonical(side: str) -> Dict[Tuple[int, int], Mention]:
         mentions = {(getattr(e, side).start, getattr(e, side).end): getattr(e, side) for e in edges}
         return {
-            key: max((m for m in mentions.values() if m.start <= key[0] and m.end >= key[1]), key=lambda m: (m.end - m.start, -m.start))
+            key: max(
+                (m for m in mentions.values() if m.start <= key[0] and m.end >= key[1]),
+                key=lambda m: (m.end - m.start, -m.start),
+            )
             for key in mentions
         }
 
@@ -289,8 +313,16 @@ def deduplicate_edges(edges: List[Relation]) -> List[Relation]:
     values = list(semantic.values())
     sets = [(set(words_of(e.head.text).split()), set(words_of(e.tail.text).split())) for e in values]
     kept = [
-        e for i, e in enumerate(values)
-        if not any(j != i and ((sets[i][0] < sets[j][0] and sets[i][1] == sets[j][1]) or (sets[i][1] < sets[j][1] and sets[i][0] == sets[j][0])) for j in range(len(values)))
+        e
+        for i, e in enumerate(values)
+        if not any(
+            j != i
+            and (
+                (sets[i][0] < sets[j][0] and sets[i][1] == sets[j][1])
+                or (sets[i][1] < sets[j][1] and sets[i][0] == sets[j][0])
+            )
+            for j in range(len(values))
+        )
     ]
     return sorted(kept, key=lambda e: (e.head.start, e.tail.start, -e.score))
 
@@ -313,7 +345,15 @@ def merge_windows(parts: List[Extraction], schema: Schema, policy: str, relation
         return r.score if relation_scores else max(r.head.score, r.tail.score)
 
     for relation in (r for part in parts for r in part.relations):
-        key = (relation.label, relation.head.start, relation.head.end, relation.head.text, relation.tail.start, relation.tail.end, relation.tail.text)
+        key = (
+            relation.label,
+            relation.head.start,
+            relation.head.end,
+            relation.head.text,
+            relation.tail.start,
+            relation.tail.end,
+            relation.tail.text,
+        )
         if key not in seen:
             seen[key] = len(out.relations)
             out.relations.append(relation)
@@ -323,13 +363,17 @@ def merge_windows(parts: List[Extraction], schema: Schema, policy: str, relation
         windows = [part.classes[t] for part in parts]
         if task.multi_label:
             chosen = list(dict.fromkeys(label for c in windows for label in c.labels))
-            out.classes.append(Classification(task.name, chosen, {c: max(w.scores[c] for w in windows) for c in task.choices}))
+            out.classes.append(
+                Classification(task.name, chosen, {c: max(w.scores[c] for w in windows) for c in task.choices})
+            )
         else:
             out.classes.append(max(windows, key=lambda c: c.scores[c.labels[0]]))
     return out
 
 
-def as_gliner2(extraction: Extraction, schema: Schema, include_confidence: bool = True, include_spans: bool = True) -> Dict[str, Any]:
+def as_gliner2(
+    extraction: Extraction, schema: Schema, include_confidence: bool = True, include_spans: bool = True
+) -> Dict[str, Any]:
     """An extraction in the shape of gliner2's ``extract`` result (for comparisons and for
     users coming from gliner2): ``{"entities": {label: [...]}, task: ..., "relation_extraction": {...}}``."""
 
@@ -345,14 +389,19 @@ def as_gliner2(extraction: Extraction, schema: Schema, include_confidence: bool 
 
     result: Dict[str, Any] = {}
     if schema.entities:
-        result[ENTITIES] = {e.name: [mention(x) for x in extraction.entities if x.label == e.name] for e in schema.entities}
+        result[ENTITIES] = {
+            e.name: [mention(x) for x in extraction.entities if x.label == e.name] for e in schema.entities
+        }
     for task, c in zip(schema.classes, extraction.classes):
         pairs = [{"label": label, "confidence": c.scores[label]} if include_confidence else label for label in c.labels]
         result[task.name] = pairs if task.multi_label else pairs[0]
+
     def relation(r: Relation) -> Dict[str, Any]:
         out = {"head": mention(r.head), "tail": mention(r.tail)}
         return {**out, "confidence": r.score} if include_confidence else out
 
     if schema.relations:
-        result["relation_extraction"] = {r.name: [relation(x) for x in extraction.relations if x.label == r.name] for r in schema.relations}
+        result["relation_extraction"] = {
+            r.name: [relation(x) for x in extraction.relations if x.label == r.name] for r in schema.relations
+        }
     return result

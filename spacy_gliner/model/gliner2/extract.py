@@ -6,14 +6,15 @@ forward pass per window, many windows per pass (sorted by length, ``batch_size``
 time), long texts in overlapping windows merged as ``extract_long`` merges (see
 ``decoding``). Results have exact character offsets into the given texts.
 """
+
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..inputs import DEFAULT_OVERLAP
-from ..words import Words
 from ..search import max_tokens
+from ..words import Words
 from .checkpoint import LoadedGliner2
 from .decoding import (
     Classification,
@@ -55,7 +56,9 @@ class Extractor:
             return None
         return policy_name(self.loaded.settings.boundary_head["overlap_policy"])
 
-    def words(self, texts: Sequence[str], words: Optional[Sequence[Words]] = None, splitter: str = "whitespace") -> List[Words]:
+    def words(
+        self, texts: Sequence[str], words: Optional[Sequence[Words]] = None, splitter: str = "whitespace"
+    ) -> List[Words]:
         """The words the model reads in each text (gliner2's "." added where it adds one)."""
         if words is not None and len(words) != len(texts):
             raise ValueError(f"Got {len(words)} word lists for {len(texts)} texts.")
@@ -63,11 +66,19 @@ class Extractor:
             return [model_words(t, check_words(t, w)) for t, w in zip(texts, words)]
         return [model_words(t, splitter=splitter) for t in texts]
 
-    def windows(self, texts: Sequence[str], schema: Schema, words: Optional[Sequence[Words]] = None, splitter: str = "whitespace") -> List[Window]:
+    def windows(
+        self,
+        texts: Sequence[str],
+        schema: Schema,
+        words: Optional[Sequence[Words]] = None,
+        splitter: str = "whitespace",
+    ) -> List[Window]:
         """Every window of every text, in text order."""
         return self._inputs(texts, schema.tasks(), words, splitter)[2]
 
-    def _inputs(self, texts: Sequence[str], tasks: List[Task], words: Optional[Sequence[Words]], splitter: str) -> Tuple[PromptLayout, List[Words], List[Window]]:
+    def _inputs(
+        self, texts: Sequence[str], tasks: List[Task], words: Optional[Sequence[Words]], splitter: str
+    ) -> Tuple[PromptLayout, List[Words], List[Window]]:
         """The prompt, each text's model words and every window."""
         layout = self.tokens.prompt(tasks)
         all_words = self.words(texts, words, splitter)
@@ -117,13 +128,29 @@ class Extractor:
                 found = decoder(tensors, batch, text_words)
             for i, window, extraction in zip(order[b : b + batch_size], batch, found):
                 parts[window.text].append((i, extraction))
-        return [merge_windows([e for _, e in sorted(p, key=lambda x: x[0])], schema, policy or "disallow", self.architecture == "boundary") for p in parts]
+        return [
+            merge_windows(
+                [e for _, e in sorted(p, key=lambda x: x[0])],
+                schema,
+                policy or "disallow",
+                self.architecture == "boundary",
+            )
+            for p in parts
+        ]
 
 
 class _Decoder:
     """Runs the network on a batch of windows and decodes each window, for one schema."""
 
-    def __init__(self, extractor: Extractor, schema: Schema, tasks: List[Task], layout: PromptLayout, threshold: float, policy: Optional[str]) -> None:
+    def __init__(
+        self,
+        extractor: Extractor,
+        schema: Schema,
+        tasks: List[Task],
+        layout: PromptLayout,
+        threshold: float,
+        policy: Optional[str],
+    ) -> None:
         self.network = extractor.loaded.network
         self.settings = extractor.loaded.settings
         self.schema, self.tasks, self.policy = schema, tasks, policy
@@ -132,7 +159,9 @@ class _Decoder:
         span_tasks = [(t, task) for t, task in enumerate(tasks) if task.is_span_task]
         self.span_tasks = [task for _, task in span_tasks]
         self.choices = [p for t, task in enumerate(tasks) if not task.is_span_task for p in layout.markers[t]]
-        self.span_layout = [SpanTask(layout.prompts[t], layout.markers[t], task.kind == "entities") for t, task in span_tasks]
+        self.span_layout = [
+            SpanTask(layout.prompts[t], layout.markers[t], task.kind == "entities") for t, task in span_tasks
+        ]
         self.queries = [p for t, _ in span_tasks for p in layout.markers[t]]
         # the (head, tail) query of each relation type, among the queries above
         first = np.cumsum([0] + [len(task.fields) for task in self.span_tasks])
@@ -153,7 +182,11 @@ class _Decoder:
     def _classes(self, logits: Optional[torch.Tensor], n: int) -> List[List[Classification]]:
         if logits is None:
             return [[] for _ in range(n)]
-        temperature = self.settings.boundary_head["classification_temperature"] if self.settings.architecture == "boundary" else 1.0
+        temperature = (
+            self.settings.boundary_head["classification_temperature"]
+            if self.settings.architecture == "boundary"
+            else 1.0
+        )
         out: List[List[Classification]] = [[] for _ in range(n)]
         start = 0
         for task in self.schema.classes:
@@ -177,7 +210,9 @@ class _Decoder:
                 continue
             if task.kind == "entities":
                 thresholds = [self.entity_thresholds[label] for label in task.fields]
-                extraction.entities += entities(thresholded(part, n_words, thresholds), task.fields, self.policy, window.start, words)
+                extraction.entities += entities(
+                    thresholded(part, n_words, thresholds), task.fields, self.policy, window.start, words
+                )
                 continue
             # the columns are head, tail, head, tail... (one pair per instance); an argument is
             # the first span decoding keeps, as gliner2 takes it
@@ -203,14 +238,22 @@ class _Decoder:
             n = len(labels)
             probs = torch.sigmoid(candidates.logits[:, :n] / s["pair_temperature"])
             valid = candidates.valid[:, :n]
-            thresholds = torch.tensor([self.entity_thresholds[label] for label in labels], dtype=torch.float32, device=probs.device)
+            thresholds = torch.tensor(
+                [self.entity_thresholds[label] for label in labels], dtype=torch.float32, device=probs.device
+            )
             keep = valid & (probs >= thresholds.to(probs.dtype).view(1, -1, 1))
             if s["adaptive_threshold"] and candidates.count_log_rates is not None:
-                predicted = torch.exp(candidates.count_log_rates[:, :n]).round().long().clamp(min=0, max=probs.shape[-1])
-                rank = torch.argsort(torch.argsort(probs.masked_fill(~valid, -1.0e4), dim=-1, descending=True, stable=True), dim=-1)
+                predicted = (
+                    torch.exp(candidates.count_log_rates[:, :n]).round().long().clamp(min=0, max=probs.shape[-1])
+                )
+                rank = torch.argsort(
+                    torch.argsort(probs.masked_fill(~valid, -1.0e4), dim=-1, descending=True, stable=True), dim=-1
+                )
                 keep = keep | (valid & (rank < predicted.unsqueeze(-1)))
             if candidates.null_logits is not None:  # compared in float64, as gliner2 compares it
-                keep = keep & (torch.sigmoid(candidates.null_logits[:, :n]).double() <= s["abstention_threshold"]).unsqueeze(-1)
+                keep = keep & (
+                    torch.sigmoid(candidates.null_logits[:, :n]).double() <= s["abstention_threshold"]
+                ).unsqueeze(-1)
             b_idx, q_idx, c_idx = (t.cpu().tolist() for t in keep.nonzero(as_tuple=True))
             spans = candidates.indices[:, :n][keep].cpu().tolist()
             scores = probs[keep].float().cpu().tolist()
@@ -218,17 +261,28 @@ class _Decoder:
             for b, q, score, (start, end) in zip(b_idx, q_idx, scores, spans):
                 scored[b][q].append((score, start, end))
             for b, window in enumerate(batch):
-                extractions[b].entities = entities(scored[b], labels, self.policy or "disallow", window.start, text_words[window.text])
+                extractions[b].entities = entities(
+                    scored[b], labels, self.policy or "disallow", window.start, text_words[window.text]
+                )
         if out.pairs is not None and len(out.pairs.window):
             self._boundary_relations(out.pairs, batch, text_words, extractions)
         return extractions
 
-    def _boundary_relations(self, pairs: Any, batch: List[Window], text_words: List[TextWords], extractions: List[Extraction]) -> None:
+    def _boundary_relations(
+        self, pairs: Any, batch: List[Window], text_words: List[TextWords], extractions: List[Extraction]
+    ) -> None:
         names = [task.name for task in self.span_tasks if task.kind == "relation"]
-        scores = torch.sigmoid(pairs.logits / self.settings.boundary_head["relation_temperature"]).float().cpu().tolist()
+        scores = (
+            torch.sigmoid(pairs.logits / self.settings.boundary_head["relation_temperature"]).float().cpu().tolist()
+        )
         rows = zip(
-            pairs.window.cpu().tolist(), pairs.relation.cpu().tolist(), pairs.head.cpu().tolist(), pairs.tail.cpu().tolist(),
-            pairs.head_prob.float().cpu().tolist(), pairs.tail_prob.float().cpu().tolist(), scores,
+            pairs.window.cpu().tolist(),
+            pairs.relation.cpu().tolist(),
+            pairs.head.cpu().tolist(),
+            pairs.tail.cpu().tolist(),
+            pairs.head_prob.float().cpu().tolist(),
+            pairs.tail_prob.float().cpu().tolist(),
+            scores,
         )
         edges: Dict[Tuple[int, str], List[Relation]] = {}
         for b, r, (hs, he), (ts, te), head_prob, tail_prob, score in rows:

@@ -8,6 +8,7 @@ sub-tokens, with no special tokens around it. A text longer than the encoder all
 into overlapping windows of words (``plan_windows``, preferring sentence starts); every
 window carries the whole prompt, so all tasks still run in one pass per window.
 """
+
 import functools
 import re
 import sys
@@ -127,7 +128,9 @@ class Window:
     word_index: List[int]  # position of each word's first sub-token (no sub-token: the next one)
 
 
-def plan(text: int, words: Words, pieces: List[Tuple[int, ...]], layout: PromptLayout, max_tokens: int, overlap: int) -> List[Window]:
+def plan(
+    text: int, words: Words, pieces: List[Tuple[int, ...]], layout: PromptLayout, max_tokens: int, overlap: int
+) -> List[Window]:
     """The windows of one text (model words and their sub-tokens): each fits ``max_tokens``
     with the prompt (no limit on words: gliner2 has none at inference); neighbours share up
     to ``overlap`` words; no word is left out."""
@@ -173,4 +176,6 @@ def collate(windows: Sequence[Window], pad_id: int, device: Any) -> WindowBatch:
         input_ids[i, : len(w.input_ids)] = torch.tensor(w.input_ids)
         attention_mask[i, : len(w.input_ids)] = 1
         word_index[i, : len(w.word_index)] = torch.tensor(w.word_index)
-    return WindowBatch(input_ids.to(device), attention_mask.to(device), word_index.to(device), [len(w.word_index) for w in windows])
+    return WindowBatch(
+        input_ids.to(device), attention_mask.to(device), word_index.to(device), [len(w.word_index) for w in windows]
+    )

@@ -5,6 +5,7 @@ set of query vectors per predicted instance (``count``): a GRU unrolled over lea
 embeddings, then a projection (``count_lstm``), a mixture of experts (``count_lstm_moe``) or
 a small transformer across the fields (``count_lstm_v2``). Inference only.
 """
+
 from typing import List, Sequence, Tuple
 
 import torch
@@ -104,7 +105,9 @@ class CountLSTMoE(CountLayer):
         self.b1 = nn.Parameter(torch.zeros(n_experts, inner))
         self.w2 = nn.Parameter(torch.empty(n_experts, inner, hidden))
         self.b2 = nn.Parameter(torch.zeros(n_experts, hidden))
-        self.router = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n_experts), nn.Softmax(dim=-1))
+        self.router = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n_experts), nn.Softmax(dim=-1)
+        )
 
     def forward(self, fields: torch.Tensor, count: int) -> torch.Tensor:
         h = self.steps(fields, count)
@@ -135,7 +138,9 @@ class DownscaledTransformer(nn.Module):
     def __init__(self, size: int, hidden: int, heads: int = 4, layers: int = 2) -> None:
         super().__init__()
         self.in_projector = nn.Linear(size, hidden)
-        layer = nn.TransformerEncoderLayer(d_model=hidden, nhead=heads, dim_feedforward=hidden * 2, dropout=0.0, batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model=hidden, nhead=heads, dim_feedforward=hidden * 2, dropout=0.0, batch_first=True
+        )
         self.transformer = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
         self.out_projector = mlp(hidden + size, [size, size], size)
 

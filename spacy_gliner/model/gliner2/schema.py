@@ -8,15 +8,33 @@ to change. ``Schema.prompts`` writes the tasks as gliner2's schema tokens, in it
 order (entities, then each relation type, then each classification task): the model reads
 all of them with the text in one pass. Torch-free.
 """
+
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # gliner2's special tokens (its SchemaTransformer adds them to the tokenizer in this order)
 SEP_STRUCT, SEP_TEXT, P_TOKEN, C_TOKEN, E_TOKEN, R_TOKEN, L_TOKEN = (
-    "[SEP_STRUCT]", "[SEP_TEXT]", "[P]", "[C]", "[E]", "[R]", "[L]",
+    "[SEP_STRUCT]",
+    "[SEP_TEXT]",
+    "[P]",
+    "[C]",
+    "[E]",
+    "[R]",
+    "[L]",
 )
-SPECIAL_TOKENS = (SEP_STRUCT, SEP_TEXT, P_TOKEN, C_TOKEN, E_TOKEN, R_TOKEN, L_TOKEN, "[EXAMPLE]", "[OUTPUT]", "[DESCRIPTION]")
+SPECIAL_TOKENS = (
+    SEP_STRUCT,
+    SEP_TEXT,
+    P_TOKEN,
+    C_TOKEN,
+    E_TOKEN,
+    R_TOKEN,
+    L_TOKEN,
+    "[EXAMPLE]",
+    "[OUTPUT]",
+    "[DESCRIPTION]",
+)
 DESCRIPTION = " [DESCRIPTION] "
 ENTITIES = "entities"  # the name of gliner2's entity task
 RELATION_FIELDS = ("head", "tail")
@@ -68,7 +86,9 @@ class Schema:
     relations: Tuple[RelationType, ...] = ()
 
     @classmethod
-    def build(cls, entities: Any = None, classes: Any = None, relations: Any = None, structures: Any = None) -> "Schema":
+    def build(
+        cls, entities: Any = None, classes: Any = None, relations: Any = None, structures: Any = None
+    ) -> "Schema":
         """A checked schema from the forms gliner2's builder takes (see the module's doc)."""
         if structures:
             raise ValueError(
@@ -83,10 +103,14 @@ class Schema:
         if not (schema.entities or schema.classes or schema.relations):
             raise ValueError("The schema asks for nothing: give entity types, classes or relation types.")
         names = [t.name for t in schema.classes]
-        clash = sorted({n for n in names if names.count(n) > 1} | ({ENTITIES} & set(names) | {ENTITIES} & {r.name for r in schema.relations}))
+        clash = sorted(
+            {n for n in names if names.count(n) > 1}
+            | ({ENTITIES} & set(names) | {ENTITIES} & {r.name for r in schema.relations})
+        )
         if clash:
             raise ValueError(
-                f"Task names must be unique and may not be {ENTITIES!r} (gliner2's entity task): {', '.join(map(repr, clash))}."
+                f"Task names must be unique and may not be {ENTITIES!r} (gliner2's entity task):"
+                f" {', '.join(map(repr, clash))}."
             )
         return schema
 
@@ -101,7 +125,14 @@ class Schema:
             prompt = f"{r.name}: {r.description}" if r.description else r.name
             out.append(Task("relation", r.name, RELATION_FIELDS, _tokens(prompt, R_TOKEN, RELATION_FIELDS)))
         for c in self.classes:
-            out.append(Task("classification", c.name, c.choices, _tokens(c.name + _described(c.descriptions), L_TOKEN, c.choices)))
+            out.append(
+                Task(
+                    "classification",
+                    c.name,
+                    c.choices,
+                    _tokens(c.name + _described(c.descriptions), L_TOKEN, c.choices),
+                )
+            )
         return out
 
     def entity_thresholds(self, default: float) -> Dict[str, float]:
@@ -130,7 +161,12 @@ def _name(kind: str, name: Any) -> str:
 
 
 def check_threshold(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
         raise ValueError(f"The threshold of {what} must be a number from 0 to 1, not {value!r}.")
     return float(value)
 
@@ -148,7 +184,9 @@ def _typed(kind: str, given: Any, make: Any) -> List[Any]:
     elif isinstance(given, Sequence):
         items = [(name, None) for name in given]
     else:
-        raise TypeError(f"The {kind}s must be a list of names or a mapping of name to description, not {type(given).__name__}.")
+        raise TypeError(
+            f"The {kind}s must be a list of names or a mapping of name to description, not {type(given).__name__}."
+        )
     out: Dict[str, Any] = {}
     for name, options in items:
         name = _name(kind, name)
@@ -189,9 +227,13 @@ def _class_tasks(given: Any) -> List[ClassTask]:
         elif isinstance(spec, Sequence) and not isinstance(spec, str):
             choices, descriptions = [_name("choice", c) for c in spec], ()
         else:
-            raise ValueError(f"The choices of the classification task {task!r} must be a list or a mapping, not {spec!r}.")
+            raise ValueError(
+                f"The choices of the classification task {task!r} must be a list or a mapping, not {spec!r}."
+            )
         if not choices or len(set(choices)) != len(choices):
-            raise ValueError(f"The classification task {task!r} needs at least one choice and no repeated ones: {choices!r}.")
+            raise ValueError(
+                f"The classification task {task!r} needs at least one choice and no repeated ones: {choices!r}."
+            )
         multi = options.get("multi_label", False)
         if not isinstance(multi, bool):
             raise ValueError(f"multi_label of the classification task {task!r} must be true or false, not {multi!r}.")

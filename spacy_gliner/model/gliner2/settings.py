@@ -6,6 +6,7 @@ options that change the network and are not implemented are refused by name. Siz
 weights do not bound (top-k budgets, pool sizes, widths) get upper limits here, so a
 hostile config cannot make inference allocate without bound. Kept free of torch.
 """
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -166,12 +167,16 @@ def check(section: str, name: str, spec: Field, value: Any) -> Any:
     """``value`` if it fits ``spec``, else a CheckpointError naming ``section.name``."""
     where = f"{section}.{name}" if section else name
     if not spec.rule.allows(value):
-        raise CheckpointError(f"{where} in {CONFIG_FILE} must be {spec.rule.describe()}, got {value!r} ({type(value).__name__}).")
+        raise CheckpointError(
+            f"{where} in {CONFIG_FILE} must be {spec.rule.describe()}, got {value!r} ({type(value).__name__})."
+        )
     if spec.choices and value not in spec.choices:
         reason = _REFUSED.get((name, value))
         if reason:
             raise CheckpointError(f"{where}={value!r} in {CONFIG_FILE} is refused: {reason}.")
-        raise CheckpointError(f"{where} in {CONFIG_FILE} must be one of {', '.join(map(repr, spec.choices))}, got {value!r}.")
+        raise CheckpointError(
+            f"{where} in {CONFIG_FILE} must be one of {', '.join(map(repr, spec.choices))}, got {value!r}."
+        )
     return value
 
 
@@ -180,12 +185,14 @@ def _section(values: Any, table: Dict[str, Field], section: str, defaults: Mappi
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise CheckpointError(f"{section} in {CONFIG_FILE} must be a JSON object, got {values!r} ({type(values).__name__}).")
+        raise CheckpointError(
+            f"{section} in {CONFIG_FILE} must be a JSON object, got {values!r} ({type(values).__name__})."
+        )
     unknown = sorted(set(values) - set(table))
     if unknown:
         raise CheckpointError(
-            f"{section} in {CONFIG_FILE} has options this version does not know ({', '.join(unknown)}); they may change "
-            "the network. Was the checkpoint written by a newer gliner2?"
+            f"{section} in {CONFIG_FILE} has options this version does not know ({', '.join(unknown)}); they may change"
+            " the network. Was the checkpoint written by a newer gliner2?"
         )
     out = {}
     for name, spec in table.items():
@@ -243,22 +250,36 @@ class Gliner2Settings:
 def _check_boundary(head: Dict[str, Any]) -> None:
     """The rules between boundary fields (gliner2's ``validate_boundary_head``)."""
     rules = (
-        (not head["enable_rotary_endpoints"] or (head["boundary_dim"] % 2 == 0 and head["pair_dim"] % 2 == 0),
-         "enable_rotary_endpoints needs an even boundary_dim and pair_dim"),
-        (head["boundary_attention_layers"] == 0 or head["boundary_dim"] % head["boundary_attention_heads"] == 0,
-         "boundary_dim must be divisible by boundary_attention_heads"),
-        (head["pair_dim"] % head["multihead_pair_compat_heads"] == 0,
-         "pair_dim must be divisible by multihead_pair_compat_heads"),
-        (head["boundary_top_k_max"] >= max(head["start_top_k"], head["end_top_k"]),
-         "boundary_top_k_max must be at least start_top_k and end_top_k"),
+        (
+            not head["enable_rotary_endpoints"] or (head["boundary_dim"] % 2 == 0 and head["pair_dim"] % 2 == 0),
+            "enable_rotary_endpoints needs an even boundary_dim and pair_dim",
+        ),
+        (
+            head["boundary_attention_layers"] == 0 or head["boundary_dim"] % head["boundary_attention_heads"] == 0,
+            "boundary_dim must be divisible by boundary_attention_heads",
+        ),
+        (
+            head["pair_dim"] % head["multihead_pair_compat_heads"] == 0,
+            "pair_dim must be divisible by multihead_pair_compat_heads",
+        ),
+        (
+            head["boundary_top_k_max"] >= max(head["start_top_k"], head["end_top_k"]),
+            "boundary_top_k_max must be at least start_top_k and end_top_k",
+        ),
         (head["min_pool_per_query"] <= head["pool_size"], "min_pool_per_query must not exceed pool_size"),
-        ((head["candidate_attention_layers"] == 0 and head["query_attention_layers"] == 0)
-         or head["pair_dim"] % head["candidate_attention_heads"] == 0,
-         "pair_dim must be divisible by candidate_attention_heads"),
-        (head["training_candidate_budget"] >= head["candidate_budget"],
-         "training_candidate_budget must be at least candidate_budget"),
-        (head["record_anchor_proposal_threshold"] <= head["record_anchor_threshold"],
-         "record_anchor_proposal_threshold must not exceed record_anchor_threshold"),
+        (
+            (head["candidate_attention_layers"] == 0 and head["query_attention_layers"] == 0)
+            or head["pair_dim"] % head["candidate_attention_heads"] == 0,
+            "pair_dim must be divisible by candidate_attention_heads",
+        ),
+        (
+            head["training_candidate_budget"] >= head["candidate_budget"],
+            "training_candidate_budget must be at least candidate_budget",
+        ),
+        (
+            head["record_anchor_proposal_threshold"] <= head["record_anchor_threshold"],
+            "record_anchor_proposal_threshold must not exceed record_anchor_threshold",
+        ),
     )
     for ok, rule in rules:
         if not ok:

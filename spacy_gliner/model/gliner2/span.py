@@ -8,6 +8,7 @@ and instance; every span of up to ``max_width`` words is scored against every qu
 first instance only, relations one per predicted instance; a task with a count of 0 finds
 nothing. Classification choices are scored by an MLP on their markers.
 """
+
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -76,7 +77,9 @@ class SpanNetwork(nn.Module):
             queries[b].append(expanded.reshape(-1, expanded.shape[-1]))
         return SpanOutput(counts, self._span_probs(words, batch.word_counts, queries), choice_logits)
 
-    def _span_probs(self, words: torch.Tensor, word_counts: List[int], queries: List[List[torch.Tensor]]) -> List[torch.Tensor]:
+    def _span_probs(
+        self, words: torch.Tensor, word_counts: List[int], queries: List[List[torch.Tensor]]
+    ) -> List[torch.Tensor]:
         """Per window, the sigmoid of every span's score against each of its queries [L, K, Q]."""
         n_queries = [sum(q.shape[0] for q in parts) for parts in queries]
         width = self.settings.max_width
@@ -86,6 +89,8 @@ class SpanNetwork(nn.Module):
         for b, parts in enumerate(queries):
             if parts:
                 labels[b, : n_queries[b]] = torch.cat(parts)
-        valid = torch.arange(words.shape[1], device=words.device) < torch.tensor(word_counts, device=words.device)[:, None]
+        valid = (
+            torch.arange(words.shape[1], device=words.device) < torch.tensor(word_counts, device=words.device)[:, None]
+        )
         probs = torch.sigmoid(self.span_rep["span_rep_layer"](words, labels, width, valid))  # [B, L, K, Q]
         return [probs[b, :n, :, : n_queries[b]] for b, n in enumerate(word_counts)]
