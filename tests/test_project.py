@@ -20,16 +20,9 @@ import pytest
 import srsly
 from helpers.data import BENCHMARKS, DATA
 
+from spacy_gliner.data.evaluation import ZERO_SHOT
+
 PROJECT = Path(__file__).parent.parent / "project"
-ZERO_SHOT = (
-    "mit-movie",
-    "mit-restaurant",
-    "CrossNER_AI",
-    "CrossNER_literature",
-    "CrossNER_music",
-    "CrossNER_politics",
-    "CrossNER_science",
-)
 SENTENCES = 5
 
 
