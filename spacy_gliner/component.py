@@ -248,7 +248,7 @@ class GLiNERComponent(TrainablePipe):
             yield from docs
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
-        return self._predict(list(docs), None, None, None, None)
+        return self._predict(list(docs), None, None)
 
     def set_annotations(self, docs: Iterable[Doc], preds: List[DocPrediction]) -> None:
         self._set_annotations(list(docs), preds)
@@ -258,8 +258,8 @@ class GLiNERComponent(TrainablePipe):
         docs: List[Doc],
         labels: Optional[Labels],
         threshold: Optional[Threshold],
-        relations: Optional[Labels],
-        relation_threshold: Optional[float],
+        relations: Optional[Labels] = None,
+        relation_threshold: Optional[float] = None,
     ) -> List[DocPrediction]:
         """Candidates above the threshold of their label, in word units; with a relex model,
         the relations between them too, read in the same forward passes."""
