@@ -21,13 +21,13 @@ and, with Chromium installed, the screenshots
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from _chromium import find_browser, screenshot  # noqa: E402
 from _paths import DATA  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,27 +204,12 @@ def main() -> None:
     ]
     (args.out / "results.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines[4:9]))
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = find_browser()
     if browser is None:
         print("Chromium is not installed (apt-get install -y chromium): no screenshot")
         return
     for mode, png in (("off", "preview.png"), ("parts", "preview.parts.png")):  # screenshots: in docs/redaction
-        with tempfile.TemporaryDirectory() as tmp:
-            shot = [
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-            ]
-            shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
-            shot += [
-                f"--screenshot={(FOLDER / png).resolve()}",
-                "--window-size=1200,1500",
-                runs[mode]["preview"].resolve().as_uri(),
-            ]
-            subprocess.run(shot, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        screenshot(browser, runs[mode]["preview"], FOLDER / png, "1200,1500")
         print(f"Screenshot -> {FOLDER / png}")
 
 

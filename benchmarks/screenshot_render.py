@@ -8,13 +8,13 @@ colours can be checked by eye; the PNG goes to ``docs/render_example.png``.
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import List
 
+from _chromium import find_browser, screenshot  # noqa: E402
 from _paths import DATA  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "render_example.png", help="PNG to write")
     args = parser.parse_args()
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = find_browser()
     if browser is None:
         sys.exit("Chromium is not installed: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,18 +57,7 @@ def main() -> None:
         ]
         render += ["--model", args.model, "--threshold", args.threshold, "--output", str(page)]
         subprocess.run(render, check=True)
-        shot = [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-        ]
-        shot += ["--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}"]
-        shot += [f"--screenshot={args.output.resolve()}", "--window-size=1200,800", page.resolve().as_uri()]
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(shot, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        screenshot(browser, page, args.output, "1200,800")
     print(f"Screenshot -> {args.output}")
 
 
