@@ -33,7 +33,7 @@ from .config import (
     check_threshold,
     check_threshold_labels,
 )
-from .records import EntityRecord, RelationRecord, entity_records, relation_records
+from .records import EntityRecord, annotations, entity_records
 
 PathLike = Union[str, Path]
 # the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
@@ -146,9 +146,10 @@ class Pipeline:
         """The component's entities as records (:func:`records.entity_records`)."""
         return entity_records(doc, self.component.spans_key)
 
-    def relations(self, doc: Doc) -> Optional[List[RelationRecord]]:
-        """The component's relations as records (:func:`records.relation_records`); None: none looked for."""
-        return relation_records(doc)
+    def annotations(self, doc: Doc) -> Dict[str, Any]:
+        """The doc's entities, and its relations and classes where written, as a record's keys
+        (:func:`records.annotations`)."""
+        return annotations(doc, self.component.spans_key)
 
 
 def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeline:

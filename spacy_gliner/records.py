@@ -29,6 +29,8 @@ SCORE_DIGITS = 4
 EntityRecord = Dict[str, Any]
 RELATIONS = "relations"  # the key of a record's relations (relex models)
 RelationRecord = Dict[str, Any]  # {"label", "score", "head": {"start", "end", "text", "label"}, "tail": {...}}
+CATS = "cats"  # the key of a record's classes: {choice: score}, spaCy's doc.cats
+ANNOTATIONS = (ENTITIES, RELATIONS, CATS)  # what an annotated record gains, in this order
 
 
 def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
@@ -77,6 +79,26 @@ def relation_records(doc: Doc) -> Optional[List[RelationRecord]]:
         }
         for r in relations_of(doc)
     ]
+
+
+def cat_records(doc: Doc) -> Optional[Dict[str, float]]:
+    """``doc.cats`` as a record's classes, {choice: score} with scores rounded as an entity's;
+    None where no component wrote any."""
+    if not doc.cats:
+        return None
+    return {choice: round(float(score), SCORE_DIGITS) for choice, score in doc.cats.items()}
+
+
+def annotations(doc: Doc, spans_key: str) -> Dict[str, Any]:
+    """What a record gains from its annotated doc: its entities (always), its relations and its
+    classes where a component wrote them (:data:`ANNOTATIONS`)."""
+    found: Dict[str, Any] = {ENTITIES: entity_records(doc, spans_key)}
+    relations, cats = relation_records(doc), cat_records(doc)
+    if relations is not None:
+        found[RELATIONS] = relations
+    if cats is not None:
+        found[CATS] = cats
+    return found
 
 
 def arrow_type() -> "pyarrow.DataType":

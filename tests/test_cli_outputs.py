@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+import spacy
 from helpers.cli import invoke, said, write_jsonl  # noqa: E402
 from helpers.data import DATA  # noqa: E402
 from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
+from spacy.language import Language
 
 from spacy_gliner.cli import predict
 from spacy_gliner.cli.inputs import InputError
@@ -498,3 +500,30 @@ def test_keys_a_docbin_cannot_hold_end_with_a_message(tmp_path):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "a DocBin cannot store" in said(result) and "no partial file was kept" in said(result)
     assert not output.exists()
+
+
+@Language.component("test_length_cats")
+def _length_cats(doc: Any) -> Any:
+    """A stand-in text classifier: doc.cats as a textcat component writes them."""
+    doc.cats = {"long": len(doc) / 100, "short": 1 - len(doc) / 100}
+    return doc
+
+
+def test_predict_writes_the_classes_a_pipeline_gives(tmp_path):
+    """A saved pipeline whose components write doc.cats: each JSON line gains "cats" (spaCy's
+    {choice: score}, rounded as entity scores) after its entities; the line's own keys stay as written."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("gliner", config={"model": MODEL, "labels": ["person", "city"], "threshold": 0.3})
+    nlp.add_pipe("test_length_cats")
+    nlp.to_disk(tmp_path / "nlp")
+    corpus = write_jsonl(tmp_path / "in.jsonl", ['{"id": 1.0, "text": "Alan Turing met Grace Hopper in London."}'])
+    result = invoke("predict", str(corpus), "-m", str(tmp_path / "nlp"))
+    assert result.exit_code == 0, said(result)
+    line = result.stdout.strip()
+    record = json.loads(line)
+    assert line.startswith('{"id": 1.0, "text": ') and list(record) == ["id", "text", "entities", "cats"]
+    assert record["cats"] == {"long": 0.08, "short": 0.92}  # 8 tokens
+    plain = invoke("predict", str(corpus), "-m", MODEL, "-l", "person,city", "-t", "0.3")
+    assert plain.exit_code == 0, said(plain)
+    alone = json.loads(plain.stdout)
+    assert "cats" not in alone and record["entities"] == alone["entities"] and alone["entities"]

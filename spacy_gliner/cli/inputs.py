@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import srsly
 
-from ..records import ENTITIES, RELATIONS, missing_text
+from ..records import ANNOTATIONS, ENTITIES, missing_text
 
 STDIN = "-"
 JSONL_SUFFIX = ".jsonl"
@@ -286,8 +286,8 @@ def parse_line(raw: bytes, number: int, path: str, text_key: str) -> Union[Recor
 
 class JsonRecord(dict):
     """A JSONL record that remembers its line: written back with every key as it was written
-    (numbers digit for digit, escapes, key order), and only its entities (:data:`ENTITIES`) new,
-    and its relations (:data:`RELATIONS`) where a relex model wrote them."""
+    (numbers digit for digit, escapes, key order), and only its annotations new: its entities
+    (:data:`ENTITIES`), and its relations and classes where a component wrote them."""
 
     def __init__(self, data: Dict[str, Any], line: str) -> None:
         super().__init__(data)
@@ -295,7 +295,10 @@ class JsonRecord(dict):
 
     def dumps(self) -> str:
         line = _with_value(self.line, ENTITIES, self.get(ENTITIES, []))
-        return _with_value(line, RELATIONS, self[RELATIONS]) if RELATIONS in self else line
+        for key in ANNOTATIONS[1:]:
+            if key in self:
+                line = _with_value(line, key, self[key])
+        return line
 
 
 def _with_value(line: str, key: str, value: Any) -> str:

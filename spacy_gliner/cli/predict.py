@@ -16,7 +16,7 @@ import typer
 from wasabi import table
 
 from ..loading import Pipeline, RunOptions
-from ..records import ENTITIES, RELATIONS, EntityRecord
+from ..records import ENTITIES, EntityRecord
 from ..render import highlight
 from .inputs import InputError, RecordError, count_records, iter_records, source_path
 from .messages import PRINTER, fail, note, os_error
@@ -104,11 +104,8 @@ def run_locally(plan: Plan, pipeline: Pipeline, show: bool) -> Counts:
 
     with stopping(writer, counts), _progress(plan.total, disable=show or plan.total == 1) as bar:
         for doc, record in pipeline.pipe(items(), batch_size=pipeline.component.batch_size * 4):
-            entities = pipeline.entities(doc)
-            record[ENTITIES] = entities
-            relations = pipeline.relations(doc)
-            if relations is not None:
-                record[RELATIONS] = relations
+            record.update(pipeline.annotations(doc))
+            entities = record[ENTITIES]
             if writer is not None:
                 writer.add(record, doc)
             if show:
