@@ -56,12 +56,27 @@ class AlignedWords:
 
 def doc_words(doc: Doc, splitter: Optional[Splitter] = split_words) -> AlignedWords:
     """GLiNER's words of ``doc`` by ``splitter`` over its text, or its tokens (``None``)."""
-    split = word_spans(doc, splitter)
+    return aligned_words(doc, word_spans(doc, splitter))
+
+
+def aligned_words(doc: Doc, split: Words) -> AlignedWords:
+    """``split`` (words of ``doc.text``, e.g. GLiNER2's, whose "." after a text without an end
+    mark lies past its end: it goes with the last token) and the tokens holding them."""
     token_starts = doc.to_array("IDX").astype(np.int64)
     starts, ends = word_offsets(split)
     first = np.searchsorted(token_starts, starts, side="right") - 1
     last = np.searchsorted(token_starts, ends - 1, side="right") - 1
     return AlignedWords([w for w, _, _ in split], first, last, starts, ends)
+
+
+def word_range(words: AlignedWords, start: int, end: int) -> Tuple[int, int]:
+    """The first and last word of characters [start, end), which begin and end on word bounds
+    (GLiNER2's entities and relation ends do)."""
+    first = int(np.searchsorted(words.char_starts, start))
+    last = int(np.searchsorted(words.char_ends, end))
+    if first >= len(words.words) or last >= len(words.words) or words.char_starts[first] != start or words.char_ends[last] != end:
+        raise ValueError(f"Characters {start}-{end} do not begin and end on words of the text.")
+    return first, last
 
 
 def entity_group(

@@ -39,7 +39,17 @@ def build_gliner_model(
 ) -> Model:
     """GLiNER span model from an official checkpoint: padded window batches in, span logits [B, L, K, C] out.
 
-    source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder.
+    source: an official GLiNER checkpoint, as a Hugging Face Hub id or a local folder; or a
+    GLiNER2 one (``fastino/gliner2-*``: ``config.json`` with ``model_type: "extractor"``, span or
+    boundary architecture). One architecture serves both families, as it serves every GLiNER
+    family (span, token, bi-encoder, relex): the family is told by the checkpoint's files
+    (``checkpoint.load_any``), when it loads; nothing is downloaded when a pipeline is built
+    from its config. A saved pipeline says what it holds in its ``<pipe>/model`` folder, which
+    is a checkpoint of the family it was loaded from (GLiNER2: gliner2's own files), and the
+    component's ``cfg``; its config.cfg names the source. GLiNER2 models run whole texts
+    through the component's ``Extractor`` (entities, classes and relations in one pass per
+    window), not through thinc's forward: they predict only (``update`` refuses them) and
+    take no mixed precision.
     mixed_precision: false (float32, exact parity); "bf16" (predictions from a copy with bfloat16
     linear weights under a bf16 autocast, residuals and LayerNorms float32; training under a
     bf16 autocast; for CUDA or a CPU with AMX/AVX-512 BF16, elsewhere bf16 is emulated and
@@ -53,7 +63,7 @@ def build_gliner_model(
 
     checkpoint.check_local(source, relations=True)  # the component reads relex models' relations
     return _lazy_model(
-        partial(checkpoint.load, source, relations=True), mixed_precision, encoder_lr_scale, source=source
+        partial(checkpoint.load_any, source, relations=True), mixed_precision, encoder_lr_scale, source=source
     )
 
 
@@ -119,16 +129,34 @@ def get_loaded(model: Model) -> "LoadedGLiNER":
     return model.attrs["loaded"]
 
 
+def is_gliner2(loaded: Any) -> bool:
+    """A loaded GLiNER2 checkpoint (``model.gliner2.checkpoint.LoadedGliner2``)."""
+    from .model.gliner2.checkpoint import LoadedGliner2
+
+    return isinstance(loaded, LoadedGliner2)
+
+
 def is_loaded(model: Model) -> bool:
     return model.attrs["loaded"] is not None
 
 
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
-    """Install a network in the model, on the device that thinc's current ops use."""
-    _check_device(model.attrs["mixed_precision"])
-    shim = GLiNERShim(
-        loaded.network, mixed_precision=model.attrs["mixed_precision"], encoder_lr_scale=model.attrs["encoder_lr_scale"]
-    )
+    """Install a network in the model, on the device that thinc's current ops use (a GLiNER2
+    network in a plain shim: it predicts only, in float32)."""
+    if is_gliner2(loaded):
+        if model.attrs["mixed_precision"]:
+            raise ValueError(
+                f"mixed_precision {model.attrs['mixed_precision']!r} is for GLiNER models; a GLiNER2 model runs in"
+                " float32. Set mixed_precision to false in the model block of the gliner component."
+            )
+        shim: PyTorchShim = PyTorchShim(loaded.network)
+    else:
+        _check_device(model.attrs["mixed_precision"])
+        shim = GLiNERShim(
+            loaded.network,
+            mixed_precision=model.attrs["mixed_precision"],
+            encoder_lr_scale=model.attrs["encoder_lr_scale"],
+        )
     loaded.network = shim._model  # the shim moved it to the current device
     model.shims.clear()
     model.shims.append(shim)

@@ -23,15 +23,18 @@ from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .architectures import build_gliner_model, get_loaded, is_loaded, set_loaded
+from .architectures import build_gliner_model, get_loaded, is_gliner2, is_loaded, set_loaded
 from .config import (
     CHECKPOINT_WORDS,
     DEFAULT_CONFIG,
     DOC_TOKENS,
+    OTHER_LABELS,
+    Classes,
     GLiNERConfig,
     LabelMap,
     Labels,
     Threshold,
+    check_classes,
     check_labels,
     check_relation_threshold,
     check_threshold,
@@ -45,6 +48,8 @@ from .training import GoldStats, TrainingSettings, gold_spans, loss_and_gradient
 if TYPE_CHECKING:  # pragma: no cover
     from .alignment import AlignedWords
     from .model.decoding import Candidates, Entities
+    from .model.gliner2.decoding import Classification, Relation
+    from .model.gliner2.extract import Extractor
     from .model.relation_search import RelationRow
     from .model.search import SpanSearch
     from .model.words import Splitter
@@ -53,6 +58,7 @@ DOC_LABELS_KEY = "gliner_labels"  # doc.user_data key: labels for this doc only
 DOC_THRESHOLD_KEY = "gliner_threshold"  # doc.user_data key: threshold (a number or {label: number}) for this doc only
 DOC_RELATIONS_KEY = "gliner_relations"  # doc.user_data key (relex models): relation types for this doc only
 DOC_RELATION_THRESHOLD_KEY = "gliner_relation_threshold"  # doc.user_data key: relation threshold for this doc only
+DOC_CLASSES_KEY = "gliner_classes"  # doc.user_data key (GLiNER2 models): classification tasks for this doc only
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 # cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
@@ -92,20 +98,34 @@ def score_gliner(
     *,
     nested: bool = GLiNERConfig.nested,
     spans_key: str = GLiNERConfig.spans_key,
+    classes: Optional[Classes] = None,
     **kwargs: Any,
 ) -> Dict[str, Any]:
     """``ents_p/r/f`` and per type (flat), or ``spans_<key>_p/r/f`` (nested); the component
-    passes its own ``nested`` and ``spans_key``."""
+    passes its own ``nested`` and ``spans_key``. With GLiNER2 ``classes``, also spaCy's
+    textcat scores (``cats_*``, ``Scorer.score_cats`` over every choice): one single-label task
+    is scored as textcat scores (the best choice is the prediction); several tasks, or a
+    multi-label one, as textcat_multilabel scores (each choice at or above 0.5)."""
+    examples = list(examples)
     if not nested:
-        return get_ner_prf(examples, **kwargs)
-    return Scorer.score_spans(
-        examples,
-        f"spans_{spans_key}",
-        getter=lambda doc, attr: doc.spans.get(spans_key, []),
-        has_annotation=lambda doc: spans_key in doc.spans,
-        allow_overlap=True,
-        labeled=True,
-    )
+        scores = get_ner_prf(examples, **kwargs)
+    else:
+        scores = Scorer.score_spans(
+            examples,
+            f"spans_{spans_key}",
+            getter=lambda doc, attr: doc.spans.get(spans_key, []),
+            has_annotation=lambda doc: spans_key in doc.spans,
+            allow_overlap=True,
+            labeled=True,
+        )
+    if classes:
+        from .model.gliner2.schema import Schema
+
+        tasks = Schema.build(classes=classes).classes
+        single = len(tasks) == 1 and not tasks[0].multi_label
+        choices = [choice for task in tasks for choice in task.choices]
+        scores.update(Scorer.score_cats(examples, "cats", labels=choices, multi_label=not single, threshold=0.5))
+    return scores
 
 
 @registry.scorers("spacy_gliner.gliner_scorer.v1")
@@ -124,6 +144,19 @@ class DocPrediction:
     words: "AlignedWords"
     relation_labels: List[str] = field(default_factory=list)  # relex models: the label of each relation type index
     relations: Optional[List["RelationRow"]] = None  # relex models: None where no relation type was looked for
+
+
+@dataclass
+class Gliner2Prediction:
+    """What a GLiNER2 model found in one doc: its entities on the model's words (``labels``: the
+    label each label index writes), its relations (None where no relation type was looked
+    for) and its classes (one per task)."""
+
+    entities: "Entities"
+    labels: List[str]
+    words: "AlignedWords"
+    relations: Optional[List["Relation"]]
+    classes: List["Classification"]
 
 
 class _Setting:
@@ -155,6 +188,7 @@ class GLiNERComponent(TrainablePipe):
     name_labels = _Setting()
     relations = _Setting()
     relation_threshold = _Setting()
+    classes = _Setting()
 
     def __init__(
         self,
@@ -203,13 +237,15 @@ class GLiNERComponent(TrainablePipe):
         self.cfg["trained_labels"] = check_labels({**self.cfg["trained_labels"], label: label})
         return 1
 
-    def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels]) -> List[LabelMap]:
+    def _label_maps(self, docs: Sequence[Doc], labels: Optional[Labels], required: bool = True) -> List[LabelMap]:
+        """Each doc's labels; ``required``: none is an error (GLiNER2 models may look for
+        classes or relations only)."""
         default = check_labels(labels) if labels is not None else self.label_descriptions
         maps = []
         for doc in docs:
             own = doc.user_data.get(DOC_LABELS_KEY)
             mapping = check_labels(own) if own is not None else default
-            if not mapping:
+            if not mapping and required:
                 raise ValueError(
                     f"The {self.name!r} component has no labels to look for. Give them in its config "
                     f'(nlp.add_pipe("gliner", config={{"labels": ["person", ...]}})), per call '
@@ -228,8 +264,9 @@ class GLiNERComponent(TrainablePipe):
         threshold: Optional[Threshold] = None,
         relations: Optional[Labels] = None,
         relation_threshold: Optional[float] = None,
+        classes: Optional[Classes] = None,
     ) -> Doc:
-        self._set_annotations([doc], self._predict([doc], labels, threshold, relations, relation_threshold))
+        self._set_annotations([doc], self._predict([doc], labels, threshold, relations, relation_threshold, classes))
         return doc
 
     def pipe(
@@ -241,16 +278,17 @@ class GLiNERComponent(TrainablePipe):
         threshold: Optional[Threshold] = None,
         relations: Optional[Labels] = None,
         relation_threshold: Optional[float] = None,
+        classes: Optional[Classes] = None,
     ) -> Iterator[Doc]:
         """Docs are encoded together: windows of many docs share each forward pass."""
         for docs in minibatch(stream, size=batch_size):
-            self._set_annotations(docs, self._predict(docs, labels, threshold, relations, relation_threshold))
+            self._set_annotations(docs, self._predict(docs, labels, threshold, relations, relation_threshold, classes))
             yield from docs
 
-    def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
+    def predict(self, docs: Iterable[Doc]) -> List[Union[DocPrediction, Gliner2Prediction]]:
         return self._predict(list(docs), None, None)
 
-    def set_annotations(self, docs: Iterable[Doc], preds: List[DocPrediction]) -> None:
+    def set_annotations(self, docs: Iterable[Doc], preds: List[Union[DocPrediction, Gliner2Prediction]]) -> None:
         self._set_annotations(list(docs), preds)
 
     def _predict(
@@ -260,11 +298,15 @@ class GLiNERComponent(TrainablePipe):
         threshold: Optional[Threshold],
         relations: Optional[Labels] = None,
         relation_threshold: Optional[float] = None,
-    ) -> List[DocPrediction]:
+        classes: Optional[Classes] = None,
+    ) -> List[Any]:
         """Candidates above the threshold of their label, in word units; with a relex model,
-        the relations between them too, read in the same forward passes."""
+        the relations between them too, read in the same forward passes. A GLiNER2 model:
+        ``_predict_gliner2``."""
         from .alignment import doc_words
 
+        if is_gliner2(self._loaded(docs, classes)):
+            return self._predict_gliner2(docs, labels, threshold, relations, relation_threshold, classes)
         maps = self._label_maps(docs, labels)
         limits = self._thresholds(docs, maps, threshold)
         splitter = self.word_splitter()
@@ -297,6 +339,128 @@ class GLiNERComponent(TrainablePipe):
             for a, c, m, t, r in zip(aligned, found, maps, types, rows)
         ]
 
+    def _loaded(self, docs: Sequence[Doc] = (), classes: Optional[Classes] = None) -> Any:
+        """The loaded checkpoint (loading it on first use); classification tasks (configured, of
+        this call or of a doc) are refused unless it is a GLiNER2 model."""
+        loaded = get_loaded(self.model)
+        if not is_gliner2(loaded) and (
+            self.classes or classes is not None or any(DOC_CLASSES_KEY in doc.user_data for doc in docs)
+        ):
+            raise ValueError(
+                f"The {self.name!r} component is given classification tasks (classes), but its model is a"
+                f" {loaded.settings.family} GLiNER model, which finds entities only: classes need a GLiNER2 checkpoint"
+                ' (e.g. "fastino/gliner2-base-v1"). Remove the classes, or load a GLiNER2 model.'
+            )
+        return loaded
+
+    def _predict_gliner2(
+        self,
+        docs: List[Doc],
+        labels: Optional[Labels],
+        threshold: Optional[Threshold],
+        relations: Optional[Labels],
+        relation_threshold: Optional[float],
+        classes: Optional[Classes],
+    ) -> List[Gliner2Prediction]:
+        """Entities, relations and classes of each doc from a GLiNER2 model: all tasks of a doc in
+        one forward pass per window, the windows of all docs that share a schema (and
+        threshold) in the same batches. The settings are those of GLiNER models: per-label
+        thresholds become gliner2's per-entity-type thresholds, ``relation_threshold`` each
+        relation type's, a label's description gliner2's description of the type."""
+        from .alignment import aligned_words, word_range, word_spans
+        from .model.decoding import Candidates, Entities
+
+        maps = self._label_maps(docs, labels, required=False)
+        limits = self._doc_thresholds(docs, maps, threshold)
+        types = self._relation_maps(docs, relations)
+        pair_limits = self._relation_limits(docs, threshold, relation_threshold)
+        tasks = self._class_maps(docs, classes)
+        groups: Dict[Tuple[Any, float], List[int]] = {}
+        for i in range(len(docs)):
+            schema = self._schema(maps[i], limits[i], types[i], pair_limits[i][0], tasks[i])
+            default = limits[i][OTHER_LABELS] if isinstance(limits[i], dict) else limits[i]
+            groups.setdefault((schema, default), []).append(i)
+        extractor = self.extractor()
+        given = None if self.words == CHECKPOINT_WORDS else [word_spans(doc, self.word_splitter()) for doc in docs]
+        texts = [doc.text for doc in docs]
+        found: List[Any] = [None] * len(docs)
+        for (schema, default), index in groups.items():
+            words = None if given is None else [given[i] for i in index]
+            results = extractor([texts[i] for i in index], schema, default, self.batch_size, words)
+            for i, extraction in zip(index, results):
+                found[i] = extraction
+        out = []
+        for doc, mapping, kinds, model_words, extraction in zip(
+            docs, maps, types, extractor.words(texts, given), found
+        ):
+            words = aligned_words(doc, model_words)
+            labels_ = list(mapping)
+            label_index = {label: k for k, label in enumerate(labels_)}
+            ents = extraction.entities
+            bounds = np.asarray([word_range(words, e.start, e.end) for e in ents], dtype=np.int64).reshape(-1, 2)
+            candidates = Candidates(
+                bounds[:, 0],
+                bounds[:, 1],
+                np.asarray([label_index[e.label] for e in ents], dtype=np.int64),
+                np.asarray([e.score for e in ents], dtype=np.float32),
+            )
+            entities = Entities(
+                candidates,
+                np.asarray([e.start for e in ents], dtype=np.int64),
+                np.asarray([e.end for e in ents], dtype=np.int64),
+            )
+            relations_ = extraction.relations if kinds else None
+            out.append(Gliner2Prediction(entities, labels_, words, relations_, extraction.classes))
+        return out
+
+    def _schema(
+        self, labels: LabelMap, threshold: Threshold, relations: LabelMap, relation_limit: float, classes: Classes
+    ) -> Any:
+        """gliner2's schema of one doc: entity types with their descriptions (a label that is its
+        own description has none) and thresholds, relation types, classification tasks."""
+        from .model.gliner2.schema import Schema
+
+        def described(name: str, description: str, limit: Optional[float]) -> Dict[str, Any]:
+            return {"description": None if description == name else description, "threshold": limit}
+
+        own = threshold if isinstance(threshold, dict) else {}
+        try:
+            return Schema.build(
+                {label: described(label, d, own.get(label)) for label, d in labels.items()},
+                classes or None,
+                {name: described(name, d, relation_limit) for name, d in relations.items()},
+            )
+        except ValueError as err:
+            if labels or relations or classes:
+                raise
+            raise ValueError(
+                f"The {self.name!r} component has nothing to look for. Give entity labels, classes or relations in"
+                f' its config (nlp.add_pipe("gliner", config={{"labels": [...], "classes": {{"task": [...]}}}})),'
+                f' per call (component_cfg={{"{self.name}": {{"labels": [...]}}}}) or per document'
+                f' (doc.user_data["{DOC_LABELS_KEY}"], ["{DOC_CLASSES_KEY}"]).'
+            ) from err
+
+    def _class_maps(self, docs: Sequence[Doc], classes: Optional[Classes]) -> List[Classes]:
+        """Each doc's classification tasks: the doc's own (``doc.user_data["gliner_classes"]``),
+        else this call's, else the configured ones."""
+        default = check_classes(classes) if classes is not None else self.classes
+        out = []
+        for doc in docs:
+            own = doc.user_data.get(DOC_CLASSES_KEY)
+            out.append(check_classes(own) if own is not None else default)
+        return out
+
+    def extractor(self) -> "Extractor":
+        """A GLiNER2 model's ``Extractor`` for the current window overlap (loads the checkpoint on
+        first use)."""
+        from .model.gliner2.extract import Extractor
+
+        loaded, derived = self._derived_from_model()
+        extractor = derived.get("extractor")
+        if extractor is None or extractor.overlap != self.window_overlap:
+            extractor = derived["extractor"] = Extractor(loaded, self.window_overlap)
+        return extractor
+
     def _relation_maps(self, docs: Sequence[Doc], relations: Optional[Labels]) -> List[LabelMap]:
         """Each doc's relation types: the doc's own (``doc.user_data["gliner_relations"]``), else
         this call's, else the configured ones (none: entities only, as the official library)."""
@@ -327,10 +491,16 @@ class GLiNERComponent(TrainablePipe):
     def _thresholds(
         self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]
     ) -> List[Union[float, List[float]]]:
-        """Each doc's thresholds, one per label (or one number): the doc's own
-        (``doc.user_data["gliner_threshold"]``), else this call's, else the configured one. A
-        dict given per doc or per call may name only labels that doc is looked at for; the
-        configured one is for the configured labels, and other labels get its ``"*"``."""
+        """Each doc's thresholds, one per label (or one number): see ``_doc_thresholds``."""
+        return [label_thresholds(t, list(m)) for t, m in zip(self._doc_thresholds(docs, maps, threshold), maps)]
+
+    def _doc_thresholds(
+        self, docs: Sequence[Doc], maps: Sequence[LabelMap], threshold: Optional[Threshold]
+    ) -> List[Threshold]:
+        """Each doc's threshold: the doc's own (``doc.user_data["gliner_threshold"]``), else this
+        call's, else the configured one. A dict given per doc or per call may name only labels
+        that doc is looked at for; the configured one is for the configured labels, and other
+        labels get its ``"*"``."""
         call = None if threshold is None else check_threshold(threshold)
         out = []
         for doc, mapping in zip(docs, maps):
@@ -339,7 +509,7 @@ class GLiNERComponent(TrainablePipe):
             if chosen is not None:
                 where = f'doc.user_data["{DOC_THRESHOLD_KEY}"]' if own is not None else "The threshold of this call"
                 check_threshold_labels(chosen, list(mapping), where)
-            out.append(label_thresholds(self.threshold if chosen is None else chosen, list(mapping)))
+            out.append(self.threshold if chosen is None else chosen)
         return out
 
     def word_splitter(self) -> Optional["Splitter"]:
@@ -348,9 +518,12 @@ class GLiNERComponent(TrainablePipe):
 
         if self.words == DOC_TOKENS:
             return None
-        return word_splitter(
-            get_loaded(self.model).settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words
-        )
+        loaded = get_loaded(self.model)
+        if self.words == CHECKPOINT_WORDS and is_gliner2(loaded):
+            from .model.gliner2.inputs import split_words
+
+            return split_words
+        return word_splitter(loaded.settings.words_splitter_type if self.words == CHECKPOINT_WORDS else self.words)
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
@@ -391,9 +564,10 @@ class GLiNERComponent(TrainablePipe):
             cache.update(zip(missing, encode_labels(self.model, missing)))
         return torch.stack([cache[label] for label in labels]).to(loaded.device)
 
-    def _set_annotations(self, docs: List[Doc], preds: List[DocPrediction]) -> None:
-        """Decode on GLiNER's words as the official library does, then place the entities
-        (see ``alignment``): all in the span group, those that fit in ``doc.ents``."""
+    def _set_annotations(self, docs: List[Doc], preds: List[Any]) -> None:
+        """Decode on GLiNER's words as the official library does (GLiNER2 models: decoded by the
+        ``Extractor``), then place the entities (see ``alignment``): all in the span group, those
+        that fit in ``doc.ents``; then relations and classes."""
         from .alignment import PROPAGATED, entity_group, fitting_entities
         from .model.decoding import decode_entities
         from .model.propagation import OFF, propagate
@@ -401,9 +575,16 @@ class GLiNERComponent(TrainablePipe):
         self._check_span_groups(docs)
         for doc, pred in zip(docs, preds):
             words = pred.words
-            found = decode_entities(
-                pred.candidates, words.char_starts, words.char_ends, flat=not self.nested, multi_label=self.multi_label
-            )
+            if isinstance(pred, Gliner2Prediction):
+                found = pred.entities
+            else:
+                found = decode_entities(
+                    pred.candidates,
+                    words.char_starts,
+                    words.char_ends,
+                    flat=not self.nested,
+                    multi_label=self.multi_label,
+                )
             decoded = found
             attrs: Dict[str, Any] = {OWNER_ATTR: self.name}
             if self.propagate != OFF:  # the text each entity was taken from (None: found by the model)
@@ -414,8 +595,37 @@ class GLiNERComponent(TrainablePipe):
             doc.spans[self.spans_key] = group
             if not self.nested:
                 self._write_ents(doc, self._merge_ents(doc, fitting_entities(group, found)))
-            if pred.relations is not None:
+            if isinstance(pred, Gliner2Prediction):
+                self._write_gliner2(doc, pred)
+            elif pred.relations is not None:
                 self._write_relations(doc, pred, decoded)
+
+    @staticmethod
+    def _write_gliner2(doc: Doc, pred: Gliner2Prediction) -> None:
+        """``doc.cats[choice]``: every choice's score, of every task; ``doc._.rel``: the
+        relations, each end labelled as the best entity found on its characters (None where
+        none was: gliner2's relation arguments are spans of any type), indexed into ``doc.ents``."""
+        from .alignment import word_range
+        from .relations import FoundRelation, RelationEnd, set_relations
+
+        for task in pred.classes:
+            doc.cats.update({choice: float(score) for choice, score in task.scores.items()})
+        if pred.relations is None:
+            return
+        found = pred.entities
+        best: Dict[Tuple[int, int], str] = {}
+        for k in np.argsort(-found.words.scores, kind="stable").tolist():
+            best.setdefault((int(found.starts[k]), int(found.ends[k])), pred.labels[int(found.words.labels[k])])
+        words = pred.words
+
+        def end(mention: Any) -> RelationEnd:
+            first, last = word_range(words, mention.start, mention.end)
+            label = best.get((mention.start, mention.end))
+            return RelationEnd(
+                mention.start, mention.end, label, int(words.first_token[first]), int(words.last_token[last]) + 1
+            )
+
+        set_relations(doc, [FoundRelation(end(r.head), end(r.tail), r.label, r.score) for r in pred.relations])
 
     @staticmethod
     def _write_relations(doc: Doc, pred: DocPrediction, decoded: "Entities") -> None:
@@ -499,7 +709,14 @@ class GLiNERComponent(TrainablePipe):
 
         ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
         """
-        settings = get_loaded(self.model).settings
+        loaded = get_loaded(self.model)
+        if is_gliner2(loaded):
+            raise ValueError(
+                f"Training a GLiNER2 model ({loaded.settings.family}) is not supported: spacy-gliner runs GLiNER2"
+                " checkpoints as gliner2 does (entities, classes, relations) but trains the uni-encoder GLiNER span"
+                " models ('markerV0', 'marker'). Fine-tune with gliner2 itself, then load the checkpoint here."
+            )
+        settings = loaded.settings
         if settings.relex:
             raise ValueError(
                 f"Training a relation-extraction GLiNER model ({settings.family}) is not supported yet: spacy-gliner"
@@ -548,7 +765,8 @@ class GLiNERComponent(TrainablePipe):
         """The configured scorer, told whether the component is nested and its spans key."""
         if self.scorer is None:
             return {}
-        return self.scorer(list(examples), nested=self.nested, spans_key=self.spans_key, **kwargs)
+        extra = {"classes": self.classes} if self.classes else {}
+        return self.scorer(list(examples), nested=self.nested, spans_key=self.spans_key, **extra, **kwargs)
 
     # -- initialization and serialization -------------------------------------
     def initialize(
@@ -563,7 +781,7 @@ class GLiNERComponent(TrainablePipe):
         With no configured labels, the collected ones are what the trained pipeline looks
         for by default (dev scoring included): more than ``max_types`` of them (a zero-shot
         corpus such as Pile-NER) is warned about, naming the setting that picks the labels."""
-        get_loaded(self.model)
+        self._loaded()
         if labels is not None:
             self.cfg["trained_labels"] = check_labels(labels)
             return
@@ -612,7 +830,7 @@ class GLiNERComponent(TrainablePipe):
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
             cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
-        loaded = checkpoint.load(path / "model", relations=True) if "model" not in exclude else None
+        loaded = checkpoint.load_any(path / "model", relations=True) if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
         if settings is not None:
@@ -715,16 +933,19 @@ def _component_files(bytes_data: Any) -> Dict[str, bytes]:
             f"These are not the bytes of a gliner component ({problem}). Pass what GLiNERComponent.to_bytes() "
             "or nlp.to_bytes() wrote, unchanged (not truncated, not re-encoded)."
         )
+    from .model.gliner2.settings import ENCODER_DIR
     from .model.tokenizers import LABELS_TOKENIZER_DIR
 
     for name in files:
         parts = name.split("/")
         plain = all(part not in ("", ".", "..") and "\\" not in part and "\x00" not in part for part in parts)
         folder = parts[:-1]
-        if not plain or not (parts == ["cfg"] or folder in (["model"], ["model", LABELS_TOKENIZER_DIR])):
+        if not plain or not (
+            parts == ["cfg"] or folder in (["model"], ["model", LABELS_TOKENIZER_DIR], ["model", ENCODER_DIR])
+        ):
             raise ValueError(
                 f"The gliner component's bytes hold a file name it never writes: {name!r}. Only 'cfg', "
-                f"'model/<file>' and 'model/{LABELS_TOKENIZER_DIR}/<file>' are accepted; these bytes were not "
-                "written by to_bytes, or were altered."
+                f"'model/<file>', 'model/{LABELS_TOKENIZER_DIR}/<file>' and 'model/{ENCODER_DIR}/<file>' (GLiNER2)"
+                " are accepted; these bytes were not written by to_bytes, or were altered."
             )
     return files

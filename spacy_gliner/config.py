@@ -120,6 +120,38 @@ def check_threshold(threshold: Any) -> Threshold:
     return out
 
 
+Classes = Dict[str, Any]  # {task: [choices]} or {task: {"labels": [...], "multi_label": bool, "cls_threshold": P}}
+
+
+def check_classes(classes: Any) -> Classes:
+    """GLiNER2 classification tasks, in the forms gliner2's schema takes (checked by
+    ``Schema.build``); every choice is a key of ``doc.cats``, so a choice named by two tasks
+    is refused (one would overwrite the other's score)."""
+    from .model.gliner2.schema import Schema
+
+    if not isinstance(classes, Mapping):
+        raise TypeError(
+            f'classes must be a dict {{task: [choices]}}, e.g. {{"sentiment": ["positive", "negative"]}}, not '
+            f"{type(classes).__name__}."
+        )
+    if not classes:
+        return {}
+    tasks = Schema.build(classes=classes).classes
+    seen: Dict[str, str] = {}
+    for task in tasks:
+        for choice in task.choices:
+            first = seen.setdefault(choice, task.name)
+            if first != task.name:
+                raise ValueError(
+                    f"The choice {choice!r} belongs to the classification tasks {first!r} and {task.name!r}: each"
+                    " choice is a key of doc.cats, so one would overwrite the other's score. Rename one, e.g."
+                    f" {task.name}_{choice}."
+                )
+    return {
+        task: dict(spec) if isinstance(spec, Mapping) else list(spec) for task, spec in classes.items()
+    }
+
+
 def check_relation_threshold(value: Any) -> Optional[float]:
     """The relation threshold: a probability, or None (the entity threshold's, see ``relation_limit``)."""
     return None if value is None else check_probability(value, "relation_threshold")
@@ -218,6 +250,10 @@ class GLiNERConfig:
         list, or {label: description} as ``labels``); written in ``doc._.rel`` (``relations``).
     relation_threshold: keep relations scoring above this probability; None: ``threshold``
         (its ``"*"`` where it is one per label), as in the official library.
+    classes: GLiNER2 checkpoints only: classification tasks, ``{task: [choices]}`` or ``{task:
+        {"labels": [...], "multi_label": true, "cls_threshold": P}}`` (gliner2's forms; choice
+        descriptions as ``{choice: description}``); every choice's score goes to
+        ``doc.cats[choice]`` (spaCy's textcat convention), so choice names must differ across tasks.
     words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
         as the official library splits), "tokens" (the Doc's own tokens: entities fit the
         tokens exactly, and any language the pipeline's tokenizer segments can be read), or
@@ -241,6 +277,7 @@ class GLiNERConfig:
     name_labels: List[str] = field(default_factory=lambda: list(DEFAULT_NAME_LABELS))
     relations: Labels = field(default_factory=list)
     relation_threshold: Optional[float] = None
+    classes: Classes = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans_key, str) or not self.spans_key:
@@ -261,6 +298,7 @@ class GLiNERConfig:
             "name_labels": list(self.name_labels),
             "relations": check_labels(self.relations),
             "relation_threshold": check_relation_threshold(self.relation_threshold),
+            "classes": check_classes(self.classes),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
+    from .gliner2.checkpoint import LoadedGliner2
     from .network import GLiNERNetwork
 
 CONFIG_FILE = "gliner_config.json"
@@ -65,13 +66,19 @@ class LoadedGLiNER:
         return next(self.network.parameters()).device
 
 
-def resolve(source: Union[str, Path], config_file: str = CONFIG_FILE) -> Path:
+def resolve(source: Union[str, Path], config_file: Optional[str] = CONFIG_FILE) -> Path:
     """A local checkpoint folder for ``source`` (a folder, or a Hugging Face Hub id to download)
-    that holds ``config_file`` (GLiNER2 checkpoints: ``config.json``)."""
+    that holds ``config_file`` (GLiNER2 checkpoints: ``config.json``; None: either family's)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if not (path / config_file).exists():
-            raise CheckpointError(f"{path} is not a GLiNER checkpoint folder: it has no {config_file}.")
+        from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
+
+        wanted = (config_file,) if config_file else (CONFIG_FILE, GLINER2_CONFIG)
+        if not any((path / name).exists() for name in wanted):
+            raise CheckpointError(
+                f"{path} is not a GLiNER checkpoint folder: it has no {' or '.join(wanted)}"
+                + ("." if config_file else " (GLiNER: gliner_config.json; GLiNER2: config.json).")
+            )
         return path
     if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
         raise CheckpointError(
@@ -118,9 +125,30 @@ def check_local(source: Union[str, Path], relations: bool = False) -> None:
     here are left to ``load``: a saved pipeline brings its own weights.
     """
     folder = Path(source).expanduser()
-    if folder.is_dir():
-        folder = resolve(folder)
-        _check_files(folder, read_settings(folder, relations))
+    if not folder.is_dir():
+        return
+    folder = resolve(folder, None)
+    from .gliner2 import checkpoint as gliner2
+
+    if gliner2.is_gliner2(folder):  # its config (every field) and code-free files; the weights at load
+        from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG, ENCODER_DIR, Gliner2Settings
+
+        check_code_free(folder, folder / ENCODER_DIR)
+        Gliner2Settings.read(read_json(folder / GLINER2_CONFIG))
+        _weights_file(folder)
+        return
+    _check_files(folder, read_settings(folder, relations))
+
+
+def load_any(source: Union[str, Path], relations: bool = False) -> Union[LoadedGLiNER, "LoadedGliner2"]:
+    """A GLiNER checkpoint (``load``) or a GLiNER2 one (``gliner2.checkpoint.load``), a folder or a
+    Hub id, by the files it holds."""
+    from .gliner2 import checkpoint as gliner2
+
+    folder = resolve(source, None)
+    if gliner2.is_gliner2(folder):
+        return gliner2.load(folder)
+    return load(folder, relations)
 
 
 def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
@@ -235,9 +263,15 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
     return LoadedGLiNER(settings, network, tokenizer)
 
 
-def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
-    """Write ``loaded`` as an official checkpoint folder (loadable by ``gliner.GLiNER``)."""
+def save(loaded: Union[LoadedGLiNER, "LoadedGliner2"], folder: Union[str, Path]) -> Path:
+    """Write ``loaded`` as an official checkpoint folder (loadable by ``gliner.GLiNER``, or a
+    GLiNER2 one by ``gliner2``)."""
     from safetensors.torch import save_file
+
+    from .gliner2 import checkpoint as gliner2
+
+    if isinstance(loaded, gliner2.LoadedGliner2):
+        return gliner2.save(loaded, folder)
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

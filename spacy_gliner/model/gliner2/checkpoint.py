@@ -18,7 +18,7 @@ not floating point or holds NaN or infinity is refused too.
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 from .. import checkpoint as gliner_checkpoint
 from .. import files
@@ -40,6 +40,9 @@ class LoadedGliner2:
     settings: Gliner2Settings
     network: "torch.nn.Module"
     tokenizer: Any
+    config: Optional[Dict[str, Any]] = None  # config.json as read (checked): what ``save`` writes back
+    encoder_config: Any = None  # the encoder's transformers config
+    unrun: Optional[Dict[str, "torch.Tensor"]] = None  # tensors checked but not run (record head): saved as read
 
     @property
     def device(self) -> "torch.device":
@@ -58,7 +61,8 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
 
     folder = gliner_checkpoint.resolve(source, CONFIG_FILE)
     files.check_code_free(folder, folder / ENCODER_DIR)
-    settings = Gliner2Settings.read(files.read_json(folder / CONFIG_FILE))
+    config = files.read_json(folder / CONFIG_FILE)
+    settings = Gliner2Settings.read(config)
     encoder_config = _encoder_config(folder)
     path = gliner_checkpoint._weights_file(folder)
     shapes = gliner_checkpoint.weight_shapes(path)
@@ -72,9 +76,12 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
     skipped = unloaded_shapes(settings, encoder_config.hidden_size) if settings.architecture == "boundary" else {}
     _compare(shapes, {**expected, **skipped}, path, settings)
     network = build(settings, encoder_config)
-    state = {k: v for k, v in gliner_checkpoint._read_weights(path).items() if k in expected}
-    bad = [k for k, v in state.items() if not v.is_floating_point()]
-    bad += [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    weights = gliner_checkpoint._read_weights(path)
+    state = {k: v for k, v in weights.items() if k in expected}
+    unrun = {k: v for k, v in weights.items() if k in skipped}
+    del weights
+    bad = [k for k, v in {**state, **unrun}.items() if not v.is_floating_point()]
+    bad += [k for k, v in {**state, **unrun}.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if bad:
         raise CheckpointError(
             f"The weights in {path} hold tensors that are not floating point, or hold NaN or infinite values "
@@ -83,7 +90,35 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
         )
     network.load_state_dict(state, strict=False)
     network.eval()
-    return LoadedGliner2(settings, network, tokenizer)
+    return LoadedGliner2(settings, network, tokenizer, config, encoder_config, unrun)
+
+
+def save(loaded: LoadedGliner2, folder: Union[str, Path]) -> Path:
+    """Write ``loaded`` as a GLiNER2 checkpoint folder (``load`` and gliner2's ``from_pretrained``
+    read it): ``config.json`` as it was read, ``encoder_config/config.json``, the weights (the
+    tensors that are not run, as read) and the tokenizer files."""
+    import json
+    import os
+
+    from safetensors.torch import save_file
+
+    from ..tokenizers import save_tokenizer
+
+    if loaded.config is None or loaded.encoder_config is None:
+        raise ValueError("This GLiNER2 model was not loaded from a checkpoint folder (checkpoint.load): it cannot be saved.")
+    folder = Path(folder)
+    (folder / ENCODER_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(loaded.config, indent=2, sort_keys=True), encoding="utf8")
+    (folder / ENCODER_CONFIG).write_text(
+        json.dumps(loaded.encoder_config.to_dict(), indent=2, sort_keys=True, default=str), encoding="utf8"
+    )
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in loaded.network.state_dict().items()}
+    state.update({k: v.contiguous() for k, v in (loaded.unrun or {}).items()})
+    weights = folder / gliner_checkpoint.WEIGHTS_FILES[0]
+    save_file(state, str(weights))
+    os.chmod(weights, files.new_file_mode())  # safetensors writes 0600: the folder's other files' mode
+    save_tokenizer(loaded.tokenizer, folder)
+    return folder
 
 
 def build(settings: Gliner2Settings, encoder_config: Any) -> "torch.nn.Module":
