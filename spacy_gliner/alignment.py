@@ -74,7 +74,12 @@ def word_range(words: AlignedWords, start: int, end: int) -> Tuple[int, int]:
     (GLiNER2's entities and relation ends do)."""
     first = int(np.searchsorted(words.char_starts, start))
     last = int(np.searchsorted(words.char_ends, end))
-    if first >= len(words.words) or last >= len(words.words) or words.char_starts[first] != start or words.char_ends[last] != end:
+    if (
+        first >= len(words.words)
+        or last >= len(words.words)
+        or words.char_starts[first] != start
+        or words.char_ends[last] != end
+    ):
         raise ValueError(f"Characters {start}-{end} do not begin and end on words of the text.")
     return first, last
 

@@ -147,9 +147,7 @@ def check_classes(classes: Any) -> Classes:
                     " choice is a key of doc.cats, so one would overwrite the other's score. Rename one, e.g."
                     f" {task.name}_{choice}."
                 )
-    return {
-        task: dict(spec) if isinstance(spec, Mapping) else list(spec) for task, spec in classes.items()
-    }
+    return {task: dict(spec) if isinstance(spec, Mapping) else list(spec) for task, spec in classes.items()}
 
 
 def check_relation_threshold(value: Any) -> Optional[float]:

@@ -4,7 +4,8 @@ The command line, Ray workers and the zero-shot evaluation take one argument for
 model (:func:`load_pipeline`): a saved spaCy pipeline, a folder or an installed package as
 ``spacy.load`` takes them (used as it is, with its own tokenizer), or a GLiNER checkpoint
 (a folder or Hub id, put into a blank English pipeline whose tokenizer cuts GLiNER's
-words, so that its ``doc.ents`` carry the official library's character offsets).
+words, or GLiNER2's for a GLiNER2 checkpoint, so that its ``doc.ents`` carry the official
+library's character offsets).
 :class:`RunOptions` are one run's labels, threshold and settings, checked when made.
 ``export`` writes a pipeline's component as a checkpoint folder.
 """
@@ -20,11 +21,13 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .architectures import get_loaded
+from .architectures import get_loaded, is_gliner2
 from .component import GLiNERComponent
 from .config import (
+    Classes,
     Labels,
     Threshold,
+    check_classes,
     check_flag,
     check_labels,
     check_positive,
@@ -36,8 +39,14 @@ from .config import (
 from .records import EntityRecord, annotations, entity_records
 
 PathLike = Union[str, Path]
-# the config of a blank pipeline whose tokens are GLiNER's words (spacy_gliner.tokenizer)
-GLINER_TOKENIZER = {"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1"}}}
+
+
+def gliner_tokenizer(words: str = "gliner") -> Dict[str, Any]:
+    """The config of a blank pipeline whose tokens are GLiNER's (or GLiNER2's) words (``tokenizer``)."""
+    return {"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1", "words": words}}}
+
+
+GLINER_TOKENIZER = gliner_tokenizer()
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,9 @@ class RunOptions:
     nested: Optional[bool] = None
     batch_size: Optional[int] = None
     propagate: Optional[str] = None
-    relations: Optional[Labels] = None  # relex models: relation types
+    relations: Optional[Labels] = None  # relex and GLiNER2 models: relation types
     relation_threshold: Optional[float] = None
+    classes: Optional[Classes] = None  # GLiNER2 models: {task: [choices]}
 
     def __post_init__(self) -> None:
         checks = {"labels": check_labels, "threshold": check_threshold, "nested": partial(check_flag, "nested")}
@@ -60,6 +70,7 @@ class RunOptions:
         checks["propagate"] = check_propagate
         checks["relations"] = check_labels
         checks["relation_threshold"] = check_relation_threshold
+        checks["classes"] = check_classes
         for name, check in checks.items():
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check(getattr(self, name)))
@@ -91,7 +102,9 @@ def _language(model: PathLike) -> Tuple[Language, str]:
 
     Raises ``ValueError`` (``CheckpointError`` for checkpoints) saying what is wrong.
     """
-    from .model.checkpoint import CONFIG_FILE
+    from .model.checkpoint import CONFIG_FILE, resolve
+    from .model.gliner2.checkpoint import is_gliner2
+    from .model.gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
 
     saved = saved_pipeline(model)
     if saved is not None:
@@ -106,11 +119,13 @@ def _language(model: PathLike) -> Tuple[Language, str]:
             )
         return nlp, names[0]
     path = Path(model).expanduser()
-    if path.is_dir() and not (path / CONFIG_FILE).is_file():
+    if path.is_dir() and not any((path / name).is_file() for name in (CONFIG_FILE, GLINER2_CONFIG)):
         raise ValueError(
-            f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}) nor a saved spaCy pipeline (no config.cfg)."
+            f"{path} is neither a GLiNER checkpoint (no {CONFIG_FILE}; GLiNER2: no {GLINER2_CONFIG}) nor a saved spaCy"
+            " pipeline (no config.cfg)."
         )
-    nlp = spacy.blank("en", config=GLINER_TOKENIZER)  # tokens == GLiNER's words: exact offsets everywhere
+    words = "gliner2" if is_gliner2(resolve(model, None)) else "gliner"  # a Hub id: downloaded (or cached) now
+    nlp = spacy.blank("en", config=gliner_tokenizer(words))  # tokens == the model's words: exact offsets everywhere
     nlp.add_pipe("gliner", config={"model": str(model)})
     return nlp, "gliner"
 
@@ -132,7 +147,8 @@ class Pipeline:
     def cfg(self) -> Dict[str, Dict[str, Any]]:
         """Per-call settings of the gliner component (nlp.pipe's ``component_cfg``)."""
         kwargs = {
-            name: getattr(self.options, name) for name in ("labels", "threshold", "relations", "relation_threshold")
+            name: getattr(self.options, name)
+            for name in ("labels", "threshold", "relations", "relation_threshold", "classes")
         }
         return {self.name: {name: value for name, value in kwargs.items() if value is not None}}
 
@@ -159,11 +175,12 @@ def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeli
     nlp, name = _language(model)
     pipeline = Pipeline(nlp, name, options)
     component = pipeline.component
-    loaded = get_loaded(component.model)
-    if (options.relations is not None or options.relation_threshold is not None) and not loaded.settings.relex:
+    loaded = component._loaded(classes=options.classes)  # --classes on a GLiNER model: refused here
+    relations = is_gliner2(loaded) or loaded.settings.relex
+    if (options.relations is not None or options.relation_threshold is not None) and not relations:
         raise ValueError(
-            f"--relations and --relation-threshold need a relation-extraction (relex) GLiNER model; {model} is a "
-            f"{loaded.settings.family} model, which finds entities only."
+            f"--relations and --relation-threshold need a relation-extraction (relex) GLiNER model or a GLiNER2"
+            f" model; {model} is a {loaded.settings.family} model, which finds entities only."
         )
     if options.labels is None and options.threshold is not None:  # the pipeline's own labels, known now
         check_threshold_labels(options.threshold, component.labels, "--threshold")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 from .architectures import get_loaded
-from .config import Labels, Threshold
+from .config import Classes, Labels, Threshold
 from .loading import RunOptions, load_pipeline
 from .records import ENTITIES, arrow_type, missing_text
 
@@ -133,6 +133,7 @@ def annotate(
     propagate: Optional[str] = None,
     relations: Optional[Labels] = None,
     relation_threshold: Optional[float] = None,
+    classes: Optional[Classes] = None,
     records_per_task: int = 64,
     workers: int = 1,
     cpus_per_worker: float = 1.0,
@@ -149,7 +150,7 @@ def annotate(
     Records keep their input order (the dataset's ``preserve_order`` is turned on).
     annotator: the actor class (a subclass of :class:`Annotator` for other kinds of rows).
     """
-    options = RunOptions(labels, threshold, nested, batch_size, propagate)  # checked here, before any worker starts
+    options = RunOptions(labels, threshold, nested, batch_size, propagate, classes=classes)  # checked here, first
     if relations is not None or relation_threshold is not None:
         raise ValueError(
             "Ray Data runs do not carry relations yet: run relation extraction in one process (spacy-gliner predict)."

@@ -3,11 +3,15 @@
 With it, every token is a GLiNER word (or a run of whitespace), so the word -> token
 mapping of ``alignment`` is one to one and ``doc.ents`` carries exactly the character
 offsets the official library returns. The words come from ``model.words.split_words``
-(the official regex), the whitespace follows spaCy's conventions: one space after a word
-is that token's ``whitespace_``; any other whitespace becomes a whitespace token, as
-``spacy.blank("en")`` makes it. ``doc.text == text`` for every text.
+(the official regex) or, with ``words = "gliner2"``, from gliner2's own splitter
+(``model.gliner2.inputs.split_words``: URLs, e-mail addresses and @handles whole, combining
+marks inside words), which GLiNER2 checkpoints read. The whitespace follows spaCy's
+conventions: one space after a word is that token's ``whitespace_``; any other whitespace
+becomes a whitespace token, as ``spacy.blank("en")`` makes it. ``doc.text == text`` for
+every text.
 
-Use it in a config as ``[nlp.tokenizer] @tokenizers = "spacy_gliner.Tokenizer.v1"``.
+Use it in a config as ``[nlp.tokenizer] @tokenizers = "spacy_gliner.Tokenizer.v1"`` (and
+``words = "gliner2"`` for a GLiNER2 checkpoint).
 """
 
 from pathlib import Path
@@ -17,15 +21,18 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from spacy.vocab import Vocab
 
-from .model.words import split_words
+from .model.words import Splitter, split_words
+
+WORDS = ("gliner", "gliner2")  # whose words the tokenizer cuts
 
 
 class GLiNERTokenizer:
     """Text -> Doc whose non-space tokens are GLiNER's words. Stateless: serialisation
     writes and reads nothing, but exists because ``nlp.to_disk``/``spacy.load`` call it."""
 
-    def __init__(self, vocab: Vocab) -> None:
+    def __init__(self, vocab: Vocab, splitter: Splitter = split_words) -> None:
         self.vocab = vocab
+        self.splitter = splitter
 
     def __call__(self, text: str) -> Doc:
         if not isinstance(text, str):
@@ -33,7 +40,7 @@ class GLiNERTokenizer:
         words: List[str] = []
         spaces: List[bool] = []
         pos = 0
-        for word, start, end in split_words(text):
+        for word, start, end in self.splitter(text):
             if start > pos:
                 _gap(text[pos:start], words, spaces)
             words.append(word)
@@ -72,10 +79,19 @@ def _gap(gap: str, words: List[str], spaces: List[bool]) -> None:
 
 
 @registry.tokenizers("spacy_gliner.Tokenizer.v1")
-def make_gliner_tokenizer() -> Callable[[Any], GLiNERTokenizer]:
-    """The tokenizer factory for ``[nlp.tokenizer]``: GLiNER's words, spaCy's whitespace."""
+def make_gliner_tokenizer(words: str = "gliner") -> Callable[[Any], GLiNERTokenizer]:
+    """The tokenizer factory for ``[nlp.tokenizer]``: GLiNER's words ("gliner") or GLiNER2's
+    ("gliner2"), spaCy's whitespace."""
+    if words not in WORDS:
+        raise ValueError(f"words must be one of {', '.join(map(repr, WORDS))} (whose words to cut), got {words!r}.")
+    if words == "gliner2":
+        from .model.gliner2.inputs import split_words as gliner2_words
+
+        splitter: Splitter = gliner2_words
+    else:
+        splitter = split_words
 
     def create(nlp: Any) -> GLiNERTokenizer:
-        return GLiNERTokenizer(nlp.vocab)
+        return GLiNERTokenizer(nlp.vocab, splitter)
 
     return create

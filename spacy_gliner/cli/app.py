@@ -21,7 +21,7 @@ import srsly
 import typer
 from wasabi import table
 
-from ..architectures import get_loaded
+from ..architectures import get_loaded, is_gliner2
 from ..config import describe_threshold
 from ..loading import Pipeline, RunOptions, export, load_pipeline, saved_pipeline
 from ..markup import KINDS, kind_of
@@ -46,6 +46,7 @@ from .options import (
     OnError,
     check_colors,
     check_labels_given,
+    classes_option,
     gpu_option,
     labels_option,
     model_option,
@@ -105,7 +106,8 @@ def _load(model: str, options: RunOptions = RunOptions(), gpu_id: int = -1, need
         pipeline.component.word_splitter()  # a splitter whose package is missing fails now, not at the first document
     except (ImportError, ValueError) as err:  # CheckpointError too
         fail(str(err))
-    if need_labels and options.labels is None and not pipeline.component.labels:
+    component = pipeline.component
+    if need_labels and options.labels is None and not component.labels and not (options.classes or component.classes):
         fail(f"{NO_LABELS} The pipeline's gliner component has none of its own.")
     return pipeline
 
@@ -161,6 +163,7 @@ def predict_cli(
     propagate: Optional[str] = propagate_option(),
     relations: List[str] = relations_option(),
     relation_threshold: Optional[float] = relation_threshold_option(),
+    classes: List[str] = classes_option(),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, metavar="N", help=BATCH_HELP),
     gpu_id: int = gpu_option(),
     on_error: OnError = typer.Option(
@@ -226,8 +229,9 @@ def predict_cli(
     Each record out is the record in (for texts and files: "text", and "file") plus
     "entities": a list of {"start", "end", "text", "label", "score"}, with GLiNER's own
     character offsets (those of the official predict_entities, not widened to tokens).
-    Relex models with relation types (--relations, or the pipeline's) add "relations":
-    {"label", "score", "head": {"start", "end", "text", "label"}, "tail": {...}}.
+    Relex and GLiNER2 models with relation types (--relations, or the pipeline's) add "relations":
+    {"label", "score", "head": {"start", "end", "text", "label"}, "tail": {...}}; GLiNER2 models
+    with classification tasks (--classes, or the pipeline's) add "cats": {choice: score}.
     Records are read and written one at a time: memory stays flat on large corpora.
     With --engine ray the same records come from Ray workers (see the README's "Corpora
     bigger than one machine").
@@ -247,6 +251,7 @@ def predict_cli(
         propagate,
         relations,
         relation_threshold,
+        classes,
     )
     if engine is Engine.ray:
         counts = predict.run_with_ray(
@@ -637,7 +642,6 @@ def info_cli(
     component = pipeline.component
     loaded = get_loaded(component.model)
     settings = loaded.settings
-    encoder = (settings.encoder_config or {}).get("model_type", "?")
     labels = [k if k == v else f"{k} ({v})" for k, v in component.label_descriptions.items()]
     first = 10  # a long list (the hundreds of types of a zero-shot training corpus): the first few and a count
     if len(labels) > first:
@@ -660,18 +664,39 @@ def info_cli(
                     or "none (give --relations when predicting)",
                 )
             ]
-            if settings.relex
+            if is_gliner2(loaded) or settings.relex
             else []
         ),
+        *_family_rows(loaded, component),
+        ("parameters", f"{sum(p.numel() for p in loaded.network.parameters()):,}"),
+        ("device", str(next(loaded.network.parameters()).device)),
+    ]
+    print(table(rows, header=("checkpoint", ""), divider=True))
+
+
+def _family_rows(loaded: Any, component: Any) -> List[Tuple[str, Any]]:
+    """``info``'s rows of what the checkpoint is: GLiNER2 (span or boundary; its classes) or GLiNER."""
+    settings = loaded.settings
+    if is_gliner2(loaded):
+        from ..model.gliner2.schema import Schema
+
+        tasks = Schema.build(classes=component.classes).classes if component.classes else ()
+        classes = "; ".join(f"{task.name}: {', '.join(task.choices)}" for task in tasks)
+        rows: List[Tuple[str, Any]] = [
+            ("family", settings.family),
+            ("classes", classes or "none (give --classes when predicting)"),
+            ("encoder", getattr(loaded.encoder_config, "model_type", "?")),
+            ("hidden_size", getattr(loaded.encoder_config, "hidden_size", "?")),
+        ]
+        return rows + ([("max_width", settings.max_width)] if settings.architecture == "span" else [])
+    encoder = (settings.encoder_config or {}).get("model_type", "?")
+    return [
         ("encoder", f"{settings.model_name} ({encoder})"),
         ("span_mode", settings.span_mode),
         ("hidden_size", settings.hidden_size),
         ("max_width", settings.max_width),
         ("max_len", settings.max_len),
-        ("parameters", f"{sum(p.numel() for p in loaded.network.parameters()):,}"),
-        ("device", str(next(loaded.network.parameters()).device)),
     ]
-    print(table(rows, header=("checkpoint", ""), divider=True))
 
 
 def _counts(found: Counter) -> str:

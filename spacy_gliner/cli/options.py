@@ -6,16 +6,17 @@ value shown by its name (``--labels LABELS``, ``SOURCE``) rather than its Python
 """
 
 from enum import Enum
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 import typer
 from typer.core import TyperArgument, TyperCommand
 
 from ..architectures import DEFAULT_SOURCE
-from ..config import OTHER_LABELS, GLiNERConfig, Threshold
+from ..config import OTHER_LABELS, Classes, GLiNERConfig, Threshold
 from ..loading import PathLike, RunOptions, saved_pipeline
 from ..render import check_color
-from .inputs import InputError, read_labels
+from .inputs import InputError, read_json, read_labels
 
 
 class Engine(str, Enum):
@@ -91,8 +92,23 @@ def relations_option() -> Any:
         "-r",
         metavar="TYPES",
         help=(
-            "Relex models: the relation types to find between the entities, as --labels (comma-separated, or a"
-            ' .txt/.json file); each record gets "relations". Default: the pipeline\'s own (none for a checkpoint).'
+            "Relex and GLiNER2 models: the relation types to find between the entities, as --labels"
+            ' (comma-separated, or a .txt/.json file); each record gets "relations". Default: the pipeline\'s own'
+            " (none for a checkpoint)."
+        ),
+    )
+
+
+def classes_option() -> Any:
+    return typer.Option(
+        [],
+        "--classes",
+        "-c",
+        metavar="TASK=CHOICES",
+        help=(
+            "GLiNER2 models: a classification task and its choices, TASK=CHOICE,CHOICE (repeat for more tasks), or a"
+            ' .json file {task: [choices]} (or {task: {"labels": [...], "multi_label": true}}); each record gets'
+            ' "cats": {choice: score} for every choice. Default: the pipeline\'s own (none for a checkpoint).'
         ),
     )
 
@@ -103,7 +119,7 @@ def relation_threshold_option() -> Any:
         "--relation-threshold",
         metavar="PROBABILITY",
         help=(
-            "Relex models: keep relations scoring above this. Default: the pipeline's "
+            "Relex and GLiNER2 models: keep relations scoring above this. Default: the pipeline's "
             "relation_threshold, else the entity threshold."
         ),
     )
@@ -175,10 +191,11 @@ def run_options(
     propagate: Optional[str] = None,
     relations: Optional[List[str]] = None,
     relation_threshold: Optional[float] = None,
+    classes: Optional[List[str]] = None,
 ) -> RunOptions:
     """``--labels`` (read: words, or a .txt/.json file), ``--threshold``, ``--nested/--flat``
-    ``--batch-size``, ``--propagate``, ``--relations`` (read as labels) and ``--relation-threshold``,
-    checked (an InputError or ValueError saying what is wrong)."""
+    ``--batch-size``, ``--propagate``, ``--relations`` (read as labels), ``--relation-threshold``
+    and ``--classes`` (``parse_classes``), checked (an InputError or ValueError saying what is wrong)."""
     chosen = read_labels(labels) if labels else None
     if labels and not chosen:
         raise InputError("--labels is empty. Name the entity types to find, e.g. --labels person,organization.")
@@ -195,7 +212,39 @@ def run_options(
         propagate,
         types,
         relation_threshold,
+        parse_classes(classes) if classes else None,
     )
+
+
+def parse_classes(values: List[str]) -> Classes:
+    """``--classes`` values: ``TASK=CHOICE,CHOICE`` each, or a .json file with an object of
+    tasks; a task given twice is refused (the choices are checked by ``RunOptions``)."""
+    found: Classes = {}
+    for value in values:
+        task, sep, choices = (x.strip() for x in value.partition("="))
+        if not sep and value.strip().lower().endswith(".json"):
+            path = Path(value.strip())
+            if not path.is_file():
+                raise InputError(
+                    f"--classes file not found: {path}. Give TASK=CHOICE,CHOICE or an existing .json file."
+                )
+            tasks = read_json(path)
+            if not isinstance(tasks, dict):
+                raise InputError(
+                    f'{path} must hold an object {{task: [choices]}}, e.g. {{"sentiment": ["positive", "negative"]}}.'
+                )
+        elif sep and task:
+            tasks = {task: [c.strip() for c in choices.split(",") if c.strip()]}
+        else:
+            raise InputError(
+                f"--classes {value!r} is not TASK=CHOICE,CHOICE or a .json file; write e.g. --classes"
+                " sentiment=positive,negative."
+            )
+        for name, spec in tasks.items():
+            if name in found:
+                raise InputError(f"--classes gives the task {name!r} twice; give each task once.")
+            found[name] = spec
+    return found
 
 
 def parse_threshold(value: str) -> Threshold:
@@ -220,9 +269,9 @@ def parse_threshold(value: str) -> Threshold:
 
 
 def check_labels_given(model: PathLike, options: RunOptions) -> None:
-    """Refuse, before it loads, a GLiNER checkpoint without --labels: it has no labels of its
-    own (a saved pipeline may have; it is checked once loaded)."""
-    if options.labels is None and saved_pipeline(model) is None:
+    """Refuse, before it loads, a checkpoint without --labels (or --classes, for GLiNER2): it has
+    none of its own (a saved pipeline may have; it is checked once loaded)."""
+    if options.labels is None and options.classes is None and saved_pipeline(model) is None:
         raise InputError(f"{NO_LABELS} A GLiNER checkpoint has no labels of its own.")
 
 

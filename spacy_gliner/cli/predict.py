@@ -62,6 +62,7 @@ def check(
     propagate: Optional[str] = None,
     relations: Optional[List[str]] = None,
     relation_threshold: Optional[float] = None,
+    classes: Optional[List[str]] = None,
 ) -> Plan:
     """Every check that needs no model, the input's first: the source, the output and its
     format, the options; for ``--engine ray``, Ray itself and the corpus (its files, and the
@@ -70,12 +71,14 @@ def check(
         path = source_path(source, as_text)
         check_outputs([output], source, is_text=as_text)
         chosen = output_format(output, engine)
-        options = run_options(labels, threshold, nested, batch_size, propagate, relations, relation_threshold)
+        options = run_options(labels, threshold, nested, batch_size, propagate, relations, relation_threshold, classes)
         check_labels_given(model, options)
         if engine is Engine.local:
             return Plan(source, as_text, output, chosen, options, text_key, on_error, count_records(source, as_text))
         if options.relations is not None or options.relation_threshold is not None:
             raise InputError("--engine ray does not carry relations yet: run relation extraction with --engine local.")
+        if options.classes is not None:
+            raise InputError("--engine ray does not carry classes yet: run classification with --engine local.")
         if as_text or path is None:
             raise InputError("--engine ray reads files and folders (.jsonl, .parquet), not a text or standard input.")
         if output is None:

@@ -131,7 +131,8 @@ def check_local(source: Union[str, Path], relations: bool = False) -> None:
     from .gliner2 import checkpoint as gliner2
 
     if gliner2.is_gliner2(folder):  # its config (every field) and code-free files; the weights at load
-        from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG, ENCODER_DIR, Gliner2Settings
+        from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
+        from .gliner2.settings import ENCODER_DIR, Gliner2Settings
 
         check_code_free(folder, folder / ENCODER_DIR)
         Gliner2Settings.read(read_json(folder / GLINER2_CONFIG))

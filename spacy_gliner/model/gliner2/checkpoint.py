@@ -105,7 +105,9 @@ def save(loaded: LoadedGliner2, folder: Union[str, Path]) -> Path:
     from ..tokenizers import save_tokenizer
 
     if loaded.config is None or loaded.encoder_config is None:
-        raise ValueError("This GLiNER2 model was not loaded from a checkpoint folder (checkpoint.load): it cannot be saved.")
+        raise ValueError(
+            "This GLiNER2 model was not loaded from a checkpoint folder (checkpoint.load): it cannot be saved."
+        )
     folder = Path(folder)
     (folder / ENCODER_DIR).mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(json.dumps(loaded.config, indent=2, sort_keys=True), encoding="utf8")
