@@ -103,7 +103,6 @@ def classes_option() -> Any:
     return typer.Option(
         [],
         "--classes",
-        "-c",
         metavar="TASK=CHOICES",
         help=(
             "GLiNER2 models: a classification task and its choices, TASK=CHOICE,CHOICE (repeat for more tasks), or a"
