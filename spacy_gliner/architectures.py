@@ -43,7 +43,7 @@ def build_gliner_model(
     GLiNER2 one (``fastino/gliner2-*``: ``config.json`` with ``model_type: "extractor"``, span or
     boundary architecture). One architecture serves both families, as it serves every GLiNER
     family (span, token, bi-encoder, relex): the family is told by the checkpoint's files
-    (``checkpoint.load_any``), when it loads; nothing is downloaded when a pipeline is built
+    (``load_checkpoint``), when it loads; nothing is downloaded when a pipeline is built
     from its config. A saved pipeline says what it holds in its ``<pipe>/model`` folder, which
     is a checkpoint of the family it was loaded from (GLiNER2: gliner2's own files), and the
     component's ``cfg``; its config.cfg names the source. GLiNER2 models run whole texts
@@ -62,9 +62,7 @@ def build_gliner_model(
     from .model import checkpoint
 
     checkpoint.check_local(source, relations=True)  # the component reads relex models' relations
-    return _lazy_model(
-        partial(checkpoint.load_any, source, relations=True), mixed_precision, encoder_lr_scale, source=source
-    )
+    return _lazy_model(partial(load_checkpoint, source), mixed_precision, encoder_lr_scale, source=source)
 
 
 @registry.architectures("spacy_gliner.GLiNEREncoderModel.v1")
@@ -129,7 +127,32 @@ def get_loaded(model: Model) -> "LoadedGLiNER":
     return model.attrs["loaded"]
 
 
-def is_gliner2(loaded: Any) -> bool:
+def load_checkpoint(source: str) -> Any:
+    """A GLiNER checkpoint (relex models with their relations, which the component reads) or a
+    GLiNER2 one, a folder or a Hub id: the family is told by the files (``checkpoint.is_gliner2``)."""
+    from .model import checkpoint
+
+    folder = checkpoint.resolve(source, None)
+    if checkpoint.is_gliner2(folder):
+        from .model.gliner2 import checkpoint as gliner2
+
+        return gliner2.load(folder)
+    return checkpoint.load(folder, relations=True)
+
+
+def save_checkpoint(loaded: Any, folder: Any) -> Any:
+    """Write ``loaded`` as a checkpoint folder of its family (GLiNER: the official layout; GLiNER2:
+    gliner2's)."""
+    if is_gliner2_model(loaded):
+        from .model.gliner2 import checkpoint as gliner2
+
+        return gliner2.save(loaded, folder)
+    from .model import checkpoint
+
+    return checkpoint.save(loaded, folder)
+
+
+def is_gliner2_model(loaded: Any) -> bool:
     """A loaded GLiNER2 checkpoint (``model.gliner2.checkpoint.LoadedGliner2``)."""
     from .model.gliner2.checkpoint import LoadedGliner2
 
@@ -143,7 +166,7 @@ def is_loaded(model: Model) -> bool:
 def set_loaded(model: Model, loaded: "LoadedGLiNER") -> None:
     """Install a network in the model, on the device that thinc's current ops use (a GLiNER2
     network in a plain shim: it predicts only, in float32)."""
-    if is_gliner2(loaded):
+    if is_gliner2_model(loaded):
         if model.attrs["mixed_precision"]:
             raise ValueError(
                 f"mixed_precision {model.attrs['mixed_precision']!r} is for GLiNER models; a GLiNER2 model runs in"

@@ -23,7 +23,15 @@ from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .architectures import build_gliner_model, get_loaded, is_gliner2, is_loaded, set_loaded
+from .architectures import (
+    build_gliner_model,
+    get_loaded,
+    is_gliner2_model,
+    is_loaded,
+    load_checkpoint,
+    save_checkpoint,
+    set_loaded,
+)
 from .config import (
     CHECKPOINT_WORDS,
     DEFAULT_CONFIG,
@@ -305,7 +313,7 @@ class GLiNERComponent(TrainablePipe):
         ``_predict_gliner2``."""
         from .alignment import doc_words
 
-        if is_gliner2(self._loaded(docs, classes)):
+        if is_gliner2_model(self._loaded(docs, classes)):
             return self._predict_gliner2(docs, labels, threshold, relations, relation_threshold, classes)
         maps = self._label_maps(docs, labels)
         limits = self._thresholds(docs, maps, threshold)
@@ -343,7 +351,7 @@ class GLiNERComponent(TrainablePipe):
         """The loaded checkpoint (loading it on first use); classification tasks (configured, of
         this call or of a doc) are refused unless it is a GLiNER2 model."""
         loaded = get_loaded(self.model)
-        if not is_gliner2(loaded) and (
+        if not is_gliner2_model(loaded) and (
             self.classes or classes is not None or any(DOC_CLASSES_KEY in doc.user_data for doc in docs)
         ):
             raise ValueError(
@@ -519,7 +527,7 @@ class GLiNERComponent(TrainablePipe):
         if self.words == DOC_TOKENS:
             return None
         loaded = get_loaded(self.model)
-        if self.words == CHECKPOINT_WORDS and is_gliner2(loaded):
+        if self.words == CHECKPOINT_WORDS and is_gliner2_model(loaded):
             from .model.gliner2.inputs import split_words
 
             return split_words
@@ -710,7 +718,7 @@ class GLiNERComponent(TrainablePipe):
         ``drop`` is ignored: dropout is the network's own (``dropout`` of its settings).
         """
         loaded = get_loaded(self.model)
-        if is_gliner2(loaded):
+        if is_gliner2_model(loaded):
             raise ValueError(
                 f"Training a GLiNER2 model ({loaded.settings.family}) is not supported: spacy-gliner runs GLiNER2"
                 " checkpoints as gliner2 does (entities, classes, relations) but trains the uni-encoder GLiNER span"
@@ -803,9 +811,7 @@ class GLiNERComponent(TrainablePipe):
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """``cfg`` (JSON: trained labels, the component's settings and the labels format) and
-        ``model`` (an official checkpoint folder); names in ``exclude`` are left out."""
-        from .model import checkpoint
-
+        ``model`` (an official checkpoint folder, or a gliner2 one); names in ``exclude`` are left out."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if "cfg" not in exclude:
@@ -815,7 +821,7 @@ class GLiNERComponent(TrainablePipe):
                 json.dumps({**self.cfg, "settings": settings}, indent=2, ensure_ascii=False), encoding="utf8"
             )
         if "model" not in exclude:
-            checkpoint.save(get_loaded(self.model), path / "model")
+            save_checkpoint(get_loaded(self.model), path / "model")
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "GLiNERComponent":
         """Restore the trained labels, the settings (labels, threshold, ...) and the weights
@@ -824,13 +830,13 @@ class GLiNERComponent(TrainablePipe):
         ``trained_labels``; the settings are then those of the config. One without
         ``labels_format`` writes label dicts the earlier way round, and is converted (see
         ``_read_cfg``)."""
-        from .model import checkpoint, files
+        from .model import files
 
         path = Path(path)
         cfg, settings = None, None
         if "cfg" not in exclude and (path / "cfg").exists():
             cfg, settings = self._read_cfg(files.read_json(path / "cfg"))
-        loaded = checkpoint.load_any(path / "model", relations=True) if "model" not in exclude else None
+        loaded = load_checkpoint(str(path / "model")) if "model" not in exclude else None
         if cfg is not None:
             self.cfg.update(cfg)
         if settings is not None:

@@ -21,7 +21,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .architectures import get_loaded, is_gliner2
+from .architectures import get_loaded, is_gliner2_model, save_checkpoint
 from .component import GLiNERComponent
 from .config import (
     Classes,
@@ -102,8 +102,7 @@ def _language(model: PathLike) -> Tuple[Language, str]:
 
     Raises ``ValueError`` (``CheckpointError`` for checkpoints) saying what is wrong.
     """
-    from .model.checkpoint import CONFIG_FILE, resolve
-    from .model.gliner2.checkpoint import is_gliner2
+    from .model.checkpoint import CONFIG_FILE, is_gliner2, resolve
     from .model.gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
 
     saved = saved_pipeline(model)
@@ -176,7 +175,7 @@ def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeli
     pipeline = Pipeline(nlp, name, options)
     component = pipeline.component
     loaded = component._loaded(classes=options.classes)  # --classes on a GLiNER model: refused here
-    relations = is_gliner2(loaded) or loaded.settings.relex
+    relations = is_gliner2_model(loaded) or loaded.settings.relex
     if (options.relations is not None or options.relation_threshold is not None) and not relations:
         raise ValueError(
             f"--relations and --relation-threshold need a relation-extraction (relex) GLiNER model or a GLiNER2"
@@ -198,14 +197,13 @@ def export(nlp_or_path: Union[Language, PathLike], component_name: str, out_dir:
     """Write a pipeline's GLiNER component as an official checkpoint folder.
 
     ``gliner.GLiNER.from_pretrained(out_dir)`` loads it and predicts as the component
-    does; ``nlp_or_path`` is a loaded pipeline or the folder of a saved one.
+    does (a GLiNER2 component: a gliner2 checkpoint folder); ``nlp_or_path`` is a loaded
+    pipeline or the folder of a saved one.
     """
-    from .model import checkpoint
-
     nlp = spacy.load(nlp_or_path) if isinstance(nlp_or_path, (str, Path)) else nlp_or_path
     if component_name not in nlp.component_names:
         raise ValueError(f"The pipeline has no component {component_name!r}; it has {nlp.component_names}.")
     component = nlp.get_pipe(component_name)
     if not isinstance(component, GLiNERComponent):
         raise ValueError(f"The component {component_name!r} is a {type(component).__name__}, not a gliner component.")
-    return checkpoint.save(get_loaded(component.model), out_dir)
+    return save_checkpoint(get_loaded(component.model), out_dir)

@@ -32,7 +32,7 @@ THRESHOLD = {"person": 0.6, "*": 0.4}  # one label with a threshold of its own
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     """A span and a boundary checkpoint written by gliner2 around one tiny encoder."""
     encoder = write_encoder(tmp_path_factory.mktemp("encoder"))
     return {
@@ -61,25 +61,27 @@ def reference_schema() -> Any:
     from gliner2 import Schema as Gliner2Schema
 
     entities = {label: ({"threshold": THRESHOLD[label]} if label in THRESHOLD else {}) for label in LABELS}
-    (task, choices), = CLASSES.items()
+    ((task, choices),) = CLASSES.items()
     return Gliner2Schema().entities(entities).classification(task, choices).relations(RELATIONS)
 
 
 @pytest.mark.parity
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_saved_pipe_through_predict_gives_gliner2s_results(folders: Dict[str, Path], tmp_path: Path, name: str) -> None:
+def test_saved_pipe_through_predict_gives_gliner2s_results(
+    checkpoints: Dict[str, Path], tmp_path: Path, name: str
+) -> None:
     """Entities (exact characters), the best class (confidence within 1e-3) and relations of
     gliner2's ``extract`` with the same schema and thresholds, on benchmark sentences."""
     from gliner2 import AutoExtractor
 
     saved = tmp_path / "pipeline"
-    pipe(folders[name]).to_disk(saved)
+    pipe(checkpoints[name]).to_disk(saved)
     texts, _ = benchmark("conll2003", 8)
     source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}) for t in texts])
     result = invoke("predict", source, "--model", saved, "--output", tmp_path / "out.jsonl")
     assert result.exit_code == 0, said(result)
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf8").splitlines()]
-    reference = AutoExtractor.from_pretrained(str(folders[name]))
+    reference = AutoExtractor.from_pretrained(str(checkpoints[name]))
     schema = Schema.build(LABELS, CLASSES, RELATIONS)
     counts = {"entities": 0, "relations": 0}
     for text, record in zip(texts, records):
@@ -92,7 +94,7 @@ def test_saved_pipe_through_predict_gives_gliner2s_results(folders: Dict[str, Pa
         assert all(abs(entities[k] - expected["entities"][k]) < 1e-3 for k in entities)
         assert all(e["score"] >= THRESHOLD.get(e["label"], THRESHOLD["*"]) - 1e-4 for e in record["entities"])
         best = max(record["cats"], key=record["cats"].get)
-        (task, chosen), = expected["classes"].items()
+        ((task, chosen),) = expected["classes"].items()
         assert set(record["cats"]) == set(CLASSES[task]) and list(chosen) == [best]
         assert abs(record["cats"][best] - chosen[best]) < 1e-3
         relations = {
@@ -106,16 +108,16 @@ def test_saved_pipe_through_predict_gives_gliner2s_results(folders: Dict[str, Pa
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_long_documents_through_nlp_pipe_give_every_entity(folders: Dict[str, Path], name: str) -> None:
+def test_long_documents_through_nlp_pipe_give_every_entity(checkpoints: Dict[str, Path], name: str) -> None:
     """Documents of several windows, batched with short ones: the core's entities, classes and
     relations of each, nothing cut."""
     texts, _ = benchmark("conll2003", 120)
     long_text = " ".join(texts[40:120])
     docs_texts = [texts[0], long_text, texts[1]]
-    nlp = pipe(folders[name])
+    nlp = pipe(checkpoints[name])
     nlp.max_length = 10**7
     docs = list(nlp.pipe(docs_texts, batch_size=3))
-    extractor = Extractor(gliner2_checkpoint.load(folders[name]))
+    extractor = Extractor(gliner2_checkpoint.load(checkpoints[name]))
     schema = Schema.build(
         {label: {"threshold": THRESHOLD.get(label)} for label in LABELS},
         CLASSES,
@@ -133,10 +135,10 @@ def test_long_documents_through_nlp_pipe_give_every_entity(folders: Dict[str, Pa
     assert max(e.end for e in expected[1].entities) > len(long_text) // 2  # entities past the first window
 
 
-def test_flat_entities_fit_tokens_and_relations_index_them(folders: Dict[str, Path]) -> None:
+def test_flat_entities_fit_tokens_and_relations_index_them(checkpoints: Dict[str, Path]) -> None:
     """Any tokenizer: doc.ents holds entities widened to tokens; relation ends on an entity
     point at it in doc.ents, with its label; other ends have index None and no label."""
-    nlp = pipe(folders["boundary"], threshold=0.3)
+    nlp = pipe(checkpoints["boundary"], threshold=0.3)
     text = "Tim Cook, head of Apple Inc., met officials in Cupertino, California."
     doc = nlp(text)
     assert doc.ents and doc._.rel
@@ -152,8 +154,8 @@ def test_flat_entities_fit_tokens_and_relations_index_them(folders: Dict[str, Pa
                 assert end["label"] is None or (end["start_char"], end["end_char"], end["label"]) not in ents
 
 
-def test_classes_per_call_and_per_doc(folders: Dict[str, Path]) -> None:
-    nlp = pipe(folders["span"])
+def test_classes_per_call_and_per_doc(checkpoints: Dict[str, Path]) -> None:
+    nlp = pipe(checkpoints["span"])
     topics = {"topic": {"labels": ["sports", "politics", "business"], "multi_label": True}}
     doc = nlp("The match ended in a draw.", component_cfg={"gliner": {"classes": topics}})
     assert set(doc.cats) == {"sports", "politics", "business"}
@@ -161,15 +163,15 @@ def test_classes_per_call_and_per_doc(folders: Dict[str, Path]) -> None:
     doc.user_data["gliner_classes"] = {"mood": ["happy", "sad"]}
     assert set(nlp(doc).cats) == {"happy", "sad"}
     only_classes = spacy.blank("en")
-    only_classes.add_pipe("gliner", config={"model": str(folders["span"]), "classes": CLASSES})
+    only_classes.add_pipe("gliner", config={"model": str(checkpoints["span"]), "classes": CLASSES})
     doc = only_classes("Great news for everyone.")
     assert set(doc.cats) == set(CLASSES["sentiment"]) and not doc.ents
     assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5)  # one single-label task: a softmax
 
 
-def test_a_choice_of_two_tasks_is_refused(folders: Dict[str, Path]) -> None:
+def test_a_choice_of_two_tasks_is_refused(checkpoints: Dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="'positive' belongs to the classification tasks"):
-        pipe(folders["span"], classes={"sentiment": ["positive", "negative"], "review": ["positive", "mixed"]})
+        pipe(checkpoints["span"], classes={"sentiment": ["positive", "negative"], "review": ["positive", "mixed"]})
 
 
 def test_classes_on_a_gliner_checkpoint_are_refused(tiny: Path, tmp_path: Path) -> None:
@@ -193,16 +195,16 @@ def test_classes_option_is_checked_before_loading(tmp_path: Path, value: str, me
     assert result.exit_code != 0 and message in said(result)
 
 
-def test_training_is_refused(folders: Dict[str, Path]) -> None:
-    nlp = pipe(folders["span"])
+def test_training_is_refused(checkpoints: Dict[str, Path]) -> None:
+    nlp = pipe(checkpoints["span"])
     doc = nlp.make_doc("Tim Cook works for Apple.")
     example = Example.from_dict(doc, {"entities": [(0, 8, "person")]})
     with pytest.raises(ValueError, match="Training a GLiNER2 model"):
         nlp.update([example])
 
 
-def test_docbin_keeps_cats_and_relations(folders: Dict[str, Path]) -> None:
-    nlp = pipe(folders["boundary"], threshold=0.3)
+def test_docbin_keeps_cats_and_relations(checkpoints: Dict[str, Path]) -> None:
+    nlp = pipe(checkpoints["boundary"], threshold=0.3)
     doc = nlp("Tim Cook works for Apple in Cupertino.")
     assert doc.cats and doc._.rel
     restored = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
@@ -210,12 +212,12 @@ def test_docbin_keeps_cats_and_relations(folders: Dict[str, Path]) -> None:
     assert list(restored._.rel) == list(doc._.rel)
 
 
-def test_to_bytes_and_to_disk_are_self_contained(folders: Dict[str, Path], tmp_path: Path) -> None:
+def test_to_bytes_and_to_disk_are_self_contained(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
     """The checkpoint's files travel with the pipeline: loaded back with the source gone."""
     import shutil
 
     source = tmp_path / "source"
-    shutil.copytree(folders["boundary"], source)
+    shutil.copytree(checkpoints["boundary"], source)
     nlp = pipe(source, threshold=0.3)
     text = "Tim Cook works for Apple in Cupertino."
     doc = nlp(text)
@@ -224,7 +226,7 @@ def test_to_bytes_and_to_disk_are_self_contained(folders: Dict[str, Path], tmp_p
     shutil.rmtree(source)
     again = spacy.load(tmp_path / "saved")(text)
     blank = spacy.blank("en")
-    blank.add_pipe("gliner", config={"model": str(folders["span"])})
+    blank.add_pipe("gliner", config={"model": str(checkpoints["span"])})
     from_bytes = blank.from_bytes(data)(text)
     for other in (again, from_bytes):
         assert [(e.start_char, e.end_char, e.label_) for e in other.ents] == [
@@ -233,9 +235,9 @@ def test_to_bytes_and_to_disk_are_self_contained(folders: Dict[str, Path], tmp_p
         assert other.cats == pytest.approx(doc.cats) and list(other._.rel) == list(doc._.rel)
 
 
-def test_scoring_gives_textcat_scores(folders: Dict[str, Path]) -> None:
+def test_scoring_gives_textcat_scores(checkpoints: Dict[str, Path]) -> None:
     """``nlp.evaluate`` (what ``spacy evaluate`` runs) gives cats_* beside the entity scores."""
-    nlp = pipe(folders["span"])
+    nlp = pipe(checkpoints["span"])
     examples = []
     for text, gold in (("Great news today.", "positive"), ("Terrible loss again.", "negative")):
         cats = {choice: float(choice == gold) for choice in CLASSES["sentiment"]}
@@ -259,22 +261,22 @@ def test_tokenizer_cuts_gliner2_words() -> None:
         spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1", "words": "x"}}})
 
 
-def test_bare_checkpoint_on_the_command_line(folders: Dict[str, Path]) -> None:
+def test_bare_checkpoint_on_the_command_line(checkpoints: Dict[str, Path]) -> None:
     """A GLiNER2 checkpoint folder with --labels, --classes and --relations; its tokens are
     gliner2's words, so the entities are exact."""
     text = "Tim Cook works for Apple in Cupertino, California"
     args = ["--labels", ",".join(LABELS), "--classes", "sentiment=positive,negative,neutral"]
-    result = invoke("predict", text, "--model", folders["span"], *args, "--relations", ",".join(RELATIONS))
+    result = invoke("predict", text, "--model", checkpoints["span"], *args, "--relations", ",".join(RELATIONS))
     assert result.exit_code == 0, said(result)
     record = json.loads(result.stdout.splitlines()[0])
     assert set(record["cats"]) == {"positive", "negative", "neutral"} and "relations" in record
-    expected = Extractor(gliner2_checkpoint.load(folders["span"]))([text], Schema.build(LABELS, CLASSES, RELATIONS))
+    expected = Extractor(gliner2_checkpoint.load(checkpoints["span"]))([text], Schema.build(LABELS, CLASSES, RELATIONS))
     assert [(e["start"], e["end"], e["label"]) for e in record["entities"]] == [
         (e.start, e.end, e.label) for e in expected[0].entities
     ]
 
 
-def test_hub_id_loads_lazily(folders: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_loads_lazily(checkpoints: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """``model: "owner/name"`` builds without downloading; the first doc gets the snapshot and
     finds it is a GLiNER2 checkpoint by its files."""
     import huggingface_hub
@@ -283,7 +285,7 @@ def test_hub_id_loads_lazily(folders: Dict[str, Path], monkeypatch: pytest.Monke
 
     def snapshot_download(repo_id: str, **kwargs: Any) -> str:
         calls.append(repo_id)
-        return str(folders["span"])
+        return str(checkpoints["span"])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     nlp = spacy.blank("en")
@@ -300,3 +302,22 @@ def test_structures_are_not_a_setting() -> None:
         GLiNERConfig(structures={"product": ["name"]})  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="Structured records"):
         Schema.build(LABELS, structures={"product": ["name"]})
+
+
+@pytest.mark.parametrize("name, family", [("span", "GLiNER2 span"), ("boundary", "GLiNER2 boundary")])
+def test_info_names_the_family(checkpoints: Dict[str, Path], name: str, family: str) -> None:
+    result = invoke("info", checkpoints[name])
+    assert result.exit_code == 0, said(result)
+    assert family in result.stdout and "give --classes when predicting" in result.stdout
+
+
+def test_mixed_precision_is_refused(checkpoints: Dict[str, Path]) -> None:
+    nlp = spacy.blank("en")
+    model = {
+        "@architectures": "spacy_gliner.GLiNERModel.v1",
+        "source": str(checkpoints["span"]),
+        "mixed_precision": "int8",
+    }
+    nlp.add_pipe("gliner", config={"model": model, "classes": CLASSES})
+    with pytest.raises(ValueError, match="a GLiNER2 model runs in float32"):
+        nlp("Some text.")

@@ -82,7 +82,7 @@ def test_saved_and_loaded_with_the_pipeline(tmp_path):
     NLP.to_disk(tmp_path / "nlp")
     loaded = spacy.load(tmp_path / "nlp")
     assert isinstance(loaded.tokenizer, GLiNERTokenizer)
-    assert loaded.config["nlp"]["tokenizer"] == {"@tokenizers": "spacy_gliner.Tokenizer.v1"}
+    assert loaded.config["nlp"]["tokenizer"] == {"@tokenizers": "spacy_gliner.Tokenizer.v1", "words": "gliner"}
     assert [t.text for t in loaded("e.g. U.S.")] == ["e", ".", "g", ".", "U", ".", "S", "."]
     restored = spacy.blank("en", config=GLINER_TOKENIZER).from_bytes(NLP.to_bytes())
     assert isinstance(restored.tokenizer, GLiNERTokenizer)

@@ -21,7 +21,7 @@ import srsly
 import typer
 from wasabi import table
 
-from ..architectures import get_loaded, is_gliner2
+from ..architectures import get_loaded, is_gliner2_model
 from ..config import describe_threshold
 from ..loading import Pipeline, RunOptions, export, load_pipeline, saved_pipeline
 from ..markup import KINDS, kind_of
@@ -664,7 +664,7 @@ def info_cli(
                     or "none (give --relations when predicting)",
                 )
             ]
-            if is_gliner2(loaded) or settings.relex
+            if is_gliner2_model(loaded) or settings.relex
             else []
         ),
         *_family_rows(loaded, component),
@@ -677,7 +677,7 @@ def info_cli(
 def _family_rows(loaded: Any, component: Any) -> List[Tuple[str, Any]]:
     """``info``'s rows of what the checkpoint is: GLiNER2 (span or boundary; its classes) or GLiNER."""
     settings = loaded.settings
-    if is_gliner2(loaded):
+    if is_gliner2_model(loaded):
         from ..model.gliner2.schema import Schema
 
         tasks = Schema.build(classes=component.classes).classes if component.classes else ()

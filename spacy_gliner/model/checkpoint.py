@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from .gliner2.checkpoint import LoadedGliner2
     from .network import GLiNERNetwork
 
 CONFIG_FILE = "gliner_config.json"
@@ -128,9 +127,7 @@ def check_local(source: Union[str, Path], relations: bool = False) -> None:
     if not folder.is_dir():
         return
     folder = resolve(folder, None)
-    from .gliner2 import checkpoint as gliner2
-
-    if gliner2.is_gliner2(folder):  # its config (every field) and code-free files; the weights at load
+    if is_gliner2(folder):  # its config (every field) and code-free files; the weights at load
         from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
         from .gliner2.settings import ENCODER_DIR, Gliner2Settings
 
@@ -141,15 +138,13 @@ def check_local(source: Union[str, Path], relations: bool = False) -> None:
     _check_files(folder, read_settings(folder, relations))
 
 
-def load_any(source: Union[str, Path], relations: bool = False) -> Union[LoadedGLiNER, "LoadedGliner2"]:
-    """A GLiNER checkpoint (``load``) or a GLiNER2 one (``gliner2.checkpoint.load``), a folder or a
-    Hub id, by the files it holds."""
-    from .gliner2 import checkpoint as gliner2
+def is_gliner2(source: Union[str, Path]) -> bool:
+    """A local folder holding a GLiNER2 ``config.json`` (not a GLiNER ``gliner_config.json``): the
+    family is told by the files, never by the name."""
+    from .gliner2.settings import CONFIG_FILE as GLINER2_CONFIG
 
-    folder = resolve(source, None)
-    if gliner2.is_gliner2(folder):
-        return gliner2.load(folder)
-    return load(folder, relations)
+    path = Path(source).expanduser()
+    return path.is_dir() and (path / GLINER2_CONFIG).is_file() and not (path / CONFIG_FILE).exists()
 
 
 def _check_files(folder: Path, settings: GLiNERSettings) -> Tuple[Path, Shapes]:
@@ -264,15 +259,9 @@ def from_encoder(encoder: Union[str, Path], settings: GLiNERSettings) -> LoadedG
     return LoadedGLiNER(settings, network, tokenizer)
 
 
-def save(loaded: Union[LoadedGLiNER, "LoadedGliner2"], folder: Union[str, Path]) -> Path:
-    """Write ``loaded`` as an official checkpoint folder (loadable by ``gliner.GLiNER``, or a
-    GLiNER2 one by ``gliner2``)."""
+def save(loaded: LoadedGLiNER, folder: Union[str, Path]) -> Path:
+    """Write ``loaded`` as an official checkpoint folder (loadable by ``gliner.GLiNER``)."""
     from safetensors.torch import save_file
-
-    from .gliner2 import checkpoint as gliner2
-
-    if isinstance(loaded, gliner2.LoadedGliner2):
-        return gliner2.save(loaded, folder)
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 from .. import checkpoint as gliner_checkpoint
 from .. import files
+from ..checkpoint import is_gliner2  # noqa: F401 (where the family is told; re-exported)
 from ..settings import CheckpointError
 from .schema import SPECIAL_TOKENS
 from .settings import CONFIG_FILE, ENCODER_CONFIG, ENCODER_DIR, Gliner2Settings
@@ -47,12 +48,6 @@ class LoadedGliner2:
     @property
     def device(self) -> "torch.device":
         return next(self.network.parameters()).device
-
-
-def is_gliner2(source: Union[str, Path]) -> bool:
-    """A local folder holding a GLiNER2 ``config.json`` (not a GLiNER ``gliner_config.json``)."""
-    path = Path(source).expanduser()
-    return path.is_dir() and (path / CONFIG_FILE).is_file() and not (path / gliner_checkpoint.CONFIG_FILE).exists()
 
 
 def load(source: Union[str, Path]) -> LoadedGliner2:
