@@ -67,6 +67,7 @@ DOC_THRESHOLD_KEY = "gliner_threshold"  # doc.user_data key: threshold (a number
 DOC_RELATIONS_KEY = "gliner_relations"  # doc.user_data key (relex models): relation types for this doc only
 DOC_RELATION_THRESHOLD_KEY = "gliner_relation_threshold"  # doc.user_data key: relation threshold for this doc only
 DOC_CLASSES_KEY = "gliner_classes"  # doc.user_data key (GLiNER2 models): classification tasks for this doc only
+CATS_THRESHOLD = 0.5  # classes scored as textcat_multilabel: a choice at or above it is predicted (spaCy's default)
 OWNER_ATTR = "component"  # SpanGroup attr: the name of the component that wrote the group
 LABEL_CACHE_SIZE = 100_000  # bi-encoders: label vectors kept (~2 kB each at hidden size 512)
 # cfg["labels_format"]: how a saved cfg writes label dicts. 2: {label: description}, the
@@ -132,7 +133,9 @@ def score_gliner(
         tasks = Schema.build(classes=classes).classes
         single = len(tasks) == 1 and not tasks[0].multi_label
         choices = [choice for task in tasks for choice in task.choices]
-        scores.update(Scorer.score_cats(examples, "cats", labels=choices, multi_label=not single, threshold=0.5))
+        scores.update(
+            Scorer.score_cats(examples, "cats", labels=choices, multi_label=not single, threshold=CATS_THRESHOLD)
+        )
     return scores
 
 

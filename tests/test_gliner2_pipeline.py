@@ -20,6 +20,7 @@ from helpers.gliner2_checkpoints import comparable, write_encoder, write_gliner2
 from spacy.tokens import DocBin
 from spacy.training import Example
 
+from spacy_gliner.loading import RunOptions
 from spacy_gliner.model.gliner2 import checkpoint as gliner2_checkpoint
 from spacy_gliner.model.gliner2.extract import Extractor
 from spacy_gliner.model.gliner2.schema import Schema
@@ -321,3 +322,12 @@ def test_mixed_precision_is_refused(checkpoints: Dict[str, Path]) -> None:
     nlp.add_pipe("gliner", config={"model": model, "classes": CLASSES})
     with pytest.raises(ValueError, match="a GLiNER2 model runs in float32"):
         nlp("Some text.")
+
+
+def test_calibration_is_refused(checkpoints: Dict[str, Path]) -> None:
+    from spacy_gliner.data.calibration import Gold, calibrate
+    from spacy_gliner.loading import load_pipeline
+
+    pipeline = load_pipeline(checkpoints["span"], RunOptions(labels=["person"]))
+    with pytest.raises(ValueError, match="Calibrating thresholds of a GLiNER2 model is not supported"):
+        calibrate(pipeline, [Gold("Tim Cook works for Apple.", {(0, 8, "person")})])

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 import numpy as np
 from spacy.tokens import Doc, DocBin
 
+from ..architectures import get_loaded, is_gliner2_model
 from ..component import GLiNERComponent
 from ..config import OTHER_LABELS, check_probability
 from ..loading import Pipeline
@@ -193,6 +194,11 @@ def calibrate(
     if not gold:
         raise ValueError("No gold texts to calibrate on.")
     component = pipeline.component
+    if is_gliner2_model(get_loaded(component.model)):
+        raise ValueError(
+            "Calibrating thresholds of a GLiNER2 model is not supported: its entities are decoded by gliner2's rules,"
+            " not re-decoded from cached candidates. Give per-label thresholds by hand (threshold {label: P})."
+        )
     labels = list(pipeline.options.labels or component.label_descriptions)
     unknown = sorted({label for g in gold for _, _, label in g.spans} - set(labels))
     if unknown:
