@@ -36,7 +36,6 @@ from .config import (
     CHECKPOINT_WORDS,
     DEFAULT_CONFIG,
     DOC_TOKENS,
-    OTHER_LABELS,
     Classes,
     GLiNERConfig,
     LabelMap,
@@ -389,8 +388,7 @@ class GLiNERComponent(TrainablePipe):
         groups: Dict[Tuple[Any, float], List[int]] = {}
         for i in range(len(docs)):
             schema = self._schema(maps[i], limits[i], types[i], pair_limits[i][0], tasks[i])
-            default = limits[i][OTHER_LABELS] if isinstance(limits[i], dict) else limits[i]
-            groups.setdefault((schema, default), []).append(i)
+            groups.setdefault((schema, relation_limit(None, limits[i])), []).append(i)  # gliner2's call threshold: "*"
         extractor = self.extractor()
         given = None if self.words == CHECKPOINT_WORDS else [word_spans(doc, self.word_splitter()) for doc in docs]
         texts = [doc.text for doc in docs]
@@ -405,8 +403,8 @@ class GLiNERComponent(TrainablePipe):
             docs, maps, types, extractor.words(texts, given), found
         ):
             words = aligned_words(doc, model_words)
-            labels_ = list(mapping)
-            label_index = {label: k for k, label in enumerate(labels_)}
+            names = list(mapping)
+            label_index = {label: k for k, label in enumerate(names)}
             ents = extraction.entities
             bounds = np.asarray([word_range(words, e.start, e.end) for e in ents], dtype=np.int64).reshape(-1, 2)
             candidates = Candidates(
@@ -420,8 +418,8 @@ class GLiNERComponent(TrainablePipe):
                 np.asarray([e.start for e in ents], dtype=np.int64),
                 np.asarray([e.end for e in ents], dtype=np.int64),
             )
-            relations_ = extraction.relations if kinds else None
-            out.append(Gliner2Prediction(entities, labels_, words, relations_, extraction.classes))
+            found_relations = extraction.relations if kinds else None
+            out.append(Gliner2Prediction(entities, names, words, found_relations, extraction.classes))
         return out
 
     def _schema(
@@ -452,14 +450,15 @@ class GLiNERComponent(TrainablePipe):
             ) from err
 
     def _class_maps(self, docs: Sequence[Doc], classes: Optional[Classes]) -> List[Classes]:
-        """Each doc's classification tasks: the doc's own (``doc.user_data["gliner_classes"]``),
-        else this call's, else the configured ones."""
-        default = check_classes(classes) if classes is not None else self.classes
-        out = []
-        for doc in docs:
-            own = doc.user_data.get(DOC_CLASSES_KEY)
-            out.append(check_classes(own) if own is not None else default)
-        return out
+        """Each doc's classification tasks (``doc.user_data["gliner_classes"]``, see ``_per_doc``)."""
+        return self._per_doc(docs, DOC_CLASSES_KEY, check_classes, classes, self.classes)
+
+    @staticmethod
+    def _per_doc(docs: Sequence[Doc], key: str, check: Callable[[Any], Any], call: Any, configured: Any) -> List[Any]:
+        """Each doc's value of a setting, checked: the doc's own (``doc.user_data[key]``), else this
+        call's, else the configured one."""
+        default = check(call) if call is not None else configured
+        return [check(doc.user_data[key]) if doc.user_data.get(key) is not None else default for doc in docs]
 
     def extractor(self) -> "Extractor":
         """A GLiNER2 model's ``Extractor`` for the current window overlap (loads the checkpoint on
@@ -473,14 +472,9 @@ class GLiNERComponent(TrainablePipe):
         return extractor
 
     def _relation_maps(self, docs: Sequence[Doc], relations: Optional[Labels]) -> List[LabelMap]:
-        """Each doc's relation types: the doc's own (``doc.user_data["gliner_relations"]``), else
-        this call's, else the configured ones (none: entities only, as the official library)."""
-        default = check_labels(relations) if relations is not None else self.relations
-        out = []
-        for doc in docs:
-            own = doc.user_data.get(DOC_RELATIONS_KEY)
-            out.append(check_labels(own) if own is not None else default)
-        return out
+        """Each doc's relation types (``doc.user_data["gliner_relations"]``, see ``_per_doc``; none:
+        entities only, as the official library)."""
+        return self._per_doc(docs, DOC_RELATIONS_KEY, check_labels, relations, self.relations)
 
     def _relation_limits(
         self, docs: Sequence[Doc], threshold: Optional[Threshold], relation_threshold: Optional[float]

@@ -244,8 +244,8 @@ class GLiNERConfig:
     batch_size: windows per forward pass.
     overwrite_ents: on a clash with an existing entity, the new one wins.
     window_overlap: words shared by neighbouring windows of a long text.
-    relations: relex checkpoints only: the relation types to look for between the entities (a
-        list, or {label: description} as ``labels``); written in ``doc._.rel`` (``relations``).
+    relations: relex and GLiNER2 checkpoints only: the relation types to look for between the
+        entities (a list, or {label: description} as ``labels``); written in ``doc._.rel`` (``relations``).
     relation_threshold: keep relations scoring above this probability; None: ``threshold``
         (its ``"*"`` where it is one per label), as in the official library.
     classes: GLiNER2 checkpoints only: classification tasks, ``{task: [choices]}`` or ``{task:
@@ -253,7 +253,7 @@ class GLiNERConfig:
         descriptions as ``{choice: description}``); every choice's score goes to
         ``doc.cats[choice]`` (spaCy's textcat convention), so choice names must differ across tasks.
     words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
-        as the official library splits), "tokens" (the Doc's own tokens: entities fit the
+        as the official library splits; a GLiNER2 checkpoint: gliner2's splitter), "tokens" (the Doc's own tokens: entities fit the
         tokens exactly, and any language the pipeline's tokenizer segments can be read), or
         the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
     propagate: after decoding, "exact" takes every other occurrence of a found entity's text
