@@ -138,36 +138,46 @@ def test_long_documents_through_nlp_pipe_give_every_entity(checkpoints: Dict[str
 
 def test_flat_entities_fit_tokens_and_relations_index_them(checkpoints: Dict[str, Path]) -> None:
     """Any tokenizer: doc.ents holds entities widened to tokens; relation ends on an entity
-    point at it in doc.ents, with its label; other ends have index None and no label."""
-    nlp = pipe(checkpoints["boundary"], threshold=0.3)
-    text = "Tim Cook, head of Apple Inc., met officials in Cupertino, California."
-    doc = nlp(text)
-    assert doc.ents and doc._.rel
-    ents = {(e.start_char, e.end_char, e.label_): i for i, e in enumerate(doc.ents)}
-    for relation in doc._.rel:
-        for side, index in (("head", "dep"), ("tail", "dest")):
-            end = relation[side]
-            if relation[index] is not None:
-                ent = doc.ents[relation[index]]
-                assert ent.label_ == end["label"]
-                assert ent.start_char <= end["start_char"] < end["end_char"] <= ent.end_char
-            else:
-                assert end["label"] is None or (end["start_char"], end["end_char"], end["label"]) not in ents
+    point at it in doc.ents, with its label; other ends have index None."""
+    texts, _ = benchmark("conll2003", 12)
+    indexed = 0
+    for name in ARCHITECTURES:
+        for doc in pipe(checkpoints[name], threshold=0.3).pipe(texts):
+            ents = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+            for relation in doc._.rel:
+                for side, index in (("head", "dep"), ("tail", "dest")):
+                    end = relation[side]
+                    if relation[index] is None:
+                        assert end["label"] is None or (end["start_char"], end["end_char"], end["label"]) not in ents
+                        continue
+                    indexed += 1
+                    ent = doc.ents[relation[index]]
+                    assert ent.label_ == end["label"]
+                    assert ent.start_char <= end["start_char"] < end["end_char"] <= ent.end_char
+    assert indexed  # some ends are entities of doc.ents
 
 
-def test_classes_per_call_and_per_doc(checkpoints: Dict[str, Path]) -> None:
-    nlp = pipe(checkpoints["span"])
-    topics = {"topic": {"labels": ["sports", "politics", "business"], "multi_label": True}}
-    doc = nlp("The match ended in a draw.", component_cfg={"gliner": {"classes": topics}})
-    assert set(doc.cats) == {"sports", "politics", "business"}
-    doc = nlp.make_doc("The match ended in a draw.")
-    doc.user_data["gliner_classes"] = {"mood": ["happy", "sad"]}
-    assert set(nlp(doc).cats) == {"happy", "sad"}
-    only_classes = spacy.blank("en")
-    only_classes.add_pipe("gliner", config={"model": str(checkpoints["span"]), "classes": CLASSES})
-    doc = only_classes("Great news for everyone.")
-    assert set(doc.cats) == set(CLASSES["sentiment"]) and not doc.ents
-    assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5)  # one single-label task: a softmax
+def test_labels_and_thresholds_per_call_and_per_doc(checkpoints: Dict[str, Path]) -> None:
+    """A doc's own labels and per-label threshold, and a call's, are gliner2's schema for it."""
+    nlp = pipe(checkpoints["boundary"])
+    extractor = Extractor(gliner2_checkpoint.load(checkpoints["boundary"]))
+    text = "Tim Cook works for Apple in Cupertino, California."
+
+    def expected(labels: Dict[str, Any], threshold: float) -> List[Any]:
+        schema = Schema.build(labels, CLASSES, {r: {"threshold": threshold} for r in RELATIONS})
+        return sorted((e.start, e.end, e.label) for e in extractor([text], schema, threshold)[0].entities)
+
+    def found(doc: Any) -> List[Any]:
+        group = doc.spans["sc"]
+        return sorted(zip(group.attrs["starts"].tolist(), group.attrs["ends"].tolist(), group.attrs["labels"]))
+
+    doc = nlp.make_doc(text)
+    doc.user_data["gliner_labels"] = ["person", "company"]
+    doc.user_data["gliner_threshold"] = {"company": 0.2, "*": 0.45}
+    assert found(nlp(doc)) == expected({"person": {}, "company": {"threshold": 0.2}}, 0.45)
+    call = {"labels": ["city"], "threshold": 0.25}
+    assert found(nlp(text, component_cfg={"gliner": call})) == expected({"city": {}}, 0.25)
+    assert found(nlp(doc)) and found(nlp(text, component_cfg={"gliner": call}))  # something to compare
 
 
 def test_a_choice_of_two_tasks_is_refused(checkpoints: Dict[str, Path]) -> None:
