@@ -341,3 +341,31 @@ def test_calibration_is_refused(checkpoints: Dict[str, Path]) -> None:
     pipeline = load_pipeline(checkpoints["span"], RunOptions(labels=["person"]))
     with pytest.raises(ValueError, match="Calibrating thresholds of a GLiNER2 model is not supported"):
         calibrate(pipeline, [Gold("Tim Cook works for Apple.", {(0, 8, "person")})])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: (d / "model.safetensors").unlink(), "holds no weights"),
+        (lambda d: _edit_json(d / "config.json", auto_map={"AutoConfig": "evil.Evil"}), "auto_map"),
+        (lambda d: _edit_json(d / "config.json", model_type="bert"), "model_type 'bert'"),
+        (lambda d: (d / "config.json").unlink(), "no gliner_config.json or config.json"),
+    ],
+)
+def test_bad_folders_are_refused_when_the_pipe_is_built(
+    checkpoints: Dict[str, Path], tmp_path: Path, change: Any, message: str
+) -> None:
+    """``add_pipe`` checks a local GLiNER2 folder at once (config, code, weights file), as a GLiNER one."""
+    import shutil
+
+    from spacy_gliner.model.settings import CheckpointError
+
+    folder = tmp_path / "copy"
+    shutil.copytree(checkpoints["span"], folder)
+    change(folder)
+    with pytest.raises(CheckpointError, match=message):
+        spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
+
+
+def _edit_json(path: Path, **fields: Any) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf8")), **fields}), encoding="utf8")
