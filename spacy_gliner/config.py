@@ -253,9 +253,10 @@ class GLiNERConfig:
         descriptions as ``{choice: description}``); every choice's score goes to
         ``doc.cats[choice]`` (spaCy's textcat convention), so choice names must differ across tasks.
     words: what GLiNER reads as words: "checkpoint" (the checkpoint's ``words_splitter_type``,
-        as the official library splits; a GLiNER2 checkpoint: gliner2's splitter), "tokens" (the Doc's own tokens: entities fit the
-        tokens exactly, and any language the pipeline's tokenizer segments can be read), or
-        the name of an official splitter ("whitespace", "spacy", "jieba", "janome", ...).
+        as the official library splits; a GLiNER2 checkpoint: gliner2's splitter), "tokens" (the
+        Doc's own tokens: entities fit the tokens exactly, and any language the pipeline's
+        tokenizer segments can be read), or the name of an official splitter ("whitespace",
+        "spacy", "jieba", "janome", ...).
     propagate: after decoding, "exact" takes every other occurrence of a found entity's text
         as an entity too (same label and score, marked as propagated); "parts" also takes the
         parts of the names found with a label of ``name_labels``; "off" takes none.
