@@ -261,26 +261,9 @@ def test_predict_writes_each_records_relations(relex_checkpoint, relex_sentences
     assert sum(len(r["relations"]) for r in high) < sum(len(r["relations"]) for r in records)
 
 
-def test_predict_refuses_relations_where_they_cannot_be_read(relex_checkpoint, tmp_path):
+def test_predict_refuses_relations_where_they_cannot_be_read():
     result = invoke("predict", "Paris is in France.", "-m", REF_MINILM, "-l", "city", "--relations", "located in")
     assert result.exit_code == 1 and "need a relation-extraction (relex) GLiNER model" in said(result)
-    corpus = tmp_path / "in.jsonl"
-    corpus.write_text(json.dumps({"text": "Paris is in France."}) + "\n", encoding="utf8")
-    result = invoke(
-        "predict",
-        str(corpus),
-        "-m",
-        str(relex_checkpoint("span-none")),
-        "-l",
-        "city",
-        "--relations",
-        "located in",
-        "--engine",
-        "ray",
-        "-o",
-        str(tmp_path / "o.jsonl"),
-    )
-    assert result.exit_code != 0 and "--engine ray does not carry relations yet" in said(result)
 
 
 class _Page(HTMLParser):
@@ -325,15 +308,6 @@ def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentence
     page = _Page()
     page.feed((tmp_path / "page.html").read_text(encoding="utf8"))
     assert len(page.arcs) == len(relex_pipe(relex_sentences[0][3])._.rel) > 0
-
-
-def test_a_ray_worker_refuses_a_pipeline_whose_relations_it_would_lose(relex_pipe, tmp_path):
-    from spacy_gliner.loading import RunOptions
-    from spacy_gliner.scale import Annotator, RunSettings
-
-    relex_pipe.to_disk(tmp_path / "relex_pipe")
-    with pytest.raises(ValueError, match="which Ray Data runs do not carry yet"):
-        Annotator(RunSettings(str(tmp_path / "relex_pipe"), RunOptions()))
 
 
 def test_docs_of_one_batch_keep_their_own_relation_thresholds(relex_pipe, relex_sentences):
