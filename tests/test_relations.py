@@ -104,6 +104,55 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
                 )
 
 
+# two thresholds a checkpoint (those of tests/test_relex.py): entities and relations, not between all pairs
+PREDICT_THRESHOLDS = {"span-none": (0.5, 0.7), "span-gcn": (0.5, 0.7), "token-none": (0.4, 0.45), "token-gcn": (0.35, 0.4)}
+
+
+def _ends(e: dict, kind: str) -> tuple:
+    return (e["start"], e["end"], e["text"], e[kind])
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+@pytest.mark.parametrize("name", list(PREDICT_THRESHOLDS))
+def test_predict_on_a_saved_pipeline_gives_the_official_entities_and_relations(
+    relex_checkpoint, relex_sentences, tmp_path, name, nested
+):
+    """Both families, both published relation layers (none, gcn), flat and nested, two
+    thresholds: ``spacy-gliner predict`` on a pipeline saved with ``relations`` writes the
+    official entities (exact characters, labels) and relations (heads, tails, labels, in the
+    official order), scores within ``SCORE_TOL`` (and the rounding of the record's 4 places)."""
+    texts, labels = relex_sentences
+    official = load_official(relex_checkpoint(name))
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf8")
+    names = {description: label for label, description in RELATIONS.items()}
+    tolerance = SCORE_TOL + 5e-5
+    found = 0
+    for threshold in PREDICT_THRESHOLDS[name]:
+        folder = tmp_path / f"nlp-{threshold}"
+        relex_nlp(relex_checkpoint(name), labels, relations=RELATIONS, threshold=threshold, nested=nested).to_disk(
+            folder
+        )
+        result = invoke("predict", str(corpus), "-m", str(folder))
+        assert result.exit_code == 0, said(result)
+        records = records_of(result.stdout)
+        entities, relations = official.inference(
+            texts, labels, relations=list(RELATIONS.values()), threshold=threshold, flat_ner=not nested
+        )
+        for record, their_entities, their_relations in zip(records, entities, relations):
+            ours = sorted(record["entities"], key=lambda e: (e["start"], e["end"], e["label"]))
+            theirs = sorted(their_entities, key=lambda e: (e["start"], e["end"], e["label"]))
+            assert [_ends(e, "label") for e in ours] == [_ends(e, "label") for e in theirs]
+            assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(ours, theirs))
+            assert [(_ends(r["head"], "label"), _ends(r["tail"], "label"), r["label"]) for r in record["relations"]] == [
+                (_ends(r["head"], "type"), _ends(r["tail"], "type"), names[r["relation"]]) for r in their_relations
+            ]
+            assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(record["relations"], their_relations))
+            found += len(their_relations)
+    assert found > 0  # not the parity of empty outputs
+
+
 @pytest.fixture(scope="module")
 def relex_pipe(relex_checkpoint, relex_sentences):
     return relex_nlp(relex_checkpoint("span-none"), relex_sentences[1], relations=RELATIONS, threshold=0.5)
