@@ -9,13 +9,13 @@ sentences, through a saved pipeline; ``dep``/``dest`` index ``doc.ents``. Then t
 
 import json
 import signal
-from html.parser import HTMLParser
 from typing import Any, List
 
 import pytest
 import spacy
 from helpers.cli import invoke, said
 from helpers.data import REF_MINILM, benchmark
+from helpers.pages import read_page
 from helpers.parity import SCORE_TOL, load_official
 from helpers.relex_checkpoints import RELATION_TYPES
 from spacy.tokens import Doc, DocBin
@@ -315,37 +315,14 @@ def test_predict_refuses_relations_where_they_cannot_be_read():
     assert result.exit_code == 1 and "need a relation-extraction (relex) GLiNER model" in said(result)
 
 
-class _Page(HTMLParser):
-    """The words and arc labels of displaCy's dep SVG in a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.words: List[str] = []
-        self.tags: List[str] = []
-        self.arcs: List[str] = []
-        self._in: List[str] = []
-
-    def handle_starttag(self, tag: str, attrs: List[tuple]) -> None:
-        self._in.append(tag if tag != "tspan" else dict(attrs).get("class", ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in.pop()
-
-    def handle_data(self, data: str) -> None:
-        where = self._in[-1] if self._in else ""
-        if where == "displacy-word":
-            self.words.append(data)
-        elif where == "displacy-tag":
-            self.tags.append(data)
-        elif where == "textpath":
-            self.arcs.append(data)
-
-
 def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentences, tmp_path):
     doc = relex_pipe(relex_sentences[0][3])
     doc._.rel = doc._.rel[:3] + [{**doc._.rel[3], "relation": "<b>x</b>"}]  # a label is text, never markup
-    page = _Page()
-    page.feed(render_html(doc, "sc", False, {}))
+    assert "spacy-gliner-classes" not in render_html(doc, "sc", False, {})  # no classes, no table
+    doc.cats = {"<i>long</i>": 0.123456, "short": 0.9}  # as a text classifier writes them
+    written = render_html(doc, "sc", False, {})
+    page = read_page(written)
+    assert page.classes == [("<i>long</i>", "0.1235"), ("short", "0.9000")] and "<i>" not in written
     ends = sorted({(r[s]["start_char"], r[s]["end_char"], r[s]["label"]) for r in doc._.rel for s in ("head", "tail")})
     assert page.words == [doc.text[a:b] for a, b, _ in ends] and page.tags == [label for _, _, label in ends]
     assert sorted(page.arcs) == sorted(r["relation"] for r in doc._.rel)
@@ -354,8 +331,7 @@ def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentence
         "render", relex_sentences[0][3], "-m", str(tmp_path / "relex_pipe"), "-o", str(tmp_path / "page.html")
     )
     assert result.exit_code == 0, result.output
-    page = _Page()
-    page.feed((tmp_path / "page.html").read_text(encoding="utf8"))
+    page = read_page((tmp_path / "page.html").read_text(encoding="utf8"))
     assert len(page.arcs) == len(relex_pipe(relex_sentences[0][3])._.rel) > 0
 
 
