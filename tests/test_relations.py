@@ -105,7 +105,12 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
 
 
 # two thresholds a checkpoint (those of tests/test_relex.py): entities and relations, not between all pairs
-PREDICT_THRESHOLDS = {"span-none": (0.5, 0.7), "span-gcn": (0.5, 0.7), "token-none": (0.4, 0.45), "token-gcn": (0.35, 0.4)}
+PREDICT_THRESHOLDS = {
+    "span-none": (0.5, 0.7),
+    "span-gcn": (0.5, 0.7),
+    "token-none": (0.4, 0.45),
+    "token-gcn": (0.35, 0.4),
+}
 
 
 def _ends(e: dict, kind: str) -> tuple:
@@ -145,9 +150,9 @@ def test_predict_on_a_saved_pipeline_gives_the_official_entities_and_relations(
             theirs = sorted(their_entities, key=lambda e: (e["start"], e["end"], e["label"]))
             assert [_ends(e, "label") for e in ours] == [_ends(e, "label") for e in theirs]
             assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(ours, theirs))
-            assert [(_ends(r["head"], "label"), _ends(r["tail"], "label"), r["label"]) for r in record["relations"]] == [
-                (_ends(r["head"], "type"), _ends(r["tail"], "type"), names[r["relation"]]) for r in their_relations
-            ]
+            assert [
+                (_ends(r["head"], "label"), _ends(r["tail"], "label"), r["label"]) for r in record["relations"]
+            ] == [(_ends(r["head"], "type"), _ends(r["tail"], "type"), names[r["relation"]]) for r in their_relations]
             assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(record["relations"], their_relations))
             found += len(their_relations)
     assert found > 0  # not the parity of empty outputs

@@ -37,7 +37,12 @@ def saved(relex_checkpoint, tmp_path_factory):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "gliner",
-        config={"model": str(relex_checkpoint("span-none")), "labels": labels, "relations": RELATIONS, "threshold": 0.5},
+        config={
+            "model": str(relex_checkpoint("span-none")),
+            "labels": labels,
+            "relations": RELATIONS,
+            "threshold": 0.5,
+        },
     )
     add_textcat(nlp)
     folder = tmp_path_factory.mktemp("relex-textcat") / "nlp"

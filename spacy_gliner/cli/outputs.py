@@ -325,7 +325,9 @@ class ParquetOutput(Output):
 
         if self.rows:
             writer = self._open()
-            late = sorted({k for row in self.rows for k in ANNOTATIONS if row.get(k) is not None} - set(self.schema.names))
+            late = sorted(
+                {k for row in self.rows for k in ANNOTATIONS if row.get(k) is not None} - set(self.schema.names)
+            )
             if late:  # from_pylist would leave them out
                 raise InputError(
                     f"Records gained {', '.join(late)} after the first {ROWS_PER_GROUP}, which had none: a Parquet file"
