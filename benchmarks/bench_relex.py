@@ -14,9 +14,10 @@ same (entities and relations, in the same order, scores within 1e-4). Texts: the
 
 Token-level rows run one text a batch, on both sides: the official library's
 ``extract_spans_from_tokens`` does not mask the padding words of a batch's shorter texts,
-whose start/end/inside scores pass the threshold too, so a 4-word sentence padded to 36
-words has 593 candidates instead of 1; its pair layer then holds batch x candidates^2 x 4H
-floats (4.3 GB for one tensor of that batch: the run was killed for memory). The process's
+whose start/end/inside scores can pass the threshold too: CoNLL-2003 test sentence 25 (4
+words) has 1 candidate alone, 76 padded to 14 words, 593 padded to 36; the pair layer then
+holds batch x candidates^2 x 4H floats (4.3 GB for one tensor of its batch of 8: the run was
+killed for memory). The core reads each text without padding. The process's
 address space is capped (``--memory-gb``) so that a run that needs more fails with an
 error instead of the kernel killing it, or others.
 
