@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import spacy
 from helpers.classes import add_textcat
 from helpers.cli import invoke, said
 from helpers.data import benchmark
 from helpers.pages import read_page
+from helpers.pipelines import gliner_pipeline
 from helpers.relex_checkpoints import RELATION_TYPES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -35,16 +35,8 @@ def browser() -> str:
 def test_the_relations_page_shows_its_arcs_and_classes_in_a_browser(browser, relex_checkpoint, tmp_path):
     texts, labels = benchmark("conll2003", 4)
     text = texts[3]
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "gliner",
-        config={
-            "model": str(relex_checkpoint("span-none")),
-            "labels": labels,
-            "relations": {"works for": RELATION_TYPES[0], "<b>in</b>": RELATION_TYPES[1]},  # a label is text
-            "threshold": 0.5,
-        },
-    )
+    relations = {"works for": RELATION_TYPES[0], "<b>in</b>": RELATION_TYPES[1]}  # a label is text, never markup
+    nlp = gliner_pipeline(relex_checkpoint("span-none"), labels, relations=relations, threshold=0.5)
     add_textcat(nlp, choices=("long", "<i>short</i>"))
     nlp.to_disk(tmp_path / "nlp")
     doc = nlp(text)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-import spacy
 from helpers.classes import add_textcat
 from helpers.data import BENCHMARKS, benchmark
+from helpers.pipelines import gliner_pipeline
 from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
@@ -271,11 +271,9 @@ def test_relations_and_classes_through_ray_are_those_of_one_process(cluster, rel
     source = _write_jsonl(tmp_path / "in.jsonl", records)
     bare = ["-m", str(relex_checkpoint("span-none")), "-l", ",".join(labels), "-t", "0.5"]
     bare += ["--relations", "works for,located in,born in", "--relation-threshold", "0.6"]
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "gliner", config={"model": str(relex_checkpoint("span-none")), "labels": labels, "relations": ["works for"]}
+    add_textcat(gliner_pipeline(relex_checkpoint("span-none"), labels, relations=["works for"])).to_disk(
+        tmp_path / "nlp"
     )
-    add_textcat(nlp).to_disk(tmp_path / "nlp")
     for n, args in enumerate((bare, ["-m", str(tmp_path / "nlp")])):
         local, ray_out = tmp_path / f"local-{n}.jsonl", tmp_path / f"ray-{n}.jsonl"
         assert _predict(str(source), "-o", str(local), *args).exit_code == 0

@@ -14,10 +14,10 @@ from typing import Any, Dict, List
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import spacy
 from helpers.classes import add_textcat
 from helpers.cli import invoke, said, write_jsonl
 from helpers.data import benchmark
+from helpers.pipelines import gliner_pipeline
 from helpers.relex_checkpoints import RELATION_TYPES
 
 from spacy_gliner import scale
@@ -34,17 +34,7 @@ RELATIONS = {f"REL{i}": t for i, t in enumerate(RELATION_TYPES)}
 def saved(relex_checkpoint, tmp_path_factory):
     """(a saved pipeline: a relex checkpoint with relation types, then a text classifier; texts)."""
     texts, labels = benchmark("conll2003", 6)
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "gliner",
-        config={
-            "model": str(relex_checkpoint("span-none")),
-            "labels": labels,
-            "relations": RELATIONS,
-            "threshold": 0.5,
-        },
-    )
-    add_textcat(nlp)
+    nlp = add_textcat(gliner_pipeline(relex_checkpoint("span-none"), labels, relations=RELATIONS, threshold=0.5))
     folder = tmp_path_factory.mktemp("relex-textcat") / "nlp"
     nlp.to_disk(folder)
     return folder, texts[2:6]
