@@ -19,9 +19,11 @@ rules (see ``spacy_gliner.cli.distributed``) instead of Ray's JSON reader, which
 types (``1`` became ``1.0``) and accepts what strict JSON refuses.
 """
 
+import importlib
 import logging
 import os
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +198,7 @@ def read(kind: str, files: Sequence[Path]) -> "ray.data.Dataset":
     ray = require_ray()
     paths = [os.path.abspath(p) for p in files]
     if kind == "parquet":
+        _settle_http_filesystem()
         return ray.data.read_parquet(paths)
     from ray.data.datasource import FileBasedDatasource
 
@@ -206,6 +209,20 @@ def read(kind: str, files: Sequence[Path]) -> "ray.data.Dataset":
             return line_blocks(f, names.get(path, path))
 
     return ray.data.read_datasource(JsonLines(paths))
+
+
+def _settle_http_filesystem() -> None:
+    """Ray Data lists Parquet files in several threads, each importing fsspec's HTTP filesystem
+    to ask whether it is one. Without ``aiohttp`` that import fails, and a thread that meets
+    another's half-done import gets an ImportError Ray does not catch (it catches
+    ModuleNotFoundError): a folder of Parquet files failed at random. Tried once here; where it
+    fails, it is marked missing (None in ``sys.modules``), so that every later import raises
+    ModuleNotFoundError at once."""
+    name = "fsspec.implementations.http"
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        sys.modules[name] = None  # type: ignore[assignment]
 
 
 def line_blocks(stream: Any, name: str) -> Iterator["pyarrow.Table"]:
