@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _chromium import INSTALL, find_browser, rendered  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def browser() -> str:
+def _browser() -> str:
+    """The browser, or the test fails (not skips) saying how to install one."""
     found = find_browser()
     if found is None:
         pytest.fail(
@@ -32,7 +32,8 @@ def browser() -> str:
     return found
 
 
-def test_the_relations_page_shows_its_arcs_and_classes_in_a_browser(browser, relex_checkpoint, tmp_path):
+def test_the_relations_page_shows_its_arcs_and_classes_in_a_browser(relex_checkpoint, tmp_path):
+    browser = _browser()
     texts, labels = benchmark("conll2003", 4)
     text = texts[3]
     relations = {"works for": RELATION_TYPES[0], "<b>in</b>": RELATION_TYPES[1]}  # a label is text, never markup
@@ -53,8 +54,9 @@ def test_the_relations_page_shows_its_arcs_and_classes_in_a_browser(browser, rel
     assert fetched == []
 
 
-def test_the_browser_check_sees_a_page_that_fetches(browser, tmp_path):
+def test_the_browser_check_sees_a_page_that_fetches(tmp_path):
     """The network check can fail: a page with an image from elsewhere is caught."""
+    browser = _browser()
     page = tmp_path / "fetches.html"
     page.write_text('<html><body><img src="http://example.invalid/x.png"></body></html>', encoding="utf8")
     assert rendered(browser, page)[1] == ["http://example.invalid/x.png"]
