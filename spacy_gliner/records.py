@@ -101,10 +101,19 @@ def annotations(doc: Doc, spans_key: str) -> Dict[str, Any]:
     return found
 
 
-def arrow_type() -> "pyarrow.DataType":
-    """The Arrow type of a record's entities: a list of structs of :data:`FIELDS`."""
+def arrow_type(key: str = ENTITIES) -> "pyarrow.DataType":
+    """The Arrow type of a record's annotation ``key`` (:data:`ANNOTATIONS`). Entities: a list
+    of structs of :data:`FIELDS`. Relations: a list of structs of label, score, head and tail
+    (each a struct of start, end, text, label). Classes: a map of string to float64, not a
+    struct: choices are data (any strings, a different set per pipeline), so every pipeline's
+    classes have one type, which Parquet stores and reads back as (choice, score) pairs."""
     import pyarrow as pa
 
+    if key == CATS:
+        return pa.map_(pa.string(), pa.float64())
+    end = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()), ("label", pa.string())])
+    if key == RELATIONS:
+        return pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64()), ("head", end), ("tail", end)]))
     return pa.list_(pa.struct(list(zip(FIELDS, (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.float64())))))
 
 

@@ -140,6 +140,7 @@ def _escaped(item: Dict[str, Any]) -> Dict[str, Any]:
 
 def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> str:
     """A self-contained HTML page of ``doc``; ``overrides`` maps upper-cased labels to colours.
+    Below the entities: the doc's relations (:func:`relation_arcs`) and classes (:func:`classes_table`).
 
     Flat: entity style, each entity of ``doc.spans[key]`` marked at GLiNER's own characters
     (``doc.ents`` holds them widened to tokens). Nested: displaCy's span style, which draws
@@ -157,8 +158,27 @@ def render_html(doc: Doc, key: str, nested: bool, overrides: Dict[str, str]) -> 
     else:
         ents = [{"start": a, "end": b, "label": s.label_} for s, (a, b) in zip(spans, offsets)]
         page = marked_page(doc.text, merge_spans(ents), colors)
-    arcs = relation_arcs(doc)
-    return page.replace("</body>", arcs + "</body>", 1) if arcs else page
+    extra = relation_arcs(doc) + classes_table(doc)
+    return page.replace("</body>", extra + "</body>", 1) if extra else page
+
+
+def classes_table(doc: Doc) -> str:
+    """``doc.cats`` (where a component wrote classes: a GLiNER2 classification task, a
+    ``textcat``) as a table of choice and score (rounded as in a record), in the order written,
+    every choice escaped; "" without classes."""
+    from .records import cat_records
+
+    cats = cat_records(doc)
+    if not cats:
+        return ""
+    cell = '<td style="padding: 0.2em 1em; border-top: 1px solid #ddd">'
+    rows = "".join(f"<tr>{cell}{html.escape(choice)}</td>{cell}{score:.4f}</td></tr>" for choice, score in cats.items())
+    return (
+        '<table class="spacy-gliner-classes" style="margin: 1em 2em 2em; border-collapse: collapse; font-family: '
+        '-apple-system, BlinkMacSystemFont, sans-serif"><caption style="text-align: left; font-weight: bold">Classes'
+        '</caption><tr><th style="padding: 0.2em 1em; text-align: left">class</th><th style="padding: 0.2em 1em">score'
+        f"</th></tr>{rows}</table>"
+    )
 
 
 def relation_arcs(doc: Doc) -> str:

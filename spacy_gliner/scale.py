@@ -3,9 +3,12 @@
 Ray does the scheduling, the data movement and the fault tolerance: each worker is a Ray
 actor that loads the pipeline once and annotates batches of records (``map_batches``);
 a worker that dies is restarted and its batch run again. The records keep all their
-columns; an ``entities`` column is added, holding the entity records that ``spacy-gliner
-predict`` writes (:mod:`spacy_gliner.records`: character offsets, text, label, score), and
-an :data:`ERROR` column saying why a record could not be annotated (null otherwise).
+columns; what ``spacy-gliner predict`` adds to a record is added as columns
+(:func:`spacy_gliner.records.annotations`): ``entities`` (character offsets, text, label,
+score), and ``relations`` and ``cats`` where the pipeline writes them (a relex model with
+relation types; a component that sets ``doc.cats``), typed by :func:`records.arrow_type`
+(null in a record that has none); and an :data:`ERROR` column saying why a record could
+not be annotated (null otherwise).
 Every column this module adds for its own use starts with :data:`PREFIX`, so it cannot
 take the place of a user's field (a dataset that already has such a column is refused).
 Records come out in input order, so a record's position is its position in the input.
@@ -16,18 +19,19 @@ rules (see ``spacy_gliner.cli.distributed``) instead of Ray's JSON reader, which
 types (``1`` became ``1.0``) and accepts what strict JSON refuses.
 """
 
+import importlib
 import logging
 import os
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
-from .architectures import get_loaded
 from .config import Classes, Labels, Threshold
 from .loading import RunOptions, load_pipeline
-from .records import ENTITIES, arrow_type, missing_text
+from .records import ANNOTATIONS, CATS, ENTITIES, arrow_type, missing_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -91,18 +95,15 @@ class Annotator:
             spacy.require_gpu()
         self.settings = settings
         self.pipeline = load_pipeline(settings.model, settings.options)
-        if self.pipeline.component.relations and get_loaded(self.pipeline.component.model).settings.relex:
-            raise ValueError(
-                f"{settings.model} finds relations ({', '.join(self.pipeline.component.relations)}), which Ray Data"
-                " runs do not carry yet: they would be lost. Run it in one process (spacy-gliner predict without"
-                " --engine ray)."
-            )
+        # the annotation columns this actor writes: entities, and each other one from the first
+        # batch where the pipeline wrote it on (so that a batch with no text has it too)
+        self.columns = [ENTITIES]
 
-    def annotate(self, texts: Sequence[str]) -> List[List[Dict[str, Any]]]:
-        """The entity records of each text, in order."""
+    def annotate(self, texts: Sequence[str]) -> List[Dict[str, Any]]:
+        """What each text's record gains (:meth:`loading.Pipeline.annotations`), in order."""
         pipeline = self.pipeline
         docs = pipeline.pipe(((text, i) for i, text in enumerate(texts)), batch_size=pipeline.component.batch_size * 4)
-        return [pipeline.entities(doc) for doc, _ in docs]
+        return [pipeline.annotations(doc) for doc, _ in docs]
 
     def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
         import pyarrow as pa
@@ -110,14 +111,16 @@ class Annotator:
         check_columns(batch.column_names, "The dataset")
         key = self.settings.text_key
         texts = batch.column(key).to_pylist() if key in batch.column_names else [None] * batch.num_rows
-        entities: List[Optional[list]] = [None] * len(texts)
+        found: List[Dict[str, Any]] = [{} for _ in texts]
         errors = [None if isinstance(text, str) else missing_text(text, key, "record") for text in texts]
         good = [i for i, text in enumerate(texts) if isinstance(text, str)]
-        for i, found in zip(good, self.annotate([texts[i] for i in good])):
-            entities[i] = found
-        if ENTITIES in batch.column_names:  # replaced, as the one-process path replaces it
-            batch = batch.drop_columns([ENTITIES])
-        batch = batch.append_column(ENTITIES, pa.array(entities, type=arrow_type()))
+        for i, annotations in zip(good, self.annotate([texts[i] for i in good])):
+            found[i] = annotations
+        self.columns = [name for name in ANNOTATIONS if name in self.columns or any(name in f for f in found)]
+        for name in self.columns:
+            if name in batch.column_names:  # replaced, as the one-process path replaces it
+                batch = batch.drop_columns([name])
+            batch = batch.append_column(name, pa.array([f.get(name) for f in found], type=arrow_type(name)))
         return batch.append_column(ERROR, pa.array(errors, type=pa.string()))
 
 
@@ -140,21 +143,22 @@ def annotate(
     gpus_per_worker: float = 0.0,
     annotator: Type[Annotator] = Annotator,
 ) -> "ray.data.Dataset":
-    """``dataset`` with ``entities`` and :data:`ERROR` columns, annotated by ``workers`` actors.
+    """``dataset`` with ``entities`` (and ``relations``, ``cats`` where the pipeline writes
+    them) and :data:`ERROR` columns, annotated by ``workers`` actors.
 
     model: a saved spaCy pipeline folder or a GLiNER checkpoint (folder or Hub id), loaded
-    once per worker. labels, threshold, nested, batch_size, propagate: as for the component (None:
-    the component's), checked here (:class:`loading.RunOptions`), before any worker starts. Each
+    once per worker. labels, threshold, nested, batch_size, propagate, relations,
+    relation_threshold, classes: as for the component (None: the component's), checked here
+    (:class:`loading.RunOptions`), before any worker starts. Each
     worker uses ``cpus_per_worker`` torch threads; with
     ``gpus_per_worker`` it runs on a GPU (``spacy.require_gpu`` inside the actor).
     Records keep their input order (the dataset's ``preserve_order`` is turned on).
     annotator: the actor class (a subclass of :class:`Annotator` for other kinds of rows).
     """
-    options = RunOptions(labels, threshold, nested, batch_size, propagate, classes=classes)  # checked here, first
-    if relations is not None or relation_threshold is not None:
-        raise ValueError(
-            "Ray Data runs do not carry relations yet: run relation extraction in one process (spacy-gliner predict)."
-        )
+    options = RunOptions(  # checked here, before any worker starts
+        labels=labels, threshold=threshold, nested=nested, batch_size=batch_size, propagate=propagate,
+        relations=relations, relation_threshold=relation_threshold, classes=classes,
+    )  # fmt: skip
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}.")
     ray = require_ray()
@@ -195,6 +199,7 @@ def read(kind: str, files: Sequence[Path]) -> "ray.data.Dataset":
     ray = require_ray()
     paths = [os.path.abspath(p) for p in files]
     if kind == "parquet":
+        _settle_http_filesystem()
         return ray.data.read_parquet(paths)
     from ray.data.datasource import FileBasedDatasource
 
@@ -205,6 +210,20 @@ def read(kind: str, files: Sequence[Path]) -> "ray.data.Dataset":
             return line_blocks(f, names.get(path, path))
 
     return ray.data.read_datasource(JsonLines(paths))
+
+
+def _settle_http_filesystem() -> None:
+    """Ray Data lists Parquet files in several threads, each importing fsspec's HTTP filesystem
+    to ask whether it is one. Without ``aiohttp`` that import fails, and a thread that meets
+    another's half-done import gets an ImportError Ray does not catch (it catches
+    ModuleNotFoundError): a folder of Parquet files failed at random. Tried once here; where it
+    fails, it is marked missing (None in ``sys.modules``), so that every later import raises
+    ModuleNotFoundError at once."""
+    name = "fsspec.implementations.http"
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        sys.modules[name] = None  # type: ignore[assignment]
 
 
 def line_blocks(stream: Any, name: str) -> Iterator["pyarrow.Table"]:
@@ -339,9 +358,13 @@ def _quiet_ray_data(ray: Any) -> None:
 
 
 def records(dataset: "ray.data.Dataset", batch_rows: int = 256) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    """(position, record) pairs, in the dataset's order, streamed to the driver."""
+    """(position, record) pairs, in the dataset's order, streamed to the driver; a record's
+    classes (``cats``, an Arrow map) as the {choice: score} dict the one-process path writes."""
     position = 0
     for batch in dataset.iter_batches(batch_size=batch_rows, batch_format="pyarrow"):
+        cats = CATS in batch.column_names and batch.schema.field(CATS).type == arrow_type(CATS)
         for record in batch.to_pylist():
+            if cats and record[CATS] is not None:
+                record[CATS] = dict(record[CATS])
             yield position, record
             position += 1

@@ -9,13 +9,13 @@ sentences, through a saved pipeline; ``dep``/``dest`` index ``doc.ents``. Then t
 
 import json
 import signal
-from html.parser import HTMLParser
 from typing import Any, List
 
 import pytest
 import spacy
 from helpers.cli import invoke, said
 from helpers.data import REF_MINILM, benchmark
+from helpers.pages import read_page
 from helpers.parity import SCORE_TOL, load_official
 from helpers.relex_checkpoints import RELATION_TYPES
 from spacy.tokens import Doc, DocBin
@@ -102,6 +102,60 @@ def test_a_saved_pipeline_gives_the_core_and_official_relations(relex_checkpoint
                     ent.label_ == r[end]["label"]
                     and ent.start_char <= r[end]["start_char"] < r[end]["end_char"] <= ent.end_char
                 )
+
+
+# two thresholds a checkpoint (those of tests/test_relex.py): entities and relations, not between all pairs
+PREDICT_THRESHOLDS = {
+    "span-none": (0.5, 0.7),
+    "span-gcn": (0.5, 0.7),
+    "token-none": (0.4, 0.45),
+    "token-gcn": (0.35, 0.4),
+}
+
+
+def _ends(e: dict, kind: str) -> tuple:
+    return (e["start"], e["end"], e["text"], e[kind])
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+@pytest.mark.parametrize("name", list(PREDICT_THRESHOLDS))
+def test_predict_on_a_saved_pipeline_gives_the_official_entities_and_relations(
+    relex_checkpoint, relex_sentences, tmp_path, name, nested
+):
+    """Both families, both published relation layers (none, gcn), flat and nested, two
+    thresholds: ``spacy-gliner predict`` on a pipeline saved with ``relations`` writes the
+    official entities (exact characters, labels) and relations (heads, tails, labels, in the
+    official order), scores within ``SCORE_TOL`` (and the rounding of the record's 4 places)."""
+    texts, labels = relex_sentences
+    official = load_official(relex_checkpoint(name))
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf8")
+    names = {description: label for label, description in RELATIONS.items()}
+    tolerance = SCORE_TOL + 5e-5
+    found = 0
+    for threshold in PREDICT_THRESHOLDS[name]:
+        folder = tmp_path / f"nlp-{threshold}"
+        relex_nlp(relex_checkpoint(name), labels, relations=RELATIONS, threshold=threshold, nested=nested).to_disk(
+            folder
+        )
+        result = invoke("predict", str(corpus), "-m", str(folder))
+        assert result.exit_code == 0, said(result)
+        records = records_of(result.stdout)
+        entities, relations = official.inference(
+            texts, labels, relations=list(RELATIONS.values()), threshold=threshold, flat_ner=not nested
+        )
+        for record, their_entities, their_relations in zip(records, entities, relations):
+            ours = sorted(record["entities"], key=lambda e: (e["start"], e["end"], e["label"]))
+            theirs = sorted(their_entities, key=lambda e: (e["start"], e["end"], e["label"]))
+            assert [_ends(e, "label") for e in ours] == [_ends(e, "label") for e in theirs]
+            assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(ours, theirs))
+            assert [
+                (_ends(r["head"], "label"), _ends(r["tail"], "label"), r["label"]) for r in record["relations"]
+            ] == [(_ends(r["head"], "type"), _ends(r["tail"], "type"), names[r["relation"]]) for r in their_relations]
+            assert all(abs(a["score"] - b["score"]) <= tolerance for a, b in zip(record["relations"], their_relations))
+            found += len(their_relations)
+    assert found > 0  # not the parity of empty outputs
 
 
 @pytest.fixture(scope="module")
@@ -261,59 +315,19 @@ def test_predict_writes_each_records_relations(relex_checkpoint, relex_sentences
     assert sum(len(r["relations"]) for r in high) < sum(len(r["relations"]) for r in records)
 
 
-def test_predict_refuses_relations_where_they_cannot_be_read(relex_checkpoint, tmp_path):
+def test_predict_refuses_relations_where_they_cannot_be_read():
     result = invoke("predict", "Paris is in France.", "-m", REF_MINILM, "-l", "city", "--relations", "located in")
     assert result.exit_code == 1 and "need a relation-extraction (relex) GLiNER model" in said(result)
-    corpus = tmp_path / "in.jsonl"
-    corpus.write_text(json.dumps({"text": "Paris is in France."}) + "\n", encoding="utf8")
-    result = invoke(
-        "predict",
-        str(corpus),
-        "-m",
-        str(relex_checkpoint("span-none")),
-        "-l",
-        "city",
-        "--relations",
-        "located in",
-        "--engine",
-        "ray",
-        "-o",
-        str(tmp_path / "o.jsonl"),
-    )
-    assert result.exit_code != 0 and "--engine ray does not carry relations yet" in said(result)
-
-
-class _Page(HTMLParser):
-    """The words and arc labels of displaCy's dep SVG in a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.words: List[str] = []
-        self.tags: List[str] = []
-        self.arcs: List[str] = []
-        self._in: List[str] = []
-
-    def handle_starttag(self, tag: str, attrs: List[tuple]) -> None:
-        self._in.append(tag if tag != "tspan" else dict(attrs).get("class", ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in.pop()
-
-    def handle_data(self, data: str) -> None:
-        where = self._in[-1] if self._in else ""
-        if where == "displacy-word":
-            self.words.append(data)
-        elif where == "displacy-tag":
-            self.tags.append(data)
-        elif where == "textpath":
-            self.arcs.append(data)
 
 
 def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentences, tmp_path):
     doc = relex_pipe(relex_sentences[0][3])
     doc._.rel = doc._.rel[:3] + [{**doc._.rel[3], "relation": "<b>x</b>"}]  # a label is text, never markup
-    page = _Page()
-    page.feed(render_html(doc, "sc", False, {}))
+    assert "spacy-gliner-classes" not in render_html(doc, "sc", False, {})  # no classes, no table
+    doc.cats = {"<i>long</i>": 0.123456, "short": 0.9}  # as a text classifier writes them
+    written = render_html(doc, "sc", False, {})
+    page = read_page(written)
+    assert page.classes == [("<i>long</i>", "0.1235"), ("short", "0.9000")] and "<i>" not in written
     ends = sorted({(r[s]["start_char"], r[s]["end_char"], r[s]["label"]) for r in doc._.rel for s in ("head", "tail")})
     assert page.words == [doc.text[a:b] for a, b, _ in ends] and page.tags == [label for _, _, label in ends]
     assert sorted(page.arcs) == sorted(r["relation"] for r in doc._.rel)
@@ -322,18 +336,8 @@ def test_render_draws_each_relation_as_a_labelled_arc(relex_pipe, relex_sentence
         "render", relex_sentences[0][3], "-m", str(tmp_path / "relex_pipe"), "-o", str(tmp_path / "page.html")
     )
     assert result.exit_code == 0, result.output
-    page = _Page()
-    page.feed((tmp_path / "page.html").read_text(encoding="utf8"))
+    page = read_page((tmp_path / "page.html").read_text(encoding="utf8"))
     assert len(page.arcs) == len(relex_pipe(relex_sentences[0][3])._.rel) > 0
-
-
-def test_a_ray_worker_refuses_a_pipeline_whose_relations_it_would_lose(relex_pipe, tmp_path):
-    from spacy_gliner.loading import RunOptions
-    from spacy_gliner.scale import Annotator, RunSettings
-
-    relex_pipe.to_disk(tmp_path / "relex_pipe")
-    with pytest.raises(ValueError, match="which Ray Data runs do not carry yet"):
-        Annotator(RunSettings(str(tmp_path / "relex_pipe"), RunOptions()))
 
 
 def test_docs_of_one_batch_keep_their_own_relation_thresholds(relex_pipe, relex_sentences):

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from helpers.data import BENCHMARKS
+from helpers.classes import add_textcat
+from helpers.data import BENCHMARKS, benchmark
+from helpers.pipelines import gliner_pipeline
 from typer.testing import CliRunner
 
 from spacy_gliner.cli.app import app
@@ -256,6 +258,36 @@ def test_bad_parquet_records_are_named_by_position_and_id(cluster, corpus, tmp_p
     assert "record 24 (id 'doc-23'): no 'text' value" in message and "2 record(s) skipped" in message
     found = _read_jsonl(out)
     assert [r["id"] for r in found] == [r["id"] for i, r in enumerate(records) if i not in (7, 23)]
+
+
+def test_relations_and_classes_through_ray_are_those_of_one_process(cluster, relex_checkpoint, tmp_path):
+    """A relex checkpoint with --relations, and a saved pipeline whose text classifier writes
+    doc.cats: JSON lines byte for byte; Parquet in and out, the same records."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts, labels = benchmark("conll2003", 8)
+    records = [{"id": i, "text": t} for i, t in enumerate(texts[2:8])]
+    source = _write_jsonl(tmp_path / "in.jsonl", records)
+    bare = ["-m", str(relex_checkpoint("span-none")), "-l", ",".join(labels), "-t", "0.5"]
+    bare += ["--relations", "works for,located in,born in", "--relation-threshold", "0.6"]
+    add_textcat(gliner_pipeline(relex_checkpoint("span-none"), labels, relations=["works for"])).to_disk(
+        tmp_path / "nlp"
+    )
+    for n, args in enumerate((bare, ["-m", str(tmp_path / "nlp")])):
+        local, ray_out = tmp_path / f"local-{n}.jsonl", tmp_path / f"ray-{n}.jsonl"
+        assert _predict(str(source), "-o", str(local), *args).exit_code == 0
+        result = _predict(str(source), "-o", str(ray_out), *args, "--engine", "ray", "--workers", "2")
+        assert result.exit_code == 0, result.output
+        assert ray_out.read_bytes() == local.read_bytes()
+        expected = _read_jsonl(local)
+        assert sum(len(r["relations"]) for r in expected) > 0 and ("cats" in expected[0]) == (n == 1)
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "in.parquet")
+    for out in (tmp_path / "out.parquet", tmp_path / "out.jsonl"):
+        result = _predict(str(tmp_path / "in.parquet"), "-o", str(out), *args, "--engine", "ray")
+        assert result.exit_code == 0, result.output
+        found = pq.read_table(out).to_pylist(maps_as_pydicts="strict") if out.suffix == ".parquet" else _read_jsonl(out)
+        assert found == expected
 
 
 def _parent(pid: int) -> int:

@@ -5,10 +5,12 @@ annotated by Ray workers (see ``spacy_gliner.scale``), in input order.
 runs the workers and hands back each record (``spacy_gliner.cli.predict`` writes them).
 JSON lines pass through as the one-process path passes them: each worker reads its lines
 as text and parses them with the same strict rules (``inputs.parse_line``), and writes each
-record back as its line with only ``"entities"`` added (``inputs.JsonRecord``), so both
-engines write the same bytes. Parquet output needs one type per column: its schema is
-found from every record before any work (a first pass over the input), or the run is
-refused there.
+record back as its line with only its annotations added (``"entities"``, and ``"relations"``
+and ``"cats"`` where the pipeline writes them: ``inputs.JsonRecord``), so both engines write
+the same bytes. Parquet output needs one type per column: its schema is found from every
+record before any work (a first pass over the input), or the run is refused there; the
+``relations`` and ``cats`` columns join it at the first records written, where the pipeline
+wrote them (``outputs.ParquetOutput``).
 """
 
 import contextlib
@@ -50,8 +52,8 @@ class LineAnnotator(scale.Annotator):
         items = [parse_line(raw, number, file, self.settings.text_key) for raw, number, file in zip(*columns)]
         items = [item for item in items if item is not None]  # blank lines
         records = [item for item in items if isinstance(item, Record)]
-        for record, entities in zip(records, self.annotate([record.text for record in records])):
-            record.data[ENTITIES] = entities
+        for record, found in zip(records, self.annotate([record.text for record in records])):
+            record.data.update(found)
         return pa.table(
             {
                 OUTPUT: pa.array(

@@ -20,7 +20,7 @@ import srsly
 from spacy.tokens import Doc, DocBin
 
 from ..model.files import new_file_mode
-from ..records import ENTITIES
+from ..records import ANNOTATIONS, ENTITIES, arrow_type
 from .inputs import TEXT_SUFFIX, InputError, dumps, existing, loads
 from .options import Engine
 
@@ -296,42 +296,70 @@ class DocBinOutput(Output):
 
 
 class ParquetOutput(Output):
-    """Records into one Parquet file of one schema (found before the run), a row group per
+    """Records into one Parquet file of one schema (found before the run, and completed by the
+    annotation columns the first records gained: :func:`with_annotations`), a row group per
     :data:`ROWS_PER_GROUP` records; the file appears only when the run succeeded."""
 
     def __init__(self, path: Path, **settings: Any) -> None:
-        import pyarrow.parquet as pq
-
         super().__init__(path, **settings)
         assert self.schema is not None, "a Parquet output needs the schema of its records"
         self.out = AtomicOutput(path)
         self.rows: List[Dict[str, Any]] = []
-        self.writer = pq.ParquetWriter(self.out.file, self.schema)
+        self.writer: Optional["pyarrow.parquet.ParquetWriter"] = None  # opened at the first row group
 
     def add(self, record: Union[str, Dict[str, Any]], doc: Optional[Doc] = None) -> None:
         self.rows.append(loads(record) if isinstance(record, str) else record)
         if len(self.rows) >= ROWS_PER_GROUP:
             self._flush()
 
+    def _open(self) -> "pyarrow.parquet.ParquetWriter":
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.schema = with_annotations(self.schema, self.rows)
+            self.writer = pq.ParquetWriter(self.out.file, self.schema)
+        return self.writer
+
     def _flush(self) -> None:
         import pyarrow as pa
 
         if self.rows:
+            writer = self._open()
+            late = sorted(
+                {k for row in self.rows for k in ANNOTATIONS if row.get(k) is not None} - set(self.schema.names)
+            )
+            if late:  # from_pylist would leave them out
+                raise InputError(
+                    f"Records gained {', '.join(late)} after the first {ROWS_PER_GROUP}, which had none: a Parquet file"
+                    " has the columns of its first records. Write JSONL (-o out.jsonl)."
+                )
             try:
                 table = pa.Table.from_pylist(self.rows, schema=self.schema)
             except (pa.ArrowException, OverflowError) as err:  # an input file changed since the first pass
                 raise InputError(f"A record does not fit the Parquet schema found before the run ({err}).") from None
-            self.writer.write_table(table)
+            writer.write_table(table)
             self.rows = []
 
     def close(self) -> None:
         self._flush()
-        self.writer.close()
+        self._open().close()
         self.out.commit()
 
     def discard(self) -> str:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
         return self.out.discard()
+
+
+def with_annotations(schema: "pyarrow.Schema", rows: Sequence[Dict[str, Any]]) -> "pyarrow.Schema":
+    """``schema`` with a column (:func:`records.arrow_type`) for each annotation beyond the
+    entities that some of ``rows`` have and the input had no column for, in :data:`ANNOTATIONS`' order."""
+    import pyarrow as pa
+
+    for key in ANNOTATIONS[1:]:
+        if schema.get_field_index(key) < 0 and any(row.get(key) is not None for row in rows):
+            schema = schema.append(pa.field(key, arrow_type(key)))
+    return schema
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,6 @@ def check(
         check_labels_given(model, options)
         if engine is Engine.local:
             return Plan(source, as_text, output, chosen, options, text_key, on_error, count_records(source, as_text))
-        if options.relations is not None or options.relation_threshold is not None:
-            raise InputError("--engine ray does not carry relations yet: run relation extraction with --engine local.")
-        if options.classes is not None:
-            raise InputError("--engine ray does not carry classes yet: run classification with --engine local.")
         if as_text or path is None:
             raise InputError("--engine ray reads files and folders (.jsonl, .parquet), not a text or standard input.")
         if output is None:
