@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
+import pyarrow as pa
 import pytest
 import spacy
 from helpers.cli import invoke, said, write_jsonl
@@ -369,3 +370,29 @@ def test_bad_folders_are_refused_when_the_pipe_is_built(
 
 def _edit_json(path: Path, **fields: Any) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf8")), **fields}), encoding="utf8")
+
+
+def test_a_ray_worker_writes_what_predict_writes(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+    """A bare GLiNER2 checkpoint with labels, classes and relations: a Ray worker's JSON lines
+    (``--engine ray``) are the one-process lines byte for byte, classes and relations included."""
+    from spacy_gliner import scale
+    from spacy_gliner.cli import distributed
+
+    texts = benchmark("conll2003", 4)[0]
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    corpus = write_jsonl(tmp_path / "in.jsonl", lines)
+    args = ["--labels", ",".join(LABELS), "--classes", "sentiment=positive,negative,neutral"]
+    result = invoke("predict", corpus, "--model", checkpoints["boundary"], *args, "--relations", ",".join(RELATIONS))
+    assert result.exit_code == 0, said(result)
+    expected = result.stdout.splitlines()
+    assert all({"cats", "relations"} <= set(json.loads(line)) for line in expected)
+    options = RunOptions(labels=LABELS, classes=CLASSES, relations=RELATIONS)
+    table = pa.table(
+        {
+            scale.LINE: pa.array([(line + "\n").encode() for line in lines], type=pa.binary()),
+            scale.FILE: [str(corpus)] * len(lines),
+            scale.NUMBER: pa.array(range(1, len(lines) + 1), type=pa.int64()),
+        }
+    )
+    out = distributed.LineAnnotator(scale.RunSettings(str(checkpoints["boundary"]), options))(table).to_pydict()
+    assert out[distributed.OUTPUT] == expected
