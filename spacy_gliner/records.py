@@ -57,7 +57,8 @@ def entity_records(doc: Doc, spans_key: str) -> List[EntityRecord]:
 def relation_records(doc: Doc) -> Optional[List[RelationRecord]]:
     """The relations in ``doc._.rel`` (``relations``) as records: ``{"label", "score", "head",
     "tail"}``, each end ``{"start", "end", "text", "label"}`` at GLiNER's characters, the score
-    rounded as an entity's. None where nothing was written (no relex model, or no relation types)."""
+    rounded as an entity's; an end's label is null where it is no entity found (GLiNER2, see
+    ``relations``). None where nothing was written (no relex model, or no relation types)."""
     if getattr(doc._, "rel", None) is None:
         return None
     text = doc.text

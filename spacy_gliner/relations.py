@@ -13,10 +13,13 @@ back as a tuple, as msgpack reads arrays)::
 ``head``/``tail`` character offsets are GLiNER's own, those of the official library: they
 are authoritative (``doc.ents`` holds entities widened to whole tokens). The extension is
 registered only if missing, so that a pipeline with spacy-llm's REL task shares it.
-GLiNER2's relations use the same form.
+GLiNER2's relations use the same form, with one difference: gliner2's relation arguments are
+spans of any type, so an end that is no entity found by the pipe has label None (JSONL
+``"label": null``; ``render`` writes no label under it) and index None; an end that is one
+has the label of the best entity found on its characters.
 """
 
-from typing import Any, Dict, List, NamedTuple, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from spacy.tokens import Doc
 
@@ -25,12 +28,12 @@ Relation = Dict[str, Any]
 
 
 class RelationEnd(NamedTuple):
-    """One end of a relation: GLiNER's characters and label, and its tokens (the span that
-    ``doc.ents`` holds when this entity is there)."""
+    """One end of a relation: GLiNER's characters and label (None: a GLiNER2 argument that is no
+    entity found), and its tokens (the span that ``doc.ents`` holds when this entity is there)."""
 
     start_char: int
     end_char: int
-    label: str
+    label: Optional[str]
     token_start: int
     token_end: int
 

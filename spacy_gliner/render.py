@@ -185,7 +185,8 @@ def relation_arcs(doc: Doc) -> str:
     """The relations of ``doc._.rel`` as an SVG of displaCy's ``dep`` style (manual): each end of a
     relation is a word (its exact characters, its label under it), in text order, and each
     relation an arc labelled with its type, pointing from head to tail; "" without relations.
-    Labels are escaped here (displaCy escapes the words only)."""
+    An end with no label (a GLiNER2 argument that is no entity found) has none under it. Labels
+    are escaped here (displaCy escapes the words only)."""
     from spacy import displacy
 
     from .relations import relations_of
@@ -195,7 +196,7 @@ def relation_arcs(doc: Doc) -> str:
         return ""
 
     def key(end: Dict[str, Any]) -> Tuple[int, int, str]:
-        return end["start_char"], end["end_char"], end["label"]
+        return end["start_char"], end["end_char"], end["label"] or ""
 
     ends = sorted({key(r[side]) for r in found for side in ("head", "tail")})
     index = {end: i for i, end in enumerate(ends)}
