@@ -532,11 +532,18 @@ class GLiNERComponent(TrainablePipe):
 
     def search(self) -> "SpanSearch":
         """The span search for the loaded checkpoint and the current window overlap (loads the
-        checkpoint on first use)."""
+        checkpoint on first use). A GLiNER2 model has none (its ``extractor`` decodes)."""
         from .model.relation_search import RelationSearch
         from .model.search import SpanSearch
 
         loaded, derived = self._derived_from_model()
+        if is_gliner2_model(loaded):
+            raise ValueError(
+                f"The {self.name!r} component's model is a {loaded.settings.family} model, which has no GLiNER span"
+                " search: gliner2's rules decode its entities (run the pipe, or the component's extractor()). The"
+                " GLiNER paper's zero-shot protocol (spacy_gliner.data.evaluation) evaluates GLiNER checkpoints only;"
+                " evaluate a GLiNER2 pipe with spacy evaluate on gold docs instead."
+            )
         search = derived.get("search")
         if search is None or search.overlap != self.window_overlap:
             search = derived["search"] = (RelationSearch if loaded.settings.relex else SpanSearch)(
