@@ -9,6 +9,7 @@ order (entities, then each relation type, then each classification task): the mo
 all of them with the text in one pass. Torch-free.
 """
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -237,6 +238,12 @@ def _class_tasks(given: Any) -> List[ClassTask]:
         multi = options.get("multi_label", False)
         if not isinstance(multi, bool):
             raise ValueError(f"multi_label of the classification task {task!r} must be true or false, not {multi!r}.")
+        if len(choices) == 1 and not multi:  # a softmax over one choice: always 1.0, whatever the text
+            raise ValueError(
+                f"The classification task {task!r} has one choice, {choices[0]!r}: a single-label task scores it 1.0"
+                " whatever the text. Give two choices or more, or make it multi-label"
+                f" ({json.dumps({task: {'labels': choices, 'multi_label': True}})}: a yes/no score)."
+            )
         threshold = check_threshold(options.get("cls_threshold", 0.5), f"the classification task {task!r}")
         out.append(ClassTask(task, tuple(choices), descriptions, multi, threshold))
     return out
