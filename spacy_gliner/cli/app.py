@@ -87,11 +87,18 @@ def use_gpu(gpu_id: int) -> None:
 
 
 def _options(
-    model: str, labels: List[str], threshold: Optional[str], nested: Optional[bool], propagate: Optional[str] = None
+    model: str,
+    labels: List[str],
+    threshold: Optional[str],
+    nested: Optional[bool],
+    propagate: Optional[str] = None,
+    relations: Optional[List[str]] = None,
+    relation_threshold: Optional[float] = None,
+    classes: Optional[List[str]] = None,
 ) -> RunOptions:
     """This run's options, checked, and labels for a checkpoint required: before anything loads."""
     try:
-        options = run_options(labels, threshold, nested, propagate=propagate)
+        options = run_options(labels, threshold, nested, None, propagate, relations, relation_threshold, classes)
         check_labels_given(model, options)
     except (InputError, ValueError) as err:
         fail(str(err))
@@ -282,12 +289,16 @@ def render_cli(
     ),
     threshold: Optional[str] = threshold_option(),
     nested: Optional[bool] = nested_option(" Nested entities are drawn in displaCy's span style."),
+    relations: List[str] = relations_option(),
+    relation_threshold: Optional[float] = relation_threshold_option(),
+    classes: List[str] = classes_option(),
     gpu_id: int = gpu_option(),
 ) -> None:
-    """Show a document's entities on a self-contained HTML page (displaCy), one colour per label."""
+    """Show a document's entities on a self-contained HTML page (displaCy), one colour per label;
+    below them its relations as arcs and its classes as a table (relex and GLiNER2 models)."""
     overrides = _refused(parse_colors, colors)
     _check_source(source, as_text, output)
-    options = _options(model, labels, threshold, nested)
+    options = _options(model, labels, threshold, nested, None, relations, relation_threshold, classes)
     if options.labels is not None:  # else the pipeline's, known once it loads
         _refused(check_colors, overrides, options.labels)
     text = strip_bom(_refused(read_document, source, as_text))[1]
