@@ -268,3 +268,18 @@ def test_spacy_package_installs_and_loads_offline(
         sys.modules.pop("en_gliner2_demo", None)
     assert group_entities(installed) == group_entities(saved) and group_entities(saved)
     assert installed.cats == saved.cats and list(installed._.rel) == list(saved._.rel)
+
+
+def test_predict_show_prints_relations_and_classes(checkpoints: Dict[str, Path]) -> None:
+    """--show was entities only: a GLiNER2 pipe's relations and classes were silently left out."""
+    import re
+
+    args = ["-l", "person,organization", "--relations", "works for", "--classes", "sentiment=positive,negative"]
+    result = invoke("predict", SENTENCE, "--model", checkpoints["boundary"], *args, "-t", "0.2", "--show")
+    assert result.exit_code == 0, said(result)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    record = json.loads(invoke("predict", SENTENCE, "--model", checkpoints["boundary"], *args, "-t", "0.2").stdout)
+    assert record["relations"] and "relation" in plain.split() and "class" in plain.split()
+    for r in record["relations"]:
+        assert re.search(rf"{re.escape(r['head']['text'])}\s+works for\s+{re.escape(r['tail']['text'])}", plain)
+    assert all(re.search(rf"{choice}\s+{score:.2f}", plain) for choice, score in record["cats"].items())

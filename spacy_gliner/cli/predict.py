@@ -16,7 +16,7 @@ import typer
 from wasabi import table
 
 from ..loading import Pipeline, RunOptions
-from ..records import ENTITIES, EntityRecord
+from ..records import CATS, ENTITIES, RELATIONS
 from ..render import highlight
 from .inputs import InputError, RecordError, count_records, iter_records, source_path
 from .messages import PRINTER, fail, note, os_error
@@ -108,7 +108,7 @@ def run_locally(plan: Plan, pipeline: Pipeline, show: bool) -> Counts:
             if writer is not None:
                 writer.add(record, doc)
             if show:
-                show_entities(doc.text, entities)
+                show_record(doc.text, record)
             _done(counts, len(entities), bar)
         if writer is not None:
             writer.close()
@@ -187,8 +187,10 @@ def summary(counts: Counts, output: Optional[Path]) -> None:
         note("warn", f"{counts.skipped} record(s) skipped: they could not be used (listed above).")
 
 
-def show_entities(text: str, entities: List[EntityRecord]) -> None:
-    """A document on the terminal, each entity in its label's colour, and a table of them."""
+def show_record(text: str, record: Dict[str, Any]) -> None:
+    """A document on the terminal, each entity in its label's colour, and a table of them; then
+    tables of its relations and classes where the record has them (relex and GLiNER2 models)."""
+    entities = record[ENTITIES]
     print(highlight(text, entities))
     if entities:
         rows = [(e["text"], e["label"], f"{e['score']:.2f}", e["start"], e["end"]) for e in entities]
@@ -199,6 +201,12 @@ def show_entities(text: str, entities: List[EntityRecord]) -> None:
         )
     else:
         print("(no entities)")
+    if record.get(RELATIONS):
+        rows = [(r["head"]["text"], r["label"], r["tail"]["text"], f"{r['score']:.2f}") for r in record[RELATIONS]]
+        print(table(rows, header=("head", "relation", "tail", "score"), divider=True, aligns=("l", "l", "l", "r")))
+    if record.get(CATS):
+        rows = [(choice, f"{score:.2f}") for choice, score in record[CATS].items()]
+        print(table(rows, header=("class", "score"), divider=True, aligns=("l", "r")))
     print()
 
 
