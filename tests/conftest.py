@@ -18,6 +18,7 @@ THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(THREADS)
 
 from helpers.data import PARITY_SETS, REF_MINILM, TINY_CHECKPOINTS, benchmark  # noqa: E402
+from helpers.gliner2_checkpoints import PIPELINE_ARCHITECTURES, write_encoder, write_gliner2_checkpoint  # noqa: E402
 from helpers.official_checkpoints import (  # noqa: E402
     OFFICIAL_PATH_CHECKPOINTS,
     write_official_checkpoint,
@@ -198,3 +199,14 @@ def relex_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
         return written[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def gliner2_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """A span and a boundary GLiNER2 checkpoint written by gliner2 around one tiny encoder
+    (``PIPELINE_ARCHITECTURES``), once a session."""
+    encoder = write_encoder(tmp_path_factory.mktemp("gliner2-encoder"))
+    return {
+        name: write_gliner2_checkpoint(tmp_path_factory.mktemp(f"gliner2-{name}") / "model", encoder, **options)
+        for name, options in PIPELINE_ARCHITECTURES.items()
+    }

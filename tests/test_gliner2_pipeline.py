@@ -17,7 +17,7 @@ import pytest
 import spacy
 from helpers.cli import invoke, said, write_jsonl
 from helpers.data import benchmark
-from helpers.gliner2_checkpoints import comparable, write_encoder, write_gliner2_checkpoint
+from helpers.gliner2_checkpoints import PIPELINE_ARCHITECTURES, comparable
 from spacy.tokens import DocBin
 from spacy.training import Example
 
@@ -26,21 +26,11 @@ from spacy_gliner.model.gliner2 import checkpoint as gliner2_checkpoint
 from spacy_gliner.model.gliner2.extract import Extractor
 from spacy_gliner.model.gliner2.schema import Schema
 
-ARCHITECTURES = {"span": {}, "boundary": {"architecture": "boundary", "boundary_head": {"enable_relations": True}}}
+ARCHITECTURES = PIPELINE_ARCHITECTURES  # conftest's gliner2_checkpoints
 LABELS = ["person", "organization", "location", "miscellaneous"]
 CLASSES = {"sentiment": ["positive", "negative", "neutral"]}
 RELATIONS = ["works for", "located in"]
 THRESHOLD = {"person": 0.6, "*": 0.4}  # one label with a threshold of its own
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    """A span and a boundary checkpoint written by gliner2 around one tiny encoder."""
-    encoder = write_encoder(tmp_path_factory.mktemp("encoder"))
-    return {
-        name: write_gliner2_checkpoint(tmp_path_factory.mktemp(name) / "model", encoder, **options)
-        for name, options in ARCHITECTURES.items()
-    }
 
 
 def pipe(folder: Path, **config: Any) -> Any:
@@ -70,20 +60,20 @@ def reference_schema() -> Any:
 @pytest.mark.parity
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_saved_pipe_through_predict_gives_gliner2s_results(
-    checkpoints: Dict[str, Path], tmp_path: Path, name: str
+    gliner2_checkpoints: Dict[str, Path], tmp_path: Path, name: str
 ) -> None:
     """Entities (exact characters), the best class (confidence within 1e-3) and relations of
     gliner2's ``extract`` with the same schema and thresholds, on benchmark sentences."""
     from gliner2 import AutoExtractor
 
     saved = tmp_path / "pipeline"
-    pipe(checkpoints[name]).to_disk(saved)
+    pipe(gliner2_checkpoints[name]).to_disk(saved)
     texts, _ = benchmark("conll2003", 8)
     source = write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}) for t in texts])
     result = invoke("predict", source, "--model", saved, "--output", tmp_path / "out.jsonl")
     assert result.exit_code == 0, said(result)
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf8").splitlines()]
-    reference = AutoExtractor.from_pretrained(str(checkpoints[name]))
+    reference = AutoExtractor.from_pretrained(str(gliner2_checkpoints[name]))
     schema = Schema.build(LABELS, CLASSES, RELATIONS)
     counts = {"entities": 0, "relations": 0}
     for text, record in zip(texts, records):
@@ -110,16 +100,16 @@ def test_saved_pipe_through_predict_gives_gliner2s_results(
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_long_documents_through_nlp_pipe_give_every_entity(checkpoints: Dict[str, Path], name: str) -> None:
+def test_long_documents_through_nlp_pipe_give_every_entity(gliner2_checkpoints: Dict[str, Path], name: str) -> None:
     """Documents of several windows, batched with short ones: the core's entities, classes and
     relations of each, nothing cut."""
     texts, _ = benchmark("conll2003", 120)
     long_text = " ".join(texts[40:120])
     docs_texts = [texts[0], long_text, texts[1]]
-    nlp = pipe(checkpoints[name])
+    nlp = pipe(gliner2_checkpoints[name])
     nlp.max_length = 10**7
     docs = list(nlp.pipe(docs_texts, batch_size=3))
-    extractor = Extractor(gliner2_checkpoint.load(checkpoints[name]))
+    extractor = Extractor(gliner2_checkpoint.load(gliner2_checkpoints[name]))
     schema = Schema.build(
         {label: {"threshold": THRESHOLD.get(label)} for label in LABELS},
         CLASSES,
@@ -137,13 +127,13 @@ def test_long_documents_through_nlp_pipe_give_every_entity(checkpoints: Dict[str
     assert max(e.end for e in expected[1].entities) > len(long_text) // 2  # entities past the first window
 
 
-def test_flat_entities_fit_tokens_and_relations_index_them(checkpoints: Dict[str, Path]) -> None:
+def test_flat_entities_fit_tokens_and_relations_index_them(gliner2_checkpoints: Dict[str, Path]) -> None:
     """Any tokenizer: doc.ents holds entities widened to tokens; relation ends on an entity
     point at it in doc.ents, with its label; other ends have index None."""
     texts, _ = benchmark("conll2003", 12)
     indexed = 0
     for name in ARCHITECTURES:
-        for doc in pipe(checkpoints[name], threshold=0.3).pipe(texts):
+        for doc in pipe(gliner2_checkpoints[name], threshold=0.3).pipe(texts):
             ents = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
             for relation in doc._.rel:
                 for side, index in (("head", "dep"), ("tail", "dest")):
@@ -158,10 +148,10 @@ def test_flat_entities_fit_tokens_and_relations_index_them(checkpoints: Dict[str
     assert indexed  # some ends are entities of doc.ents
 
 
-def test_labels_and_thresholds_per_call_and_per_doc(checkpoints: Dict[str, Path]) -> None:
+def test_labels_and_thresholds_per_call_and_per_doc(gliner2_checkpoints: Dict[str, Path]) -> None:
     """A doc's own labels and per-label threshold, and a call's, are gliner2's schema for it."""
-    nlp = pipe(checkpoints["boundary"])
-    extractor = Extractor(gliner2_checkpoint.load(checkpoints["boundary"]))
+    nlp = pipe(gliner2_checkpoints["boundary"])
+    extractor = Extractor(gliner2_checkpoint.load(gliner2_checkpoints["boundary"]))
     text = "Tim Cook works for Apple in Cupertino, California."
 
     def expected(labels: Dict[str, Any], threshold: float) -> List[Any]:
@@ -181,9 +171,12 @@ def test_labels_and_thresholds_per_call_and_per_doc(checkpoints: Dict[str, Path]
     assert found(nlp(doc)) and found(nlp(text, component_cfg={"gliner": call}))  # something to compare
 
 
-def test_a_choice_of_two_tasks_is_refused(checkpoints: Dict[str, Path]) -> None:
+def test_a_choice_of_two_tasks_is_refused(gliner2_checkpoints: Dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="'positive' belongs to the classification tasks"):
-        pipe(checkpoints["span"], classes={"sentiment": ["positive", "negative"], "review": ["positive", "mixed"]})
+        pipe(
+            gliner2_checkpoints["span"],
+            classes={"sentiment": ["positive", "negative"], "review": ["positive", "mixed"]},
+        )
 
 
 def test_classes_on_a_gliner_checkpoint_are_refused(tiny: Path, tmp_path: Path) -> None:
@@ -207,16 +200,16 @@ def test_classes_option_is_checked_before_loading(tmp_path: Path, value: str, me
     assert result.exit_code != 0 and message in said(result)
 
 
-def test_training_is_refused(checkpoints: Dict[str, Path]) -> None:
-    nlp = pipe(checkpoints["span"])
+def test_training_is_refused(gliner2_checkpoints: Dict[str, Path]) -> None:
+    nlp = pipe(gliner2_checkpoints["span"])
     doc = nlp.make_doc("Tim Cook works for Apple.")
     example = Example.from_dict(doc, {"entities": [(0, 8, "person")]})
     with pytest.raises(ValueError, match="Training a GLiNER2 model"):
         nlp.update([example])
 
 
-def test_docbin_keeps_cats_and_relations(checkpoints: Dict[str, Path]) -> None:
-    nlp = pipe(checkpoints["boundary"], threshold=0.3)
+def test_docbin_keeps_cats_and_relations(gliner2_checkpoints: Dict[str, Path]) -> None:
+    nlp = pipe(gliner2_checkpoints["boundary"], threshold=0.3)
     doc = nlp("Tim Cook works for Apple in Cupertino.")
     assert doc.cats and doc._.rel
     restored = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
@@ -224,12 +217,12 @@ def test_docbin_keeps_cats_and_relations(checkpoints: Dict[str, Path]) -> None:
     assert list(restored._.rel) == list(doc._.rel)
 
 
-def test_to_bytes_and_to_disk_are_self_contained(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_to_bytes_and_to_disk_are_self_contained(gliner2_checkpoints: Dict[str, Path], tmp_path: Path) -> None:
     """The checkpoint's files travel with the pipeline: loaded back with the source gone."""
     import shutil
 
     source = tmp_path / "source"
-    shutil.copytree(checkpoints["boundary"], source)
+    shutil.copytree(gliner2_checkpoints["boundary"], source)
     nlp = pipe(source, threshold=0.3)
     text = "Tim Cook works for Apple in Cupertino."
     doc = nlp(text)
@@ -238,7 +231,7 @@ def test_to_bytes_and_to_disk_are_self_contained(checkpoints: Dict[str, Path], t
     shutil.rmtree(source)
     again = spacy.load(tmp_path / "saved")(text)
     blank = spacy.blank("en")
-    blank.add_pipe("gliner", config={"model": str(checkpoints["span"])})
+    blank.add_pipe("gliner", config={"model": str(gliner2_checkpoints["span"])})
     from_bytes = blank.from_bytes(data)(text)
     for other in (again, from_bytes):
         assert [(e.start_char, e.end_char, e.label_) for e in other.ents] == [
@@ -247,9 +240,9 @@ def test_to_bytes_and_to_disk_are_self_contained(checkpoints: Dict[str, Path], t
         assert other.cats == pytest.approx(doc.cats) and list(other._.rel) == list(doc._.rel)
 
 
-def test_scoring_gives_textcat_scores(checkpoints: Dict[str, Path]) -> None:
+def test_scoring_gives_textcat_scores(gliner2_checkpoints: Dict[str, Path]) -> None:
     """``nlp.evaluate`` (what ``spacy evaluate`` runs) gives cats_* beside the entity scores."""
-    nlp = pipe(checkpoints["span"])
+    nlp = pipe(gliner2_checkpoints["span"])
     examples = []
     for text, gold in (("Great news today.", "positive"), ("Terrible loss again.", "negative")):
         cats = {choice: float(choice == gold) for choice in CLASSES["sentiment"]}
@@ -273,22 +266,24 @@ def test_tokenizer_cuts_gliner2_words() -> None:
         spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_gliner.Tokenizer.v1", "words": "x"}}})
 
 
-def test_bare_checkpoint_on_the_command_line(checkpoints: Dict[str, Path]) -> None:
+def test_bare_checkpoint_on_the_command_line(gliner2_checkpoints: Dict[str, Path]) -> None:
     """A GLiNER2 checkpoint folder with --labels, --classes and --relations; its tokens are
     gliner2's words, so the entities are exact."""
     text = "Tim Cook works for Apple in Cupertino, California"
     args = ["--labels", ",".join(LABELS), "--classes", "sentiment=positive,negative,neutral"]
-    result = invoke("predict", text, "--model", checkpoints["span"], *args, "--relations", ",".join(RELATIONS))
+    result = invoke("predict", text, "--model", gliner2_checkpoints["span"], *args, "--relations", ",".join(RELATIONS))
     assert result.exit_code == 0, said(result)
     record = json.loads(result.stdout.splitlines()[0])
     assert set(record["cats"]) == {"positive", "negative", "neutral"} and "relations" in record
-    expected = Extractor(gliner2_checkpoint.load(checkpoints["span"]))([text], Schema.build(LABELS, CLASSES, RELATIONS))
+    expected = Extractor(gliner2_checkpoint.load(gliner2_checkpoints["span"]))(
+        [text], Schema.build(LABELS, CLASSES, RELATIONS)
+    )
     assert [(e["start"], e["end"], e["label"]) for e in record["entities"]] == [
         (e.start, e.end, e.label) for e in expected[0].entities
     ]
 
 
-def test_hub_id_loads_lazily(checkpoints: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_loads_lazily(gliner2_checkpoints: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """``model: "owner/name"`` builds without downloading; the first doc gets the snapshot and
     finds it is a GLiNER2 checkpoint by its files."""
     import huggingface_hub
@@ -297,7 +292,7 @@ def test_hub_id_loads_lazily(checkpoints: Dict[str, Path], monkeypatch: pytest.M
 
     def snapshot_download(repo_id: str, **kwargs: Any) -> str:
         calls.append(repo_id)
-        return str(checkpoints["span"])
+        return str(gliner2_checkpoints["span"])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     nlp = spacy.blank("en")
@@ -317,17 +312,17 @@ def test_structures_are_not_a_setting() -> None:
 
 
 @pytest.mark.parametrize("name, family", [("span", "GLiNER2 span"), ("boundary", "GLiNER2 boundary")])
-def test_info_names_the_family(checkpoints: Dict[str, Path], name: str, family: str) -> None:
-    result = invoke("info", checkpoints[name])
+def test_info_names_the_family(gliner2_checkpoints: Dict[str, Path], name: str, family: str) -> None:
+    result = invoke("info", gliner2_checkpoints[name])
     assert result.exit_code == 0, said(result)
     assert family in result.stdout and "give --classes when predicting" in result.stdout
 
 
-def test_mixed_precision_is_refused(checkpoints: Dict[str, Path]) -> None:
+def test_mixed_precision_is_refused(gliner2_checkpoints: Dict[str, Path]) -> None:
     nlp = spacy.blank("en")
     model = {
         "@architectures": "spacy_gliner.GLiNERModel.v1",
-        "source": str(checkpoints["span"]),
+        "source": str(gliner2_checkpoints["span"]),
         "mixed_precision": "int8",
     }
     nlp.add_pipe("gliner", config={"model": model, "classes": CLASSES})
@@ -335,11 +330,11 @@ def test_mixed_precision_is_refused(checkpoints: Dict[str, Path]) -> None:
         nlp("Some text.")
 
 
-def test_calibration_is_refused(checkpoints: Dict[str, Path]) -> None:
+def test_calibration_is_refused(gliner2_checkpoints: Dict[str, Path]) -> None:
     from spacy_gliner.data.calibration import Gold, calibrate
     from spacy_gliner.loading import load_pipeline
 
-    pipeline = load_pipeline(checkpoints["span"], RunOptions(labels=["person"]))
+    pipeline = load_pipeline(gliner2_checkpoints["span"], RunOptions(labels=["person"]))
     with pytest.raises(ValueError, match="Calibrating thresholds of a GLiNER2 model is not supported"):
         calibrate(pipeline, [Gold("Tim Cook works for Apple.", {(0, 8, "person")})])
 
@@ -354,7 +349,7 @@ def test_calibration_is_refused(checkpoints: Dict[str, Path]) -> None:
     ],
 )
 def test_bad_folders_are_refused_when_the_pipe_is_built(
-    checkpoints: Dict[str, Path], tmp_path: Path, change: Any, message: str
+    gliner2_checkpoints: Dict[str, Path], tmp_path: Path, change: Any, message: str
 ) -> None:
     """``add_pipe`` checks a local GLiNER2 folder at once (config, code, weights file), as a GLiNER one."""
     import shutil
@@ -362,7 +357,7 @@ def test_bad_folders_are_refused_when_the_pipe_is_built(
     from spacy_gliner.model.settings import CheckpointError
 
     folder = tmp_path / "copy"
-    shutil.copytree(checkpoints["span"], folder)
+    shutil.copytree(gliner2_checkpoints["span"], folder)
     change(folder)
     with pytest.raises(CheckpointError, match=message):
         spacy.blank("en").add_pipe("gliner", config={"model": str(folder), "labels": LABELS})
@@ -372,7 +367,7 @@ def _edit_json(path: Path, **fields: Any) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf8")), **fields}), encoding="utf8")
 
 
-def test_a_ray_worker_writes_what_predict_writes(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_a_ray_worker_writes_what_predict_writes(gliner2_checkpoints: Dict[str, Path], tmp_path: Path) -> None:
     """A bare GLiNER2 checkpoint with labels, classes and relations: a Ray worker's JSON lines
     (``--engine ray``) are the one-process lines byte for byte, classes and relations included."""
     from spacy_gliner import scale
@@ -382,7 +377,9 @@ def test_a_ray_worker_writes_what_predict_writes(checkpoints: Dict[str, Path], t
     lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
     corpus = write_jsonl(tmp_path / "in.jsonl", lines)
     args = ["--labels", ",".join(LABELS), "--classes", "sentiment=positive,negative,neutral"]
-    result = invoke("predict", corpus, "--model", checkpoints["boundary"], *args, "--relations", ",".join(RELATIONS))
+    result = invoke(
+        "predict", corpus, "--model", gliner2_checkpoints["boundary"], *args, "--relations", ",".join(RELATIONS)
+    )
     assert result.exit_code == 0, said(result)
     expected = result.stdout.splitlines()
     assert all({"cats", "relations"} <= set(json.loads(line)) for line in expected)
@@ -394,5 +391,5 @@ def test_a_ray_worker_writes_what_predict_writes(checkpoints: Dict[str, Path], t
             scale.NUMBER: pa.array(range(1, len(lines) + 1), type=pa.int64()),
         }
     )
-    out = distributed.LineAnnotator(scale.RunSettings(str(checkpoints["boundary"]), options))(table).to_pydict()
+    out = distributed.LineAnnotator(scale.RunSettings(str(gliner2_checkpoints["boundary"]), options))(table).to_pydict()
     assert out[distributed.OUTPUT] == expected

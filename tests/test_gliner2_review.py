@@ -16,26 +16,17 @@ import pytest
 import spacy
 from helpers.cli import invoke, said
 from helpers.data import benchmark
-from helpers.gliner2_checkpoints import comparable, write_encoder, write_gliner2_checkpoint
+from helpers.gliner2_checkpoints import PIPELINE_ARCHITECTURES, comparable
 from spacy.tokens import Doc
 
 from spacy_gliner.model.gliner2.schema import Schema
 
-ARCHITECTURES = {"span": {}, "boundary": {"architecture": "boundary", "boundary_head": {"enable_relations": True}}}
+ARCHITECTURES = PIPELINE_ARCHITECTURES  # conftest's gliner2_checkpoints
 LABELS = ["person", "organization", "location"]
 CLASSES = {"sentiment": ["positive", "negative", "neutral"]}
 RELATIONS = ["works for", "located in"]
 THRESHOLD = 0.3
 SENTENCE = "Tim Cook works for Apple in Cupertino, California."
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    encoder = write_encoder(tmp_path_factory.mktemp("encoder"))
-    return {
-        name: write_gliner2_checkpoint(tmp_path_factory.mktemp(name) / "model", encoder, **options)
-        for name, options in ARCHITECTURES.items()
-    }
 
 
 def pipe(folder: Path, lang: str = "en", **config: Any) -> Any:
@@ -92,15 +83,17 @@ class Chunks:
 @pytest.mark.parity
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 @pytest.mark.parametrize("lang, tokenizer", [("en", None), ("en", Whitespace), ("en", Chunks), ("de", None)])
-def test_exact_whatever_the_tokenizer(checkpoints: Dict[str, Path], name: str, lang: str, tokenizer: Any) -> None:
+def test_exact_whatever_the_tokenizer(
+    gliner2_checkpoints: Dict[str, Path], name: str, lang: str, tokenizer: Any
+) -> None:
     """The span group holds gliner2's entities (characters, labels, scores), the relations are
     gliner2's, whatever the tokens; doc.ents the entities that fit, widened to tokens."""
     texts = benchmark("conll2003", 3)[0] + ["The U.S.-based firm hired Jane O'Neil (CEO) of Apple Inc. in São Paulo."]
-    nlp = pipe(checkpoints[name], lang)
+    nlp = pipe(gliner2_checkpoints[name], lang)
     if tokenizer is not None:
         nlp.tokenizer = tokenizer(nlp.vocab)
     compared = 0
-    for text, expected in zip(texts, reference(checkpoints[name], texts)):
+    for text, expected in zip(texts, reference(gliner2_checkpoints[name], texts)):
         doc = nlp(text)
         found = group_entities(doc)
         assert found.keys() == expected["entities"].keys(), text
@@ -116,7 +109,7 @@ def test_exact_whatever_the_tokenizer(checkpoints: Dict[str, Path], name: str, l
     assert compared
 
 
-def test_threads_give_the_answers_of_sequential_calls(checkpoints: Dict[str, Path]) -> None:
+def test_threads_give_the_answers_of_sequential_calls(gliner2_checkpoints: Dict[str, Path]) -> None:
     """One pipeline, loaded lazily by the first of several threads, each call with its own
     labels, thresholds, classes and relations: what each call gives alone."""
     texts = benchmark("conll2003", 4)[0]
@@ -134,22 +127,22 @@ def test_threads_give_the_answers_of_sequential_calls(checkpoints: Dict[str, Pat
         return sorted(group_entities(doc).items()), ents, sorted(doc.cats.items()), list(doc._.rel)
 
     for name in ARCHITECTURES:
-        alone = pipe(checkpoints[name])
+        alone = pipe(gliner2_checkpoints[name])
         expected = {job: answer(alone, job) for job in jobs}
-        shared = pipe(checkpoints[name])  # not loaded yet: the threads race to load it
+        shared = pipe(gliner2_checkpoints[name])  # not loaded yet: the threads race to load it
         with ThreadPoolExecutor(4) as pool:
             found = list(pool.map(lambda job: (job, answer(shared, job)), jobs * 2))
         assert all(result == expected[job] for job, result in found), name
         assert any(result[0] for _, result in found) and any(result[3] for _, result in found)
 
 
-def test_hostile_texts_give_gliner2s_results(checkpoints: Dict[str, Path]) -> None:
+def test_hostile_texts_give_gliner2s_results(gliner2_checkpoints: Dict[str, Path]) -> None:
     """Empty, blank, punctuation only, one word, control characters and emoji: gliner2's
     results; one 50,000-character word: found in windows, offsets inside the text."""
     texts = ["", " \n\t ", "!!! ... ,,, ???", "Apple", "Tim\x00Cook\x07 works\u200b for 🍎 Apple 😀 in Cupertino."]
     for name in ARCHITECTURES:
-        nlp = pipe(checkpoints[name])
-        for text, expected in zip(texts, reference(checkpoints[name], texts)):
+        nlp = pipe(gliner2_checkpoints[name])
+        for text, expected in zip(texts, reference(gliner2_checkpoints[name], texts)):
             doc = nlp(text)
             assert group_entities(doc).keys() == expected["entities"].keys(), repr(text)
             assert set(doc.cats) == set(CLASSES["sentiment"]) and abs(sum(doc.cats.values()) - 1) < 1e-4
@@ -173,17 +166,17 @@ def test_bad_classes_are_refused_when_the_pipe_is_configured(tmp_path: Path, cla
         nlp.add_pipe("gliner", config={"model": str(tmp_path / "nothing"), "classes": classes})
 
 
-def test_a_one_choice_task_is_a_yes_no_score_when_multi_label(checkpoints: Dict[str, Path]) -> None:
-    doc = pipe(checkpoints["span"], classes={"s": {"labels": ["news"], "multi_label": True}})(SENTENCE)
+def test_a_one_choice_task_is_a_yes_no_score_when_multi_label(gliner2_checkpoints: Dict[str, Path]) -> None:
+    doc = pipe(gliner2_checkpoints["span"], classes={"s": {"labels": ["news"], "multi_label": True}})(SENTENCE)
     assert list(doc.cats) == ["news"] and 0 < doc.cats["news"] < 1
 
 
-def test_relation_ends_that_are_no_entity(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_relation_ends_that_are_no_entity(gliner2_checkpoints: Dict[str, Path], tmp_path: Path) -> None:
     """An end of a GLiNER2 relation that is no entity found has label None on the Doc, null in
     the JSONL, and no label under its word on the rendered page; the page still draws it."""
     from spacy_gliner.render import render_html
 
-    nlp = pipe(checkpoints["boundary"], labels=["person"], relations=["works for"], threshold=0.2)
+    nlp = pipe(gliner2_checkpoints["boundary"], labels=["person"], relations=["works for"], threshold=0.2)
     doc = nlp(SENTENCE)
     bare = [r for r in doc._.rel if r["head"]["label"] is None or r["tail"]["label"] is None]
     assert bare, doc._.rel
@@ -197,20 +190,22 @@ def test_relation_ends_that_are_no_entity(checkpoints: Dict[str, Path], tmp_path
     assert '"label":null' in result.stdout.replace(" ", "")
 
 
-def test_render_draws_relations_and_classes_of_a_bare_checkpoint(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_render_draws_relations_and_classes_of_a_bare_checkpoint(
+    gliner2_checkpoints: Dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "page.html"
     args = ["--labels", "person,organization", "--relations", "works for", "--classes", "sentiment=positive,negative"]
-    result = invoke("render", SENTENCE, "--model", checkpoints["boundary"], *args, "-t", "0.2", "-o", out)
+    result = invoke("render", SENTENCE, "--model", gliner2_checkpoints["boundary"], *args, "-t", "0.2", "-o", out)
     assert result.exit_code == 0, said(result)
     page = out.read_text(encoding="utf8")
     assert "spacy-gliner-classes" in page and ">positive<" in page and "works for" in page
-    refused = invoke("render", SENTENCE, "--model", checkpoints["span"], "-l", "person", "--classes", "s=yes")
+    refused = invoke("render", SENTENCE, "--model", gliner2_checkpoints["span"], "-l", "person", "--classes", "s=yes")
     assert refused.exit_code != 0 and "has one choice" in said(refused) and "Traceback" not in refused.output
 
 
-def test_redact_removes_what_a_gliner2_pipe_finds(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_redact_removes_what_a_gliner2_pipe_finds(gliner2_checkpoints: Dict[str, Path], tmp_path: Path) -> None:
     """A saved pipe with classes and relations: every entity predict reports is gone."""
-    pipe(checkpoints["span"], labels=["person"]).to_disk(tmp_path / "nlp")
+    pipe(gliner2_checkpoints["span"], labels=["person"]).to_disk(tmp_path / "nlp")
     found = invoke("predict", SENTENCE, "--model", tmp_path / "nlp")
     names = {e["text"] for e in json.loads(found.stdout)["entities"]}
     result = invoke("redact", SENTENCE, "--model", tmp_path / "nlp", "--placeholder", "[X]")
@@ -219,7 +214,9 @@ def test_redact_removes_what_a_gliner2_pipe_finds(checkpoints: Dict[str, Path], 
     assert "[X]" in result.stdout
 
 
-def test_zero_shot_evaluation_refuses_a_gliner2_checkpoint(checkpoints: Dict[str, Path], tmp_path: Path) -> None:
+def test_zero_shot_evaluation_refuses_a_gliner2_checkpoint(
+    gliner2_checkpoints: Dict[str, Path], tmp_path: Path
+) -> None:
     from spacy_gliner.data.evaluation import evaluate_zero_shot
 
     bench = tmp_path / "bench" / "tiny"
@@ -227,28 +224,27 @@ def test_zero_shot_evaluation_refuses_a_gliner2_checkpoint(checkpoints: Dict[str
     (bench / "test.json").write_text(json.dumps([{"sentence": "Tim Cook spoke .", "entities": []}]))
     (bench / "labels.json").write_text(json.dumps(["person"]))
     with pytest.raises(ValueError, match="zero-shot protocol .* evaluates GLiNER checkpoints only"):
-        evaluate_zero_shot(checkpoints["span"], tmp_path / "bench", ["tiny"], progress=False)
+        evaluate_zero_shot(gliner2_checkpoints["span"], tmp_path / "bench", ["tiny"], progress=False)
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_export_writes_a_folder_gliner2_loads(checkpoints: Dict[str, Path], tmp_path: Path, name: str) -> None:
+def test_export_writes_a_folder_gliner2_loads(gliner2_checkpoints: Dict[str, Path], tmp_path: Path, name: str) -> None:
 
-    pipe(checkpoints[name]).to_disk(tmp_path / "nlp")
+    pipe(gliner2_checkpoints[name]).to_disk(tmp_path / "nlp")
     result = invoke("export", tmp_path / "nlp", tmp_path / "out")
     assert result.exit_code == 0, said(result)
     texts = benchmark("conll2003", 2)[0]
-    assert reference(tmp_path / "out", texts) == reference(checkpoints[name], texts)
+    assert reference(tmp_path / "out", texts) == reference(gliner2_checkpoints[name], texts)
 
 
-@pytest.mark.slow
 def test_spacy_package_installs_and_loads_offline(
-    checkpoints: Dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    gliner2_checkpoints: Dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``spacy package`` of a saved GLiNER2 pipeline, placed as pip installs it, loads with the
     Hub offline and gives the saved pipeline's answers (the package pattern of test_cli)."""
     from spacy.cli.package import package
 
-    pipe(checkpoints["boundary"]).to_disk(tmp_path / "nlp")
+    pipe(gliner2_checkpoints["boundary"]).to_disk(tmp_path / "nlp")
     (tmp_path / "built").mkdir()
     package(tmp_path / "nlp", tmp_path / "built", name="gliner2_demo", version="0.0.1", create_sdist=False)
     site = tmp_path / "site"
@@ -270,15 +266,17 @@ def test_spacy_package_installs_and_loads_offline(
     assert installed.cats == saved.cats and list(installed._.rel) == list(saved._.rel)
 
 
-def test_predict_show_prints_relations_and_classes(checkpoints: Dict[str, Path]) -> None:
+def test_predict_show_prints_relations_and_classes(gliner2_checkpoints: Dict[str, Path]) -> None:
     """--show was entities only: a GLiNER2 pipe's relations and classes were silently left out."""
     import re
 
     args = ["-l", "person,organization", "--relations", "works for", "--classes", "sentiment=positive,negative"]
-    result = invoke("predict", SENTENCE, "--model", checkpoints["boundary"], *args, "-t", "0.2", "--show")
+    result = invoke("predict", SENTENCE, "--model", gliner2_checkpoints["boundary"], *args, "-t", "0.2", "--show")
     assert result.exit_code == 0, said(result)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
-    record = json.loads(invoke("predict", SENTENCE, "--model", checkpoints["boundary"], *args, "-t", "0.2").stdout)
+    record = json.loads(
+        invoke("predict", SENTENCE, "--model", gliner2_checkpoints["boundary"], *args, "-t", "0.2").stdout
+    )
     assert record["relations"] and "relation" in plain.split() and "class" in plain.split()
     for r in record["relations"]:
         assert re.search(rf"{re.escape(r['head']['text'])}\s+works for\s+{re.escape(r['tail']['text'])}", plain)

@@ -25,6 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+# the span and boundary checkpoints of the pipeline tests (conftest's ``gliner2_checkpoints``): options of
+# ``write_gliner2_checkpoint``
+PIPELINE_ARCHITECTURES: Dict[str, Dict[str, Any]] = {
+    "span": {},
+    "boundary": {"architecture": "boundary", "boundary_head": {"enable_relations": True}},
+}
 ENCODER_WIDTH = 32
 CLASSIFIER_GAIN = 20.0  # classification logits spread over a few units
 COUNT_BIAS = (-6.0, 0.0, 0.0, 0.0)  # count head: never 0, mostly 1-3 (the rest of the 20 classes: -6)
