@@ -10,7 +10,6 @@ import html as html_lib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Dict, List
 
 import pytest
 import spacy
-from helpers.cli import invoke, said, write_jsonl  # noqa: E402
+from helpers.cli import install_package, invoke, said, write_jsonl  # noqa: E402
 from helpers.data import DATA  # noqa: E402
 from helpers.pipelines import SENTENCE, SENTENCES  # noqa: E402
 from spacy.tokens import DocBin
@@ -361,26 +360,13 @@ def installed_package(tiny_checkpoint, tmp_path, monkeypatch):
     """(name, folder) of a pipeline made by `spacy package` and installed as pip installs it:
     the package folder and its dist-info on sys.path, where importlib.metadata and
     spacy.load look."""
-    from spacy.cli.package import package
-
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "gliner",
         config={"model": str(tiny_checkpoint("markerV0-bert")), "labels": ["person", "location"], "threshold": 0.3},
     )
     nlp.to_disk(tmp_path / "nlp")
-    (tmp_path / "built").mkdir()
-    package(tmp_path / "nlp", tmp_path / "built", name="gliner_demo", version="0.0.1", create_sdist=False)
-    site = tmp_path / "site"
-    site.mkdir()
-    built = tmp_path / "built" / "en_gliner_demo-0.0.1"
-    shutil.move(str(built / "en_gliner_demo"), str(site / "en_gliner_demo"))
-    shutil.copy(built / "meta.json", site / "en_gliner_demo")  # as the package's setup.py does when installed
-    (site / "en_gliner_demo-0.0.1.dist-info").mkdir()
-    (site / "en_gliner_demo-0.0.1.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: en_gliner_demo\nVersion: 0.0.1\n", encoding="utf8"
-    )
-    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(install_package(tmp_path / "nlp", tmp_path, "gliner_demo")))
     yield "en_gliner_demo", tmp_path / "nlp"
     sys.modules.pop("en_gliner_demo", None)
 

@@ -6,7 +6,6 @@ Tiny checkpoints written by gliner2 itself (``helpers.gliner2_checkpoints``); gl
 """
 
 import json
-import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, Dict, List
 
 import pytest
 import spacy
-from helpers.cli import invoke, said
+from helpers.cli import install_package, invoke, said
 from helpers.data import benchmark
 from helpers.gliner2_checkpoints import PIPELINE_ARCHITECTURES, comparable
 from spacy.tokens import Doc
@@ -242,21 +241,8 @@ def test_spacy_package_installs_and_loads_offline(
 ) -> None:
     """``spacy package`` of a saved GLiNER2 pipeline, placed as pip installs it, loads with the
     Hub offline and gives the saved pipeline's answers (the package pattern of test_cli)."""
-    from spacy.cli.package import package
-
     pipe(gliner2_checkpoints["boundary"]).to_disk(tmp_path / "nlp")
-    (tmp_path / "built").mkdir()
-    package(tmp_path / "nlp", tmp_path / "built", name="gliner2_demo", version="0.0.1", create_sdist=False)
-    site = tmp_path / "site"
-    site.mkdir()
-    built = tmp_path / "built" / "en_gliner2_demo-0.0.1"
-    shutil.move(str(built / "en_gliner2_demo"), str(site / "en_gliner2_demo"))
-    shutil.copy(built / "meta.json", site / "en_gliner2_demo")
-    (site / "en_gliner2_demo-0.0.1.dist-info").mkdir()
-    (site / "en_gliner2_demo-0.0.1.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: en_gliner2_demo\nVersion: 0.0.1\n", encoding="utf8"
-    )
-    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(install_package(tmp_path / "nlp", tmp_path, "gliner2_demo")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     try:
         installed, saved = spacy.load("en_gliner2_demo")(SENTENCE), spacy.load(tmp_path / "nlp")(SENTENCE)
