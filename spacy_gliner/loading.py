@@ -181,6 +181,11 @@ def load_pipeline(model: PathLike, options: RunOptions = RunOptions()) -> Pipeli
             f"--relations and --relation-threshold need a relation-extraction (relex) GLiNER model or a GLiNER2"
             f" model; {model} is a {loaded.settings.family} model, which finds entities only."
         )
+    if options.relation_threshold is not None and not (options.relations or component.relations):
+        raise ValueError(
+            "--relation-threshold is the threshold of relations, but no relation types are looked for: name them"
+            " with --relations (or save the pipeline with its own relations)."
+        )
     if options.labels is None and options.threshold is not None:  # the pipeline's own labels, known now
         check_threshold_labels(options.threshold, component.labels, "--threshold")
     if options.nested is not None:

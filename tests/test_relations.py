@@ -358,3 +358,11 @@ def test_info_names_the_relation_types_of_a_relex_pipeline(relex_pipe, tmp_path)
     result = invoke("info", str(tmp_path / "relex_pipe"))
     assert result.exit_code == 0, result.output
     assert "REL0 (works for)" in result.stdout
+
+
+def test_a_relation_threshold_without_relation_types_is_refused(relex_checkpoint):
+    """It would change nothing: refused rather than silently ignored."""
+    args = ["-m", str(relex_checkpoint("span-none")), "-l", "city", "--relation-threshold", "0.5"]
+    result = invoke("predict", "Paris is in France.", *args)
+    assert result.exit_code == 1 and "no relation types are looked for" in said(result)
+    assert invoke("predict", "Paris is in France.", *args, "--relations", "located in").exit_code == 0
