@@ -531,21 +531,24 @@ class OverlapBiasedCandidateAttention(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim))
 
-    def forward(self, states: torch.Tensor, buckets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``buckets`` [B, C, C]: ``overlap_buckets`` of the candidates.
+    def bias_table(self) -> torch.Tensor:
+        """[heads, OVERLAP_BUCKETS + 1]: each head's bias per bucket, ``MASK_LOGIT`` for
+        ``MASKED_BUCKET``."""
+        return torch.cat((self.relative_bias.t(), self.relative_bias.new_full((self.heads, 1), MASK_LOGIT)), 1)
+
+    def forward(self, states: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``bias`` [heads, B, C, C]: ``bias_table`` at the candidates' ``overlap_buckets``.
 
         gliner2's arithmetic for every real candidate, with fewer passes over the C x C
-        logits: the bias is looked up with ``MASK_LOGIT`` for masked keys (their weights
-        are 0 either way: exp(-1e4) is 0 in float32) and added in place; the rows of masked
-        queries, which gliner2 zeroes after the softmax, are zeroed at the end."""
+        logits: masked keys get ``MASK_LOGIT`` added rather than set (their weights are 0
+        either way: exp(-1e4) is 0 in float32), in place; the rows of masked queries, which
+        gliner2 zeroes after the softmax, are zeroed at the end."""
         b, c, d = states.shape
         query, key, value = (
             self.qkv(self.norm1(states)).reshape(b, c, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         )
-        table = torch.cat((self.relative_bias.t(), self.relative_bias.new_full((self.heads, 1), MASK_LOGIT)), 1)
         logits = torch.matmul(query, key.transpose(-1, -2)).div_(math.sqrt(self.head_dim))
-        for head, row in enumerate(table.to(logits.dtype)):
-            logits[:, head].add_(torch.take(row, buckets))
+        logits.add_(bias.transpose(0, 1).to(logits.dtype))
         states = states + self.output(torch.matmul(torch.softmax(logits, -1), value).transpose(1, 2).reshape(b, c, d))
         states = states + self.ffn(self.norm2(states))
         return states * mask.unsqueeze(-1).to(states.dtype)
@@ -633,9 +636,12 @@ class SharedPoolScorer(nn.Module):
                 self.content_pooler.pool(words, word_mask, starts, ends, candidate.dtype)
             )
         candidate = self.candidate_norm(candidate) * valid.unsqueeze(-1).to(candidate.dtype)
-        buckets = overlap_buckets(indices, valid) if len(self.candidate_layers) else None
-        for layer in self.candidate_layers:
-            candidate = layer(candidate, buckets, valid)
+        if len(self.candidate_layers):  # every layer's bias in one lookup
+            tables = torch.cat([layer.bias_table() for layer in self.candidate_layers])
+            b, c = valid.shape
+            biases = tables.index_select(1, overlap_buckets(indices, valid).view(-1))
+            for layer, bias in zip(self.candidate_layers, biases.view(len(self.candidate_layers), -1, b, c, c)):
+                candidate = layer(candidate, bias, valid)
         query = self.query_projection(queries)
         for layer in self.query_layers:
             weights = torch.softmax(
