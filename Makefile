@@ -49,9 +49,12 @@ test-kernels: $(VENV)/.installed
 # The benchmark environment and the inference benchmark (docs/benchmarks.md). A venv of its
 # own: fast-gliner pins huggingface-hub<1.0 (so it goes in without its dependencies), and the
 # test venv stays exactly what setup.cfg declares. Quick check: make bench BENCH_ARGS="--per-dataset 5 --long-docs 0"
+# BENCH_GLINER2_ARGS="--per-dataset 5 --long-docs 0"
 BENCH_VENV ?= .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 BENCH_ARGS ?= --threads 2 --per-dataset 100 --long-docs 2 --long-words 5000
+# the GLiNER2 row: the native core against gliner2 2.1.0 (pinned in setup.cfg's test extra)
+BENCH_GLINER2_ARGS ?= --threads 2 --per-dataset 100 --long-docs 2 --long-words 3000
 
 $(BENCH_VENV)/.installed: setup.cfg pyproject.toml benchmarks/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -80,6 +83,7 @@ bench-ner-setup: $(NER_VENV)/.installed
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/bench_inference.py $(BENCH_ARGS)
+	$(BENCH_PY) benchmarks/bench_gliner2.py $(BENCH_GLINER2_ARGS)
 
 # The GPU benchmark (README "GPU in one call"), in two halves. Here, with the package index:
 # the wheels (for CPython 3.12 manylinux: spaCy, thinc, CuPy, the official gliner, Ray Data,

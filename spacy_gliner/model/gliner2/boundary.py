@@ -495,13 +495,17 @@ class DocumentCandidatePool(nn.Module):
 
 
 OVERLAP_BUCKETS = 8
+MASKED_BUCKET = OVERLAP_BUCKETS  # a key that is not a candidate: attended with MASK_LOGIT
 
 
-def overlap_buckets(indices: torch.Tensor) -> torch.Tensor:
-    """The relation of every ordered pair of spans, one of eight (gliner2's precedence)."""
+def overlap_buckets(indices: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The relation of every ordered pair of spans, one of eight (gliner2's precedence);
+    ``MASKED_BUCKET`` where the second span is not a valid candidate. Built in int8 (one
+    byte a pair: the C x C comparisons are memory-bound), returned as indices."""
     s1, e1 = indices[..., :, None, 0], indices[..., :, None, 1]
     s2, e2 = indices[..., None, :, 0], indices[..., None, :, 1]
-    out = torch.full(torch.broadcast_shapes(s1.shape, s2.shape), 3, dtype=torch.long, device=indices.device)  # crossing
+    shape = torch.broadcast_shapes(s1.shape, s2.shape)
+    out = torch.full(shape, 3, dtype=torch.int8, device=indices.device)  # crossing
     for bucket, case in (
         (6, e1 <= s2),  # disjoint, left
         (7, e2 <= s1),  # disjoint, right
@@ -510,9 +514,10 @@ def overlap_buckets(indices: torch.Tensor) -> torch.Tensor:
         (4, (s1 == s2) & (e1 != e2)),  # same start
         (5, (e1 == e2) & (s1 != s2)),  # same end
         (0, (s1 == s2) & (e1 == e2)),  # identical
+        (MASKED_BUCKET, ~valid[..., None, :]),
     ):
-        out = torch.where(case, bucket, out)
-    return out
+        out.masked_fill_(case, bucket)
+    return out.long()
 
 
 class OverlapBiasedCandidateAttention(nn.Module):
@@ -526,18 +531,25 @@ class OverlapBiasedCandidateAttention(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim))
 
-    def forward(self, states: torch.Tensor, buckets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``buckets`` [B, C, C]: ``overlap_buckets`` of the candidates."""
+    def bias_table(self) -> torch.Tensor:
+        """[heads, OVERLAP_BUCKETS + 1]: each head's bias per bucket, ``MASK_LOGIT`` for
+        ``MASKED_BUCKET``."""
+        return torch.cat((self.relative_bias.t(), self.relative_bias.new_full((self.heads, 1), MASK_LOGIT)), 1)
+
+    def forward(self, states: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``bias`` [heads, B, C, C]: ``bias_table`` at the candidates' ``overlap_buckets``.
+
+        gliner2's arithmetic for every real candidate, with fewer passes over the C x C
+        logits: masked keys get ``MASK_LOGIT`` added rather than set (their weights are 0
+        either way: exp(-1e4) is 0 in float32), in place; the rows of masked queries, which
+        gliner2 zeroes after the softmax, are zeroed at the end."""
         b, c, d = states.shape
         query, key, value = (
             self.qkv(self.norm1(states)).reshape(b, c, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         )
-        logits = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        logits = logits + self.relative_bias[buckets].permute(0, 3, 1, 2)
-        weights = torch.softmax(logits.masked_fill(~mask[:, None, None, :], MASK_LOGIT), -1) * mask[
-            :, None, :, None
-        ].to(logits.dtype)
-        states = states + self.output(torch.matmul(weights, value).transpose(1, 2).reshape(b, c, d))
+        logits = torch.matmul(query, key.transpose(-1, -2)).div_(math.sqrt(self.head_dim))
+        logits.add_(bias.transpose(0, 1).to(logits.dtype))
+        states = states + self.output(torch.matmul(torch.softmax(logits, -1), value).transpose(1, 2).reshape(b, c, d))
         states = states + self.ffn(self.norm2(states))
         return states * mask.unsqueeze(-1).to(states.dtype)
 
@@ -624,9 +636,12 @@ class SharedPoolScorer(nn.Module):
                 self.content_pooler.pool(words, word_mask, starts, ends, candidate.dtype)
             )
         candidate = self.candidate_norm(candidate) * valid.unsqueeze(-1).to(candidate.dtype)
-        buckets = overlap_buckets(indices) if len(self.candidate_layers) else None
-        for layer in self.candidate_layers:
-            candidate = layer(candidate, buckets, valid)
+        if len(self.candidate_layers):  # every layer's bias in one lookup
+            tables = torch.cat([layer.bias_table() for layer in self.candidate_layers])
+            b, c = valid.shape
+            biases = tables.index_select(1, overlap_buckets(indices, valid).view(-1))
+            for layer, bias in zip(self.candidate_layers, biases.view(len(self.candidate_layers), -1, b, c, c)):
+                candidate = layer(candidate, bias, valid)
         query = self.query_projection(queries)
         for layer in self.query_layers:
             weights = torch.softmax(
@@ -743,7 +758,12 @@ class RelationPairs:
 
 
 class SparseRelationScorer(nn.Module):
-    """An MLP over a pair's four endpoint word states, the relation query, order and distance."""
+    """An MLP over a pair's four endpoint word states, the relation query, order and distance.
+
+    Its first layer is applied by parts: each word's four endpoint projections and each
+    relation's projection once, then summed per pair (a window has up to
+    ``relation_pair_cap`` pairs per relation type, far more than words): the same sum as
+    gliner2's one product over the concatenated features, to float rounding."""
 
     def __init__(self, hidden: int, relation_dim: int, biaffine: bool) -> None:
         super().__init__()
@@ -766,26 +786,24 @@ class SparseRelationScorer(nn.Module):
         # it computes for a text on its own (``extract``)
         length = lengths[b].clamp(min=1)
         last = (length - 1).clamp(min=0)
-
-        def at(pos: torch.Tensor) -> torch.Tensor:
-            return words[b, torch.minimum(pos.clamp(min=0), last)]
-
-        rel = relations[b, pairs.relation]
         delta = (pairs.tail[:, 0] - pairs.head[:, 0]).to(words.dtype)
-        features = torch.cat(
-            [
-                at(pairs.head[:, 0]),
-                at(pairs.head[:, 1] - 1),
-                at(pairs.tail[:, 0]),
-                at(pairs.tail[:, 1] - 1),
-                rel,
-                torch.sign(delta).unsqueeze(-1),
-                (delta.abs() / length.to(words.dtype)).unsqueeze(-1),
-            ],
-            dim=-1,
+        first, hidden = self.mlp[0], self.hidden
+        weight = first.weight  # [H, 4H + R + 2]: the columns of the features below, in order
+        ends = weight[:, : 4 * hidden].view(hidden, 4, hidden).transpose(0, 1).reshape(4 * hidden, hidden)
+        projected = F.linear(words, ends).view(*words.shape[:2], 4, hidden)  # [B, L, endpoint, H]
+        positions = (pairs.head[:, 0], pairs.head[:, 1] - 1, pairs.tail[:, 0], pairs.tail[:, 1] - 1)
+        features = F.linear(relations, weight[:, 4 * hidden : -2])[b, pairs.relation]
+        for k, pos in enumerate(positions):
+            features = features + projected[b, torch.minimum(pos.clamp(min=0), last), k]  # the word at pos
+        features = (
+            features
+            + torch.sign(delta).unsqueeze(-1) * weight[:, -2]
+            + (delta.abs() / length.to(words.dtype)).unsqueeze(-1) * weight[:, -1]
+            + first.bias
         )
-        score = self.mlp(features).squeeze(-1)
+        score = self.mlp[1:](features).squeeze(-1)
         if self.biaffine:
+            rel = relations[b, pairs.relation]
             prefix = torch.cat(
                 (words.new_zeros(words.shape[0], 1, self.hidden), words.float().cumsum(1).to(words.dtype)), dim=1
             )

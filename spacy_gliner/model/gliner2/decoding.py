@@ -105,68 +105,68 @@ def resolve_overlaps(
     """gliner2's ``resolve_overlaps``: exact duplicates collapse to the best; then "allow"
     keeps all, "nested" rejects crossings, "longest" drops spans inside another, "disallow"
     keeps the non-overlapping set of highest total score. Ranked by score, start, end."""
-    if not items:
+    rows = [(-float(score(x)), int(start(x)), int(end(x)), i) for i, x in enumerate(items)]
+    return [items[row[3]] for row in resolve_ranked(rows, policy)]
+
+
+Ranked = Tuple[float, int, int, int]  # (-score, start, end, position): gliner2's rank of a span
+
+
+def resolve_ranked(rows: List[Ranked], policy: str) -> List[Ranked]:
+    """``resolve_overlaps`` on ranked rows (read once: it runs per query of every window,
+    on up to a few hundred candidates each); the rows kept, best first."""
+    if not rows:
         return []
-
-    def rank(row: Tuple[int, T]) -> tuple:
-        return (-float(score(row[1])), int(start(row[1])), int(end(row[1])), row[0])
-
+    ranked = sorted(rows)
     distinct, seen = [], set()
-    for row in sorted(enumerate(items), key=rank):
-        bounds = (int(start(row[1])), int(end(row[1])))
-        if bounds not in seen:
-            seen.add(bounds)
+    for row in ranked:
+        if (row[1], row[2]) not in seen:
+            seen.add((row[1], row[2]))
             distinct.append(row)
     if policy == "allow":
-        return [item for _, item in distinct]
+        return distinct
     if policy == "nested":
-        kept: List[Tuple[int, T]] = []
+        kept: List[Ranked] = []
         for row in distinct:
-            s, e = start(row[1]), end(row[1])
-            if all(
-                not (s < end(k) and start(k) < e) or (s <= start(k) and end(k) <= e) or (start(k) <= s and e <= end(k))
-                for _, k in kept
-            ):
+            s, e = row[1], row[2]
+            if all(not (s < ke and ks < e) or (s <= ks and ke <= e) or (ks <= s and e <= ke) for _, ks, ke, _ in kept):
                 kept.append(row)
-        return [item for _, item in kept]
+        return kept
     if policy == "longest":
         return [
-            item
-            for _, item in distinct
-            if not any(
-                start(o) <= start(item) and end(item) <= end(o) and (start(o) < start(item) or end(item) < end(o))
-                for _, o in distinct
-            )
+            row
+            for row in distinct
+            if not any(os <= row[1] and row[2] <= oe and (os < row[1] or row[2] < oe) for _, os, oe, _ in distinct)
         ]
-    by_end = sorted(distinct, key=lambda row: (int(end(row[1])), int(start(row[1])), -float(score(row[1])), row[0]))
-    ends = [int(end(item)) for _, item in by_end]
-    previous = [bisect.bisect_right(ends, int(start(item)), 0, i) - 1 for i, (_, item) in enumerate(by_end)]
+    by_end = sorted(distinct, key=lambda row: (row[2], row[1], row[0], row[3]))
+    ends = [row[2] for row in by_end]
+    previous = [bisect.bisect_right(ends, row[1], 0, i) - 1 for i, row in enumerate(by_end)]
 
     def selection_key(selection: Tuple[int, ...]) -> tuple:
-        return tuple(rank(row) for row in sorted((by_end[i] for i in selection), key=rank))
+        return tuple(sorted(by_end[i] for i in selection))
 
     # best[i]: the best selection among the first i spans, as (total, size, last span, rest)
     # with ``rest`` the index into ``best`` of the selection it extends (-1: none)
     best: List[Tuple[float, int, int, int]] = [(0.0, 0, -1, -1)]
 
-    def rows(i: int) -> Tuple[int, ...]:
+    def selected(i: int) -> Tuple[int, ...]:
         out = []
         while best[i][2] >= 0:
             out.append(best[i][2])
             i = best[i][3]
         return tuple(reversed(out))
 
-    for i, (_, item) in enumerate(by_end):
+    for i, row in enumerate(by_end):
         before = previous[i] + 1
-        take = (best[before][0] + float(score(item)), best[before][1] + 1, i, before)
+        take = (best[before][0] - row[0], best[before][1] + 1, i, before)
         skip = best[i]
         if take[0] != skip[0]:
             best.append(take if take[0] > skip[0] else skip)
         elif take[1] != skip[1]:
             best.append(take if take[1] > skip[1] else skip)
         else:  # a full tie: the better ranked selection (rare: rebuilt only here)
-            best.append(take if selection_key(rows(before) + (i,)) < selection_key(rows(i)) else skip)
-    return [item for _, item in sorted((by_end[i] for i in rows(len(by_end))), key=rank)]
+            best.append(take if selection_key(selected(before) + (i,)) < selection_key(selected(i)) else skip)
+    return sorted(by_end[i] for i in selected(len(by_end)))
 
 
 def greedy(spans: List[Tuple[float, int, int]]) -> List[Tuple[float, int, int]]:
@@ -237,7 +237,7 @@ def decide(spans: List[Tuple[float, int, int]], policy: Optional[str]) -> List[T
     """The spans kept: gliner2's span-checkpoint greedy (``policy`` None), else the policy's."""
     if policy is None:
         return greedy(spans)
-    return resolve_overlaps(spans, policy, lambda c: c[0], lambda c: c[1], lambda c: c[2])
+    return [spans[row[3]] for row in resolve_ranked([(-c[0], c[1], c[2], i) for i, c in enumerate(spans)], policy)]
 
 
 def first_kept(spans: List[Tuple[float, int, int]], policy: Optional[str]) -> Optional[Tuple[float, int, int]]:

@@ -254,12 +254,11 @@ class _Decoder:
                 keep = keep & (
                     torch.sigmoid(candidates.null_logits[:, :n]).double() <= s["abstention_threshold"]
                 ).unsqueeze(-1)
-            b_idx, q_idx, c_idx = (t.cpu().tolist() for t in keep.nonzero(as_tuple=True))
-            spans = candidates.indices[:, :n][keep].cpu().tolist()
-            scores = probs[keep].float().cpu().tolist()
-            scored: List[List[List[Tuple[float, int, int]]]] = [[[] for _ in labels] for _ in batch]
-            for b, q, score, (start, end) in zip(b_idx, q_idx, scores, spans):
-                scored[b][q].append((score, start, end))
+            # the kept candidates in (window, query, candidate) order, cut per (window, query)
+            spans = candidates.indices[:, :n][keep].cpu()
+            rows = list(zip(probs[keep].float().cpu().tolist(), spans[:, 0].tolist(), spans[:, 1].tolist()))
+            bounds = [0] + keep.sum(-1).flatten().cumsum(0).tolist()
+            scored = [[rows[bounds[b * n + q] : bounds[b * n + q + 1]] for q in range(n)] for b in range(len(batch))]
             for b, window in enumerate(batch):
                 extractions[b].entities = entities(
                     scored[b], labels, self.policy or "disallow", window.start, text_words[window.text]
