@@ -9,7 +9,7 @@ TEXT ?= Marie Curie won the Nobel Prize in 1903 while working at the University 
 LABELS ?= person,organization,award,date
 THRESHOLD ?=
 
-.PHONY: setup demo test test-fast test-kernels lint
+.PHONY: setup demo test test-fast test-kernels lint browser
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ setup: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m spacy_gliner predict --text "$(TEXT)" --labels "$(LABELS)" --model "$(MODEL)" $(if $(THRESHOLD),--threshold $(THRESHOLD)) --show
 
+# Headless Chromium for the rendered-page test, installed where it can be (.ci/chromium).
+browser:
+	@bash .ci/chromium
+
 # The whole suite, slow checks included (what CI runs).
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Formatting and lint (ruff, line length 120: pyproject.toml); `ruff format` fixes the first.
@@ -36,7 +40,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINTED)
 
 # Everything but the slow checks.
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed browser
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
 # The checks against the official library again, under other float kernels than the CPU's

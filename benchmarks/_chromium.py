@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-INSTALL = "apt-get install -y chromium"  # Debian's package; `.ci/run` installs it where apt-get works
+INSTALL = "apt-get install -y chromium"  # Debian's package; `make test` (.ci/chromium) installs it where apt-get works
 
 
 def find_browser() -> Optional[str]:

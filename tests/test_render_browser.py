@@ -2,8 +2,8 @@
 the relations' labelled arcs and the classes table are in the DOM the browser builds, and
 the page asks the network for nothing (read from Chromium's network log).
 
-No browser is not a reason to skip: the test fails saying how to install one (``.ci/run``
-installs it where apt-get works). The HTML as written is parsed in ``test_relations.py``.
+No browser is not a reason to skip: the test fails saying how to install one (``make test``
+installs it where apt-get works: ``.ci/chromium``). The HTML as written is parsed in ``test_relations.py``.
 """
 
 import sys
