@@ -172,10 +172,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from gliner2 import AutoExtractor
     from gliner2 import Schema as Gliner2Schema
-    from helpers.gliner2_checkpoints import Report, comparable, compare, minilm, write_gliner2_checkpoint
+    from helpers.gliner2_checkpoints import Report, compare_extraction, minilm, write_gliner2_checkpoint
 
     from spacy_gliner.model.gliner2 import checkpoint
-    from spacy_gliner.model.gliner2.decoding import as_gliner2
     from spacy_gliner.model.gliner2.extract import Extractor
     from spacy_gliner.model.gliner2.schema import Schema
 
@@ -243,13 +242,7 @@ def main() -> int:
                     text, r, threshold=args.threshold, include_confidence=True, include_spans=True
                 )
                 errors = len(report.errors) + len(report.near_ties)
-                compare(
-                    comparable(expected, text, s),
-                    comparable(as_gliner2(extraction, s), text, s),
-                    thresholds,
-                    report,
-                    f"{name} {i}",
-                )
+                compare_extraction(expected, extraction, text, s, thresholds, report, f"{name} {i}")
                 identical += errors == len(report.errors) + len(report.near_ties)
         print(
             f"{architecture:9} check: {identical}/{report.texts} texts identical to gliner2's extract"

@@ -15,7 +15,14 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from helpers.data import benchmark
-from helpers.gliner2_checkpoints import Report, comparable, compare, minilm, write_encoder, write_gliner2_checkpoint
+from helpers.gliner2_checkpoints import (
+    Report,
+    comparable,
+    compare_extraction,
+    minilm,
+    write_encoder,
+    write_gliner2_checkpoint,
+)
 
 from spacy_gliner.model.gliner2 import checkpoint
 from spacy_gliner.model.gliner2.decoding import as_gliner2
@@ -141,12 +148,8 @@ def run_parity(gliner2_models: Callable, name: str, sets=PARITY_SETS) -> Report:
                 expected = reference_model.extract(
                     text, reference_schema, threshold=threshold, include_confidence=True, include_spans=True
                 )
-                compare(
-                    comparable(expected, text, schema),
-                    comparable(as_gliner2(extraction, schema), text, schema),
-                    thresholds,
-                    report,
-                    f"{dataset} {i} @{threshold}",
+                compare_extraction(
+                    expected, extraction, text, schema, thresholds, report, f"{dataset} {i} @{threshold}"
                 )
                 assert_exact_offsets(text, extraction)
     return report
@@ -235,13 +238,7 @@ def test_long_text_is_gliner2_on_each_window_merged_as_extract_long(gliner2_mode
         text, chunks, results, include_confidence=True, include_spans=True, overlap_policy=policy
     )
     got = ours([text], schema, threshold=0.5)[0]
-    report = compare(
-        comparable(expected, text, schema),
-        comparable(as_gliner2(got, schema), text, schema),
-        thresholds,
-        Report(),
-        "long text",
-    )
+    report = compare_extraction(expected, got, text, schema, thresholds, Report(), "long text")
     report.check()
     assert_exact_offsets(text, got)
     assert got.entities and got.entities[-1].end > words[windows[-2].end - 1][2]  # found past the second-last window
@@ -318,13 +315,7 @@ def test_char_splitter_is_gliner2s(gliner2_folder: Callable[[str], Path]) -> Non
     report = Report()
     for text, extraction in zip(texts, ours(texts, schema, 0.4, splitter="char")):
         expected = reference.extract(text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True)
-        compare(
-            comparable(expected, text, schema),
-            comparable(as_gliner2(extraction, schema), text, schema),
-            thresholds,
-            report,
-            text,
-        )
+        compare_extraction(expected, extraction, text, schema, thresholds, report, text)
         assert_exact_offsets(text, extraction)
     report.check()
 
@@ -342,13 +333,7 @@ def test_overlap_policy_is_gliner2s(gliner2_models: Callable, name: str, policy:
         expected = reference_model.extract(
             text, reference_schema, threshold=0.4, include_confidence=True, include_spans=True, overlap_policy=policy
         )
-        compare(
-            comparable(expected, text, schema),
-            comparable(as_gliner2(extraction, schema), text, schema),
-            thresholds,
-            report,
-            text,
-        )
+        compare_extraction(expected, extraction, text, schema, thresholds, report, text)
     report.check()
 
 
@@ -366,13 +351,7 @@ def test_odd_texts(gliner2_models: Callable, name: str) -> None:
         expected = reference_model.extract(
             text, reference_schema, threshold=0.3, include_confidence=True, include_spans=True
         )
-        compare(
-            comparable(expected, text, schema),
-            comparable(as_gliner2(extraction, schema), text, schema),
-            thresholds,
-            report,
-            repr(text),
-        )
+        compare_extraction(expected, extraction, text, schema, thresholds, report, repr(text))
         assert_exact_offsets(text, extraction)
         assert [c.task for c in extraction.classes] == ["sentiment", "topic"]
     assert not report.errors and not report.near_ties and report.max_diff < 1e-4, (report.errors, report.near_ties)

@@ -292,3 +292,20 @@ def compare(
     elif near:
         report.near_ties.append(f"{where}: {near[:4]}")
     return report
+
+
+def compare_extraction(
+    expected: Dict[str, Any],
+    extraction: Any,
+    text: str,
+    schema: Any,
+    thresholds: Dict[str, float],
+    report: Report,
+    where: str,
+) -> Report:
+    """:func:`compare` gliner2's ``extract`` result for ``text`` (``expected``) with the core's
+    ``extraction`` of it (read back in gliner2's shape by ``as_gliner2``)."""
+    from spacy_gliner.model.gliner2.decoding import as_gliner2
+
+    ours = comparable(as_gliner2(extraction, schema), text, schema)
+    return compare(comparable(expected, text, schema), ours, thresholds, report, where)
