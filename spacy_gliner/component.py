@@ -465,11 +465,7 @@ class GLiNERComponent(TrainablePipe):
         first use)."""
         from .model.gliner2.extract import Extractor
 
-        loaded, derived = self._derived_from_model()
-        extractor = derived.get("extractor")
-        if extractor is None or extractor.overlap != self.window_overlap:
-            extractor = derived["extractor"] = Extractor(loaded, self.window_overlap)
-        return extractor
+        return self._windowed("extractor", Extractor)
 
     def _relation_maps(self, docs: Sequence[Doc], relations: Optional[Labels]) -> List[LabelMap]:
         """Each doc's relation types (``doc.user_data["gliner_relations"]``, see ``_per_doc``; none:
@@ -536,7 +532,7 @@ class GLiNERComponent(TrainablePipe):
         from .model.relation_search import RelationSearch
         from .model.search import SpanSearch
 
-        loaded, derived = self._derived_from_model()
+        loaded = self._derived_from_model()[0]
         if is_gliner2_model(loaded):
             raise ValueError(
                 f"The {self.name!r} component's model is a {loaded.settings.family} model, which has no GLiNER span"
@@ -544,16 +540,20 @@ class GLiNERComponent(TrainablePipe):
                 " GLiNER paper's zero-shot protocol (spacy_gliner.data.evaluation) evaluates GLiNER checkpoints only;"
                 " evaluate a GLiNER2 pipe with spacy evaluate on gold docs instead."
             )
-        search = derived.get("search")
-        if search is None or search.overlap != self.window_overlap:
-            search = derived["search"] = (RelationSearch if loaded.settings.relex else SpanSearch)(
-                loaded, self.window_overlap
-            )
-        return search
+        return self._windowed("search", RelationSearch if loaded.settings.relex else SpanSearch)
+
+    def _windowed(self, key: str, build: Callable[[Any, int], Any]) -> Any:
+        """``build(loaded checkpoint, window overlap)`` (the span search, or a GLiNER2 model's
+        extractor), kept under ``key`` until the model or the window overlap changes."""
+        loaded, derived = self._derived_from_model()
+        kept = derived.get(key)
+        if kept is None or kept.overlap != self.window_overlap:
+            kept = derived[key] = build(loaded, self.window_overlap)
+        return kept
 
     def _derived_from_model(self) -> Tuple[Any, Dict[str, Any]]:
-        """The loaded checkpoint and what this component keeps derived from it (span search,
-        label vectors): a new or reloaded model starts afresh."""
+        """The loaded checkpoint and what this component keeps derived from it (span search or
+        GLiNER2 extractor, label vectors): a new or reloaded model starts afresh."""
         loaded = get_loaded(self.model)
         if self._derived[0] is not loaded:
             self._derived = (loaded, {})
