@@ -75,8 +75,9 @@ def load(source: Union[str, Path]) -> LoadedGliner2:
     state = {k: v for k, v in weights.items() if k in expected}
     unrun = {k: v for k, v in weights.items() if k in skipped}
     del weights
-    bad = [k for k, v in {**state, **unrun}.items() if not v.is_floating_point()]
-    bad += [k for k, v in {**state, **unrun}.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    read = {**state, **unrun}
+    bad = [k for k, v in read.items() if not v.is_floating_point()]
+    bad += [k for k, v in read.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if bad:
         raise CheckpointError(
             f"The weights in {path} hold tensors that are not floating point, or hold NaN or infinite values "
